@@ -1,0 +1,199 @@
+// Package config loads Warden's YAML config: strict decoding (an unknown key
+// is an error naming key and line), then defaults, then validation that
+// reports every problem at once.
+package config
+
+import (
+	"time"
+
+	"github.com/smartcommunity/warden/edge/event"
+)
+
+// Config is the whole file. configs/warden.yaml documents every key.
+type Config struct {
+	Gateway   Gateway   `yaml:"gateway"`
+	Log       Log       `yaml:"log"`
+	MQTT      MQTT      `yaml:"mqtt"`
+	API       API       `yaml:"api"`
+	Devices   []Device  `yaml:"devices"`
+	Cameras   []Camera  `yaml:"cameras"`
+	Rules     []Rule    `yaml:"rules"`
+	Alarms    Alarms    `yaml:"alarms"`
+	Uplink    Uplink    `yaml:"uplink"`
+	Retention Retention `yaml:"retention"`
+	Store     Store     `yaml:"store"`
+
+	// path is the file the config came from; lines maps key paths to lines.
+	path  string
+	lines map[string]int
+}
+
+type Gateway struct {
+	ID      string `yaml:"id"`
+	Site    string `yaml:"site"`
+	DataDir string `yaml:"data_dir"`
+}
+
+type Log struct {
+	Level string `yaml:"level"` // debug, info, warn, error
+}
+
+type MQTT struct {
+	Embedded Embedded `yaml:"embedded"`
+	// Broker is an external broker URL (tcp://, ssl://, mqtt://, mqtts://);
+	// when set the embedded broker is not started.
+	Broker   string `yaml:"broker"`
+	ClientID string `yaml:"client_id"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	TLS      TLS    `yaml:"tls"`
+	// MaxPayloadBytes bounds one device message; larger ones are dead-lettered.
+	MaxPayloadBytes int `yaml:"max_payload_bytes"`
+}
+
+type Embedded struct {
+	Listen         string     `yaml:"listen"`
+	AllowAnonymous bool       `yaml:"allow_anonymous"`
+	Users          []MQTTUser `yaml:"users"`
+	ACL            []ACLRule  `yaml:"acl"`
+	// MaxInflight raises mochi's per-client QoS 1 window; at the default
+	// 8192 mochi drops QoS 1 messages silently (see docs/mqtt.md).
+	MaxInflight int `yaml:"max_inflight"`
+	// Persist keeps sessions and retained messages in data_dir/broker.db.
+	Persist *bool `yaml:"persist"`
+}
+
+type MQTTUser struct {
+	Username     string `yaml:"username"`
+	PasswordHash string `yaml:"password_hash"` // bcrypt, "$2a$…"
+}
+
+// ACLRule grants a user (or "*") read and/or write on topic filters.
+type ACLRule struct {
+	Username string   `yaml:"username"`
+	Read     []string `yaml:"read"`
+	Write    []string `yaml:"write"`
+}
+
+type TLS struct {
+	CA                 string `yaml:"ca"`
+	Cert               string `yaml:"cert"`
+	Key                string `yaml:"key"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+type API struct {
+	Listen        string    `yaml:"listen"`
+	Tokens        []Token   `yaml:"tokens"`
+	MetricsPublic bool      `yaml:"metrics_public"`
+	MaxBodyBytes  int64     `yaml:"max_body_bytes"`
+	TLS           TLS       `yaml:"tls"`
+	Users         []APIUser `yaml:"users"`
+	SessionTTL    Duration  `yaml:"session_ttl"`
+}
+
+// Token is a bearer token; Token is either the plain value or "sha256:<hex>".
+type Token struct {
+	Name  string `yaml:"name"`
+	Token string `yaml:"token"`
+	Role  string `yaml:"role"` // guard, platform, admin
+}
+
+// APIUser logs in to the console with a bcrypt password.
+type APIUser struct {
+	Username     string `yaml:"username"`
+	PasswordHash string `yaml:"password_hash"`
+	Role         string `yaml:"role"`
+}
+
+// Device is one MQTT device. Driver-specific keys land in Extra and are
+// checked by the driver.
+type Device struct {
+	ID       string         `yaml:"id"`
+	Kind     string         `yaml:"kind"`
+	Driver   string         `yaml:"driver"`
+	Topic    string         `yaml:"topic"`
+	Location event.Location `yaml:"location"`
+	Extra    map[string]any `yaml:",inline"`
+}
+
+// Camera is one camera; url is rtsp:// or a file path (replay, analyze).
+type Camera struct {
+	ID       string         `yaml:"id"`
+	URL      string         `yaml:"url"`
+	Location event.Location `yaml:"location"`
+	Record   Record         `yaml:"record"`
+	Detect   Detect         `yaml:"detect"`
+}
+
+type Record struct {
+	URL         string `yaml:"url"` // optional main stream; default the camera url
+	PreSeconds  int    `yaml:"pre_seconds"`
+	PostSeconds int    `yaml:"post_seconds"`
+}
+
+// Detect holds the detectors of a camera; a detector is on when its section
+// is present. The sections are decoded by the detectors themselves.
+type Detect struct {
+	URL    string         `yaml:"url"` // optional sub-stream for analysis
+	FPS    float64        `yaml:"fps"`
+	Face   map[string]any `yaml:"face"`
+	Throw  map[string]any `yaml:"throw"`
+	Motion map[string]any `yaml:"motion"`
+	Zones  []Zone         `yaml:"zones"`
+}
+
+// Zone is a named polygon in image pixels; Mask zones exclude motion.
+type Zone struct {
+	Name   string   `yaml:"name"`
+	Points [][2]int `yaml:"points"`
+	Mask   bool     `yaml:"mask"`
+}
+
+// Rule is an installer-written reaction, decoded by edge/rules.
+type Rule map[string]any
+
+type Alarms struct {
+	// EscalateAfter re-notifies and raises an alarm not acknowledged in time.
+	EscalateAfter Duration `yaml:"escalate_after"`
+}
+
+type Uplink struct {
+	HTTP            *UplinkHTTP `yaml:"http"`
+	MQTT            *UplinkMQTT `yaml:"mqtt"`
+	Batch           int         `yaml:"batch"`
+	Linger          Duration    `yaml:"linger"`
+	MaxBacklogBytes int64       `yaml:"max_backlog_bytes"`
+}
+
+type UplinkHTTP struct {
+	URL     string            `yaml:"url"`
+	Headers map[string]string `yaml:"headers"`
+	Timeout Duration          `yaml:"timeout"`
+	TLS     TLS               `yaml:"tls"`
+}
+
+type UplinkMQTT struct {
+	Broker   string `yaml:"broker"`
+	Topic    string `yaml:"topic"`
+	ClientID string `yaml:"client_id"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	TLS      TLS    `yaml:"tls"`
+}
+
+type Retention struct {
+	EventsDays      int   `yaml:"events_days"`
+	MediaMaxBytes   int64 `yaml:"media_max_bytes"`
+	EventsMaxBytes  int64 `yaml:"events_max_bytes"`
+	UnknownFaceDays int   `yaml:"unknown_face_days"`
+}
+
+type Store struct {
+	OpenTimeout Duration `yaml:"open_timeout"`
+}
+
+// Duration is a time.Duration written as "10s" in YAML.
+type Duration time.Duration
+
+func (d Duration) D() time.Duration { return time.Duration(d) }

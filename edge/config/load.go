@@ -1,0 +1,225 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Problem is one thing wrong with a config: the key path, its line and why.
+type Problem struct {
+	Key  string
+	Line int
+	Msg  string
+}
+
+func (p Problem) String() string {
+	if p.Line > 0 {
+		return fmt.Sprintf("line %d: %s: %s", p.Line, p.Key, p.Msg)
+	}
+	return fmt.Sprintf("%s: %s", p.Key, p.Msg)
+}
+
+func (p Problem) located(file string) string {
+	if p.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s: %s", file, p.Line, p.Key, p.Msg)
+	}
+	return fmt.Sprintf("%s: %s: %s", file, p.Key, p.Msg)
+}
+
+// Error lists every problem found in one file.
+type Error struct {
+	Path     string
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "config %s: %d problem(s)", e.Path, len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.located(e.Path))
+	}
+	return b.String()
+}
+
+// Check is an extra validation owned by another package (the driver
+// registry, rules, detectors), so config imports none of them. Keys in the
+// problems it returns are full paths such as "devices[2].valve".
+type Check func(*Config) []Problem
+
+// Load reads, strictly decodes, defaults and validates a config file.
+func Load(path string, checks ...Check) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return Parse(path, data, checks...)
+}
+
+// MaxFileBytes bounds a config file; anything bigger is a mistake.
+const MaxFileBytes = 4 << 20
+
+// Parse is Load on bytes; path is used in messages only.
+func Parse(path string, data []byte, checks ...Check) (*Config, error) {
+	if len(data) > MaxFileBytes {
+		return nil, &Error{Path: path, Problems: []Problem{{Key: "(file)", Msg: fmt.Sprintf("%d bytes is over the %d byte limit", len(data), MaxFileBytes)}}}
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, &Error{Path: path, Problems: []Problem{syntaxProblem(err)}}
+	}
+	c := &Config{path: path, lines: map[string]int{}}
+	if len(root.Content) > 0 {
+		walkLines(root.Content[0], "", c.lines)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var ps []Problem
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, &Error{Path: path, Problems: []Problem{syntaxProblem(err)}}
+		}
+		// yaml decodes what it can past type errors, so validation still
+		// runs and every problem is reported at once.
+		ps = c.decodeProblems(te)
+	}
+	c.applyDefaults()
+	ps = append(ps, c.validate()...)
+	for _, check := range checks {
+		ps = append(ps, check(c)...)
+	}
+	if len(ps) > 0 {
+		for i := range ps {
+			if ps[i].Line == 0 {
+				ps[i].Line = c.Line(ps[i].Key)
+			}
+		}
+		sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
+		return nil, &Error{Path: path, Problems: ps}
+	}
+	return c, nil
+}
+
+// Path is the file the config was loaded from.
+func (c *Config) Path() string { return c.path }
+
+// Line returns the line of a key path such as "devices[2].topic", or of its
+// nearest parent that has one; 0 when unknown.
+func (c *Config) Line(key string) int {
+	for key != "" {
+		if l, ok := c.lines[key]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i < 0 {
+			break
+		}
+		key = key[:i]
+	}
+	return 0
+}
+
+func walkLines(n *yaml.Node, prefix string, out map[string]int) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			walkLines(c, prefix, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := k.Value
+			if prefix != "" {
+				p = prefix + "." + k.Value
+			}
+			out[p] = k.Line
+			walkLines(v, p, out)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", prefix, i)
+			out[p] = c.Line
+			walkLines(c, p, out)
+		}
+	}
+}
+
+var (
+	lineRe    = regexp.MustCompile(`^line (\d+): (.*)$`)
+	unknownRe = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
+)
+
+func syntaxProblem(err error) Problem {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := lineRe.FindStringSubmatch(msg); m != nil {
+		l, _ := strconv.Atoi(m[1])
+		return Problem{Key: "(syntax)", Line: l, Msg: m[2]}
+	}
+	return Problem{Key: "(syntax)", Msg: msg}
+}
+
+// decodeProblems turns yaml's type errors into problems that name the key.
+func (c *Config) decodeProblems(te *yaml.TypeError) []Problem {
+	byLine := map[int][]string{}
+	for k, l := range c.lines {
+		byLine[l] = append(byLine[l], k)
+	}
+	var ps []Problem
+	for _, e := range te.Errors {
+		p := Problem{Key: "(value)", Msg: e}
+		if m := lineRe.FindStringSubmatch(e); m != nil {
+			p.Line, _ = strconv.Atoi(m[1])
+			p.Msg = m[2]
+			p.Key = keyOnLine(byLine[p.Line], "")
+		}
+		if m := unknownRe.FindStringSubmatch(p.Msg); m != nil {
+			p.Key = keyOnLine(byLine[p.Line], m[1])
+			p.Msg = fmt.Sprintf("unknown key %q", m[1])
+		} else {
+			p.Msg = strings.ReplaceAll(p.Msg, "cannot unmarshal ", "wrong type: ")
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// keyOnLine picks the key path on a line: the one ending in name when given,
+// else the deepest.
+func keyOnLine(keys []string, name string) string {
+	best := ""
+	for _, k := range keys {
+		if name != "" && (k == name || strings.HasSuffix(k, "."+name)) {
+			return k
+		}
+		if len(k) > len(best) {
+			best = k
+		}
+	}
+	if best == "" {
+		return "(value)"
+	}
+	return best
+}
+
+// UnmarshalYAML reads "10s", "5m", "1h30m".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 10s or 5m", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
