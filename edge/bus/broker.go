@@ -1,0 +1,230 @@
+// Package bus is the gateway's MQTT layer: an embedded broker (mochi-mqtt)
+// whose accepted QoS 1 messages survive kill -9, and the gateway's client
+// (paho) with persistent session and manual acknowledgements.
+package bus
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/smartcommunity/warden/edge/config"
+)
+
+// Credentials are a username and password (never logged).
+type Credentials struct{ Username, Password string }
+
+// BrokerOptions configure the embedded broker.
+type BrokerOptions struct {
+	Listen         string // "127.0.0.1:1883"; "127.0.0.1:0" picks a free port
+	AllowAnonymous bool
+	Users          []config.MQTTUser // bcrypt password_hash
+	ACL            []config.ACLRule
+	// Internal is the gateway's own client: full access, the only one
+	// allowed to write command topics and warden/#.
+	Internal Credentials
+	// MaxInflight is mochi's per-client QoS 1 window, which is also the
+	// queue of an offline persistent session (max 65535). Beyond it mochi
+	// drops QoS 1 messages silently (counted in
+	// warden_mqtt_broker_dropped_total{reason="inflight"}). 0 = 65535.
+	MaxInflight int
+	// PersistPath is the bbolt file for sessions, subscriptions, inflight
+	// and retained messages ("" = memory only).
+	PersistPath string
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
+}
+
+// Broker is a running embedded broker.
+type Broker struct {
+	srv      *mqtt.Server
+	tcp      *listeners.TCP
+	store    *storeHook
+	log      *slog.Logger
+	once     sync.Once
+	closeErr error
+}
+
+// StartBroker starts the broker and returns once it accepts connections.
+func StartBroker(opts BrokerOptions) (*Broker, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "mqtt-broker")
+	if opts.Listen == "" {
+		opts.Listen = config.DefaultMQTTListen
+	}
+	inflight := opts.MaxInflight
+	if inflight <= 0 || inflight > 65535 {
+		inflight = 65535
+	}
+	users := make(map[string][]byte, len(opts.Users))
+	for _, u := range opts.Users {
+		if u.Username == "" || u.PasswordHash == "" {
+			return nil, fmt.Errorf("mqtt broker: user %q: username and password_hash are required", u.Username)
+		}
+		if _, err := bcryptCost(u.PasswordHash); err != nil {
+			return nil, fmt.Errorf("mqtt broker: user %q: password_hash is not bcrypt: %w", u.Username, err)
+		}
+		users[u.Username] = []byte(u.PasswordHash)
+	}
+
+	m := newBrokerMetrics()
+	var persistErrs atomic.Int64
+	srv := mqtt.New(&mqtt.Options{
+		InlineClient: true, // used to replay pending publishes after a crash
+		Logger:       log,
+		Capabilities: brokerCaps(inflight),
+	})
+	access := &accessHook{
+		anonymous: opts.AllowAnonymous, users: users, acl: opts.ACL,
+		internal: opts.Internal, authFail: m.authFail, denied: m.denied,
+	}
+	if err := srv.AddHook(access, nil); err != nil {
+		return nil, fmt.Errorf("mqtt broker: access hook: %w", err)
+	}
+	b := &Broker{srv: srv, log: log}
+	if opts.PersistPath != "" {
+		st, err := openStore(opts.PersistPath, log, func() { persistErrs.Add(1) })
+		if err != nil {
+			return nil, fmt.Errorf("mqtt broker: %w", err)
+		}
+		st.server = srv
+		if err := srv.AddHook(st, nil); err != nil {
+			_ = st.Stop()
+			return nil, fmt.Errorf("mqtt broker: store hook: %w", err)
+		}
+		b.store = st
+	}
+	if err := srv.AddHook(&dropHook{}, nil); err != nil {
+		return nil, fmt.Errorf("mqtt broker: drop hook: %w", err)
+	}
+	b.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: opts.Listen})
+	if err := srv.AddListener(b.tcp); err != nil {
+		b.stopStore()
+		return nil, fmt.Errorf("mqtt broker: listen %s: %w", opts.Listen, err)
+	}
+	if err := srv.Serve(); err != nil {
+		_ = srv.Close()
+		return nil, fmt.Errorf("mqtt broker: serve: %w", err)
+	}
+	if b.store != nil {
+		n, err := b.store.replayPending(srv)
+		if err != nil {
+			_ = b.Close()
+			return nil, fmt.Errorf("mqtt broker: %w", err)
+		}
+		if n > 0 {
+			log.Warn("re-published messages accepted before a crash", "count", n)
+		}
+	}
+	m.register(opts.Registerer, srv, &persistErrs, log)
+	log.Info("mqtt broker listening", "addr", b.Addr(), "persist", opts.PersistPath != "", "max_inflight", inflight)
+	return b, nil
+}
+
+func brokerCaps(inflight int) *mqtt.Capabilities {
+	c := mqtt.NewDefaultServerCapabilities()
+	c.MaximumInflight = uint16(inflight)
+	// Pending writes per client: at the default 8192 a burst to a slow
+	// subscriber is dropped (MessagesDropped); raise it with the window.
+	c.MaximumClientWritesPending = int32(inflight)
+	// Keep persistent sessions of an offline gateway for a long time.
+	c.MaximumSessionExpiryInterval = 30 * 24 * 3600
+	return c
+}
+
+// Addr is the actual host:port the broker listens on.
+func (b *Broker) Addr() string { return b.tcp.Address() }
+
+// Close stops the broker, flushing persisted state. It is idempotent.
+func (b *Broker) Close() error {
+	b.once.Do(func() {
+		b.closeErr = b.srv.Close()
+	})
+	return b.closeErr
+}
+
+// stopStore closes the store without starting the server.
+func (b *Broker) stopStore() {
+	if b.store != nil {
+		_ = b.store.Stop()
+	}
+}
+
+// closeLikeKill closes the broker while dropping every store write that is
+// not yet committed, as kill -9 would (tests).
+func (b *Broker) closeLikeKill() {
+	if b.store != nil {
+		b.store.stopLikeKill()
+	}
+	_ = b.Close()
+}
+
+// dropHook logs messages mochi drops because a client's write queue is full
+// (counted from Info.MessagesDropped).
+type dropHook struct{ mqtt.HookBase }
+
+func (h *dropHook) ID() string { return "warden-drops" }
+func (h *dropHook) Provides(b byte) bool {
+	return b == mqtt.OnPublishDropped
+}
+func (h *dropHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
+	h.Log.Warn("mqtt message dropped: client write queue full", "client", cl.ID, "topic", pk.TopicName)
+}
+
+type brokerMetrics struct {
+	authFail prometheus.Counter
+	denied   *prometheus.CounterVec
+}
+
+func newBrokerMetrics() *brokerMetrics {
+	return &brokerMetrics{
+		authFail: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "warden_mqtt_auth_failures_total", Help: "MQTT connections refused by authentication.",
+		}),
+		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_mqtt_acl_denied_total", Help: "MQTT publishes (write) and deliveries/subscriptions (read) denied by the ACL.",
+		}, []string{"action"}),
+	}
+}
+
+func (m *brokerMetrics) register(reg prometheus.Registerer, srv *mqtt.Server, persistErrs *atomic.Int64, log *slog.Logger) {
+	if reg == nil {
+		return
+	}
+	info := srv.Info
+	dropped := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "warden_mqtt_broker_dropped_total", Help: "QoS>0 messages the broker dropped (inflight window full or client write queue full).",
+		ConstLabels: prometheus.Labels{"reason": "inflight"},
+	}, func() float64 { return float64(atomic.LoadInt64(&info.InflightDropped)) })
+	droppedOut := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "warden_mqtt_broker_dropped_total", Help: "QoS>0 messages the broker dropped (inflight window full or client write queue full).",
+		ConstLabels: prometheus.Labels{"reason": "write_queue"},
+	}, func() float64 { return float64(atomic.LoadInt64(&info.MessagesDropped)) })
+	cs := []prometheus.Collector{
+		m.authFail, m.denied, dropped, droppedOut,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "warden_mqtt_broker_clients_connected", Help: "Clients connected to the embedded broker.",
+		}, func() float64 { return float64(atomic.LoadInt64(&info.ClientsConnected)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "warden_mqtt_broker_inflight_messages", Help: "QoS>0 messages awaiting acknowledgement in the embedded broker.",
+		}, func() float64 { return float64(atomic.LoadInt64(&info.Inflight)) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "warden_mqtt_broker_persist_errors_total", Help: "Failed commits to the broker's persistence file.",
+		}, func() float64 { return float64(persistErrs.Load()) }),
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+			log.Warn("mqtt broker: metric not registered", "error", err)
+		}
+	}
+}

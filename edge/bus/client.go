@@ -1,0 +1,278 @@
+package bus
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ClientOptions configure the gateway's MQTT client.
+type ClientOptions struct {
+	URL      string // tcp://127.0.0.1:1883 (also ssl://, mqtts://, mqtt://)
+	ClientID string // fixed: the session is persistent (CleanSession=false)
+	Username string
+	Password string
+	TLS      *tls.Config
+	// StatusTopic (warden/<gw>/status) gets "online" retained on every
+	// connect and "offline" retained as last will and on Close.
+	StatusTopic string
+	// Subscriptions are subscribed at QoS 1 on every (re)connect.
+	Subscriptions []string
+	// OnMessage is called in arrival order from one goroutine. It must
+	// return quickly (hand off) and m.Ack() must be called once the message
+	// is committed; unacked messages are redelivered after a reconnect.
+	OnMessage  func(*Message)
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Message is one received MQTT message.
+type Message struct {
+	Topic    string
+	Payload  []byte
+	QoS      byte
+	Dup      bool
+	Retained bool
+	Received time.Time
+	ack      func()
+}
+
+// Ack sends the PUBACK. Call it only after the message is committed; extra
+// calls do nothing. An ack whose connection dropped is lost and the broker
+// redelivers the message (Dup=true): consumers must tolerate duplicates.
+func (m *Message) Ack() {
+	if m.ack != nil {
+		m.ack()
+	}
+}
+
+// Client is the gateway's MQTT client. It reconnects by itself.
+type Client struct {
+	c       paho.Client
+	opts    ClientOptions
+	log     *slog.Logger
+	m       *clientMetrics
+	once    sync.Once
+	closed  atomic.Bool
+	everOn  atomic.Bool
+	connErr chan error
+}
+
+// Connect returns after the first successful connection, or when ctx ends,
+// or at once when the broker refuses the credentials. Later connection
+// losses are repaired in the background.
+func Connect(ctx context.Context, opts ClientOptions) (*Client, error) {
+	if opts.URL == "" || opts.ClientID == "" {
+		return nil, errors.New("mqtt client: url and client id are required")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "mqtt-client", "broker", opts.URL, "client_id", opts.ClientID)
+	cl := &Client{opts: opts, log: log, m: newClientMetrics(opts.Registerer, log)}
+
+	po := paho.NewClientOptions().
+		AddBroker(opts.URL).
+		SetClientID(opts.ClientID).
+		SetUsername(opts.Username).
+		SetPassword(opts.Password).
+		SetCleanSession(false).
+		SetAutoReconnect(true).
+		SetConnectRetry(false). // the first connect is retried below, so errors surface
+		SetOrderMatters(true).
+		SetAutoAckDisabled(true).
+		SetKeepAlive(30 * time.Second).
+		SetPingTimeout(10 * time.Second).
+		SetConnectTimeout(10 * time.Second).
+		SetWriteTimeout(10 * time.Second).
+		SetMaxReconnectInterval(30 * time.Second).
+		SetMessageChannelDepth(1024).
+		// queued session messages arrive right after CONNACK, before any
+		// Subscribe: only a default handler sees them.
+		SetDefaultPublishHandler(cl.onMessage).
+		SetOnConnectHandler(cl.onConnect).
+		SetConnectionLostHandler(cl.onLost).
+		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
+			cl.m.reconnects.Inc()
+		})
+	if opts.TLS != nil {
+		po.SetTLSConfig(opts.TLS)
+	}
+	if opts.StatusTopic != "" {
+		po.SetWill(opts.StatusTopic, "offline", 1, true)
+	}
+	cl.c = paho.NewClient(po)
+
+	delay := 200 * time.Millisecond
+	for {
+		tok := cl.c.Connect()
+		select {
+		case <-tok.Done():
+		case <-ctx.Done():
+			cl.c.Disconnect(0)
+			return nil, fmt.Errorf("mqtt client %s: connect: %w", opts.URL, ctx.Err())
+		}
+		err := tok.Error()
+		if err == nil {
+			return cl, nil
+		}
+		if errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) || errors.Is(err, packets.ErrorRefusedNotAuthorised) ||
+			errors.Is(err, packets.ErrorRefusedIDRejected) {
+			return nil, fmt.Errorf("mqtt client %s: connect as %q: %w", opts.URL, opts.Username, err)
+		}
+		log.Warn("mqtt connect failed, retrying", "error", err, "in", delay)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("mqtt client %s: connect: %w (last error: %v)", opts.URL, ctx.Err(), err)
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}
+
+func (c *Client) onConnect(pc paho.Client) {
+	c.m.connected.Set(1)
+	if c.everOn.Swap(true) {
+		c.log.Info("mqtt reconnected")
+	} else {
+		c.log.Info("mqtt connected")
+	}
+	// Callbacks must not block paho's connection goroutine: do the
+	// round trips in our own goroutine.
+	go func() {
+		if len(c.opts.Subscriptions) > 0 {
+			filters := make(map[string]byte, len(c.opts.Subscriptions))
+			for _, f := range c.opts.Subscriptions {
+				filters[f] = 1
+			}
+			tok := pc.SubscribeMultiple(filters, nil)
+			if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+				c.log.Error("mqtt subscribe failed", "filters", c.opts.Subscriptions, "error", tok.Error())
+			}
+		}
+		if c.opts.StatusTopic != "" && !c.closed.Load() {
+			tok := pc.Publish(c.opts.StatusTopic, 1, true, "online")
+			if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+				c.log.Warn("mqtt status publish failed", "error", tok.Error())
+			}
+		}
+	}()
+}
+
+func (c *Client) onLost(_ paho.Client, err error) {
+	c.m.connected.Set(0)
+	c.log.Warn("mqtt connection lost", "error", err)
+}
+
+func (c *Client) onMessage(_ paho.Client, pm paho.Message) {
+	c.m.in.Inc()
+	m := &Message{
+		Topic: pm.Topic(), Payload: pm.Payload(), QoS: pm.Qos(), Dup: pm.Duplicate(),
+		Retained: pm.Retained(), Received: time.Now(), ack: pm.Ack,
+	}
+	if c.opts.OnMessage == nil {
+		m.Ack()
+		return
+	}
+	c.opts.OnMessage(m)
+}
+
+// Publish sends a message; with QoS > 0 it waits for the broker's ack or ctx.
+func (c *Client) Publish(ctx context.Context, topic string, qos byte, retain bool, payload []byte) error {
+	tok := c.c.Publish(topic, qos, retain, payload)
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		return fmt.Errorf("mqtt publish %s: %w", topic, ctx.Err())
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("mqtt publish %s: %w", topic, err)
+	}
+	c.m.out.Inc()
+	return nil
+}
+
+// PublishNoWait queues a message and returns at once (actuator commands:
+// paho keeps it in its session store and sends it when connected).
+func (c *Client) PublishNoWait(topic string, qos byte, retain bool, payload []byte) {
+	tok := c.c.Publish(topic, qos, retain, payload)
+	go func() {
+		<-tok.Done()
+		if err := tok.Error(); err != nil {
+			c.log.Warn("mqtt publish failed", "topic", topic, "error", err)
+			return
+		}
+		c.m.out.Inc()
+	}()
+}
+
+// Connected reports whether the connection is up now.
+func (c *Client) Connected() bool { return c.c.IsConnectionOpen() }
+
+// Close publishes "offline" (retained) and disconnects cleanly. Idempotent.
+func (c *Client) Close(ctx context.Context) error {
+	var err error
+	c.once.Do(func() {
+		c.closed.Store(true)
+		if c.opts.StatusTopic != "" && c.c.IsConnectionOpen() {
+			if perr := c.Publish(ctx, c.opts.StatusTopic, 1, true, []byte("offline")); perr != nil {
+				err = perr
+			}
+		}
+		c.c.Disconnect(250)
+		c.m.connected.Set(0)
+		c.log.Info("mqtt disconnected")
+	})
+	return err
+}
+
+type clientMetrics struct {
+	in, out    prometheus.Counter
+	connected  prometheus.Gauge
+	reconnects prometheus.Counter
+}
+
+func newClientMetrics(reg prometheus.Registerer, log *slog.Logger) *clientMetrics {
+	msgs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "warden_mqtt_messages_total", Help: "MQTT messages received (in) and published (out) by the gateway client.",
+	}, []string{"direction"})
+	connected := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "warden_mqtt_connected", Help: "1 when the gateway's MQTT client is connected.",
+	})
+	reconnects := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "warden_mqtt_reconnects_total", Help: "MQTT reconnect attempts of the gateway client.",
+	})
+	if reg != nil {
+		msgs = registerOrExisting(reg, msgs, log)
+		connected = registerOrExisting(reg, connected, log)
+		reconnects = registerOrExisting(reg, reconnects, log)
+	}
+	return &clientMetrics{
+		in: msgs.WithLabelValues("in"), out: msgs.WithLabelValues("out"),
+		connected: connected, reconnects: reconnects,
+	}
+}
+
+// registerOrExisting lets several clients share one registry.
+func registerOrExisting[C prometheus.Collector](reg prometheus.Registerer, c C, log *slog.Logger) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if ex, ok := are.ExistingCollector.(C); ok {
+				return ex
+			}
+		}
+		log.Warn("mqtt metric not registered", "error", err)
+	}
+	return c
+}
