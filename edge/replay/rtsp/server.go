@@ -1,0 +1,294 @@
+package rtsp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
+	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
+)
+
+// Stream is one file served at rtsp://ADDR/Name. TS must be an H.264 MPEG-TS
+// file, as made by Prepare.
+type Stream struct {
+	Name string
+	TS   string
+}
+
+// Server serves Streams. Set the fields, then Start; Close stops everything.
+type Server struct {
+	Addr    string
+	Streams []Stream
+	// User and Pass, when set, require credentials (basic or digest).
+	User, Pass string
+	Log        *slog.Logger
+
+	srv     *gortsplib.Server
+	streams map[string]*gortsplib.ServerStream
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// Start listens and starts one pacing goroutine per stream.
+func (s *Server) Start() error {
+	if s.Log == nil {
+		s.Log = slog.Default()
+	}
+	s.streams = map[string]*gortsplib.ServerStream{}
+	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: s.Addr}
+	if err := s.srv.Start(); err != nil {
+		return fmt.Errorf("replay: listen %s: %w", s.Addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	for _, st := range s.Streams {
+		forma, err := firstParams(st.TS)
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("replay: %s: %w", st.Name, err)
+		}
+		ss := &gortsplib.ServerStream{Server: s.srv, Desc: &description.Session{
+			Medias: []*description.Media{{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}},
+		}}
+		if err := ss.Initialize(); err != nil {
+			s.Close()
+			return fmt.Errorf("replay: %s: %w", st.Name, err)
+		}
+		s.streams[st.Name] = ss
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.pace(ctx, st, ss)
+		}()
+	}
+	return nil
+}
+
+// ListenAddr is the bound address (useful with port 0).
+func (s *Server) ListenAddr() string { return s.srv.NetListener().Addr().String() }
+
+// Close stops the server and every stream; it waits for the goroutines.
+func (s *Server) Close() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if s.srv != nil {
+		s.srv.Close()
+	}
+	s.wg.Wait()
+	for _, ss := range s.streams {
+		ss.Close()
+	}
+}
+
+// Run starts the server and blocks until ctx is done.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	defer s.Close()
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Wait() }()
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+// firstParams scans a TS file for the first SPS and PPS, so the SDP carries
+// them and clients can size their decoders before the first key frame.
+func firstParams(path string) (*format.H264, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := &mpegts.Reader{R: f}
+	if err := r.Initialize(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	track := h264Track(r)
+	if track == nil {
+		return nil, fmt.Errorf("%s has no H.264 track", path)
+	}
+	forma := &format.H264{PayloadTyp: 96, PacketizationMode: 1}
+	errDone := errors.New("done")
+	r.OnDataH264(track, func(_, _ int64, au [][]byte) error {
+		for _, nalu := range au {
+			if len(nalu) == 0 {
+				continue
+			}
+			switch h264.NALUType(nalu[0] & 0x1f) {
+			case h264.NALUTypeSPS:
+				forma.SPS = nalu
+			case h264.NALUTypePPS:
+				forma.PPS = nalu
+			}
+		}
+		if forma.SPS != nil && forma.PPS != nil {
+			return errDone
+		}
+		return nil
+	})
+	for {
+		err := r.Read()
+		if errors.Is(err, errDone) {
+			return forma, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: no SPS/PPS found: %w", path, err)
+		}
+	}
+}
+
+func h264Track(r *mpegts.Reader) *mpegts.Track {
+	for _, t := range r.Tracks() {
+		if _, ok := t.Codec.(*tscodecs.H264); ok {
+			return t
+		}
+	}
+	return nil
+}
+
+// pace writes the file's access units in real time, forever. Each loop
+// continues the RTP clock where the previous one ended, so timestamps stay
+// monotonic across the wrap.
+func (s *Server) pace(ctx context.Context, st Stream, ss *gortsplib.ServerStream) {
+	medi := ss.Desc.Medias[0]
+	enc, err := medi.Formats[0].(*format.H264).CreateEncoder()
+	if err != nil {
+		s.Log.Error("replay: encoder", "stream", st.Name, "err", err)
+		return
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	rtpStart := binary.BigEndian.Uint32(b[:])
+	var base int64 // 90 kHz ticks played in previous loops
+	start := time.Now()
+	for loop := 0; ctx.Err() == nil; loop++ {
+		played, err := s.playOnce(ctx, st, ss, medi, enc, rtpStart, base, start)
+		if err != nil && ctx.Err() == nil {
+			s.Log.Error("replay: read failed; retrying", "stream", st.Name, "file", st.TS, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+		if played <= 0 {
+			played = 90000 / 25
+		}
+		base += played
+	}
+}
+
+// playOnce plays the file once from base; it returns the ticks it covered.
+func (s *Server) playOnce(ctx context.Context, st Stream, ss *gortsplib.ServerStream, medi *description.Media,
+	enc *rtph264.Encoder, rtpStart uint32, base int64, start time.Time) (int64, error) {
+	f, err := os.Open(st.TS)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	r := &mpegts.Reader{R: f}
+	if err := r.Initialize(); err != nil {
+		return 0, err
+	}
+	track := h264Track(r)
+	if track == nil {
+		return 0, fmt.Errorf("no H.264 track")
+	}
+	var td mpegts.TimeDecoder
+	td.Initialize()
+	first, last, lastStep := int64(-1), int64(0), int64(0)
+	r.OnDataH264(track, func(pts, dts int64, au [][]byte) error {
+		pts, dts = td.Decode(pts), td.Decode(dts)
+		if first < 0 {
+			first = dts
+		}
+		if d := dts - first; d > last {
+			lastStep = d - last
+			last = d
+		}
+		// sleep until this unit's wall time
+		due := start.Add(time.Duration(base+dts-first) * time.Second / 90000)
+		if wait := time.Until(due); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+		pkts, err := enc.Encode(au)
+		if err != nil {
+			return nil // skip a unit the packetizer refuses
+		}
+		ts := rtpStart + uint32(base+pts-first)
+		for _, p := range pkts {
+			p.Timestamp = ts
+			if err := ss.WritePacketRTP(medi, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for {
+		err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return last + lastStep, err
+		}
+	}
+	if lastStep == 0 {
+		lastStep = 90000 / 25
+	}
+	return last + lastStep, nil
+}
+
+// OnDescribe serves a known path, 404 otherwise, after checking credentials.
+func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	return s.lookup(ctx.Conn, ctx.Request, ctx.Path)
+}
+
+// OnSetup is checked like OnDescribe.
+func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	return s.lookup(ctx.Conn, ctx.Request, ctx.Path)
+}
+
+// OnPlay accepts; the stream is already live.
+func (s *Server) OnPlay(_ *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+func (s *Server) lookup(conn *gortsplib.ServerConn, req *base.Request, path string) (*base.Response, *gortsplib.ServerStream, error) {
+	if s.User != "" && !conn.VerifyCredentials(req, s.User, s.Pass) {
+		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
+	}
+	name := strings.Trim(path, "/")
+	ss, ok := s.streams[name]
+	if !ok {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, fmt.Errorf("no stream %q", name)
+	}
+	return &base.Response{StatusCode: base.StatusOK}, ss, nil
+}

@@ -1,0 +1,156 @@
+package rtsp
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
+)
+
+func needFFmpeg(t *testing.T) {
+	t.Helper()
+	for _, b := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("%s not installed: %v", b, err)
+		}
+	}
+}
+
+// makeClip writes a short test clip with ffmpeg's lavfi source.
+func makeClip(t *testing.T, dir, name, codec string, secs string) string {
+	t.Helper()
+	out := filepath.Join(dir, name)
+	args := []string{"-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", secs}
+	if codec == "h264" {
+		args = append(args, "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p")
+	} else {
+		args = append(args, "-c:v", codec)
+	}
+	if out, err := exec.Command("ffmpeg", append(args, out)...).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, out)
+	}
+	return out
+}
+
+func TestReplayLoopsWithMonotonicTimestamps(t *testing.T) {
+	needFFmpeg(t)
+	dir := t.TempDir()
+	ctx := context.Background()
+	mp4 := makeClip(t, dir, "a.mp4", "h264", "1")
+	avi := makeClip(t, dir, "b.avi", "mpeg4", "1")
+	tsA, err := Prepare(ctx, mp4, t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tsB, err := Prepare(ctx, avi, t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Prepare(ctx, avi, t.TempDir(), true); err == nil {
+		t.Fatal("no-transcode accepted an mpeg4 file")
+	}
+	if _, err := Prepare(ctx, filepath.Join("server.go"), t.TempDir(), false); err == nil {
+		t.Fatal("a Go source file was accepted as video")
+	}
+	s := &Server{Addr: "127.0.0.1:0", Streams: []Stream{{"a", tsA}, {"b", tsB}}}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	for _, name := range []string{"a", "b"} {
+		u, _ := base.ParseURL("rtsp://" + s.ListenAddr() + "/" + name)
+		c := gortsplib.Client{Scheme: u.Scheme, Host: u.Host}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		desc, _, err := c.Describe(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var forma *format.H264
+		medi := desc.FindFormat(&forma)
+		if medi == nil || forma.SPS == nil {
+			t.Fatalf("%s: no H.264 with SPS in SDP", name)
+		}
+		if err := c.SetupAll(desc.BaseURL, []*description.Media{medi}); err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var stamps []uint32
+		c.OnPacketRTP(medi, forma, func(p *rtp.Packet) {
+			mu.Lock()
+			if len(stamps) == 0 || stamps[len(stamps)-1] != p.Timestamp {
+				stamps = append(stamps, p.Timestamp)
+			}
+			mu.Unlock()
+		})
+		start := time.Now()
+		if _, err := c.Play(nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2500 * time.Millisecond)
+		c.Close()
+		el := time.Since(start)
+		mu.Lock()
+		n := len(stamps)
+		// B-frames reorder by a few frames; beyond that, and across the
+		// loop, timestamps must only move forward
+		maxTS := stamps[0]
+		for i := 1; i < n; i++ {
+			if d := int32(stamps[i] - maxTS); d < -90000/5 || d > 90000/5 {
+				t.Fatalf("%s: timestamp step %d at %d", name, d, i)
+			}
+			if int32(stamps[i]-maxTS) > 0 {
+				maxTS = stamps[i]
+			}
+		}
+		if span := time.Duration(maxTS-stamps[0]) * time.Second / 90000; span < el/2 {
+			t.Fatalf("%s: timestamps span %v in %v", name, span, el)
+		}
+		mu.Unlock()
+		// real-time pacing: 25 fps over ~2.5 s, across at least one loop
+		if want := int(el.Seconds() * 25); n < want/2 || n > want*2 {
+			t.Fatalf("%s: %d frames in %v, want about %d", name, n, el, want)
+		}
+	}
+}
+
+func TestReplay404AndAuth(t *testing.T) {
+	needFFmpeg(t)
+	dir := t.TempDir()
+	ts, err := Prepare(context.Background(), makeClip(t, dir, "a.mp4", "h264", "1"), dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Addr: "127.0.0.1:0", Streams: []Stream{{"a", ts}}, User: "u", Pass: "p"}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for url, ok := range map[string]bool{
+		"rtsp://u:p@" + s.ListenAddr() + "/a":    true,
+		"rtsp://u:bad@" + s.ListenAddr() + "/a":  false,
+		"rtsp://" + s.ListenAddr() + "/a":        false,
+		"rtsp://u:p@" + s.ListenAddr() + "/nope": false,
+	} {
+		u, _ := base.ParseURL(url)
+		c := gortsplib.Client{Scheme: u.Scheme, Host: u.Host}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := c.Describe(u)
+		c.Close()
+		if (err == nil) != ok {
+			t.Errorf("%s: describe err=%v, want ok=%v", url, err, ok)
+		}
+	}
+}
