@@ -51,6 +51,9 @@ type Line struct {
 	Want    []Want          `json:"want"`
 	Err     string          `json:"err"`
 	Comment string          `json:"comment"`
+
+	// N is the line number in the file.
+	N int `json:"-"`
 }
 
 // Bytes is the payload as sent on the wire.
@@ -130,6 +133,7 @@ func ReadLines(t testing.TB, path string) []Line {
 		if err := dec.Decode(&l); err != nil {
 			t.Fatalf("%s:%d: %v", path, n, err)
 		}
+		l.N = n
 		out = append(out, l)
 	}
 	if err := sc.Err(); err != nil {
@@ -155,8 +159,8 @@ func runFile(t *testing.T, path string) {
 		dev  drivers.Device
 		dcfg config.Device
 	)
-	for i, l := range ReadLines(t, path) {
-		where := fmt.Sprintf("%s line %d (%s)", filepath.Base(path), i+1, l.Name)
+	for _, l := range ReadLines(t, path) {
+		where := fmt.Sprintf("%s:%d (%s)", filepath.Base(path), l.N, l.Name)
 		if l.Device != nil {
 			var err error
 			if dcfg, err = DeviceConfig(l.Device); err != nil {

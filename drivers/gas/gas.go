@@ -1,0 +1,291 @@
+// Package gas reads gas detectors (kind gas_detector) and turns their
+// reports into gas.leak / gas.cleared on transitions, plus device health
+// events. The three drivers share one state machine and differ only in how a
+// payload becomes a reading.
+package gas
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/smartcommunity/warden/drivers"
+	"github.com/smartcommunity/warden/drivers/internal/kit"
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/event"
+)
+
+// Kind is the device kind these drivers serve.
+const Kind = "gas_detector"
+
+func init() {
+	drivers.Register(Kind, "zigbee2mqtt", NewZigbee2MQTT)
+	drivers.Register(Kind, "gateway3", NewGateway3)
+	drivers.Register(Kind, "generic", NewGeneric)
+}
+
+// Defaults of the thresholds, in % of the lower explosive limit.
+const (
+	DefaultWarnLEL     = 10
+	DefaultCriticalLEL = 25
+)
+
+// level is the gas state; unknown before the first report that says.
+type level int8
+
+const (
+	unknown level = iota
+	clear
+	warning
+	critical
+)
+
+// reading is what one payload says; nil pointers mean "not in this payload".
+type reading struct {
+	alarm      *bool    // the detector's own alarm decision
+	lel        *float64 // concentration in %LEL
+	density    *float64 // concentration in device units (not %LEL)
+	tamper     *bool
+	batteryLow *bool
+	fault      *string // "" = no fault, else the reason
+}
+
+// Detector is one configured gas detector.
+type Detector struct {
+	id, topic      string
+	valves, sirens []string
+	warn, crit     float64
+	parse          func(obj map[string]any) (reading, bool, error)
+	avail          *kit.Availability // nil when the protocol has none
+
+	level                      level
+	tamper, battLow, faultEdge kit.Edge
+}
+
+// common reads the keys every gas driver shares.
+func common(d config.Device, x *kit.Extra) *Detector {
+	g := &Detector{
+		id: d.ID, topic: d.Topic,
+		valves: x.Strings("valve"),
+		sirens: x.Strings("siren"),
+		warn:   x.Number("warn_lel", DefaultWarnLEL),
+		crit:   x.Number("critical_lel", DefaultCriticalLEL),
+	}
+	if g.warn <= 0 || g.warn > 100 {
+		x.Problemf("warn_lel", "%v must be in (0, 100] %%LEL", g.warn)
+	}
+	if g.crit <= 0 || g.crit > 100 {
+		x.Problemf("critical_lel", "%v must be in (0, 100] %%LEL", g.crit)
+	} else if g.crit < g.warn {
+		x.Problemf("critical_lel", "%v is below warn_lel %v", g.crit, g.warn)
+	}
+	return g
+}
+
+// Topics is the state topic and, for zigbee2mqtt, its availability topic.
+func (g *Detector) Topics() []string {
+	if g.avail != nil {
+		return []string{g.topic, g.topic + kit.AvailabilitySuffix}
+	}
+	return []string{g.topic}
+}
+
+// Handle parses one message. A payload with a field of the wrong type
+// changes no state and yields no events.
+func (g *Detector) Handle(m drivers.Message, o event.Origin) ([]*event.Event, error) {
+	o = kit.Stamp(o, m)
+	if g.avail != nil && m.Topic == g.topic+kit.AvailabilitySuffix {
+		evs, err := g.avail.Handle(m.Payload, o)
+		if err != nil {
+			return nil, fmt.Errorf("gas %s: %w", g.id, err)
+		}
+		return evs, nil
+	}
+	obj, err := kit.Object(m.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("gas %s: %w", g.id, err)
+	}
+	r, mine, err := g.parse(obj)
+	if err != nil {
+		return nil, fmt.Errorf("gas %s: %w", g.id, err)
+	}
+	if !mine {
+		return nil, nil
+	}
+	return g.apply(r, o), nil
+}
+
+func (g *Detector) apply(r reading, o event.Origin) []*event.Event {
+	var evs []*event.Event
+	if lv := g.levelOf(r); lv != unknown {
+		switch {
+		case lv == clear:
+			if g.level >= warning {
+				evs = append(evs, kit.Event(o, event.GasCleared, "", g.data(r)))
+			}
+			g.level = clear
+		case lv > g.level:
+			// A first report that leaks (level unknown) alarms too: the
+			// gateway may have restarted in the middle of a leak.
+			sev := event.Warning
+			if lv == critical {
+				sev = event.Critical
+			}
+			evs = append(evs, kit.Event(o, event.GasLeak, sev, g.data(r)))
+			g.level = lv
+		}
+		// lv below g.level while still leaking: the excursion keeps its
+		// highest level until cleared, so a flapping reading cannot re-alarm.
+	}
+	if r.tamper != nil {
+		if rose, _ := g.tamper.Set(*r.tamper); rose {
+			evs = append(evs, kit.Event(o, event.DeviceTamper, "", nil))
+		}
+	}
+	if r.batteryLow != nil {
+		if rose, _ := g.battLow.Set(*r.batteryLow); rose {
+			evs = append(evs, kit.Event(o, event.DeviceBattery, "", nil))
+		}
+	}
+	if r.fault != nil {
+		if rose, _ := g.faultEdge.Set(*r.fault != ""); rose {
+			evs = append(evs, kit.Event(o, event.DeviceFault, "", map[string]any{"reason": *r.fault}))
+		}
+	}
+	return evs
+}
+
+// levelOf combines the alarm flag and the concentration; unknown when the
+// payload has neither.
+func (g *Detector) levelOf(r reading) level {
+	if r.alarm == nil && r.lel == nil {
+		return unknown
+	}
+	switch {
+	case r.alarm != nil && *r.alarm, r.lel != nil && *r.lel >= g.crit:
+		return critical
+	case r.lel != nil && *r.lel >= g.warn:
+		return warning
+	}
+	return clear
+}
+
+func (g *Detector) data(r reading) map[string]any {
+	d := map[string]any{"valves": list(g.valves), "sirens": list(g.sirens)}
+	if r.lel != nil {
+		d["lel_percent"] = *r.lel
+	}
+	if r.density != nil {
+		d["gas_density"] = *r.density
+	}
+	return d
+}
+
+func list(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// NewZigbee2MQTT builds a zigbee2mqtt gas detector (HEIMAN, Xiaomi/Aqara,
+// Tuya TS0601). Extra key density_unit says whether gas_density is in %LEL
+// ("lel", Aqara JT-BZ-01AQ/A) or device units ("raw", the default: the
+// Honeywell JTQJ-BF-01LM/BW reports 237 when idle).
+func NewZigbee2MQTT(d config.Device) (drivers.Device, []config.Problem) {
+	x := kit.NewExtra(d.Extra)
+	g := common(d, x)
+	g.avail = &kit.Availability{}
+	unit := x.String("density_unit", "raw")
+	if unit != "raw" && unit != "lel" {
+		x.Problemf("density_unit", "%q is not raw or lel", unit)
+	}
+	g.parse = func(obj map[string]any) (reading, bool, error) {
+		r, err := parseZ2M(obj, unit == "lel")
+		return r, true, err
+	}
+	if ps := x.Problems(); len(ps) > 0 {
+		return nil, ps
+	}
+	return g, nil
+}
+
+func parseZ2M(obj map[string]any, densityIsLEL bool) (reading, error) {
+	var r reading
+	var errs kit.Errs
+	if v, ok, err := kit.Flag(obj, "gas"); ok {
+		r.alarm = &v
+	} else {
+		errs.Keep(err)
+	}
+	if v, ok, err := kit.Number(obj, "gas_value"); ok {
+		r.lel = &v
+	} else {
+		errs.Keep(err)
+	}
+	if v, ok, err := kit.Number(obj, "gas_density"); ok {
+		if densityIsLEL && r.lel == nil {
+			r.lel = &v
+		} else if !densityIsLEL {
+			r.density = &v
+		}
+	} else {
+		errs.Keep(err)
+	}
+	if v, ok, err := kit.Flag(obj, "tamper"); ok {
+		r.tamper = &v
+	} else {
+		errs.Keep(err)
+	}
+	if v, ok, err := kit.Flag(obj, "battery_low"); ok {
+		r.batteryLow = &v
+	} else {
+		errs.Keep(err)
+	}
+	if v, ok, err := kit.String(obj, "self_test_result"); ok {
+		reason := ""
+		switch strings.ToLower(v) {
+		case "success", "ok", "checking", "":
+		default:
+			reason = "self_test_result: " + v
+		}
+		r.fault = &reason
+	} else {
+		errs.Keep(err)
+	}
+	return r, errs.Err()
+}
+
+// NewGeneric builds a detector for any JSON device with a boolean alarm
+// field (gas_field, default "gas") and/or a %LEL field (lel_field, default
+// "lel"). Field names may be dotted paths into nested objects.
+func NewGeneric(d config.Device) (drivers.Device, []config.Problem) {
+	x := kit.NewExtra(d.Extra)
+	g := common(d, x)
+	gasField := x.String("gas_field", "gas")
+	lelField := x.String("lel_field", "lel")
+	if gasField == "" {
+		x.Problemf("gas_field", "is empty")
+	}
+	if lelField == "" {
+		x.Problemf("lel_field", "is empty")
+	}
+	g.parse = func(obj map[string]any) (reading, bool, error) {
+		var r reading
+		var errs kit.Errs
+		if v, ok, err := kit.Flag(obj, gasField); ok {
+			r.alarm = &v
+		} else {
+			errs.Keep(err)
+		}
+		if v, ok, err := kit.Number(obj, lelField); ok {
+			r.lel = &v
+		} else {
+			errs.Keep(err)
+		}
+		return r, true, errs.Err()
+	}
+	if ps := x.Problems(); len(ps) > 0 {
+		return nil, ps
+	}
+	return g, nil
+}
