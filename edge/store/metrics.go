@@ -1,0 +1,80 @@
+package store
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	reg           prometheus.Registerer
+	collectors    []prometheus.Collector
+	commitSeconds prometheus.Histogram
+	batchSize     prometheus.Histogram
+	errors        *prometheus.CounterVec
+	evicted       *prometheus.CounterVec
+	mediaEvicted  prometheus.Counter
+}
+
+func newMetrics(s *Store, reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		reg: reg,
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "warden_store_commit_seconds",
+			Help:    "Duration of one group commit (one fsynced bbolt transaction).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "warden_store_commit_batch_size",
+			Help:    "Events written by one group commit.",
+			Buckets: []float64{0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000},
+		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_store_errors_total",
+			Help: "Store operations that failed, by operation.",
+		}, []string{"op"}),
+		evicted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_store_evicted_total",
+			Help: "Events removed by retention, by severity and reason (age, bytes).",
+		}, []string{"severity", "reason"}),
+		mediaEvicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "warden_store_media_evicted_total",
+			Help: "Media files removed to stay within the media quota.",
+		}),
+	}
+	for _, op := range []string{"commit", "read", "retain", "media", "cursor", "validate"} {
+		m.errors.WithLabelValues(op)
+	}
+	m.collectors = []prometheus.Collector{
+		m.commitSeconds, m.batchSize, m.errors, m.evicted, m.mediaEvicted,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_events", Help: "Events currently stored."},
+			func() float64 { return float64(s.totalEvents()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_bytes", Help: "Bytes of stored events (keys and JSON)."},
+			func() float64 { return float64(s.totalBytes()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_media_bytes", Help: "Bytes of stored media files."},
+			func() float64 { s.mediaMu.Lock(); defer s.mediaMu.Unlock(); return float64(s.mediaSum) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_last_seq", Help: "Highest event seq committed."},
+			func() float64 { return float64(s.lastSeq.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "warden_store_commits_total", Help: "Group commits since start."},
+			func() float64 { return float64(s.commits.Load()) }),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for i, c := range m.collectors {
+		if err := reg.Register(c); err != nil {
+			for _, done := range m.collectors[:i] {
+				reg.Unregister(done)
+			}
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) unregister() {
+	if m == nil || m.reg == nil {
+		return
+	}
+	for _, c := range m.collectors {
+		m.reg.Unregister(c)
+	}
+}
