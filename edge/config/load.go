@@ -216,7 +216,9 @@ func keyOnLine(keys []string, name string) string {
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration like 10s or 5m", n.Line, n.Value)
+		// A *yaml.TypeError lets decoding go on, so this is reported with
+		// its key alongside every other problem.
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration like 10s or 5m", n.Line, n.Value)}}
 	}
 	*d = Duration(v)
 	return nil

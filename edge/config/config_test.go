@@ -1,0 +1,457 @@
+package config_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/smartcommunity/warden/edge/config"
+)
+
+// repoRoot walks up from the package directory to the one holding go.mod.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test directory")
+		}
+		dir = parent
+	}
+}
+
+func mustLoad(t *testing.T, path string) *config.Config {
+	t.Helper()
+	c, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("load %s: %v", path, err)
+	}
+	return c
+}
+
+// parseErr parses src and returns its problems; it fails when src loads.
+func parseErr(t *testing.T, src string) []config.Problem {
+	t.Helper()
+	c, err := config.Parse("test.yaml", []byte(src))
+	if err == nil {
+		t.Fatalf("config loaded, want an error: %+v", c)
+	}
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %T %v is not a *config.Error", err, err)
+	}
+	if len(ce.Problems) == 0 {
+		t.Fatalf("config.Error without problems: %v", err)
+	}
+	return ce.Problems
+}
+
+func findProblem(ps []config.Problem, key string) (config.Problem, bool) {
+	for _, p := range ps {
+		if p.Key == key {
+			return p, true
+		}
+	}
+	return config.Problem{}, false
+}
+
+func TestShippedConfigsLoad(t *testing.T) {
+	root := repoRoot(t)
+	for _, name := range []string{"warden.yaml", "demo.yaml"} {
+		t.Run(name, func(t *testing.T) {
+			c := mustLoad(t, filepath.Join(root, "configs", name))
+			if c.Gateway.ID == "" {
+				t.Fatal("gateway.id is empty")
+			}
+		})
+	}
+}
+
+func TestDemoConfig(t *testing.T) {
+	c := mustLoad(t, filepath.Join(repoRoot(t), "configs", "demo.yaml"))
+	if c.Gateway.ID != "gw-demo" {
+		t.Errorf("gateway.id = %q, want gw-demo", c.Gateway.ID)
+	}
+	if !c.MQTT.Embedded.AllowAnonymous || c.MQTT.Embedded.Listen != "127.0.0.1:1883" || c.MQTT.Broker != "" {
+		t.Errorf("demo broker: %+v broker=%q, want anonymous embedded on 127.0.0.1:1883", c.MQTT.Embedded, c.MQTT.Broker)
+	}
+	if c.API.Listen != "127.0.0.1:8080" {
+		t.Errorf("api.listen = %q", c.API.Listen)
+	}
+	roles := map[string]bool{}
+	for _, tok := range c.API.Tokens {
+		roles[tok.Role] = true
+	}
+	if !roles["guard"] || !roles["admin"] {
+		t.Errorf("demo tokens have roles %v, want guard and admin", roles)
+	}
+	// scripts/demo.sh streams with this token.
+	script, err := os.ReadFile(filepath.Join(repoRoot(t), "scripts", "demo.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`TOKEN:-([^}]+)\}`).FindSubmatch(script)
+	if m == nil {
+		t.Fatal("scripts/demo.sh has no TOKEN default")
+	}
+	found := false
+	for _, tok := range c.API.Tokens {
+		found = found || (tok.Token == string(m[1]) && tok.Role == "guard")
+	}
+	if !found {
+		t.Errorf("scripts/demo.sh token %q is not a guard token in configs/demo.yaml", m[1])
+	}
+
+	want := map[string]struct{ kind, driver string }{
+		"gas-3-2-201":   {"gas_detector", "zigbee2mqtt"},
+		"valve-3-2-201": {"gas_valve", "zigbee2mqtt"},
+		"siren-3":       {"siren", "zigbee2mqtt"},
+		"sos-5-2-301":   {"wristband", "tuya"},
+		"gate-north":    {"barrier_gate", "hikvision"},
+	}
+	perimeter := false
+	for _, d := range c.Devices {
+		if d.Location == (config.Device{}).Location {
+			t.Errorf("device %s has no location", d.ID)
+		}
+		if d.Kind == "perimeter" && d.Driver == "zigbee2mqtt" {
+			perimeter = true
+		}
+		if w, ok := want[d.ID]; ok {
+			if d.Kind != w.kind || d.Driver != w.driver {
+				t.Errorf("device %s is %s/%s, want %s/%s", d.ID, d.Kind, d.Driver, w.kind, w.driver)
+			}
+			delete(want, d.ID)
+		}
+		if d.ID == "gas-3-2-201" && (d.Extra["valve"] != "valve-3-2-201" || d.Extra["siren"] != "siren-3") {
+			t.Errorf("gas-3-2-201 extra = %v, want valve valve-3-2-201 and siren siren-3", d.Extra)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("devices missing from demo.yaml: %v", want)
+	}
+	if !perimeter {
+		t.Error("no zigbee2mqtt perimeter device in demo.yaml")
+	}
+}
+
+// TestReferenceShowsDefaults checks that the values configs/warden.yaml
+// presents as defaults are the ones the loader applies.
+func TestReferenceShowsDefaults(t *testing.T) {
+	ref := mustLoad(t, filepath.Join(repoRoot(t), "configs", "warden.yaml"))
+	def, err := config.Parse("min.yaml", []byte("gateway: {id: gw-east}\ncameras: [{id: c, url: x.mp4}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		key       string
+		ref, want any
+	}{
+		{"gateway.data_dir", ref.Gateway.DataDir, def.Gateway.DataDir},
+		{"log", ref.Log, def.Log},
+		{"mqtt.embedded.listen", ref.MQTT.Embedded.Listen, def.MQTT.Embedded.Listen},
+		{"mqtt.embedded.allow_anonymous", ref.MQTT.Embedded.AllowAnonymous, def.MQTT.Embedded.AllowAnonymous},
+		{"mqtt.embedded.max_inflight", ref.MQTT.Embedded.MaxInflight, def.MQTT.Embedded.MaxInflight},
+		{"mqtt.embedded.persist", *ref.MQTT.Embedded.Persist, *def.MQTT.Embedded.Persist},
+		{"mqtt.broker", ref.MQTT.Broker, def.MQTT.Broker},
+		{"mqtt.client_id", ref.MQTT.ClientID, def.MQTT.ClientID},
+		{"mqtt.tls", ref.MQTT.TLS, def.MQTT.TLS},
+		{"mqtt.max_payload_bytes", ref.MQTT.MaxPayloadBytes, def.MQTT.MaxPayloadBytes},
+		{"api.listen", ref.API.Listen, def.API.Listen},
+		{"api.metrics_public", ref.API.MetricsPublic, def.API.MetricsPublic},
+		{"api.max_body_bytes", ref.API.MaxBodyBytes, def.API.MaxBodyBytes},
+		{"api.tls", ref.API.TLS, def.API.TLS},
+		{"api.session_ttl", ref.API.SessionTTL, def.API.SessionTTL},
+		{"alarms", ref.Alarms, def.Alarms},
+		{"uplink.batch", ref.Uplink.Batch, def.Uplink.Batch},
+		{"uplink.linger", ref.Uplink.Linger, def.Uplink.Linger},
+		{"uplink.max_backlog_bytes", ref.Uplink.MaxBacklogBytes, def.Uplink.MaxBacklogBytes},
+		{"retention", ref.Retention, def.Retention},
+		{"store", ref.Store, def.Store},
+		{"cameras[].record.pre_seconds", ref.Cameras[0].Record.PreSeconds, def.Cameras[0].Record.PreSeconds},
+		{"cameras[].record.post_seconds", ref.Cameras[0].Record.PostSeconds, def.Cameras[0].Record.PostSeconds},
+		{"cameras[].detect.fps", ref.Cameras[0].Detect.FPS, def.Cameras[0].Detect.FPS},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.ref, c.want) {
+			t.Errorf("configs/warden.yaml %s = %v, but the default is %v", c.key, c.ref, c.want)
+		}
+	}
+}
+
+// structKeys lists every key path of a config type: "a.b" for nested
+// sections, "a[].b" inside lists. Maps (inline driver keys, detector
+// sections, rules, headers) are leaves: their keys belong to other packages.
+func structKeys(t reflect.Type, prefix string, out map[string]bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" || strings.Contains(opts, "inline") {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		path := name
+		if prefix != "" {
+			path = prefix + "." + name
+		}
+		out[path] = true
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		switch ft.Kind() {
+		case reflect.Struct:
+			structKeys(ft, path, out)
+		case reflect.Slice, reflect.Array:
+			if el := ft.Elem(); el.Kind() == reflect.Struct || (el.Kind() == reflect.Pointer && el.Elem().Kind() == reflect.Struct) {
+				structKeys(el, path+"[]", out)
+			}
+		}
+	}
+}
+
+// nodeKeys lists the key paths present in a YAML document, in the same form.
+func nodeKeys(n *yaml.Node, prefix string, out map[string]bool) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			nodeKeys(c, prefix, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := n.Content[i].Value
+			if prefix != "" {
+				p = prefix + "." + p
+			}
+			out[p] = true
+			nodeKeys(n.Content[i+1], p, out)
+		}
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			nodeKeys(c, prefix+"[]", out)
+		}
+	}
+}
+
+// TestReferenceHasEveryKey is the drift guard: a field added to config.Config
+// must be documented in configs/warden.yaml.
+func TestReferenceHasEveryKey(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "configs", "warden.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	nodeKeys(&doc, "", have)
+	want := map[string]bool{}
+	structKeys(reflect.TypeOf(config.Config{}), "", want)
+	if len(want) < 50 {
+		t.Fatalf("walked only %d keys of config.Config; the walker is broken", len(want))
+	}
+	var missing []string
+	for k := range want {
+		if !have[k] {
+			missing = append(missing, k)
+		}
+	}
+	sort.Strings(missing)
+	for _, k := range missing {
+		t.Errorf("configs/warden.yaml does not show key %s (add it with its default and a comment)", k)
+	}
+}
+
+func TestUnknownKeyNamesKeyAndLine(t *testing.T) {
+	ps := parseErr(t, "gateway:\n  id: gw-east\n  colour: red\n")
+	p, ok := findProblem(ps, "gateway.colour")
+	if !ok {
+		t.Fatalf("no problem for gateway.colour in %v", ps)
+	}
+	if p.Line != 3 || !strings.Contains(p.Msg, "unknown key") {
+		t.Errorf("problem = %v, want line 3 and 'unknown key'", p)
+	}
+	// Unknown keys inside list entries too.
+	ps = parseErr(t, "gateway: {id: gw}\ncameras:\n  - id: c1\n    url: a.mp4\n    recrod: {}\n")
+	if p, ok := findProblem(ps, "cameras[0].recrod"); !ok || p.Line != 5 {
+		t.Errorf("problems = %v, want cameras[0].recrod at line 5", ps)
+	}
+}
+
+func TestWrongType(t *testing.T) {
+	ps := parseErr(t, "gateway: {id: gw}\nretention:\n  events_days: many\n")
+	p, ok := findProblem(ps, "retention.events_days")
+	if !ok || p.Line != 3 || !strings.Contains(p.Msg, "wrong type") {
+		t.Errorf("problems = %v, want retention.events_days line 3 'wrong type'", ps)
+	}
+	ps = parseErr(t, "gateway: {id: gw}\nalarms:\n  escalate_after: soon\n")
+	if p, ok := findProblem(ps, "alarms.escalate_after"); !ok || p.Line != 3 || !strings.Contains(p.Msg, "duration") {
+		t.Errorf("problems = %v, want alarms.escalate_after line 3 about a duration", ps)
+	}
+}
+
+func TestDuplicateDeviceID(t *testing.T) {
+	src := `gateway: {id: gw}
+devices:
+  - {id: gas-1, kind: gas_detector, driver: zigbee2mqtt, topic: z/gas-1}
+  - {id: gas-1, kind: gas_detector, driver: zigbee2mqtt, topic: z/gas-1b}
+cameras:
+  - {id: gas-1, url: x.mp4}
+`
+	ps := parseErr(t, src)
+	p, ok := findProblem(ps, "devices[1].id")
+	if !ok || p.Line != 4 || !strings.Contains(p.Msg, "duplicate") {
+		t.Errorf("problems = %v, want devices[1].id duplicate at line 4", ps)
+	}
+	if p, ok := findProblem(ps, "cameras[0].id"); !ok || p.Line != 6 {
+		t.Errorf("problems = %v, want cameras[0].id duplicate at line 6", ps)
+	}
+}
+
+func TestSeveralProblemsAtOnce(t *testing.T) {
+	src := `gateway:
+  site: x
+  mood: calm
+log: {level: loud}
+api:
+  tokens:
+    - {name: t, token: short, role: janitor}
+retention:
+  events_days: lots
+devices:
+  - {id: d1, kind: toaster, driver: x, topic: "a/#"}
+alarms: {escalate_after: soon}
+`
+	ps := parseErr(t, src)
+	for _, k := range []string{"alarms.escalate_after", "gateway.id", "gateway.mood", "log.level", "api.tokens[0].token", "api.tokens[0].role", "retention.events_days", "devices[0].kind", "devices[0].topic"} {
+		if _, ok := findProblem(ps, k); !ok {
+			t.Errorf("no problem for %s in %v", k, ps)
+		}
+	}
+	if !sort.SliceIsSorted(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line }) {
+		t.Errorf("problems not in line order: %v", ps)
+	}
+	_, err := config.Parse("site.yaml", []byte(src))
+	msg := err.Error()
+	if !strings.Contains(msg, "site.yaml:3: gateway.mood") || !strings.Contains(msg, "site.yaml:11: devices[0].kind") {
+		t.Errorf("error text does not locate problems as file:line: key:\n%s", msg)
+	}
+}
+
+func TestSyntaxErrorHasLine(t *testing.T) {
+	ps := parseErr(t, "gateway:\n  id: gw\n  site: [unclosed\nlog: {}\n")
+	if ps[0].Key != "(syntax)" || ps[0].Line == 0 {
+		t.Errorf("problem = %v, want a (syntax) problem with a line", ps[0])
+	}
+	ps = parseErr(t, "gateway:\n  id: gw\n\tsite: tab\n")
+	// yaml reports a bad tab on the line before it.
+	if ps[0].Key != "(syntax)" || ps[0].Line < 2 || ps[0].Line > 3 {
+		t.Errorf("problem = %v, want (syntax) at line 2 or 3", ps[0])
+	}
+}
+
+func TestEmptyFile(t *testing.T) {
+	for _, src := range []string{"", "\n", "# only a comment\n", "---\n"} {
+		ps := parseErr(t, src)
+		if _, ok := findProblem(ps, "gateway.id"); !ok {
+			t.Errorf("%q: problems = %v, want gateway.id is required", src, ps)
+		}
+	}
+}
+
+func TestOversizedFile(t *testing.T) {
+	data := append([]byte("gateway: {id: gw}\n#"), bytes.Repeat([]byte("x"), config.MaxFileBytes)...)
+	ps := parseErr(t, string(data))
+	if len(ps) != 1 || ps[0].Key != "(file)" || !strings.Contains(ps[0].Msg, "limit") {
+		t.Errorf("problems = %v, want one (file) problem about the limit", ps)
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	_, err := config.Load(filepath.Join(t.TempDir(), "absent.yaml"))
+	if err == nil || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "absent.yaml") {
+		t.Errorf("err = %v, want a not-exist error naming the file", err)
+	}
+}
+
+func TestLineOfNestedKey(t *testing.T) {
+	c, err := config.Parse("x.yaml", []byte("gateway: {id: gw}\ndevices:\n  - id: d1\n    kind: siren\n    driver: zigbee2mqtt\n    topic: z/d1\n    volume: 3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Line("devices[0].volume"); got != 7 {
+		t.Errorf("Line(devices[0].volume) = %d, want 7", got)
+	}
+	if got := c.Line("devices[0].nothing"); got != 3 {
+		t.Errorf("Line of an absent key = %d, want its parent's line 3", got)
+	}
+	if c.Devices[0].Extra["volume"] != 3 {
+		t.Errorf("driver key not kept in Extra: %v", c.Devices[0].Extra)
+	}
+}
+
+func TestChecksAddProblems(t *testing.T) {
+	check := func(c *config.Config) []config.Problem {
+		return []config.Problem{{Key: "devices[0].valve", Msg: "no such valve"}}
+	}
+	_, err := config.Parse("x.yaml", []byte("gateway: {id: gw}\ndevices:\n  - {id: d1, kind: gas_detector, driver: z, topic: z/d1, valve: v9}\n"), check)
+	var ce *config.Error
+	if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].Line != 3 {
+		t.Fatalf("err = %v, want one problem from the check located at line 3", err)
+	}
+}
+
+// interfacesExample returns the config example of INTERFACES.md.
+func interfacesExample(t *testing.T) []byte {
+	path := filepath.Join(repoRoot(t), "..", "shared", "INTERFACES.md")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Skipf("INTERFACES.md not available at %s: %v", path, err)
+	}
+	m := regexp.MustCompile("(?s)```yaml\n(gateway:.*?)```").FindSubmatch(data)
+	if m == nil {
+		t.Fatal("no ```yaml block starting with gateway: in INTERFACES.md")
+	}
+	return m[1]
+}
+
+func TestInterfacesExampleLoads(t *testing.T) {
+	c, err := config.Parse("INTERFACES.md", interfacesExample(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Gateway.ID != "gw-east" || len(c.Devices) != 3 || len(c.Cameras) != 2 || c.Uplink.HTTP == nil {
+		t.Errorf("example decoded wrongly: gateway %+v, %d devices, %d cameras, uplink %+v", c.Gateway, len(c.Devices), len(c.Cameras), c.Uplink)
+	}
+	if c.Cameras[1].Detect.Throw == nil || c.Cameras[0].Detect.Throw != nil {
+		t.Errorf("detector presence wrong: %+v", c.Cameras)
+	}
+}
