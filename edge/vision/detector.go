@@ -1,0 +1,76 @@
+// Package vision is the seam between the camera pipeline and the detectors:
+// the camera decodes frames and hands them to every Detector of the camera;
+// what a detector returns becomes an event. Face, throw and motion detectors
+// all plug in here, for live cameras and for `warden analyze` alike.
+package vision
+
+import (
+	"image"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/event"
+)
+
+// Frame is one decoded BGR image. Mat belongs to the caller and is only valid
+// during Detect; a detector that keeps pixels must Clone them.
+type Frame struct {
+	Mat gocv.Mat
+	// PTS is the time since the start of the stream (or file): the timeline
+	// that detectors must use for debouncing and tracking, never Wall.
+	PTS time.Duration
+	// Wall is when the frame was received; in analyze it is the video
+	// timeline mapped onto --start.
+	Wall time.Time
+	// Seq counts analysed frames of this camera from 0.
+	Seq int
+}
+
+// Detection is something a detector saw; the camera turns it into an event
+// of Type with its Data, plus media when Snapshot or Clip is set.
+type Detection struct {
+	Type     string
+	Severity event.Severity // empty: the type's default
+	Data     map[string]any
+	// BBox is drawn on the snapshot; empty means none.
+	BBox image.Rectangle
+	// Snapshot asks for a JPEG of this frame, Clip for an MP4 of the record
+	// stream around it (record.pre_seconds before, post_seconds after).
+	Snapshot, Clip bool
+}
+
+// Detector analyses the frames of one camera, in order, from one goroutine.
+type Detector interface {
+	Detect(f Frame) []Detection
+	Close()
+}
+
+// Factory builds a detector for a camera. It returns (nil, nil) when the
+// camera's config does not enable it (its detect section is absent).
+type Factory func(cam config.Camera) (Detector, error)
+
+// Open builds every enabled detector of cam; on error the ones already built
+// are closed.
+func Open(cam config.Camera, factories ...Factory) ([]Detector, error) {
+	var out []Detector
+	for _, f := range factories {
+		d, err := f(cam)
+		if err != nil {
+			for _, o := range out {
+				o.Close()
+			}
+			return nil, err
+		}
+		if d != nil {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// BBoxList renders a rectangle as [x, y, w, h], the contract's bbox shape.
+func BBoxList(r image.Rectangle) []int {
+	return []int{r.Min.X, r.Min.Y, r.Dx(), r.Dy()}
+}

@@ -1,0 +1,270 @@
+// Package motion is the cheap first detector: frame differencing on a small
+// grey image, limited by zones and masks, debounced into one motion.detected
+// event per episode. It is on when the camera's detect.motion section exists.
+package motion
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"sort"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/vision"
+)
+
+// Options are the keys of detect.motion, with their defaults.
+type Options struct {
+	Threshold float64       // per-pixel grey difference that counts as change (threshold, 25)
+	MinArea   float64       // changed fraction of the watched area that counts as motion (min_area, 0.005)
+	MinFrames int           // consecutive moving frames that start an episode (min_frames, 2)
+	Cooldown  time.Duration // stillness that ends an episode (cooldown_seconds, 5)
+	Width     int           // analysis width in pixels (width, 320)
+	Snapshot  bool          // attach a snapshot (snapshot, true)
+	Clip      bool          // attach a clip (clip, false)
+}
+
+// Defaults are the options when the section is present but empty.
+func Defaults() Options {
+	return Options{Threshold: 25, MinArea: 0.005, MinFrames: 2, Cooldown: 5 * time.Second, Width: 320, Snapshot: true}
+}
+
+// ParseOptions decodes a detect.motion section strictly.
+func ParseOptions(m map[string]any) (Options, error) {
+	o := Defaults()
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := m[k]
+		num := func() (float64, error) {
+			switch n := v.(type) {
+			case int:
+				return float64(n), nil
+			case float64:
+				return n, nil
+			}
+			return 0, fmt.Errorf("detect.motion.%s: %v is not a number", k, v)
+		}
+		var err error
+		var f float64
+		switch k {
+		case "threshold":
+			if f, err = num(); err == nil && (f <= 0 || f >= 255) {
+				err = fmt.Errorf("detect.motion.threshold: %v is outside 1..254", f)
+			}
+			o.Threshold = f
+		case "min_area":
+			if f, err = num(); err == nil && (f <= 0 || f > 1) {
+				err = fmt.Errorf("detect.motion.min_area: %v is outside (0, 1]", f)
+			}
+			o.MinArea = f
+		case "min_frames":
+			if f, err = num(); err == nil && (f < 1 || f > 100) {
+				err = fmt.Errorf("detect.motion.min_frames: %v is outside 1..100", f)
+			}
+			o.MinFrames = int(f)
+		case "cooldown_seconds":
+			if f, err = num(); err == nil && (f < 0 || f > 3600) {
+				err = fmt.Errorf("detect.motion.cooldown_seconds: %v is outside 0..3600", f)
+			}
+			o.Cooldown = time.Duration(f * float64(time.Second))
+		case "width":
+			if f, err = num(); err == nil && (f < 32 || f > 1920) {
+				err = fmt.Errorf("detect.motion.width: %v is outside 32..1920", f)
+			}
+			o.Width = int(f)
+		case "snapshot", "clip":
+			b, ok := v.(bool)
+			if !ok {
+				err = fmt.Errorf("detect.motion.%s: %v is not true or false", k, v)
+			}
+			if k == "snapshot" {
+				o.Snapshot = b
+			} else {
+				o.Clip = b
+			}
+		default:
+			err = fmt.Errorf("detect.motion.%s: unknown key (threshold, min_area, min_frames, cooldown_seconds, width, snapshot, clip)", k)
+		}
+		if err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// New is the vision.Factory: nil when cam has no detect.motion section.
+func New(cam config.Camera) (vision.Detector, error) {
+	if cam.Detect.Motion == nil {
+		return nil, nil
+	}
+	o, err := ParseOptions(cam.Detect.Motion)
+	if err != nil {
+		return nil, fmt.Errorf("camera %s: %w", cam.ID, err)
+	}
+	for i, z := range cam.Detect.Zones {
+		if len(z.Points) < 3 {
+			return nil, fmt.Errorf("camera %s: detect.zones[%d] (%s): a zone needs at least 3 points", cam.ID, i, z.Name)
+		}
+	}
+	return &Detector{opt: o, zones: cam.Detect.Zones}, nil
+}
+
+// Detector is the motion detector of one camera.
+type Detector struct {
+	opt   Options
+	zones []config.Zone
+
+	size       image.Point // input frame size the mask was built for
+	scale      float64
+	mask       gocv.Mat // 255 where motion counts, at analysis size
+	watched    int      // non-zero pixels of mask
+	prev       gocv.Mat
+	open       bool // mask and prev hold OpenCV memory
+	moving     int // consecutive moving frames
+	inEpisode  bool
+	lastMotion time.Duration
+}
+
+func (d *Detector) setup(sz image.Point) {
+	d.Close()
+	d.size = sz
+	w := min(d.opt.Width, sz.X)
+	d.scale = float64(w) / float64(sz.X)
+	h := max(1, int(float64(sz.Y)*d.scale))
+	scaled := func(z config.Zone) []image.Point {
+		pts := make([]image.Point, len(z.Points))
+		for i, p := range z.Points {
+			pts[i] = image.Pt(int(float64(p[0])*d.scale), int(float64(p[1])*d.scale))
+		}
+		return pts
+	}
+	var include, exclude [][]image.Point
+	for _, z := range d.zones {
+		if z.Mask {
+			exclude = append(exclude, scaled(z))
+		} else {
+			include = append(include, scaled(z))
+		}
+	}
+	// with no include zone the whole image is watched
+	if len(include) == 0 {
+		d.mask = gocv.NewMatWithSizeFromScalar(gocv.NewScalar(255, 0, 0, 0), h, w, gocv.MatTypeCV8U)
+	} else {
+		d.mask = gocv.NewMatWithSize(h, w, gocv.MatTypeCV8U)
+		d.mask.SetTo(gocv.NewScalar(0, 0, 0, 0))
+		pv := gocv.NewPointsVectorFromPoints(include)
+		gocv.FillPoly(&d.mask, pv, color.RGBA{255, 255, 255, 0})
+		pv.Close()
+	}
+	if len(exclude) > 0 {
+		pv := gocv.NewPointsVectorFromPoints(exclude)
+		gocv.FillPoly(&d.mask, pv, color.RGBA{0, 0, 0, 0})
+		pv.Close()
+	}
+	d.watched = gocv.CountNonZero(d.mask)
+	d.prev = gocv.NewMat()
+	d.open = true
+}
+
+// Detect compares f with the previous frame.
+func (d *Detector) Detect(f vision.Frame) []vision.Detection {
+	if f.Mat.Empty() || f.Mat.Channels() != 3 {
+		return nil
+	}
+	if sz := image.Pt(f.Mat.Cols(), f.Mat.Rows()); sz != d.size {
+		d.setup(sz) // first frame or the stream changed resolution
+	}
+	gray := gocv.NewMat()
+	small := gocv.NewMat()
+	defer small.Close()
+	gocv.Resize(f.Mat, &small, image.Pt(d.mask.Cols(), d.mask.Rows()), 0, 0, gocv.InterpolationArea)
+	gocv.CvtColor(small, &gray, gocv.ColorBGRToGray)
+	gocv.GaussianBlur(gray, &gray, image.Pt(5, 5), 0, 0, gocv.BorderDefault)
+	if d.prev.Empty() || d.watched == 0 {
+		d.prev.Close()
+		d.prev = gray
+		return nil
+	}
+	diff := gocv.NewMat()
+	defer diff.Close()
+	gocv.AbsDiff(gray, d.prev, &diff)
+	d.prev.Close()
+	d.prev = gray
+	gocv.Threshold(diff, &diff, float32(d.opt.Threshold), 255, gocv.ThresholdBinary)
+	gocv.BitwiseAnd(diff, d.mask, &diff)
+	area := float64(gocv.CountNonZero(diff)) / float64(d.watched)
+
+	if area < d.opt.MinArea {
+		d.moving = 0
+		if d.inEpisode && f.PTS-d.lastMotion >= d.opt.Cooldown {
+			d.inEpisode = false
+		}
+		return nil
+	}
+	d.moving++
+	d.lastMotion = f.PTS
+	if d.inEpisode || d.moving < d.opt.MinFrames {
+		return nil
+	}
+	d.inEpisode = true
+	box := d.bbox(diff)
+	data := map[string]any{"area": float64(int(area*10000)) / 10000, "bbox": vision.BBoxList(box)}
+	if zs := d.zonesHit(box); len(zs) > 0 {
+		data["zones"] = zs
+	}
+	return []vision.Detection{{Type: event.MotionDetected, Data: data, BBox: box, Snapshot: d.opt.Snapshot, Clip: d.opt.Clip}}
+}
+
+// bbox is the union of the changed regions, in input pixels.
+func (d *Detector) bbox(bin gocv.Mat) image.Rectangle {
+	cs := gocv.FindContours(bin, gocv.RetrievalExternal, gocv.ChainApproxSimple)
+	defer cs.Close()
+	var r image.Rectangle
+	for i := 0; i < cs.Size(); i++ {
+		r = r.Union(gocv.BoundingRect(cs.At(i)))
+	}
+	s := 1 / d.scale
+	return image.Rect(int(float64(r.Min.X)*s), int(float64(r.Min.Y)*s), int(float64(r.Max.X)*s), int(float64(r.Max.Y)*s)).
+		Intersect(image.Rect(0, 0, d.size.X, d.size.Y))
+}
+
+// zonesHit names the include zones whose bounds overlap box.
+func (d *Detector) zonesHit(box image.Rectangle) []string {
+	var out []string
+	for _, z := range d.zones {
+		if z.Mask {
+			continue
+		}
+		var zr image.Rectangle
+		for i, p := range z.Points {
+			pr := image.Rect(p[0], p[1], p[0]+1, p[1]+1)
+			if i == 0 {
+				zr = pr
+			} else {
+				zr = zr.Union(pr)
+			}
+		}
+		if zr.Overlaps(box) {
+			out = append(out, z.Name)
+		}
+	}
+	return out
+}
+
+// Close frees the OpenCV buffers.
+func (d *Detector) Close() {
+	if d.open {
+		d.mask.Close()
+		d.prev.Close()
+	}
+	d.open = false
+	d.mask, d.prev = gocv.Mat{}, gocv.Mat{}
+}
