@@ -178,9 +178,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	}
 
 	rc := http.NewResponseController(w)
-	// The server's read and write timeouts are for ordinary requests; a
-	// stream lives long and gets a deadline per write instead.
-	_ = rc.SetReadDeadline(time.Time{})
+	// The server's WriteTimeout is for ordinary requests; a stream lives
+	// long and gets a deadline per write instead (extend). net/http already
+	// clears the read deadline once the handler runs.
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
