@@ -142,7 +142,7 @@ func (s *Store) scan(after uint64, fn func(seq uint64, v []byte) (bool, error)) 
 					more = false
 					return nil
 				}
-				if n == scanChunk {
+				if n == s.scanChunk {
 					return nil
 				}
 				n++

@@ -102,7 +102,7 @@ func (s *Store) evict(sev event.Severity, reason string, protect uint64, rs *Ret
 					stop = true
 					break
 				}
-				if n == retainChunk {
+				if n == s.retainChunk {
 					break
 				}
 				seq := binary.BigEndian.Uint64(k)
@@ -143,7 +143,7 @@ func (s *Store) evict(sev event.Severity, reason string, protect uint64, rs *Ret
 				s.log.Warn("evicted critical event", "seq", c.seq, "type", c.typ, "reason", reason)
 			}
 		}
-		if stop || n < retainChunk {
+		if stop || n < s.retainChunk {
 			return nil
 		}
 	}
@@ -158,7 +158,7 @@ func (s *Store) pruneDedup(now time.Time) (int, error) {
 			n, more = 0, false
 			c := tx.Bucket(bktDedup).Cursor()
 			for k, v := c.First(); k != nil; {
-				if n == retainChunk {
+				if n == s.retainChunk {
 					more = true
 					return nil
 				}

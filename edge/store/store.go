@@ -106,6 +106,9 @@ type Store struct {
 	mediaN   int64
 	mediaSum int64
 
+	scanChunk   int // records per read transaction
+	retainChunk int // evictions per write transaction
+
 	retainMu  sync.Mutex    // one retention pass at a time
 	overQuota chan struct{} // nudges Run when the byte budget is exceeded
 }
@@ -149,6 +152,9 @@ func Open(opts Options) (*Store, error) {
 		count:     map[event.Severity]int64{},
 		bytes:     map[event.Severity]int64{},
 		overQuota: make(chan struct{}, 1),
+
+		scanChunk:   scanChunk,
+		retainChunk: retainChunk,
 	}
 	if err := s.open(); err != nil {
 		return nil, err
