@@ -1,0 +1,159 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/smartcommunity/warden/edge/event"
+)
+
+// TestHelperHoldStore is not a test: the lock test runs the test binary
+// with WARDEN_STORE_HOLD set, so a real second process holds the data dir.
+func TestHelperHoldStore(t *testing.T) {
+	dir := os.Getenv("WARDEN_STORE_HOLD")
+	if dir == "" {
+		t.Skip("helper process for TestOpenDirInUseByAnotherProcess")
+	}
+	s, err := Open(Options{Dir: dir})
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println("ready")
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n') // hold until the parent closes stdin
+	_ = s.Close()
+	os.Exit(0)
+}
+
+func TestOpenDirInUseByAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHoldStore$")
+	cmd.Env = append(os.Environ(), "WARDEN_STORE_HOLD="+dir)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stdin.Close(); _ = cmd.Wait() })
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	if strings.TrimSpace(line) != "ready" {
+		t.Fatalf("helper: %q", line)
+	}
+	start := time.Now()
+	_, err := Open(Options{Dir: dir, OpenTimeout: 30 * time.Second})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("err = %v, want ErrLocked", err)
+	}
+	want := fmt.Sprintf("data dir %s is in use by another warden (pid %d)", dir, cmd.Process.Pid)
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %q, want it to contain %q", err, want)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Fatalf("took %v: a second warden must fail at once, not wait for the db lock", d)
+	}
+	// Once the holder is gone the dir opens.
+	_ = stdin.Close()
+	_ = cmd.Wait()
+	s := openStore(t, Options{Dir: dir})
+	_ = s.Close()
+}
+
+func TestOpenTwiceInProcess(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, Options{Dir: dir})
+	_, err := Open(Options{Dir: dir})
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), fmt.Sprintf("(pid %d)", os.Getpid())) {
+		t.Fatalf("err = %v", err)
+	}
+	_ = s.Close()
+	s = openStore(t, Options{Dir: dir}) // the failed attempt released nothing it did not own
+}
+
+func TestOpenDBLockedTimesOut(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, Options{Dir: dir})
+	_ = s.Close()
+	// Another process (a bbolt tool, say) holds the db file but not warden.lock.
+	path := filepath.Join(dir, "warden.db")
+	other, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(Options{Dir: dir, OpenTimeout: 300 * time.Millisecond})
+	_ = other.Close()
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("err = %v, want ErrLocked naming %s", err, path)
+	}
+	t.Log(err)
+	s = openStore(t, Options{Dir: dir}) // warden.lock was released by the failed Open
+}
+
+func TestOpenCorruptFiles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	// A real database with data, to damage.
+	goodDir := t.TempDir()
+	s := openStore(t, Options{Dir: goodDir})
+	for range 20 {
+		var evs []*event.Event
+		for range 100 {
+			evs = append(evs, mkEvent(t, event.GateVehicle, "", "1"))
+		}
+		if err := s.Append(context.Background(), evs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = s.Close()
+	good, err := os.ReadFile(filepath.Join(goodDir, "warden.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("good file: %d bytes", len(good))
+
+	garbageAfterMeta := append([]byte(nil), good...)
+	copy(garbageAfterMeta[2*4096:], random(len(good)-2*4096))
+
+	cases := map[string][]byte{
+		"random 64KiB":        random(64 << 10),
+		"random 100 bytes":    random(100),
+		"zeros 16KiB":         make([]byte, 16<<10),
+		"truncated to third":  good[:len(good)/3],
+		"truncated to 1 page": good[:4096],
+		"garbage after meta":  garbageAfterMeta,
+	}
+	for name, data := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "warden.db")
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err := Open(Options{Dir: dir, OpenTimeout: time.Second})
+			if err == nil {
+				_ = s.Close()
+				t.Fatal("corrupt file opened")
+			}
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("err = %v, want ErrCorrupt naming %s", err, path)
+			}
+			t.Log(err)
+		})
+	}
+}
