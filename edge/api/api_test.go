@@ -154,7 +154,7 @@ func TestAuthMatrix(t *testing.T) {
 		{"/api/v1/events", "wrong-token-0123456789", 401},
 		{"/api/v1/events", platformTok, 200},
 		{"/api/v1/events", guardTok, 200},
-		{"/api/v1/events", adminTok, 200},         // admin token is stored hashed
+		{"/api/v1/events", adminTok, 200},          // admin token is stored hashed
 		{"/api/v1/events", sha(adminTok)[7:], 401}, // the hash itself is not a credential
 		{"/api/v1/devices", platformTok, 200},
 		{"/api/v1/cameras", platformTok, 200},
@@ -607,5 +607,35 @@ func TestServeShutdownNoLeak(t *testing.T) {
 			t.Fatalf("goroutines: %d before, %d after\n%s", base, runtime.NumGoroutine(), b[:runtime.Stack(b, true)])
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestSlowClientBlocksNobody(t *testing.T) {
+	e := newEnv(t, nil)
+	// A client that never reads: its socket buffers fill and its writes block.
+	slow, err := net.Dial("tcp", e.ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if tc, ok := slow.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096)
+	}
+	fmt.Fprintf(slow, "GET /api/v1/events/stream?after=0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", platformTok)
+	waitFor(t, "slow client connected", func() bool {
+		return metricValue(t, e.reg, "warden_api_sse_clients", nil) == 1
+	})
+	fast := openStream(t, e.ts.URL+"/api/v1/events/stream?after=0", platformTok)
+	const n = 4000 // about 1.5 MB of SSE, far more than the slow socket holds
+	for range n / 500 {
+		appendN(t, e.st, 500, event.GasLeak)
+	}
+	for seq := 1; seq <= n; seq++ {
+		if m := fast.next(t); m.id != strconv.Itoa(seq) {
+			t.Fatalf("fast client: got %q, want %d", m.id, seq)
+		}
+	}
+	if e.st.LastSeq() != n {
+		t.Fatalf("store at %d", e.st.LastSeq())
 	}
 }
