@@ -232,7 +232,7 @@ func (s *Store) load() (err error) {
 		last := getU64(meta, keySeq)
 		// The counter is the source of truth; the last key only guards against
 		// a counter older than the data, which must never happen.
-		if k, _ := tx.Bucket(bktEvents).Cursor().Last(); k != nil && len(k) == 8 && binary.BigEndian.Uint64(k) > last {
+		if k, _ := tx.Bucket(bktEvents).Cursor().Last(); len(k) == 8 && binary.BigEndian.Uint64(k) > last {
 			return fmt.Errorf("database %s: seq counter %d is behind stored event %d: %w", s.path, last, binary.BigEndian.Uint64(k), ErrCorrupt)
 		}
 		s.lastSeq.Store(last)

@@ -77,7 +77,7 @@ func TestOpenTwiceInProcess(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	_ = s.Close()
-	s = openStore(t, Options{Dir: dir}) // the failed attempt released nothing it did not own
+	openStore(t, Options{Dir: dir}) // the failed attempt released nothing it did not own
 }
 
 func TestOpenDBLockedTimesOut(t *testing.T) {
@@ -96,7 +96,7 @@ func TestOpenDBLockedTimesOut(t *testing.T) {
 		t.Fatalf("err = %v, want ErrLocked naming %s", err, path)
 	}
 	t.Log(err)
-	s = openStore(t, Options{Dir: dir}) // warden.lock was released by the failed Open
+	openStore(t, Options{Dir: dir}) // warden.lock was released by the failed Open
 }
 
 func TestOpenCorruptFiles(t *testing.T) {
