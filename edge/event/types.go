@@ -37,10 +37,15 @@ const (
 	DeviceFault     = "device.fault"
 	SystemStorage   = "system.storage"
 	SystemDeadLtr   = "system.deadletter"
+	AlarmOpened     = "alarm.opened"
+	AlarmAcked      = "alarm.acknowledged"
+	AlarmResolved   = "alarm.resolved"
+	AlarmEscalated  = "alarm.escalated"
 )
 
-// types maps every known type to its default severity. The last five are
-// Warden's own additions, documented in docs/events.md.
+// types maps every known type to its default severity. Types after
+// motion.detected are Warden's own additions, documented in docs/events.md:
+// alarm.* record the guards' closed loop so it reaches the platform too.
 var types = map[string]Severity{
 	GasLeak: Critical, GasCleared: Info, ValveClosed: Info, ValveOpened: Warning, ValveFault: Critical,
 	WristbandSOS: Critical, WristbandFall: Critical, WristbandHR: Warning, WristbandBatt: Warning, WristbandQuiet: Critical,
@@ -51,6 +56,7 @@ var types = map[string]Severity{
 	CameraOffline: Warning, CameraOnline: Info, DeviceOffline: Warning, DeviceOnline: Info,
 	MotionDetected: Info, DeviceTamper: Warning, DeviceBattery: Warning, DeviceFault: Warning,
 	SystemStorage: Critical, SystemDeadLtr: Warning,
+	AlarmOpened: Info, AlarmAcked: Info, AlarmResolved: Info, AlarmEscalated: Critical,
 }
 
 // Types lists every known event type, sorted.

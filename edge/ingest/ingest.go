@@ -1,0 +1,262 @@
+// Package ingest turns device messages into committed events. It sits
+// between the MQTT client and the store: look up the device by topic, parse
+// with its driver, let the safety actor react at once, then submit for group
+// commit and ack the MQTT message only after the commit (so a crash loses
+// nothing: the broker redelivers what was not acked).
+package ingest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/smartcommunity/warden/drivers"
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/store"
+)
+
+// Submitter is the store's group-commit entry point.
+type Submitter interface {
+	Submit(r *store.Request)
+}
+
+// Actor reacts to every device message and the events it implied, before
+// anything is stored: the gas interlock closes valves here. React must not
+// block; it runs on the ingest path.
+type Actor interface {
+	React(dev config.Device, m drivers.Message, evs []*event.Event)
+}
+
+// Message is one device message as the MQTT client hands it over.
+type Message struct {
+	Topic    string
+	Payload  []byte
+	Dup      bool // redelivery: the broker may have sent it before a crash
+	Received time.Time
+	Ack      func() // sends the PUBACK; called once, after commit
+}
+
+// Options are the router's dependencies.
+type Options struct {
+	Gateway, Site   string
+	Devices         []config.Device
+	Registry        *drivers.Registry
+	Store           Submitter
+	Actor           Actor // may be nil
+	MaxPayloadBytes int
+	Logger          *slog.Logger
+	Registerer      prometheus.Registerer
+	// RetryDelay is the first wait before a failed commit is retried.
+	RetryDelay time.Duration
+}
+
+type device struct {
+	cfg config.Device
+	drv drivers.Device
+
+	mu       sync.Mutex
+	lastSeen time.Time
+	messages uint64
+	lastType string
+}
+
+// Router routes device messages to their drivers. Handle is called from one
+// goroutine (the MQTT client's, in arrival order).
+type Router struct {
+	opts    Options
+	log     *slog.Logger
+	byTopic map[string]*device
+	list    []*device
+	limiter *rate.Limiter
+	m       metrics
+
+	retryMu sync.Mutex
+	retry   []*store.Request
+	wake    chan struct{}
+}
+
+type metrics struct {
+	messages  *prometheus.CounterVec
+	invalid   *prometheus.CounterVec
+	events    *prometheus.CounterVec
+	dups      prometheus.Counter
+	commitErr prometheus.Counter
+	pending   prometheus.Gauge
+}
+
+// New builds every configured device through the registry.
+func New(o Options) (*Router, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MaxPayloadBytes <= 0 {
+		o.MaxPayloadBytes = config.DefaultMaxPayload
+	}
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = 500 * time.Millisecond
+	}
+	if o.Registry == nil {
+		o.Registry = drivers.Default
+	}
+	r := &Router{
+		opts: o, log: o.Logger.With("component", "ingest"),
+		byTopic: map[string]*device{},
+		limiter: rate.NewLimiter(rate.Every(time.Second), 10),
+		wake:    make(chan struct{}, 1),
+	}
+	for _, dc := range o.Devices {
+		drv, probs := o.Registry.New(dc)
+		if len(probs) > 0 {
+			return nil, fmt.Errorf("device %s: %s", dc.ID, probs[0])
+		}
+		d := &device{cfg: dc, drv: drv}
+		r.list = append(r.list, d)
+		for _, t := range drv.Topics() {
+			if prev, dup := r.byTopic[t]; dup {
+				return nil, fmt.Errorf("device %s: topic %q is also used by device %s", dc.ID, t, prev.cfg.ID)
+			}
+			r.byTopic[t] = d
+		}
+	}
+	r.m = metrics{
+		messages:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_device_messages_total", Help: "Device messages received, by device kind."}, []string{"kind"}),
+		invalid:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_invalid_payloads_total", Help: "Device messages rejected and dead-lettered, by reason."}, []string{"reason"}),
+		events:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_events_total", Help: "Events produced, by type and severity."}, []string{"type", "severity"}),
+		dups:      prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_redelivered_duplicates_total", Help: "Redelivered messages already committed before a crash."}),
+		commitErr: prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_commit_failures_total", Help: "Commits of device messages that failed and were queued for retry."}),
+		pending:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "warden_ingest_retry_pending", Help: "Device messages waiting to be committed again after a store failure."}),
+	}
+	if o.Registerer != nil {
+		for _, c := range []prometheus.Collector{r.m.messages, r.m.invalid, r.m.events, r.m.dups, r.m.commitErr, r.m.pending} {
+			if err := o.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("ingest: register metrics: %w", err)
+			}
+		}
+	}
+	return r, nil
+}
+
+// Topics lists every topic the MQTT client must subscribe to.
+func (r *Router) Topics() []string {
+	out := make([]string, 0, len(r.byTopic))
+	for t := range r.byTopic {
+		out = append(out, t)
+	}
+	return out
+}
+
+// EventsCounter lets other producers (cameras, alarms) count their events in
+// the same metric.
+func (r *Router) EventsCounter() *prometheus.CounterVec { return r.m.events }
+
+// Reason names why a message was dead-lettered; it is a metric label.
+type Reason string
+
+const (
+	ReasonOversized Reason = "oversized"
+	ReasonMalformed Reason = "malformed"
+	ReasonWrongType Reason = "wrong_type"
+	ReasonUnknown   Reason = "unknown_device"
+)
+
+// Handle processes one message. It never blocks on storage failures: the
+// actor has already run, and a failed commit is retried in the background
+// without acking, so the broker keeps the message across a crash.
+func (r *Router) Handle(m Message) {
+	if m.Received.IsZero() {
+		m.Received = time.Now()
+	}
+	if len(m.Payload) > r.opts.MaxPayloadBytes {
+		r.reject(m, "", ReasonOversized, fmt.Errorf("payload of %d bytes is over the %d byte limit", len(m.Payload), r.opts.MaxPayloadBytes))
+		return
+	}
+	d, ok := r.byTopic[m.Topic]
+	if !ok {
+		r.reject(m, "", ReasonUnknown, errors.New("no configured device uses this topic"))
+		return
+	}
+	r.m.messages.WithLabelValues(d.cfg.Kind).Inc()
+	origin := event.Origin{
+		Gateway: r.opts.Gateway, Site: r.opts.Site, Time: m.Received,
+		Source: event.Source{Kind: d.cfg.Kind, ID: d.cfg.ID}, Location: d.cfg.Location,
+	}
+	dm := drivers.Message{Topic: m.Topic, Payload: m.Payload, Time: m.Received}
+	evs, err := d.drv.Handle(dm, origin)
+	d.mu.Lock()
+	d.lastSeen = m.Received
+	d.messages++
+	d.mu.Unlock()
+	if err != nil {
+		reason := ReasonMalformed
+		if errors.Is(err, drivers.ErrWrongType) {
+			reason = ReasonWrongType
+		}
+		r.reject(m, d.cfg.ID, reason, err)
+		return
+	}
+	if r.opts.Actor != nil {
+		r.opts.Actor.React(d.cfg, dm, evs)
+	}
+	if len(evs) == 0 {
+		m.ack()
+		return
+	}
+	for _, e := range evs {
+		r.m.events.WithLabelValues(e.Type, string(e.Severity)).Inc()
+	}
+	d.mu.Lock()
+	d.lastType = evs[len(evs)-1].Type
+	d.mu.Unlock()
+	r.submit(&store.Request{Events: evs, DedupKey: dedupKey(m), SkipIfSeen: m.Dup}, m)
+}
+
+func (m Message) ack() {
+	if m.Ack != nil {
+		m.Ack()
+	}
+}
+
+func (r *Router) submit(req *store.Request, m Message) {
+	req.Done = func(res store.Result) {
+		if res.Err != nil {
+			r.m.commitErr.Inc()
+			r.logLimited("store commit failed; message kept unacked and retried", "topic", m.Topic, "err", res.Err)
+			r.queueRetry(req)
+			return
+		}
+		if res.Dup {
+			r.m.dups.Inc()
+		}
+		m.ack()
+	}
+	r.opts.Store.Submit(req)
+}
+
+func (r *Router) reject(m Message, deviceID string, reason Reason, err error) {
+	r.m.invalid.WithLabelValues(string(reason)).Inc()
+	r.logLimited("device message rejected", "topic", m.Topic, "device", deviceID, "reason", reason, "bytes", len(m.Payload), "err", err)
+	dl := &store.DeadLetter{Time: m.Received, Source: deviceID, Topic: m.Topic, Reason: fmt.Sprintf("%s: %v", reason, err), Payload: m.Payload, Size: len(m.Payload)}
+	r.submit(&store.Request{DeadLetter: dl, DedupKey: dedupKey(m), SkipIfSeen: m.Dup}, m)
+}
+
+// logLimited keeps a flood of bad messages from flooding the log; the
+// metrics still count every one.
+func (r *Router) logLimited(msg string, args ...any) {
+	if r.limiter.Allow() {
+		r.log.Warn(msg, args...)
+	}
+}
+
+// dedupKey identifies a message across a redelivery: same topic, same bytes.
+func dedupKey(m Message) string {
+	h := sha256.Sum256(m.Payload)
+	return m.Topic + "\x00" + hex.EncodeToString(h[:12])
+}

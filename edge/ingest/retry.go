@@ -1,0 +1,97 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/store"
+)
+
+func (r *Router) queueRetry(req *store.Request) {
+	r.retryMu.Lock()
+	r.retry = append(r.retry, req)
+	n := len(r.retry)
+	r.retryMu.Unlock()
+	r.m.pending.Set(float64(n))
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run resubmits commits that failed (full disk, I/O error) with backoff
+// until they succeed or ctx ends. Unacked messages stay with the broker, so
+// stopping here loses nothing.
+func (r *Router) Run(ctx context.Context) error {
+	delay := r.opts.RetryDelay
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.wake:
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		r.retryMu.Lock()
+		batch := r.retry
+		r.retry = nil
+		r.retryMu.Unlock()
+		r.m.pending.Set(0)
+		for _, req := range batch {
+			r.opts.Store.Submit(req)
+		}
+		// Back off while failures keep coming; a success resets the delay.
+		r.retryMu.Lock()
+		failing := len(r.retry) > 0
+		r.retryMu.Unlock()
+		if failing {
+			delay = min(delay*2, 30*time.Second)
+		} else {
+			delay = r.opts.RetryDelay
+		}
+	}
+}
+
+// Healthy is nil unless commits are failing and messages wait for a retry.
+func (r *Router) Healthy() error {
+	r.retryMu.Lock()
+	n := len(r.retry)
+	r.retryMu.Unlock()
+	if n > 0 {
+		return fmt.Errorf("%d device messages wait to be committed (store failing)", n)
+	}
+	return nil
+}
+
+// DeviceStatus is what the API shows per device.
+type DeviceStatus struct {
+	ID       string         `json:"id"`
+	Kind     string         `json:"kind"`
+	Driver   string         `json:"driver"`
+	Topic    string         `json:"topic"`
+	Location event.Location `json:"location"`
+	LastSeen time.Time      `json:"last_seen,omitzero"`
+	Messages uint64         `json:"messages"`
+	LastType string         `json:"last_event,omitempty"`
+}
+
+// Devices reports every configured device in config order.
+func (r *Router) Devices() []DeviceStatus {
+	out := make([]DeviceStatus, 0, len(r.list))
+	for _, d := range r.list {
+		d.mu.Lock()
+		out = append(out, DeviceStatus{
+			ID: d.cfg.ID, Kind: d.cfg.Kind, Driver: d.cfg.Driver, Topic: d.cfg.Topic, Location: d.cfg.Location,
+			LastSeen: d.lastSeen, Messages: d.messages, LastType: d.lastType,
+		})
+		d.mu.Unlock()
+	}
+	return out
+}
