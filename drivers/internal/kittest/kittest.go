@@ -133,6 +133,9 @@ func ReadLines(t testing.TB, path string) []Line {
 		if err := dec.Decode(&l); err != nil {
 			t.Fatalf("%s:%d: %v", path, n, err)
 		}
+		if dec.More() {
+			t.Fatalf("%s:%d: trailing data after the JSON object", path, n)
+		}
 		l.N = n
 		out = append(out, l)
 	}

@@ -1,0 +1,198 @@
+// Package gate reads licence-plate cameras at barrier gates (kind
+// barrier_gate) and builds the barrier's open/close commands. It reports
+// every vehicle with decision "pending"; the allow-list decision is made by
+// the gate logic, which rewrites it.
+package gate
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/smartcommunity/warden/drivers"
+	"github.com/smartcommunity/warden/drivers/internal/kit"
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/event"
+)
+
+// Kind is the device kind these drivers serve.
+const Kind = "barrier_gate"
+
+func init() {
+	drivers.Register(Kind, "hikvision", NewHikvision)
+	drivers.Register(Kind, "generic", NewGeneric)
+}
+
+// MaxPlate bounds a plate in bytes; real plates are under 16 characters.
+const MaxPlate = 32
+
+// Decision a driver puts in gate.vehicle.
+const DecisionPending = "pending"
+
+// Gate is one configured plate camera and barrier.
+type Gate struct {
+	id, topic, cmdTopic string
+	direction           string            // fixed direction of the lane, "" = from payload
+	dirMap              map[string]string // payload direction → in/out
+	parse               func(obj map[string]any) (plateReading, bool, error)
+	fault               kit.Edge
+}
+
+type plateReading struct {
+	plate      string
+	direction  string // raw, before mapping
+	confidence *float64
+	fault      *string // "" no fault
+}
+
+var (
+	_ drivers.Device    = (*Gate)(nil)
+	_ drivers.Commander = (*Gate)(nil)
+)
+
+func newGate(d config.Device, x *kit.Extra, defMap map[string]string) *Gate {
+	g := &Gate{
+		id: d.ID, topic: d.Topic,
+		cmdTopic:  x.String("command_topic", d.Topic+"/set"),
+		direction: x.String("direction", ""),
+		dirMap:    defMap,
+	}
+	if g.direction != "" && g.direction != "in" && g.direction != "out" {
+		x.Problemf("direction", "%q is not in or out", g.direction)
+	}
+	if g.cmdTopic == "" || strings.ContainsAny(g.cmdTopic, "+#") {
+		x.Problemf("command_topic", "%q must be a plain topic", g.cmdTopic)
+	}
+	if m := x.Map("direction_map"); m != nil {
+		g.dirMap = map[string]string{}
+		for k, v := range m {
+			s, ok := v.(string)
+			if !ok || (s != "in" && s != "out") {
+				x.Problemf("direction_map."+k, "wrong value: %s, want \"in\" or \"out\"", kit.Describe(v))
+				continue
+			}
+			g.dirMap[k] = s
+		}
+	}
+	return g
+}
+
+func finish(g *Gate, x *kit.Extra) (drivers.Device, []config.Problem) {
+	if ps := x.Problems(); len(ps) > 0 {
+		return nil, ps
+	}
+	return g, nil
+}
+
+// Topics is the camera's result topic.
+func (g *Gate) Topics() []string { return []string{g.topic} }
+
+// Handle turns one plate result into gate.vehicle (and gate.fault when the
+// shape carries a fault).
+func (g *Gate) Handle(m drivers.Message, o event.Origin) ([]*event.Event, error) {
+	o = kit.Stamp(o, m)
+	obj, err := kit.Object(m.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("gate %s: %w", g.id, err)
+	}
+	r, ok, err := g.parse(obj)
+	if err != nil {
+		return nil, fmt.Errorf("gate %s: %w", g.id, err)
+	}
+	if err := checkPlate(r.plate); err != nil {
+		return nil, fmt.Errorf("gate %s: %w", g.id, err)
+	}
+	var evs []*event.Event
+	if r.fault != nil {
+		if rose, _ := g.fault.Set(*r.fault != ""); rose {
+			evs = append(evs, kit.Event(o, event.GateFault, "", map[string]any{"reason": *r.fault}))
+		}
+	}
+	if ok {
+		dir := g.direction
+		if dir == "" {
+			dir = g.dirMap[r.direction]
+		}
+		if dir == "" {
+			dir = "unknown"
+		}
+		e := event.NewGateVehicle(o, r.plate, dir, DecisionPending)
+		if r.direction != "" {
+			e.Data["direction_raw"] = r.direction
+		}
+		if r.confidence != nil {
+			e.Data["confidence"] = *r.confidence
+		}
+		evs = append(evs, e)
+	}
+	return evs, nil
+}
+
+func checkPlate(p string) error {
+	if len(p) > MaxPlate {
+		return fmt.Errorf("%w: plate is %d bytes, over %d", drivers.ErrWrongType, len(p), MaxPlate)
+	}
+	if !utf8.ValidString(p) || strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return fmt.Errorf("%w: plate %q has invalid characters", drivers.ErrWrongType, p)
+	}
+	return nil
+}
+
+// Command returns the barrier message for "open" or "close":
+// {"command":"open"} on command_topic (default <topic>/set).
+func (g *Gate) Command(action string) (string, []byte, error) {
+	if action != "open" && action != "close" {
+		return "", nil, fmt.Errorf("gate %s: unknown command %q (want open or close)", g.id, action)
+	}
+	b, err := json.Marshal(map[string]string{"command": action})
+	return g.cmdTopic, b, err
+}
+
+// NewGeneric builds a gate for {"plate":"…","direction":"in|out",
+// "confidence":0.93,"fault":"…"}.
+func NewGeneric(d config.Device) (drivers.Device, []config.Problem) {
+	x := kit.NewExtra(d.Extra)
+	g := newGate(d, x, map[string]string{"in": "in", "out": "out"})
+	g.parse = parseGeneric
+	return finish(g, x)
+}
+
+func parseGeneric(obj map[string]any) (plateReading, bool, error) {
+	var r plateReading
+	var errs kit.Errs
+	plate, hasPlate, err := kit.String(obj, "plate")
+	errs.Keep(err)
+	r.plate = strings.TrimSpace(plate)
+	dir, _, err := kit.String(obj, "direction")
+	errs.Keep(err)
+	r.direction = strings.ToLower(dir)
+	if v, ok, err := kit.Number(obj, "confidence"); ok {
+		r.confidence = &v
+	} else {
+		errs.Keep(err)
+	}
+	if raw, ok := kit.Get(obj, "fault"); ok {
+		switch f := raw.(type) {
+		case bool:
+			reason := ""
+			if f {
+				reason = "fault"
+			}
+			r.fault = &reason
+		case string:
+			s, _, err := kit.String(obj, "fault")
+			errs.Keep(err)
+			r.fault = &s
+		default:
+			errs.Keep(kit.WrongType("fault", raw, "a boolean or a string"))
+		}
+	}
+	if err := errs.Err(); err != nil {
+		return plateReading{}, false, err
+	}
+	if !hasPlate && r.fault == nil {
+		return r, false, fmt.Errorf("%w: neither \"plate\" nor \"fault\"", drivers.ErrBadPayload)
+	}
+	return r, hasPlate, nil
+}
