@@ -1,0 +1,133 @@
+// Package siren drives zigbee2mqtt sirens (kind siren): Command builds the
+// warning messages; Handle only watches tamper, battery and availability.
+package siren
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/smartcommunity/warden/drivers"
+	"github.com/smartcommunity/warden/drivers/internal/kit"
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/event"
+)
+
+// Kind is the device kind this driver serves.
+const Kind = "siren"
+
+func init() {
+	drivers.Register(Kind, "zigbee2mqtt", NewZigbee2MQTT)
+}
+
+// Values zigbee2mqtt accepts in a warning (zigbee-herdsman-converters
+// ts_warning).
+var (
+	modes  = []string{"stop", "burglar", "fire", "emergency", "police_panic", "fire_panic", "emergency_panic"}
+	levels = []string{"low", "medium", "high", "very_high"}
+)
+
+// Siren is one zigbee2mqtt siren.
+type Siren struct {
+	id, topic string
+	on        []byte
+	avail     kit.Availability
+	tamper    kit.Edge
+	battLow   kit.Edge
+}
+
+var (
+	_ drivers.Device    = (*Siren)(nil)
+	_ drivers.Commander = (*Siren)(nil)
+)
+
+type warning struct {
+	Mode     string `json:"mode"`
+	Level    string `json:"level,omitempty"`
+	Strobe   *bool  `json:"strobe,omitempty"`
+	Duration *int   `json:"duration,omitempty"`
+}
+
+// NewZigbee2MQTT builds a siren. Extra keys: mode (default emergency),
+// level (default very_high), strobe (default true), duration seconds
+// (default 300).
+func NewZigbee2MQTT(d config.Device) (drivers.Device, []config.Problem) {
+	x := kit.NewExtra(d.Extra)
+	w := warning{
+		Mode:  x.String("mode", "emergency"),
+		Level: x.String("level", "very_high"),
+	}
+	strobe := x.Bool("strobe", true)
+	dur := x.Number("duration", 300)
+	if !slices.Contains(modes[1:], w.Mode) {
+		x.Problemf("mode", "%q is not one of %v", w.Mode, modes[1:])
+	}
+	if !slices.Contains(levels, w.Level) {
+		x.Problemf("level", "%q is not one of %v", w.Level, levels)
+	}
+	if dur < 1 || dur > 3600 || dur != float64(int(dur)) {
+		x.Problemf("duration", "%v must be whole seconds between 1 and 3600", dur)
+	}
+	secs := int(dur)
+	w.Strobe, w.Duration = &strobe, &secs
+	if ps := x.Problems(); len(ps) > 0 {
+		return nil, ps
+	}
+	on, err := json.Marshal(map[string]warning{"warning": w})
+	if err != nil {
+		return nil, []config.Problem{{Key: "mode", Msg: err.Error()}}
+	}
+	return &Siren{id: d.ID, topic: d.Topic, on: on}, nil
+}
+
+// Topics is the state topic and its availability topic.
+func (s *Siren) Topics() []string { return []string{s.topic, s.topic + kit.AvailabilitySuffix} }
+
+// Command returns the set message for "on" (sound the configured warning)
+// or "off" (mode stop).
+func (s *Siren) Command(action string) (string, []byte, error) {
+	switch action {
+	case "on":
+		return s.topic + "/set", s.on, nil
+	case "off":
+		return s.topic + "/set", []byte(`{"warning":{"mode":"stop"}}`), nil
+	}
+	return "", nil, fmt.Errorf("siren %s: unknown command %q (want on or off)", s.id, action)
+}
+
+// Handle reads state reports: device.tamper and device.low_battery on
+// their rising edge; availability transitions. Nothing else.
+func (s *Siren) Handle(m drivers.Message, o event.Origin) ([]*event.Event, error) {
+	o = kit.Stamp(o, m)
+	if m.Topic == s.topic+kit.AvailabilitySuffix {
+		evs, err := s.avail.Handle(m.Payload, o)
+		if err != nil {
+			return nil, fmt.Errorf("siren %s: %w", s.id, err)
+		}
+		return evs, nil
+	}
+	obj, err := kit.Object(m.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("siren %s: %w", s.id, err)
+	}
+	var errs kit.Errs
+	tamper, hasTamper, err := kit.Flag(obj, "tamper")
+	errs.Keep(err)
+	battLow, hasBatt, err := kit.Flag(obj, "battery_low")
+	errs.Keep(err)
+	if err := errs.Err(); err != nil {
+		return nil, fmt.Errorf("siren %s: %w", s.id, err)
+	}
+	var evs []*event.Event
+	if hasTamper {
+		if rose, _ := s.tamper.Set(tamper); rose {
+			evs = append(evs, kit.Event(o, event.DeviceTamper, "", nil))
+		}
+	}
+	if hasBatt {
+		if rose, _ := s.battLow.Set(battLow); rose {
+			evs = append(evs, kit.Event(o, event.DeviceBattery, "", nil))
+		}
+	}
+	return evs, nil
+}
