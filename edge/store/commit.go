@@ -81,7 +81,10 @@ func (s *Store) Submit(r *Request) {
 	s.queue <- r
 }
 
-var seqZero = []byte(`"seq":0`)
+var (
+	idPrefix = []byte(`{"id":"`)
+	seqZero  = []byte(`,"seq":0,`)
+)
 
 func marshalEvents(evs []*event.Event) ([][]byte, error) {
 	out := make([][]byte, len(evs))
@@ -103,18 +106,27 @@ func marshalEvents(evs []*event.Event) ([][]byte, error) {
 	return out, nil
 }
 
-// withSeq puts seq into JSON marshalled with seq 0. The field follows "id",
-// a string, so the first match is the field itself (a quote inside a JSON
-// string is always escaped).
+// withSeq puts seq into JSON marshalled with seq 0, which event.Event
+// writes as {"id":"…","seq":0,…}. It returns nil when the layout differs,
+// and the caller marshals again.
 func withSeq(js []byte, seq uint64) []byte {
-	i := bytes.Index(js, seqZero)
-	if i < 0 {
+	if !bytes.HasPrefix(js, idPrefix) {
+		return nil
+	}
+	i := len(idPrefix)
+	for ; i < len(js) && js[i] != '"'; i++ {
+		if js[i] == '\\' {
+			i++
+		}
+	}
+	i++ // past the closing quote of the id
+	if i > len(js) || !bytes.HasPrefix(js[i:], seqZero) {
 		return nil
 	}
 	out := make([]byte, 0, len(js)+20)
-	out = append(out, js[:i+len(seqZero)-1]...)
+	out = append(out, js[:i+len(seqZero)-2]...)
 	out = strconv.AppendUint(out, seq, 10)
-	return append(out, js[i+len(seqZero):]...)
+	return append(out, js[i+len(seqZero)-1:]...)
 }
 
 func (s *Store) committer() {

@@ -157,3 +157,57 @@ func TestOpenCorruptFiles(t *testing.T) {
 		})
 	}
 }
+
+// A damaged data page behind intact meta pages: whatever touches it gets
+// ErrCorrupt, and nothing panics or hangs.
+func TestDamagedDataPage(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, Options{Dir: dir})
+	for range 10 {
+		var evs []*event.Event
+		for range 100 {
+			evs = append(evs, mkEvent(t, event.GateVehicle, "", "1"))
+		}
+		if err := s.Append(context.Background(), evs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = s.Close()
+	path := filepath.Join(dir, "warden.db")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	hit := 0
+	for p := 4; p*4096 < len(data) && hit == 0; p++ { // damage the first leaf page of events
+		page := data[p*4096 : (p+1)*4096]
+		if page[8] == 0x02 && strings.Contains(string(page), `"gate.vehicle"`) { // leaf page flag
+			for i := 16; i < len(page); i++ {
+				page[i] = byte(rng.Uint32())
+			}
+			hit++
+		}
+	}
+	if hit == 0 {
+		t.Fatal("found no event leaf page to damage")
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("open (only an early leaf is damaged): %v", err)
+	}
+	defer s.Close()
+	_, _, err = s.Read(0, 1000, Filter{})
+	t.Logf("read: %v", err)
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("read err = %v, want ErrCorrupt", err)
+	}
+	err = s.Append(context.Background(), mkEvent(t, event.GateVehicle, "", "1"))
+	t.Logf("append: %v", err)
+	if err != nil && !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("append err = %v, want ErrCorrupt or success", err)
+	}
+}

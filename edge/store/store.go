@@ -179,6 +179,10 @@ func (s *Store) Close() error {
 		close(s.queue)
 		s.closeMu.Unlock()
 		<-s.done
+		// Wake Changed() waiters for good: nothing will be committed any more.
+		s.changedMu.Lock()
+		close(s.changed)
+		s.changedMu.Unlock()
 		s.retainMu.Lock() // wait for a running retention pass
 		s.closeErr = s.db.Close()
 		s.retainMu.Unlock()

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -697,5 +698,41 @@ func TestMediaQuota(t *testing.T) {
 	}
 	if st := s.Stats(); st.MediaBytes != 100 || st.MediaFiles != 1 {
 		t.Fatalf("after reopen %+v", st)
+	}
+}
+
+func TestWithSeq(t *testing.T) {
+	for _, id := range []string{"01JD0Z3K9Q4N2T8V5W6X7Y8Z9A", `we"ird\id,"seq":0,`, ""} {
+		ev := mkEvent(t, event.GasLeak, "", "1")
+		ev.ID = id
+		ev.Data = map[string]any{"seq": 0}
+		js, err := marshalEvents([]*event.Event{ev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := withSeq(js[0], 12345)
+		var back event.Event
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("id %q: %v in %s", id, err, out)
+		}
+		if back.Seq != 12345 || back.ID != id || back.Data["seq"] != float64(0) {
+			t.Fatalf("id %q: %s", id, out)
+		}
+	}
+	if withSeq([]byte(`{"seq":0,"id":"x"}`), 1) != nil || withSeq([]byte(`{"id":"x","data":{"seq":0,}}`), 1) != nil {
+		t.Fatal("spliced an unexpected layout")
+	}
+}
+
+func TestChangedClosedOnClose(t *testing.T) {
+	s := openStore(t, Options{})
+	ch := s.Changed()
+	_ = s.Close()
+	for _, c := range []<-chan struct{}{ch, s.Changed()} {
+		select {
+		case <-c:
+		case <-time.After(20 * time.Second):
+			t.Fatal("Changed not closed by Close")
+		}
 	}
 }
