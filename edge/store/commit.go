@@ -18,7 +18,8 @@ import (
 	"github.com/smartcommunity/warden/edge/event"
 )
 
-// Request is one unit of group commit.
+// Request is one unit of group commit. The store sets each event's Seq
+// before Done; leave the events alone until then.
 type Request struct {
 	Events     []*event.Event
 	DedupKey   string      // optional; remembered with this commit for DedupWindow
@@ -68,6 +69,9 @@ func (s *Store) Append(ctx context.Context, evs ...*event.Event) error {
 // Submit queues r for group commit. Requests commit in submission order, so
 // seq order is submission order. It blocks only while the queue is full.
 func (s *Store) Submit(r *Request) {
+	if r == nil {
+		return
+	}
 	if r.Done == nil {
 		r.Done = func(Result) {}
 	}
