@@ -68,6 +68,7 @@ func (s *Store) Retain(now time.Time) (RetainStats, error) {
 		}
 		rs.OverBudget = s.totalBytes() > limit
 	}
+	s.overBudget.Store(rs.OverBudget)
 	n, err := s.pruneDedup(now)
 	rs.DedupPruned = n
 	if err != nil {
@@ -79,6 +80,11 @@ func (s *Store) Retain(now time.Time) (RetainStats, error) {
 	}
 	return rs, nil
 }
+
+// OverBudget reports whether the last retention pass ended above MaxBytes:
+// everything evictable is gone and the rest are critical events not yet
+// delivered (seq >= Protect()). The uplink turns it into "storage full".
+func (s *Store) OverBudget() bool { return s.overBudget.Load() }
 
 // evict deletes the oldest events of one severity while take(commitTime,
 // size) says so, in bounded transactions.

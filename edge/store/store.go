@@ -109,8 +109,9 @@ type Store struct {
 	scanChunk   int // records per read transaction
 	retainChunk int // evictions per write transaction
 
-	retainMu  sync.Mutex    // one retention pass at a time
-	overQuota chan struct{} // nudges Run when the byte budget is exceeded
+	retainMu   sync.Mutex    // one retention pass at a time
+	overQuota  chan struct{} // nudges Run when the byte budget is exceeded
+	overBudget atomic.Bool   // the last retention pass ended above MaxBytes
 }
 
 // Stats is a snapshot of the store's size.
