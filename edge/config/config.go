@@ -164,6 +164,8 @@ type Uplink struct {
 	Batch           int         `yaml:"batch"`
 	Linger          Duration    `yaml:"linger"`
 	MaxBacklogBytes int64       `yaml:"max_backlog_bytes"`
+	MinBackoff      Duration    `yaml:"min_backoff"` // first retry delay (default 1s)
+	MaxBackoff      Duration    `yaml:"max_backoff"` // retry delay cap (default 60s)
 }
 
 type UplinkHTTP struct {
@@ -171,6 +173,10 @@ type UplinkHTTP struct {
 	Headers map[string]string `yaml:"headers"`
 	Timeout Duration          `yaml:"timeout"`
 	TLS     TLS               `yaml:"tls"`
+	// Media uploads snapshots and clips named by events (default true) with
+	// PUT MediaURL/<id>; MediaURL defaults to URL + "/media".
+	Media    *bool  `yaml:"media"`
+	MediaURL string `yaml:"media_url"`
 }
 
 type UplinkMQTT struct {

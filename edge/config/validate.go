@@ -78,6 +78,12 @@ func (c *Config) applyDefaults() {
 	if c.Uplink.Linger == 0 {
 		c.Uplink.Linger = Duration(200 * time.Millisecond)
 	}
+	if c.Uplink.MinBackoff == 0 {
+		c.Uplink.MinBackoff = Duration(time.Second)
+	}
+	if c.Uplink.MaxBackoff == 0 {
+		c.Uplink.MaxBackoff = Duration(time.Minute)
+	}
 	if c.Retention.EventsDays == 0 {
 		c.Retention.EventsDays = DefaultEventsDays
 	}
@@ -226,6 +232,14 @@ func (c *Config) validate() []Problem {
 		if u, err := url.Parse(h.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add("uplink.http.url", "%q is not an http(s) URL", h.URL)
 		}
+		if h.MediaURL != "" {
+			if u, err := url.Parse(h.MediaURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add("uplink.http.media_url", "%q is not an http(s) URL", h.MediaURL)
+			}
+		}
+	}
+	if c.Uplink.MinBackoff < 0 || c.Uplink.MaxBackoff < 0 || (c.Uplink.MaxBackoff > 0 && c.Uplink.MaxBackoff < c.Uplink.MinBackoff) {
+		add("uplink.max_backoff", "must be positive and not below min_backoff")
 	}
 	if m := c.Uplink.MQTT; m != nil && m.Broker == "" {
 		add("uplink.mqtt.broker", "is required")
