@@ -20,6 +20,7 @@ type accessHook struct {
 	users     map[string][]byte // username -> bcrypt hash
 	acl       []config.ACLRule
 	internal  Credentials
+	trustAnon bool
 	authFail  prometheus.Counter
 	denied    *prometheus.CounterVec
 }
@@ -31,6 +32,9 @@ func (h *accessHook) Provides(b byte) bool {
 }
 
 func (h *accessHook) isInternal(cl *mqtt.Client) bool {
+	if h.trustAnon && len(cl.Properties.Username) == 0 {
+		return true
+	}
 	return h.internal.Username != "" && string(cl.Properties.Username) == h.internal.Username
 }
 

@@ -30,6 +30,9 @@ type BrokerOptions struct {
 	// Internal is the gateway's own client: full access, the only one
 	// allowed to write command topics and warden/#.
 	Internal Credentials
+	// TrustAnonymous gives anonymous clients Internal's rights (tests and
+	// demos only; config has no key for it). Needs AllowAnonymous.
+	TrustAnonymous bool
 	// MaxInflight is mochi's per-client QoS 1 window, which is also the
 	// queue of an offline persistent session (max 65535). Beyond it mochi
 	// drops QoS 1 messages silently (counted in
@@ -86,10 +89,14 @@ func StartBroker(opts BrokerOptions) (*Broker, error) {
 	})
 	access := &accessHook{
 		anonymous: opts.AllowAnonymous, users: users, acl: opts.ACL,
-		internal: opts.Internal, authFail: m.authFail, denied: m.denied,
+		internal: opts.Internal, trustAnon: opts.TrustAnonymous && opts.AllowAnonymous, authFail: m.authFail, denied: m.denied,
 	}
 	if err := srv.AddHook(access, nil); err != nil {
 		return nil, fmt.Errorf("mqtt broker: access hook: %w", err)
+	}
+	order := &orderHook{}
+	if err := srv.AddHook(order, nil); err != nil {
+		return nil, fmt.Errorf("mqtt broker: order hook: %w", err)
 	}
 	b := &Broker{srv: srv, log: log}
 	if opts.PersistPath != "" {
@@ -98,6 +105,7 @@ func StartBroker(opts BrokerOptions) (*Broker, error) {
 			return nil, fmt.Errorf("mqtt broker: %w", err)
 		}
 		st.server = srv
+		st.seed = order.seed
 		if err := srv.AddHook(st, nil); err != nil {
 			_ = st.Stop()
 			return nil, fmt.Errorf("mqtt broker: store hook: %w", err)
@@ -137,8 +145,10 @@ func brokerCaps(inflight int) *mqtt.Capabilities {
 	// Pending writes per client: at the default 8192 a burst to a slow
 	// subscriber is dropped (MessagesDropped); raise it with the window.
 	c.MaximumClientWritesPending = int32(inflight)
-	// Keep persistent sessions of an offline gateway for a long time.
-	c.MaximumSessionExpiryInterval = 30 * 24 * 3600
+	// The default (24 h) silently deletes inflight messages (the offline
+	// gateway's queue) and retained messages (device state, warden status)
+	// older than a day. 0 = never.
+	c.MaximumMessageExpiryInterval = 0
 	return c
 }
 
@@ -167,6 +177,28 @@ func (b *Broker) closeLikeKill() {
 		b.store.stopLikeKill()
 	}
 	_ = b.Close()
+}
+
+// orderHook keeps redelivery in publish order. mochi resends a session's
+// inflight messages (also the queue of an offline client) sorted by
+// uint16(Packet.Created), which is Unix seconds: messages of the same second
+// come back in random order. Created is replaced by a broker-wide counter;
+// with MaximumMessageExpiryInterval 0 mochi uses it for nothing else. Order
+// is only lost when a session's inflight set spans a wrap of the 16-bit
+// counter.
+type orderHook struct {
+	mqtt.HookBase
+	next atomic.Int64
+}
+
+func (h *orderHook) ID() string            { return "warden-order" }
+func (h *orderHook) Provides(b byte) bool  { return b == mqtt.OnPublish }
+func (h *orderHook) seed(maxCreated int64) { h.next.Store(maxCreated) }
+func (h *orderHook) OnPublish(_ *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Qos > 0 {
+		pk.Created = h.next.Add(1) & 0xffff
+	}
+	return pk, nil
 }
 
 // dropHook logs messages mochi drops because a client's write queue is full

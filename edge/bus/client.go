@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -57,14 +58,15 @@ func (m *Message) Ack() {
 
 // Client is the gateway's MQTT client. It reconnects by itself.
 type Client struct {
-	c       paho.Client
-	opts    ClientOptions
-	log     *slog.Logger
-	m       *clientMetrics
-	once    sync.Once
-	closed  atomic.Bool
-	everOn  atomic.Bool
-	connErr chan error
+	c      paho.Client
+	opts   ClientOptions
+	log    *slog.Logger
+	m      *clientMetrics
+	once   sync.Once
+	closed atomic.Bool
+	everOn atomic.Bool
+	ready  chan struct{} // closed after the first connect's subscriptions
+	rOnce  sync.Once
 }
 
 // Connect returns after the first successful connection, or when ctx ends,
@@ -79,17 +81,19 @@ func Connect(ctx context.Context, opts ClientOptions) (*Client, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "mqtt-client", "broker", opts.URL, "client_id", opts.ClientID)
-	cl := &Client{opts: opts, log: log, m: newClientMetrics(opts.Registerer, log)}
+	cl := &Client{opts: opts, log: log, m: newClientMetrics(opts.Registerer, log), ready: make(chan struct{})}
 
 	po := paho.NewClientOptions().
 		AddBroker(opts.URL).
 		SetClientID(opts.ClientID).
 		SetUsername(opts.Username).
 		SetPassword(opts.Password).
+		SetProtocolVersion(4). // no silent fallback to 3.1 (it doubles auth failures)
 		SetCleanSession(false).
 		SetAutoReconnect(true).
 		SetConnectRetry(false). // the first connect is retried below, so errors surface
 		SetOrderMatters(true).
+		SetStore(copyStore{paho.NewMemoryStore()}).
 		SetAutoAckDisabled(true).
 		SetKeepAlive(30 * time.Second).
 		SetPingTimeout(10 * time.Second).
@@ -124,7 +128,13 @@ func Connect(ctx context.Context, opts ClientOptions) (*Client, error) {
 		}
 		err := tok.Error()
 		if err == nil {
-			return cl, nil
+			select {
+			case <-cl.ready:
+				return cl, nil
+			case <-ctx.Done():
+				cl.c.Disconnect(0)
+				return nil, fmt.Errorf("mqtt client %s: subscribe: %w", opts.URL, ctx.Err())
+			}
 		}
 		if errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) || errors.Is(err, packets.ErrorRefusedNotAuthorised) ||
 			errors.Is(err, packets.ErrorRefusedIDRejected) {
@@ -147,9 +157,9 @@ func (c *Client) onConnect(pc paho.Client) {
 	} else {
 		c.log.Info("mqtt connected")
 	}
-	// Callbacks must not block paho's connection goroutine: do the
-	// round trips in our own goroutine.
-	go func() {
+	// paho runs this in its own goroutine, so it may wait for acks.
+	func() {
+		defer c.rOnce.Do(func() { close(c.ready) })
 		if len(c.opts.Subscriptions) > 0 {
 			filters := make(map[string]byte, len(c.opts.Subscriptions))
 			for _, f := range c.opts.Subscriptions {
@@ -275,4 +285,25 @@ func registerOrExisting[C prometheus.Collector](reg prometheus.Registerer, c C, 
 		log.Warn("mqtt metric not registered", "error", err)
 	}
 	return c
+}
+
+// copyStore is paho's MemoryStore returning copies: on reconnect paho's
+// resume sets Dup on the stored packet while the old copy may still be
+// written by the outgoing goroutine (a data race inside paho v1.5.1).
+type copyStore struct{ *paho.MemoryStore }
+
+func (s copyStore) Get(key string) packets.ControlPacket {
+	p := s.MemoryStore.Get(key)
+	if p == nil {
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := p.Write(&buf); err != nil {
+		return p
+	}
+	cp, err := packets.ReadPacket(&buf)
+	if err != nil {
+		return p
+	}
+	return cp
 }

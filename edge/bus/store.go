@@ -35,6 +35,7 @@ type storeHook struct {
 	log    *slog.Logger
 	server *mqtt.Server
 	errs   func() // counts a failed commit
+	seed   func(maxCreated int64)
 
 	mu      sync.Mutex
 	queue   []kvOp
@@ -475,7 +476,19 @@ func (h *storeHook) StoredRetainedMessages() ([]storage.Message, error) {
 }
 
 func (h *storeHook) StoredInflightMessages() ([]storage.Message, error) {
-	return h.messages(storage.InflightKey + "_")
+	v, err := h.messages(storage.InflightKey + "_")
+	if h.seed != nil && len(v) > 0 {
+		// continue the order counter after the newest loaded message, so
+		// new messages sort after the reloaded ones (mod 2^16)
+		last := v[0].Created
+		for _, m := range v[1:] {
+			if int16(uint16(m.Created)-uint16(last)) > 0 {
+				last = m.Created
+			}
+		}
+		h.seed(last)
+	}
+	return v, err
 }
 
 func (h *storeHook) messages(prefix string) ([]storage.Message, error) {

@@ -28,11 +28,16 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// Embedded starts the embedded broker on a free port (anonymous allowed
-// unless an option says otherwise) and closes it at cleanup.
+// Internal are the internal (gateway) credentials Embedded configures.
+var Internal = bus.Credentials{Username: "warden-internal", Password: "bustest"}
+
+// Embedded starts the embedded broker on a free port and closes it at
+// cleanup. By default anonymous clients are allowed and trusted like the
+// gateway (they may write command topics and warden/#); options can make it
+// strict (TrustAnonymous=false, Users, ACL). Internal credentials also work.
 func Embedded(t testing.TB, opts ...func(*bus.BrokerOptions)) (url string, b *bus.Broker) {
 	t.Helper()
-	o := bus.BrokerOptions{Listen: "127.0.0.1:0", AllowAnonymous: true}
+	o := bus.BrokerOptions{Listen: "127.0.0.1:0", AllowAnonymous: true, TrustAnonymous: true, Internal: Internal}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -1,0 +1,4 @@
+package bus
+
+// CloseLikeKill closes b dropping uncommitted store writes, as kill -9 would.
+func CloseLikeKill(b *Broker) { b.closeLikeKill() }
