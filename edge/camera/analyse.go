@@ -1,0 +1,192 @@
+package camera
+
+import (
+	"context"
+	"fmt"
+	"image/color"
+	"maps"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/vision"
+)
+
+// publish offers a decoded frame to analysis. Only the newest frame is kept:
+// when the detectors are slower than the decoder the older one is dropped.
+func (c *Camera) publish(f *liveFrame) {
+	c.mu.Lock()
+	if c.latest != nil {
+		c.m.Dropped.WithLabelValues(c.cfg.ID, "analysis").Inc()
+	}
+	c.latest = f
+	c.mu.Unlock()
+	select {
+	case c.slot <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Camera) analyse(ctx context.Context, dets []vision.Detector) {
+	seq := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.slot:
+		}
+		c.mu.Lock()
+		f := c.latest
+		c.latest = nil
+		c.mu.Unlock()
+		if f == nil {
+			continue
+		}
+		mat, err := gocv.NewMatFromBytes(f.h, f.w, gocv.MatTypeCV8UC3, f.bgr)
+		if err != nil {
+			c.m.Errors.WithLabelValues(c.cfg.ID, "decode").Inc()
+			continue
+		}
+		frame := vision.Frame{Mat: mat, PTS: f.pts, Wall: f.wall, Seq: seq}
+		seq++
+		c.detect(ctx, dets, frame)
+		c.noteFrame(mat, f.wall)
+		mat.Close()
+	}
+}
+
+// detect runs every detector on one frame and emits what they found.
+func (c *Camera) detect(ctx context.Context, dets []vision.Detector, f vision.Frame) {
+	t0 := time.Now()
+	var found []vision.Detection
+	for _, d := range dets {
+		found = append(found, d.Detect(f)...)
+	}
+	c.m.DetectLat.WithLabelValues(c.cfg.ID).Observe(time.Since(t0).Seconds())
+	c.m.Analysed.WithLabelValues(c.cfg.ID).Inc()
+	for _, det := range found {
+		ev, err := EventFor(c.origin(f.Wall), det)
+		if err != nil {
+			c.m.Errors.WithLabelValues(c.cfg.ID, "detector").Inc()
+			c.log.Error("detector produced a bad detection", "err", err)
+			continue
+		}
+		if det.Snapshot && c.deps.Media != nil {
+			if m, err := c.putSnapshot(f.Mat, det); err != nil {
+				c.m.Errors.WithLabelValues(c.cfg.ID, "media").Inc()
+				c.log.Error("snapshot failed", "err", err)
+			} else {
+				ev.Media = append(ev.Media, m)
+			}
+		}
+		if det.Clip && c.deps.Media != nil {
+			select {
+			case c.clipSem <- struct{}{}:
+				c.wg.Add(1)
+				go func() {
+					defer c.wg.Done()
+					defer func() { <-c.clipSem }()
+					c.finishWithClip(ctx, ev, f.Wall)
+				}()
+				continue
+			default:
+				c.log.Warn("clip skipped: two clips already being recorded", "type", ev.Type)
+			}
+		}
+		c.append(ctx, ev)
+	}
+}
+
+// EventFor turns a detection into an event of o's camera.
+func EventFor(o event.Origin, det vision.Detection) (*event.Event, error) {
+	data := maps.Clone(det.Data)
+	if data == nil {
+		data = map[string]any{}
+	}
+	if _, ok := data["bbox"]; !ok && !det.BBox.Empty() {
+		data["bbox"] = vision.BBoxList(det.BBox)
+	}
+	return event.Make(o, det.Type, det.Severity, data)
+}
+
+func (c *Camera) putSnapshot(m gocv.Mat, det vision.Detection) (event.Media, error) {
+	jpg, err := SnapshotJPEG(m, det)
+	if err != nil {
+		return event.Media{}, err
+	}
+	info, err := c.deps.Media.PutMedia("snapshot", "image/jpeg", jpg)
+	if err != nil {
+		return event.Media{}, fmt.Errorf("snapshot: store: %w", err)
+	}
+	return event.Media{Kind: "snapshot", URL: "/api/v1/media/" + info.ID, SHA256: info.SHA256}, nil
+}
+
+// SnapshotJPEG encodes m with the detection box drawn.
+func SnapshotJPEG(m gocv.Mat, det vision.Detection) ([]byte, error) {
+	img := m.Clone()
+	defer img.Close()
+	if !det.BBox.Empty() {
+		gocv.Rectangle(&img, det.BBox, color.RGBA{R: 255, A: 255}, 2)
+	}
+	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, img, []int{gocv.IMWriteJpegQuality, 85})
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: jpeg: %w", err)
+	}
+	defer buf.Close()
+	return append([]byte(nil), buf.GetBytes()...), nil
+}
+
+// finishWithClip waits for the post-event seconds, writes the clip and then
+// appends the event with it.
+func (c *Camera) finishWithClip(ctx context.Context, ev *event.Event, at time.Time) {
+	pre := time.Duration(c.cfg.Record.PreSeconds) * time.Second
+	post := time.Duration(c.cfg.Record.PostSeconds) * time.Second
+	deadline := time.Now().Add(post + 10*time.Second)
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for c.ring.newest().Before(at.Add(post)) && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			deadline = time.Now() // write what there is
+		case <-t.C:
+		}
+	}
+	units, sps, pps := c.ring.slice(at.Add(-pre), at.Add(post))
+	data, err := writeMP4(units, sps, pps)
+	if err == nil {
+		mi, perr := c.deps.Media.PutMedia("clip", "video/mp4", data)
+		if perr == nil {
+			ev.Media = append(ev.Media, event.Media{Kind: "clip", URL: "/api/v1/media/" + mi.ID, SHA256: mi.SHA256})
+		}
+		err = perr
+	}
+	if err != nil {
+		c.m.Errors.WithLabelValues(c.cfg.ID, "media").Inc()
+		c.log.Error("clip failed", "type", ev.Type, "err", err)
+	}
+	c.append(ctx, ev)
+}
+
+// noteFrame updates fps, last frame time and, once a second, the snapshot
+// kept for the API.
+func (c *Camera) noteFrame(m gocv.Mat, wall time.Time) {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lastFrame = wall
+	if c.fpsSince.IsZero() {
+		c.fpsSince = now
+	}
+	c.fpsCount++
+	if el := now.Sub(c.fpsSince); el >= 2*time.Second {
+		c.fps = float64(c.fpsCount) / el.Seconds()
+		c.fpsCount, c.fpsSince = 0, now
+	}
+	if now.Sub(c.snapAt) >= time.Second {
+		if c.hasSnap {
+			c.snap.Close()
+		}
+		c.snap, c.snapAt, c.hasSnap = m.Clone(), wall, true
+	}
+}

@@ -1,0 +1,307 @@
+// Package camera supervises one camera: an RTSP session (or a file) that is
+// reconnected with backoff, an ffmpeg decoder feeding the detectors with the
+// newest frame at detect.fps, a ring of encoded access units for pre-event
+// clips, and health events (camera.offline / camera.online, once each).
+package camera
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/vision"
+	"github.com/smartcommunity/warden/edge/vision/motion"
+)
+
+// Sink receives the camera's events; (*store.Store).Append satisfies it.
+type Sink interface {
+	Append(ctx context.Context, evs ...*event.Event) error
+}
+
+// MediaStore keeps snapshots and clips; *store.Store satisfies it.
+type MediaStore interface {
+	PutMedia(kind, contentType string, data []byte) (store.MediaInfo, error)
+}
+
+// DefaultDetectors are used when Deps.Detectors is nil.
+var DefaultDetectors = []vision.Factory{motion.New}
+
+// Deps are what a camera needs from the rest of the gateway.
+type Deps struct {
+	Gateway, Site string
+	Sink          Sink       // nil: events are only logged
+	Media         MediaStore // nil: events carry no media
+	Metrics       *Metrics   // nil: unregistered metrics
+	Log           *slog.Logger
+	Detectors     []vision.Factory
+	// OfflineGrace is how long a camera may be down before camera.offline
+	// (default 30 s); StallTimeout is how long without media before a
+	// session is dropped and redialled (default 10 s).
+	OfflineGrace, StallTimeout time.Duration
+	// MaxBackoff caps the reconnect delay (default 30 s).
+	MaxBackoff time.Duration
+}
+
+// State of a camera for the API.
+type State string
+
+const (
+	Connecting State = "connecting"
+	Online     State = "online"
+	Offline    State = "offline"
+)
+
+// Status is what GET /api/v1/cameras shows.
+type Status struct {
+	ID        string    `json:"id"`
+	State     State     `json:"state"`
+	FPS       float64   `json:"fps"`
+	LastFrame time.Time `json:"last_frame"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// Camera is the supervisor of one configured camera.
+type Camera struct {
+	cfg  config.Camera
+	deps Deps
+	log  *slog.Logger
+	m    *Metrics
+	ring *ring
+
+	start time.Time
+
+	mu          sync.Mutex
+	state       State
+	lastErr     string
+	lastFrame   time.Time
+	fps         float64
+	fpsCount    int
+	fpsSince    time.Time
+	lostAt      time.Time
+	offlineSent bool
+	snap        gocv.Mat
+	snapAt      time.Time
+	hasSnap     bool
+
+	slot   chan struct{} // signals a frame in latest
+	latest *liveFrame
+
+	clipSem chan struct{}
+	wg      sync.WaitGroup
+}
+
+type liveFrame struct {
+	bgr  []byte
+	w, h int
+	pts  time.Duration
+	wall time.Time
+}
+
+// New builds a camera; Run starts it.
+func New(cfg config.Camera, deps Deps) *Camera {
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = NewMetrics(nil)
+	}
+	if deps.Detectors == nil {
+		deps.Detectors = DefaultDetectors
+	}
+	if deps.OfflineGrace <= 0 {
+		deps.OfflineGrace = 30 * time.Second
+	}
+	if deps.StallTimeout <= 0 {
+		deps.StallTimeout = 10 * time.Second
+	}
+	if deps.MaxBackoff <= 0 {
+		deps.MaxBackoff = 30 * time.Second
+	}
+	if cfg.Detect.FPS <= 0 {
+		cfg.Detect.FPS = config.DefaultDetectFPS
+	}
+	if cfg.Record.PreSeconds <= 0 {
+		cfg.Record.PreSeconds = config.DefaultPreSeconds
+	}
+	if cfg.Record.PostSeconds <= 0 {
+		cfg.Record.PostSeconds = config.DefaultPostSeconds
+	}
+	keep := time.Duration(cfg.Record.PreSeconds+cfg.Record.PostSeconds+5) * time.Second
+	return &Camera{
+		cfg: cfg, deps: deps, log: deps.Log.With("camera", cfg.ID), m: deps.Metrics,
+		ring: newRing(keep, 64<<20), state: Connecting,
+		slot: make(chan struct{}, 1), clipSem: make(chan struct{}, 2),
+	}
+}
+
+// ID is the camera id.
+func (c *Camera) ID() string { return c.cfg.ID }
+
+// Status reports state, measured analysis fps, last frame and last error.
+func (c *Camera) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Status{ID: c.cfg.ID, State: c.state, FPS: c.fps, LastFrame: c.lastFrame, LastError: c.lastErr}
+}
+
+// LastSnapshot is a JPEG of the newest analysed frame (at most a second old
+// relative to the last frame), or nil before the first frame.
+func (c *Camera) LastSnapshot() ([]byte, time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.hasSnap {
+		return nil, time.Time{}
+	}
+	buf, err := gocv.IMEncode(gocv.JPEGFileExt, c.snap)
+	if err != nil {
+		return nil, time.Time{}
+	}
+	defer buf.Close()
+	return append([]byte(nil), buf.GetBytes()...), c.snapAt
+}
+
+// isFile reports whether the camera url is a file path rather than a URL.
+func isFile(u string) bool { return !strings.Contains(u, "://") }
+
+// Run supervises the camera until ctx ends. It returns an error only when
+// the camera cannot run at all (bad detector config).
+func (c *Camera) Run(ctx context.Context) error {
+	dets, err := vision.Open(c.cfg, c.deps.Detectors...)
+	if err != nil {
+		return fmt.Errorf("camera %s: %w", c.cfg.ID, err)
+	}
+	c.start = time.Now()
+	c.mu.Lock()
+	c.lostAt = c.start
+	c.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); c.analyse(ctx, dets) }()
+	go func() { defer wg.Done(); c.health(ctx) }()
+
+	detectURL := c.cfg.URL
+	if c.cfg.Detect.URL != "" {
+		detectURL = c.cfg.Detect.URL
+	}
+	recordURL := c.cfg.URL
+	if c.cfg.Record.URL != "" {
+		recordURL = c.cfg.Record.URL
+	}
+	if isFile(detectURL) {
+		c.superviseFile(ctx, detectURL)
+	} else {
+		if recordURL != detectURL && !isFile(recordURL) {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.supervise(ctx, recordURL, false, true) }()
+		}
+		c.supervise(ctx, detectURL, true, recordURL == detectURL)
+	}
+	cancel()
+	wg.Wait()
+	c.wg.Wait() // clips in flight
+	for _, d := range dets {
+		d.Close()
+	}
+	c.mu.Lock()
+	if c.hasSnap {
+		c.snap.Close()
+		c.hasSnap = false
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// setOnline records the health of the detect input. camera.online is only
+// sent after a camera.offline, so a flapping link yields one pair at most
+// per outage.
+func (c *Camera) setOnline(ctx context.Context, up bool, why error) {
+	c.mu.Lock()
+	if why != nil {
+		c.lastErr = why.Error()
+	}
+	was := c.state
+	sendOnline := false
+	if up {
+		c.state = Online
+		if c.offlineSent {
+			c.offlineSent = false
+			sendOnline = true
+		}
+	} else if was == Online {
+		c.state = Connecting
+		c.lostAt = time.Now()
+	}
+	c.mu.Unlock()
+	if up && was != Online {
+		c.log.Info("camera online")
+	}
+	if sendOnline {
+		c.emitHealth(ctx, event.CameraOnline, nil)
+	}
+}
+
+// health sends camera.offline once the grace period has passed and keeps
+// the frame age gauge current.
+func (c *Camera) health(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		send := c.state != Online && !c.offlineSent && time.Since(c.lostAt) >= c.deps.OfflineGrace
+		var data map[string]any
+		if send {
+			c.offlineSent = true
+			c.state = Offline
+			reason := c.lastErr
+			if reason == "" {
+				reason = "no video within " + c.deps.OfflineGrace.String()
+			}
+			data = map[string]any{"reason": reason}
+		}
+		if !c.lastFrame.IsZero() {
+			c.m.FrameAge.WithLabelValues(c.cfg.ID).Set(time.Since(c.lastFrame).Seconds())
+		}
+		c.mu.Unlock()
+		if send {
+			c.log.Warn("camera offline", "reason", data["reason"])
+			c.emitHealth(ctx, event.CameraOffline, data)
+		}
+	}
+}
+
+func (c *Camera) origin(t time.Time) event.Origin {
+	return event.Origin{Gateway: c.deps.Gateway, Site: c.deps.Site,
+		Source: event.Source{Kind: "camera", ID: c.cfg.ID}, Location: c.cfg.Location, Time: t}
+}
+
+func (c *Camera) emitHealth(ctx context.Context, typ string, data map[string]any) {
+	c.append(ctx, event.New(c.origin(time.Now()), typ, data))
+}
+
+func (c *Camera) append(ctx context.Context, ev *event.Event) {
+	if c.deps.Sink == nil {
+		c.log.Info("event", "type", ev.Type, "id", ev.ID)
+		return
+	}
+	// an event must outlive a shutdown that races it
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := c.deps.Sink.Append(actx, ev); err != nil {
+		c.m.Errors.WithLabelValues(c.cfg.ID, "sink").Inc()
+		c.log.Error("event append failed", "type", ev.Type, "err", err)
+	}
+}

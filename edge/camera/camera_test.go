@@ -1,0 +1,304 @@
+package camera
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/replay/rtsp"
+	"github.com/smartcommunity/warden/edge/store"
+)
+
+func needFFmpeg(t *testing.T) {
+	t.Helper()
+	for _, b := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("%s is not installed: %v", b, err)
+		}
+	}
+}
+
+// testStream makes a moving 640x360 H.264 clip and prepares it for replay.
+func testStream(t *testing.T, secs int) string {
+	t.Helper()
+	dir := t.TempDir()
+	mp4 := filepath.Join(dir, "src.mp4")
+	out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
+		"-t", strconv.Itoa(secs), "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", mp4).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, out)
+	}
+	ts, err := rtsp.Prepare(context.Background(), mp4, dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+// recorder is a Sink that appends to the real store and remembers events.
+type recorder struct {
+	st *store.Store
+	mu sync.Mutex
+	ev []*event.Event
+}
+
+func (r *recorder) Append(ctx context.Context, evs ...*event.Event) error {
+	r.mu.Lock()
+	r.ev = append(r.ev, evs...)
+	r.mu.Unlock()
+	return r.st.Append(ctx, evs...)
+}
+
+func (r *recorder) find(typ, cam string) []*event.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*event.Event
+	for _, e := range r.ev {
+		if e.Type == typ && e.Source.ID == cam {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(store.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// halfServer answers every RTSP request with half a response and hangs up:
+// a stream that stops mid-message.
+func halfServer(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 4096)
+			_, _ = c.Read(buf)
+			_, _ = io.WriteString(c, "RTSP/1.0 200 OK\r\nCSeq: 1\r\nContent-Length: 500\r\n\r\nv=0\r\n")
+			c.Close()
+		}
+	}()
+	return l.Addr().String()
+}
+
+func TestLiveCameras(t *testing.T) {
+	needFFmpeg(t)
+	ts := testStream(t, 4)
+	addr := freeAddr(t)
+	srv := &rtsp.Server{Addr: addr, Streams: []rtsp.Stream{{Name: "a", TS: ts}}}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Close() }()
+
+	st := openStore(t)
+	rec := &recorder{st: st}
+	deps := Deps{Gateway: "gw", Site: "site", Sink: rec, Media: st,
+		OfflineGrace: time.Second, StallTimeout: 2 * time.Second, MaxBackoff: time.Second}
+	good := config.Camera{ID: "a", URL: "rtsp://" + addr + "/a",
+		Record: config.Record{PreSeconds: 1, PostSeconds: 2},
+		Detect: config.Detect{FPS: 5, Motion: map[string]any{"min_frames": 10, "clip": true}}}
+	bad := []config.Camera{
+		{ID: "notfound", URL: "rtsp://" + addr + "/nope"},
+		{ID: "refused", URL: "rtsp://" + freeAddr(t) + "/x"},
+		{ID: "garbled", URL: "rtsp://" + halfServer(t) + "/x"},
+		{ID: "badurl", URL: "rtsp://[::1/x"},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	cams := map[string]*Camera{}
+	for _, cfg := range append([]config.Camera{good}, bad...) {
+		c := New(cfg, deps)
+		cams[cfg.ID] = c
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = c.Run(ctx) }()
+	}
+	defer wg.Wait()
+	defer cancel()
+
+	// motion fires, with a snapshot and a clip of about pre+post seconds
+	waitFor(t, "motion.detected with media", 30*time.Second, func() bool { return len(rec.find("motion.detected", "a")) > 0 })
+	ev := rec.find("motion.detected", "a")[0]
+	kinds := map[string]event.Media{}
+	for _, m := range ev.Media {
+		kinds[m.Kind] = m
+	}
+	if len(kinds) != 2 {
+		t.Fatalf("media %+v, want a snapshot and a clip", ev.Media)
+	}
+	jpg := readMedia(t, st, kinds["snapshot"])
+	img, err := gocv.IMDecode(jpg, gocv.IMReadColor)
+	if err != nil || img.Empty() || img.Cols() != 640 {
+		t.Fatalf("snapshot does not decode to 640 wide: %v", err)
+	}
+	img.Close()
+	clip := filepath.Join(t.TempDir(), "clip.mp4")
+	if err := os.WriteFile(clip, readMedia(t, st, kinds["clip"]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	codec, dur := probe(t, clip)
+	if codec != "h264" || dur < 2 || dur > 4 {
+		t.Fatalf("clip is %s of %.2fs, want h264 of 3±1 s", codec, dur)
+	}
+	s := cams["a"].Status()
+	if s.State != Online || s.LastFrame.IsZero() {
+		t.Fatalf("status %+v", s)
+	}
+	if j, _ := cams["a"].LastSnapshot(); len(j) == 0 {
+		t.Fatal("no last snapshot")
+	}
+
+	// every bad camera goes offline once, with a reason, and nothing panics
+	for _, b := range bad {
+		waitFor(t, b.ID+" offline", 20*time.Second, func() bool { return len(rec.find(event.CameraOffline, b.ID)) > 0 })
+	}
+	if r := cams["notfound"].Status().LastError; !strings.Contains(r, "404") {
+		t.Errorf("notfound last error %q does not say 404", r)
+	}
+
+	// kill the server: one camera.offline; restart: one camera.online
+	// (a slow start may already have produced a pair; count from here)
+	off0, on0 := len(rec.find(event.CameraOffline, "a")), len(rec.find(event.CameraOnline, "a"))
+	if off0 != on0 {
+		t.Fatalf("%d offline and %d online events before the kill", off0, on0)
+	}
+	srv.Close()
+	waitFor(t, "a offline", 20*time.Second, func() bool { return len(rec.find(event.CameraOffline, "a")) > off0 })
+	time.Sleep(3 * time.Second) // several failed redials
+	if n := len(rec.find(event.CameraOffline, "a")) - off0; n != 1 {
+		t.Fatalf("%d camera.offline events, want 1", n)
+	}
+	srv = &rtsp.Server{Addr: addr, Streams: []rtsp.Stream{{Name: "a", TS: ts}}}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a online", 20*time.Second, func() bool { return len(rec.find(event.CameraOnline, "a")) > on0 })
+	time.Sleep(2 * time.Second)
+	if n := len(rec.find(event.CameraOnline, "a")) - on0; n != 1 {
+		t.Fatalf("%d camera.online events, want 1", n)
+	}
+	for _, b := range bad {
+		if n := len(rec.find(event.CameraOffline, b.ID)); n != 1 {
+			t.Errorf("%s: %d offline events, want 1", b.ID, n)
+		}
+	}
+	for _, e := range rec.ev {
+		if err := e.Validate(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestWrongCredentials(t *testing.T) {
+	needFFmpeg(t)
+	ts := testStream(t, 2)
+	srv := &rtsp.Server{Addr: "127.0.0.1:0", Streams: []rtsp.Stream{{Name: "a", TS: ts}}, User: "admin", Pass: "s3cret"}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	st := openStore(t)
+	rec := &recorder{st: st}
+	deps := Deps{Gateway: "gw", Site: "site", Sink: rec, OfflineGrace: time.Second, StallTimeout: 2 * time.Second, MaxBackoff: time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	right := New(config.Camera{ID: "right", URL: "rtsp://admin:s3cret@" + srv.ListenAddr() + "/a"}, deps)
+	wrong := New(config.Camera{ID: "wrong", URL: "rtsp://admin:nope@" + srv.ListenAddr() + "/a"}, deps)
+	for _, c := range []*Camera{right, wrong} {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = c.Run(ctx) }()
+	}
+	defer wg.Wait()
+	defer cancel()
+	waitFor(t, "wrong offline", 20*time.Second, func() bool { return len(rec.find(event.CameraOffline, "wrong")) > 0 })
+	if r := wrong.Status().LastError; !strings.Contains(r, "credentials") {
+		t.Errorf("last error %q does not mention credentials", r)
+	}
+	waitFor(t, "frames on the right camera", 20*time.Second, func() bool { return right.Status().State == Online && !right.Status().LastFrame.IsZero() })
+	if strings.Contains(rec.find(event.CameraOffline, "wrong")[0].Data["reason"].(string), "nope") {
+		t.Error("password leaked into the event")
+	}
+}
+
+func readMedia(t *testing.T, st *store.Store, m event.Media) []byte {
+	t.Helper()
+	id := strings.TrimPrefix(m.URL, "/api/v1/media/")
+	f, _, err := st.OpenMedia(id)
+	if err != nil {
+		t.Fatalf("media %s: %v", m.URL, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func probe(t *testing.T, path string) (string, float64) {
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+		"stream=codec_name:format=duration", "-of", "json", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe: %v", err)
+	}
+	var p struct {
+		Streams []struct {
+			Codec string `json:"codec_name"`
+		} `json:"streams"`
+		Format struct {
+			Duration string `json:"duration"`
+		} `json:"format"`
+	}
+	if err := json.Unmarshal(out, &p); err != nil || len(p.Streams) == 0 {
+		t.Fatalf("ffprobe output %s: %v", out, err)
+	}
+	d, _ := strconv.ParseFloat(p.Format.Duration, 64)
+	return p.Streams[0].Codec, d
+}

@@ -1,0 +1,148 @@
+package camera
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// decoder turns Annex-B H.264 access units into BGR frames with an ffmpeg
+// subprocess. A separate process keeps a corrupt stream from crashing the
+// gateway, needs no second RTSP session (the record ring and the decoder
+// share one), and lets ffmpeg drop the frames analysis does not need before
+// the costly colour conversion and pipe copy (select every k-th frame).
+type decoder struct {
+	w, h  int
+	every int // keep every k-th access unit
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	out   io.ReadCloser
+	lw    *limitedWriter
+
+	mu      sync.Mutex
+	n       int         // units written
+	pending []pendingAU // selected units waiting for their frame
+}
+
+type pendingAU struct {
+	pts  int64
+	wall time.Time
+	in   time.Time
+}
+
+type rawFrame struct {
+	bgr  []byte
+	pts  int64
+	wall time.Time
+	lat  time.Duration
+}
+
+func startDecoder(ctx context.Context, w, h, every int) (*decoder, error) {
+	if w <= 0 || h <= 0 || w*h > 8192*8192 {
+		return nil, fmt.Errorf("decoder: bad frame size %dx%d", w, h)
+	}
+	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-fflags", "nobuffer", "-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0",
+		"-f", "h264", "-i", "pipe:0"}
+	if every > 1 {
+		args = append(args, "-vf", fmt.Sprintf("select=not(mod(n\\,%d))", every))
+	}
+	args = append(args, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", fmt.Sprintf("%dx%d", w, h), "pipe:1")
+	d := &decoder{w: w, h: h, every: max(1, every)}
+	d.cmd = exec.CommandContext(ctx, "ffmpeg", args...)
+	d.lw = &limitedWriter{b: &bytes.Buffer{}, n: 4096}
+	d.cmd.Stderr = d.lw
+	var err error
+	if d.in, err = d.cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	if d.out, err = d.cmd.StdoutPipe(); err != nil {
+		return nil, err
+	}
+	if err := d.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("decoder: start ffmpeg: %w", err)
+	}
+	return d, nil
+}
+
+// write feeds one access unit; pts in 90 kHz.
+func (d *decoder) write(au [][]byte, pts int64, wall time.Time) error {
+	var buf bytes.Buffer
+	for _, n := range au {
+		buf.Write([]byte{0, 0, 0, 1})
+		buf.Write(n)
+	}
+	d.mu.Lock()
+	if d.n%d.every == 0 {
+		if len(d.pending) > 256 {
+			d.pending = d.pending[1:] // the decoder lost frames; keep the map bounded
+		}
+		d.pending = append(d.pending, pendingAU{pts, wall, time.Now()})
+	}
+	d.n++
+	d.mu.Unlock()
+	_, err := d.in.Write(buf.Bytes())
+	return err
+}
+
+// read blocks for the next frame.
+func (d *decoder) read() (rawFrame, error) {
+	b := make([]byte, d.w*d.h*3)
+	if _, err := io.ReadFull(d.out, b); err != nil {
+		return rawFrame{}, fmt.Errorf("decoder: %w%s", err, d.errText())
+	}
+	f := rawFrame{bgr: b, wall: time.Now()}
+	d.mu.Lock()
+	if len(d.pending) > 0 {
+		p := d.pending[0]
+		d.pending = d.pending[1:]
+		f.pts, f.wall, f.lat = p.pts, p.wall, time.Since(p.in)
+	}
+	d.mu.Unlock()
+	return f, nil
+}
+
+func (d *decoder) errText() string {
+	d.lw.mu.Lock()
+	s := strings.TrimSpace(d.lw.b.String())
+	d.lw.mu.Unlock()
+	if s == "" {
+		return ""
+	}
+	return ": ffmpeg: " + s
+}
+
+// close ends ffmpeg and waits for it.
+func (d *decoder) close() error {
+	d.in.Close()
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(2 * time.Second):
+		_ = d.cmd.Process.Kill()
+		return errors.Join(<-done, errors.New("decoder: ffmpeg killed"))
+	}
+}
+
+// limitedWriter keeps the first n bytes of ffmpeg's stderr for messages.
+type limitedWriter struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+	n  int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if room := l.n - l.b.Len(); room > 0 {
+		l.b.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
+}

@@ -1,0 +1,327 @@
+package camera
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/cenkalti/backoff/v5"
+	"github.com/pion/rtp"
+)
+
+// supervise runs sessions on rawURL until ctx ends, redialling with
+// exponential backoff and jitter. detect feeds the decoder, record the ring.
+func (c *Camera) supervise(ctx context.Context, rawURL string, detect, record bool) {
+	bo := &backoff.ExponentialBackOff{InitialInterval: 500 * time.Millisecond, RandomizationFactor: 0.5,
+		Multiplier: 2, MaxInterval: c.deps.MaxBackoff}
+	bo.Reset()
+	role := map[bool]string{true: "detect", false: "record"}[detect]
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		if attempt > 0 {
+			c.m.Reconnects.WithLabelValues(c.cfg.ID).Inc()
+		}
+		got, err := c.session(ctx, rawURL, detect, record)
+		if ctx.Err() != nil {
+			return
+		}
+		if got {
+			bo.Reset()
+		}
+		if err == nil {
+			err = errors.New("session ended")
+		}
+		c.m.Errors.WithLabelValues(c.cfg.ID, "session").Inc()
+		if detect {
+			c.setOnline(ctx, false, err)
+		}
+		wait := bo.NextBackOff()
+		// log each failure at debug; the state change itself is logged once
+		c.log.Debug("session failed; retrying", "role", role, "url", redact(rawURL), "err", err, "retry_in", wait)
+		if attempt == 0 || got {
+			c.log.Warn("camera session lost", "role", role, "url", redact(rawURL), "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// redact hides the password of a URL for logs.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable url)"
+	}
+	return u.Redacted()
+}
+
+// dialURL splits off Warden's own query key transport=udp|tcp.
+func dialURL(raw string) (*base.URL, gortsplib.Protocol, error) {
+	proto := gortsplib.ProtocolTCP
+	pu, err := url.Parse(raw)
+	if err != nil {
+		return nil, proto, fmt.Errorf("bad url: %w", err)
+	}
+	q := pu.Query()
+	switch strings.ToLower(q.Get("transport")) {
+	case "", "tcp":
+	case "udp":
+		proto = gortsplib.ProtocolUDP
+	default:
+		return nil, proto, fmt.Errorf("bad url: transport=%q is not tcp or udp", q.Get("transport"))
+	}
+	if q.Has("transport") {
+		q.Del("transport")
+		pu.RawQuery = q.Encode()
+	}
+	u, err := base.ParseURL(pu.String())
+	if err != nil {
+		return nil, proto, fmt.Errorf("bad url: %w", err)
+	}
+	return u, proto, nil
+}
+
+// session is one RTSP connection. It returns whether media arrived and why
+// it ended.
+func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool) (bool, error) {
+	u, proto, err := dialURL(rawURL)
+	if err != nil {
+		return false, err
+	}
+	cl := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto,
+		ReadTimeout: c.deps.StallTimeout, WriteTimeout: 10 * time.Second}
+	if err := cl.Start(); err != nil {
+		return false, fmt.Errorf("connect: %w", err)
+	}
+	defer cl.Close()
+	// gortsplib's calls block up to ReadTimeout; close on cancel
+	stop := context.AfterFunc(ctx, cl.Close)
+	defer stop()
+
+	desc, _, err := cl.Describe(u)
+	if err != nil {
+		var bad liberrors.ErrClientBadStatusCode
+		if errors.As(err, &bad) && bad.Code == base.StatusUnauthorized {
+			return false, fmt.Errorf("describe: wrong or missing credentials: %w", err)
+		}
+		return false, fmt.Errorf("describe: %w", err)
+	}
+	var forma *format.H264
+	medi := desc.FindFormat(&forma)
+	if medi == nil {
+		var h265 *format.H265
+		if desc.FindFormat(&h265) != nil {
+			return false, errors.New("stream is H.265; detection and clips need H.264 (set the camera's sub-stream or record.url to H.264)")
+		}
+		return false, errors.New("stream has no H.264 video")
+	}
+	rtpDec, err := forma.CreateDecoder()
+	if err != nil {
+		return false, fmt.Errorf("rtp decoder: %w", err)
+	}
+	if _, err := cl.Setup(desc.BaseURL, medi, 0, 0); err != nil {
+		return false, fmt.Errorf("setup: %w", err)
+	}
+
+	sessStart := time.Since(c.start)
+	var (
+		lastMedia atomic.Int64 // unix nanos
+		got       atomic.Bool
+		firstPTS  int64 = math.MinInt64
+		dtsEx     *h264.DTSExtractor
+		sps, pps  = forma.SPS, forma.PPS
+		feed      = make(chan feedUnit, 16)
+		waitIDR   = true
+		dec       *decoder
+		decErr    = make(chan error, 2)
+		decWG     sync.WaitGroup
+	)
+	lastMedia.Store(time.Now().UnixNano())
+	defer func() {
+		cl.Close() // no RTP callback runs after this
+		close(feed)
+		decWG.Wait()
+	}()
+
+	startDec := func() error {
+		var s h264.SPS
+		if err := s.Unmarshal(sps); err != nil {
+			return fmt.Errorf("bad SPS: %w", err)
+		}
+		fps := s.FPS()
+		if fps <= 0 || fps > 120 {
+			fps = 25
+		}
+		every := max(1, int(math.Round(fps/c.cfg.Detect.FPS)))
+		d, err := startDecoder(ctx, s.Width(), s.Height(), every)
+		if err != nil {
+			return err
+		}
+		dec = d
+		decWG.Add(2)
+		go func() { // writer: never blocks the RTSP reader
+			defer decWG.Done()
+			for fu := range feed {
+				if err := d.write(fu.au, fu.pts, fu.wall); err != nil {
+					decErr <- fmt.Errorf("decoder input: %w%s", err, d.errText())
+					for range feed {
+					}
+					break
+				}
+			}
+			_ = d.close()
+		}()
+		go func() { // reader
+			defer decWG.Done()
+			for {
+				rf, err := d.read()
+				if err != nil {
+					if ctx.Err() == nil {
+						select {
+						case decErr <- err:
+						default:
+						}
+					}
+					return
+				}
+				c.m.Decoded.WithLabelValues(c.cfg.ID).Inc()
+				c.m.DecodeLat.WithLabelValues(c.cfg.ID).Observe(rf.lat.Seconds())
+				pts := sessStart + time.Duration(rf.pts-firstPTSOr0(&firstPTS))*time.Second/90000
+				c.publish(&liveFrame{bgr: rf.bgr, w: d.w, h: d.h, pts: pts, wall: rf.wall})
+			}
+		}()
+		return nil
+	}
+
+	cl.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) {
+		pts, ok := cl.PacketPTS(medi, pkt)
+		if !ok {
+			return
+		}
+		au, err := rtpDec.Decode(pkt)
+		if err != nil {
+			if !errors.Is(err, rtph264.ErrMorePacketsNeeded) && !errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) {
+				c.m.Errors.WithLabelValues(c.cfg.ID, "rtp").Inc()
+			}
+			return
+		}
+		now := time.Now()
+		lastMedia.Store(now.UnixNano())
+		if !got.Load() {
+			got.Store(true)
+			if detect {
+				c.setOnline(ctx, true, nil)
+			}
+		}
+		size := 0
+		for _, n := range au {
+			size += len(n)
+			if len(n) > 0 {
+				switch h264.NALUType(n[0] & 0x1f) {
+				case h264.NALUTypeSPS:
+					sps = n
+				case h264.NALUTypePPS:
+					pps = n
+				}
+			}
+		}
+		c.m.Received.WithLabelValues(c.cfg.ID).Inc()
+		c.m.Bytes.WithLabelValues(c.cfg.ID).Add(float64(size))
+		idr := h264.IsRandomAccess(au)
+		if dtsEx == nil {
+			if !idr {
+				return
+			}
+			dtsEx = &h264.DTSExtractor{}
+			dtsEx.Initialize()
+			atomic.StoreInt64(&firstPTS, pts)
+		}
+		dts, err := dtsEx.Extract(au, pts)
+		if err != nil {
+			c.m.Errors.WithLabelValues(c.cfg.ID, "dts").Inc()
+			dts = pts
+		}
+		if record {
+			c.ring.push(unit{wall: now, pts: pts, dts: dts, au: au, idr: idr, size: size})
+		}
+		if !detect {
+			return
+		}
+		if dec == nil {
+			if sps == nil || pps == nil {
+				return
+			}
+			if err := startDec(); err != nil {
+				select {
+				case decErr <- err:
+				default:
+				}
+				detect = false
+				return
+			}
+		}
+		if waitIDR && !idr {
+			c.m.Dropped.WithLabelValues(c.cfg.ID, "decoder").Inc()
+			return
+		}
+		waitIDR = false
+		select {
+		case feed <- feedUnit{au, pts, now}:
+		default:
+			// decoder behind real time: drop until the next key frame
+			c.m.Dropped.WithLabelValues(c.cfg.ID, "decoder").Inc()
+			waitIDR = true
+		}
+	})
+
+	if _, err := cl.Play(nil); err != nil {
+		return false, fmt.Errorf("play: %w", err)
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- cl.Wait() }()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return got.Load(), ctx.Err()
+		case err := <-waitErr:
+			return got.Load(), fmt.Errorf("connection: %w", err)
+		case err := <-decErr:
+			c.m.Errors.WithLabelValues(c.cfg.ID, "decode").Inc()
+			return got.Load(), err
+		case <-tick.C:
+			if since := time.Since(time.Unix(0, lastMedia.Load())); since > c.deps.StallTimeout {
+				return got.Load(), fmt.Errorf("stalled: no media for %v", since.Round(time.Second))
+			}
+		}
+	}
+}
+
+type feedUnit struct {
+	au   [][]byte
+	pts  int64
+	wall time.Time
+}
+
+func firstPTSOr0(p *int64) int64 {
+	v := atomic.LoadInt64(p)
+	if v == math.MinInt64 {
+		return 0
+	}
+	return v
+}

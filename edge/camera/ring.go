@@ -1,0 +1,185 @@
+package camera
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
+)
+
+// unit is one encoded access unit of the record input.
+type unit struct {
+	wall     time.Time
+	pts, dts int64 // 90 kHz
+	au       [][]byte
+	idr      bool
+	size     int
+}
+
+// ring keeps the recent access units of the record input, starting at a key
+// frame, so a clip can begin before the event that asked for it.
+type ring struct {
+	mu       sync.Mutex
+	keep     time.Duration
+	maxBytes int
+	bytes    int
+	units    []unit
+	sps, pps []byte
+}
+
+func newRing(keep time.Duration, maxBytes int) *ring { return &ring{keep: keep, maxBytes: maxBytes} }
+
+func (r *ring) push(u unit) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range u.au {
+		if len(n) == 0 {
+			continue
+		}
+		switch h264.NALUType(n[0] & 0x1f) {
+		case h264.NALUTypeSPS:
+			r.sps = n
+		case h264.NALUTypePPS:
+			r.pps = n
+		}
+	}
+	if len(r.units) == 0 && !u.idr {
+		return // a clip must start at a key frame
+	}
+	r.units = append(r.units, u)
+	r.bytes += u.size
+	// drop whole GOPs from the front while the second key frame is older
+	// than keep (or the ring is over its byte cap)
+	for {
+		next := -1
+		for i := 1; i < len(r.units); i++ {
+			if r.units[i].idr {
+				next = i
+				break
+			}
+		}
+		if next < 0 || (u.wall.Sub(r.units[next].wall) < r.keep && r.bytes <= r.maxBytes) {
+			return
+		}
+		for _, d := range r.units[:next] {
+			r.bytes -= d.size
+		}
+		r.units = append(r.units[:0:0], r.units[next:]...)
+	}
+}
+
+// newest is the wall time of the last unit (zero when empty).
+func (r *ring) newest() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.units) == 0 {
+		return time.Time{}
+	}
+	return r.units[len(r.units)-1].wall
+}
+
+// slice copies the units from the key frame nearest to from (so the clip
+// length is off by at most half a GOP) up to to.
+func (r *ring) slice(from, to time.Time) ([]unit, []byte, []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	before, after := -1, -1
+	for i, u := range r.units {
+		if !u.idr {
+			continue
+		}
+		if !u.wall.After(from) {
+			before = i
+		} else {
+			after = i
+			break
+		}
+	}
+	start := before
+	if start < 0 || (after >= 0 && r.units[after].wall.Sub(from) < from.Sub(r.units[before].wall) && r.units[after].wall.Before(to)) {
+		start = after
+	}
+	if start < 0 {
+		return nil, r.sps, r.pps
+	}
+	var out []unit
+	for _, u := range r.units[start:] {
+		if u.wall.After(to) {
+			break
+		}
+		out = append(out, u)
+	}
+	return out, r.sps, r.pps
+}
+
+var errEmptyClip = errors.New("no recorded video for the clip window")
+
+// writeMP4 muxes units into a progressive MP4 without re-encoding.
+func writeMP4(units []unit, sps, pps []byte) ([]byte, error) {
+	if len(units) < 2 || sps == nil || pps == nil {
+		return nil, errEmptyClip
+	}
+	samples := make([]*pmp4.Sample, 0, len(units))
+	for i, u := range units {
+		avcc, err := h264.AVCC(u.au).Marshal()
+		if err != nil {
+			return nil, fmt.Errorf("clip: avcc: %w", err)
+		}
+		var dur int64
+		if i+1 < len(units) {
+			dur = units[i+1].dts - u.dts
+		} else {
+			dur = u.dts - units[i-1].dts
+		}
+		if dur <= 0 || dur > 90000*10 {
+			dur = 90000 / 25
+		}
+		samples = append(samples, &pmp4.Sample{
+			Duration: uint32(dur), PTSOffset: int32(u.pts - u.dts), IsNonSyncSample: !u.idr,
+			PayloadSize: uint32(len(avcc)), GetPayload: func() ([]byte, error) { return avcc, nil },
+		})
+	}
+	p := pmp4.Presentation{Tracks: []*pmp4.Track{{ID: 1, TimeScale: 90000, Codec: &codecs.H264{SPS: sps, PPS: pps}, Samples: samples}}}
+	var buf seekBuffer
+	if err := p.Marshal(&buf); err != nil {
+		return nil, fmt.Errorf("clip: mp4: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// seekBuffer is an in-memory io.WriteSeeker for the MP4 muxer.
+type seekBuffer struct {
+	b   []byte
+	pos int
+}
+
+func (s *seekBuffer) Write(p []byte) (int, error) {
+	if need := s.pos + len(p); need > len(s.b) {
+		s.b = append(s.b, make([]byte, need-len(s.b))...)
+	}
+	copy(s.b[s.pos:], p)
+	s.pos += len(p)
+	return len(p), nil
+}
+
+func (s *seekBuffer) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case 0:
+		s.pos = int(off)
+	case 1:
+		s.pos += int(off)
+	case 2:
+		s.pos = len(s.b) + int(off)
+	}
+	if s.pos < 0 {
+		return 0, errors.New("seek before start")
+	}
+	return int64(s.pos), nil
+}
+
+func (s *seekBuffer) Bytes() []byte { return bytes.Clone(s.b) }
