@@ -1,0 +1,232 @@
+// Package alarm turns events into alarms that guards handle: one alarm per
+// ongoing condition (a dedup key), the states open → acknowledged → resolved
+// with actor, time and note, escalation when nobody acknowledges in time, and
+// a persisted timeline. Every state change is kept in the gateway's bbolt
+// file, recorded as an alarm.* event (so the uplink carries the closed loop to
+// the platform) and handed to Notify callbacks (MQTT, SSE).
+package alarm
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/smartcommunity/warden/edge/event"
+)
+
+// State of an alarm.
+type State string
+
+const (
+	Open         State = "open"
+	Acknowledged State = "acknowledged"
+	Resolved     State = "resolved"
+)
+
+// Valid reports whether s is one of the three states.
+func (s State) Valid() bool { return s == Open || s == Acknowledged || s == Resolved }
+
+// Timeline actions.
+const (
+	ActOpened       = "opened"
+	ActRepeated     = "repeated"
+	ActAcknowledged = "acknowledged"
+	ActResolved     = "resolved"
+	ActEscalated    = "escalated"
+	ActCleared      = "cleared"
+)
+
+// Errors callers test with errors.Is; the API maps them to 404, 409 and 400.
+var (
+	ErrNotFound     = errors.New("alarm not found")
+	ErrConflict     = errors.New("alarm is not in a state that allows this")
+	ErrNoteRequired = errors.New("a note is required")
+	ErrBadNote      = errors.New("bad note") // too long or not UTF-8
+)
+
+// Step is who moved an alarm to a state, when, and what they said.
+type Step struct {
+	At   time.Time `json:"at"`
+	By   string    `json:"by"`
+	Note string    `json:"note"`
+}
+
+// Entry is one line of an alarm's timeline.
+type Entry struct {
+	At      time.Time `json:"at"`
+	Action  string    `json:"action"`
+	By      string    `json:"by,omitempty"`
+	Note    string    `json:"note,omitempty"`
+	EventID string    `json:"event_id,omitempty"`
+	// Repeats counts the occurrences a coalesced "repeated" entry stands
+	// for; At and EventID are those of the latest.
+	Repeats int `json:"repeats,omitempty"`
+}
+
+// Alarm is one ongoing condition. Rev increases with every change of any
+// alarm, so a client applying live messages keeps the highest Rev per ID.
+type Alarm struct {
+	ID              string         `json:"id"`
+	Rev             uint64         `json:"rev"`
+	Key             string         `json:"key"`
+	Type            string         `json:"type"`
+	Severity        event.Severity `json:"severity"`
+	State           State          `json:"state"`
+	Title           string         `json:"title"`
+	Location        event.Location `json:"location"`
+	Source          event.Source   `json:"source"`
+	FirstEventID    string         `json:"first_event_id"`
+	LastEventID     string         `json:"last_event_id"`
+	LastSeq         uint64         `json:"last_seq"`
+	Count           int            `json:"count"`
+	OpenedAt        time.Time      `json:"opened_at"`
+	UpdatedAt       time.Time      `json:"updated_at"`
+	Acknowledged    *Step          `json:"acknowledged"`
+	Resolved        *Step          `json:"resolved"`
+	ClearedAt       *time.Time     `json:"cleared_at"` // the condition reported itself gone; a person still resolves
+	Escalated       bool           `json:"escalated"`
+	EscalationLevel int            `json:"escalation_level"`
+	EscalatedAt     *time.Time     `json:"escalated_at"`
+	Media           []event.Media  `json:"media"`
+	Timeline        []Entry        `json:"timeline,omitempty"`
+}
+
+func (a *Alarm) clone() *Alarm {
+	c := *a
+	c.Media = append([]event.Media{}, a.Media...)
+	c.Timeline = append([]Entry(nil), a.Timeline...)
+	if a.Acknowledged != nil {
+		s := *a.Acknowledged
+		c.Acknowledged = &s
+	}
+	if a.Resolved != nil {
+		s := *a.Resolved
+		c.Resolved = &s
+	}
+	if a.ClearedAt != nil {
+		t := *a.ClearedAt
+		c.ClearedAt = &t
+	}
+	if a.EscalatedAt != nil {
+		t := *a.EscalatedAt
+		c.EscalatedAt = &t
+	}
+	return &c
+}
+
+// Change is one alarm change handed to Notify callbacks, in change order.
+type Change struct {
+	Action string // a timeline action: opened, repeated (only when severity rose), acknowledged, resolved, escalated, cleared
+	Alarm  Alarm  // the alarm after the change, without its timeline
+	// Event is the alarm.* event recorded for the change (Seq set once
+	// committed), or nil for changes that have no event type (cleared,
+	// repeated).
+	Event *event.Event
+}
+
+// Payload is the JSON published on warden/<gw>/alarms and sent over SSE
+// (event: alarm): the alarm without its timeline plus "action".
+func (c Change) Payload() []byte {
+	b, _ := marshalPayload(c)
+	return b
+}
+
+// Policy decides which events become alarms and under which key.
+type Policy struct {
+	// WarningTypes are types whose warning events raise alarms; critical
+	// events always do and info events never do (use Raise). A trailing
+	// ".*" matches a group, e.g. "wristband.*".
+	WarningTypes []string
+	// Clears maps a clearing type to the type it clears, e.g.
+	// gas.cleared → gas.leak.
+	Clears map[string]string
+}
+
+// DefaultPolicy is the policy of docs/alarms.md.
+func DefaultPolicy() Policy {
+	return Policy{
+		WarningTypes: []string{
+			event.GasLeak, event.ValveFault, "wristband.*", "perimeter.*", event.GateDenied,
+			event.FaceWatchlist, event.FaceUnknown, event.ThrowDetected, event.CameraOffline,
+			event.DeviceOffline, event.DeviceTamper, event.SystemStorage,
+		},
+		Clears: map[string]string{
+			event.GasCleared:   event.GasLeak,
+			event.CameraOnline: event.CameraOffline,
+			event.DeviceOnline: event.DeviceOffline,
+		},
+	}
+}
+
+// raises reports whether e opens or updates an alarm under p.
+func (p Policy) raises(e *event.Event) bool {
+	if e.Group() == "alarm" {
+		return false
+	}
+	switch e.Severity {
+	case event.Critical:
+		return true
+	case event.Warning:
+		for _, t := range p.WarningTypes {
+			if t == e.Type {
+				return true
+			}
+			if g, ok := strings.CutSuffix(t, ".*"); ok && g == e.Group() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Key is the default dedup key of an event: its type and source id, e.g.
+// "gas.leak/gas-3-2-201".
+func Key(e *event.Event) string { return e.Type + "/" + e.Source.ID }
+
+var titles = map[string]string{
+	event.GasLeak: "Gas leak", event.ValveFault: "Gas valve fault",
+	event.WristbandSOS: "SOS", event.WristbandFall: "Fall detected", event.WristbandHR: "Abnormal heart rate",
+	event.WristbandBatt: "Wristband battery low", event.WristbandQuiet: "Wearer inactive",
+	event.PerimeterIntr: "Perimeter intrusion", event.PerimeterTamper: "Perimeter sensor tampered",
+	event.GateDenied: "Vehicle denied at gate", event.GateFault: "Gate fault",
+	event.FaceWatchlist: "Watchlist face", event.FaceUnknown: "Unknown face",
+	event.ThrowDetected: "Object thrown from height", event.CameraOffline: "Camera offline",
+	event.DeviceOffline: "Device offline", event.DeviceTamper: "Device tampered",
+	event.DeviceFault: "Device fault", event.SystemStorage: "Gateway storage problem",
+}
+
+// title is a short human line for lists and notifications.
+func title(e *event.Event) string {
+	t, ok := titles[e.Type]
+	if !ok {
+		t = e.Type
+	}
+	where := e.Location.String()
+	if where == "" {
+		where = e.Source.ID
+	} else {
+		where += " (" + e.Source.ID + ")"
+	}
+	if where != "" {
+		t += " at " + where
+	}
+	return t
+}
+
+// raise returns the next severity up, stopping at critical.
+func raise(s event.Severity) event.Severity {
+	switch s {
+	case event.Info:
+		return event.Warning
+	default:
+		return event.Critical
+	}
+}
+
+// validPattern rejects policy entries that could never match.
+func validPattern(t string) bool {
+	if g, ok := strings.CutSuffix(t, ".*"); ok {
+		return g != "" && !strings.ContainsAny(g, ".*")
+	}
+	return event.Known(t)
+}

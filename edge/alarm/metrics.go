@@ -1,0 +1,55 @@
+package alarm
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	alarms      *prometheus.GaugeVec
+	transitions *prometheus.CounterVec
+	ackSeconds  prometheus.Histogram
+	escalations prometheus.Counter
+	errors      *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		alarms: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "warden_alarms",
+			Help: "Alarms kept, by state (open, acknowledged, resolved).",
+		}, []string{"state"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_alarm_transitions_total",
+			Help: "Alarm state changes by the state reached (open, acknowledged, resolved, escalated).",
+		}, []string{"to"}),
+		ackSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "warden_alarm_ack_seconds",
+			Help:    "Time from an alarm opening to its acknowledgement.",
+			Buckets: []float64{5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600},
+		}),
+		escalations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "warden_alarm_escalations_total",
+			Help: "Alarms escalated because nobody acknowledged them in time.",
+		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_alarm_errors_total",
+			Help: "Alarm failures by stage: persist (bbolt), sink (recording alarm.* events), notify (a callback panicked), follow (reading events).",
+		}, []string{"stage"}),
+	}
+	for _, s := range []string{"persist", "sink", "notify", "follow"} {
+		m.errors.WithLabelValues(s)
+	}
+	for _, s := range []string{"open", "acknowledged", "resolved", "escalated"} {
+		m.transitions.WithLabelValues(s)
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.alarms, m.transitions, m.ackSeconds, m.escalations, m.errors} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("alarm: register metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,97 @@
+package alarm
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/smartcommunity/warden/edge/store"
+)
+
+// Run escalates alarms nobody acknowledged, retries alarm.* events the Sink
+// refused, prunes old resolved alarms and, when Options.Source is set,
+// follows the event log into Observe. It returns nil when ctx ends, after
+// its goroutines have stopped. Escalation continues from the persisted
+// times, so a restart neither forgets nor bunches escalations.
+func (m *Manager) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	if m.o.Source != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.follow(ctx)
+		}()
+	}
+	tick := time.NewTicker(m.tickEvery())
+	defer tick.Stop()
+	lastPrune := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			m.saveCursor(true)
+			return nil
+		case <-tick.C:
+		}
+		m.escalateDue(ctx)
+		m.mu.Lock()
+		m.flush(ctx)
+		m.mu.Unlock()
+		if time.Since(lastPrune) > time.Hour {
+			lastPrune = time.Now()
+			if n, err := m.prune(m.now().Add(-m.o.KeepResolved), 1000); err != nil {
+				m.log.Warn("alarm: prune", "err", err)
+			} else if n > 0 {
+				m.log.Info("alarm: pruned resolved alarms", "count", n)
+			}
+		}
+	}
+}
+
+// tickEvery checks escalations often enough to be late by at most a tenth
+// of EscalateAfter, and at least every second.
+func (m *Manager) tickEvery() time.Duration {
+	return min(max(m.o.EscalateAfter/10, 10*time.Millisecond), time.Second)
+}
+
+// follow passes every committed event to Observe in seq order.
+func (m *Manager) follow(ctx context.Context) {
+	src := m.o.Source
+	retry := time.Second
+	for {
+		changed := src.Changed()
+		failed := false
+	read:
+		for {
+			evs, _, err := src.Read(m.Cursor(), 500, store.Filter{})
+			if err != nil {
+				m.met.errors.WithLabelValues("follow").Inc()
+				m.log.Warn("alarm: read events", "after", m.Cursor(), "err", err)
+				failed = true
+				break
+			}
+			if len(evs) == 0 {
+				break
+			}
+			for i := range evs {
+				if _, _, err := m.Observe(ctx, evs[i]); err != nil {
+					// Not skipped: the event is tried again, an alarm is never lost.
+					m.log.Warn("alarm: observe", "seq", evs[i].Seq, "type", evs[i].Type, "err", err)
+					failed = true
+					break read
+				}
+			}
+		}
+		m.saveCursor(false)
+		var wait <-chan time.Time
+		if failed {
+			wait = time.After(retry)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-wait:
+		}
+	}
+}
