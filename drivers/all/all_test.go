@@ -1,6 +1,8 @@
 package all_test
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/smartcommunity/warden/drivers"
@@ -30,4 +32,73 @@ func TestEveryKindHasDrivers(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestYAMLConfig checks the driver keys as the real YAML loader decodes
+// them (ints, nested mappings, lists), through Registry.Validate.
+func TestYAMLConfig(t *testing.T) {
+	good := `
+gateway: {id: gw-test, site: s}
+devices:
+  - {id: gas-1, kind: gas_detector, driver: zigbee2mqtt, topic: z/gas-1, valve: valve-1, siren: [s1, s2], warn_lel: 8, critical_lel: 20.5}
+  - {id: gas-2, kind: gas_detector, driver: gateway3, topic: gw/x/MessageReceived, did: lumi.1}
+  - {id: valve-1, kind: gas_valve, driver: zigbee2mqtt, topic: z/valve-1, closed_state: "OFF"}
+  - {id: band-1, kind: wristband, driver: zigbee2mqtt, topic: z/band-1, hr_low: 45, hr_high: 120, battery_low: 10, wearer: "Li"}
+  - {id: fence-1, kind: perimeter, driver: zigbee2mqtt, topic: z/fence-1, zone: north, debounce_s: 2}
+  - {id: gate-1, kind: barrier_gate, driver: hikvision, topic: lpr/1, direction_map: {"1": in, "2": out}, command_topic: lpr/1/cmd}
+  - {id: s1, kind: siren, driver: zigbee2mqtt, topic: z/s1, duration: 120, strobe: false}
+  - id: x-1
+    kind: perimeter
+    driver: generic_json
+    topic: vendor/x-1
+    map:
+      type: perimeter.intrusion
+      when: {field: alarm, equals: 1}
+      data: {zone: site.zone}
+`
+	if ps := deviceProblems(t, good); len(ps) > 0 {
+		t.Fatalf("valid devices rejected: %v", ps)
+	}
+	bad := `
+gateway: {id: gw-test, site: s}
+devices:
+  - {id: gas-1, kind: gas_detector, driver: zigbee2mqtt, topic: z/gas-1, valve: 3}
+  - {id: gate-1, kind: barrier_gate, driver: hikvision, topic: lpr/1, direction_map: {1: up}}
+  - {id: x-1, kind: siren, driver: generic_json, topic: v/x, map: {typ: device.fault}}
+  - {id: band-1, kind: wristband, driver: fitbit, topic: z/band-1}
+`
+	ps := deviceProblems(t, bad)
+	want := map[string]bool{"devices[0].valve": true, "devices[1].direction_map.1": true,
+		"devices[2].map.type": true, "devices[2].map.typ": true, "devices[3].driver": true}
+	for _, p := range ps {
+		if !want[p.Key] {
+			t.Errorf("unexpected problem %v", p)
+		}
+		if p.Line == 0 {
+			t.Errorf("problem without a line: %v", p)
+		}
+		delete(want, p.Key)
+	}
+	if len(want) > 0 {
+		t.Errorf("missing problems for %v (got %v)", want, ps)
+	}
+}
+
+func deviceProblems(t *testing.T, yaml string) []config.Problem {
+	t.Helper()
+	_, err := config.Parse("test.yaml", []byte(yaml), drivers.Default.Validate)
+	if err == nil {
+		return nil
+	}
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("parse: %v", err)
+	}
+	var out []config.Problem
+	for _, p := range ce.Problems {
+		if strings.HasPrefix(p.Key, "devices") {
+			out = append(out, p)
+		}
+	}
+	return out
 }

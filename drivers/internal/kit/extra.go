@@ -165,7 +165,8 @@ func toFloat(v any) (float64, bool) {
 	return 0, false
 }
 
-// asMap accepts map[string]any and yaml's map[any]any-free mappings.
+// asMap accepts map[string]any and the map[any]any yaml produces when a
+// mapping has non-string keys ({1: in}); scalar keys become their text.
 func asMap(v any) (map[string]any, bool) {
 	switch m := v.(type) {
 	case map[string]any:
@@ -173,19 +174,17 @@ func asMap(v any) (map[string]any, bool) {
 	case map[any]any:
 		out := make(map[string]any, len(m))
 		for k, e := range m {
-			ks, ok := k.(string)
-			if !ok {
+			switch k.(type) {
+			case string, int, int64, uint64, float64, bool:
+				out[fmt.Sprint(k)] = e
+			default:
 				return nil, false
 			}
-			out[ks] = e
 		}
 		return out, true
 	}
 	return nil, false
 }
-
-// AsMap is asMap for drivers that decode nested config themselves.
-func AsMap(v any) (map[string]any, bool) { return asMap(v) }
 
 // ToFloat is toFloat for drivers that decode nested config themselves.
 func ToFloat(v any) (float64, bool) { return toFloat(v) }

@@ -110,19 +110,6 @@ func Flag(obj map[string]any, field string) (v, ok bool, err error) {
 	return false, false, WrongType(field, raw, "true/false, \"True\"/\"False\" or 0/1")
 }
 
-// Bool reads a strict JSON boolean.
-func Bool(obj map[string]any, field string) (v, ok bool, err error) {
-	raw, ok := Get(obj, field)
-	if !ok {
-		return false, false, nil
-	}
-	b, isBool := raw.(bool)
-	if !isBool {
-		return false, false, WrongType(field, raw, "a boolean")
-	}
-	return b, true, nil
-}
-
 // Number reads a finite number; a numeric string ("12.5") is accepted because
 // some converters quote numbers.
 func Number(obj map[string]any, field string) (v float64, ok bool, err error) {
@@ -206,6 +193,3 @@ func (e *Edge) Set(v bool) (rose, fell bool) {
 	e.known, e.on = true, v
 	return rose, fell
 }
-
-// On reports the last recorded value.
-func (e *Edge) On() bool { return e.on }
