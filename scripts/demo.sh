@@ -13,6 +13,7 @@ BROKER=${BROKER:-tcp://127.0.0.1:1883}
 TOKEN=${TOKEN:-demo-guard-token-0000}
 DATA_DIR=tmp/demo # gateway.data_dir in configs/demo.yaml
 LOG=tmp/demo-warden.log
+FIXTURE_DIR=${FIXTURE_DIR:-testdata/scenarios/demo}
 
 pids=()
 cleanup() {
@@ -39,9 +40,9 @@ for port in 1883 8080; do
 done
 
 shopt -s nullglob
-fixtures=(testdata/scenarios/demo/*.jsonl)
+fixtures=("$FIXTURE_DIR"/*.jsonl)
 if [ ${#fixtures[@]} -eq 0 ]; then
-	echo "no fixtures in testdata/scenarios/demo/*.jsonl" >&2
+	echo "no fixtures in $FIXTURE_DIR/*.jsonl" >&2
 	exit 1
 fi
 
