@@ -181,6 +181,8 @@ func TestReferenceShowsDefaults(t *testing.T) {
 		{"uplink.batch", ref.Uplink.Batch, def.Uplink.Batch},
 		{"uplink.linger", ref.Uplink.Linger, def.Uplink.Linger},
 		{"uplink.max_backlog_bytes", ref.Uplink.MaxBacklogBytes, def.Uplink.MaxBacklogBytes},
+		{"uplink.min_backoff", ref.Uplink.MinBackoff, def.Uplink.MinBackoff},
+		{"uplink.max_backoff", ref.Uplink.MaxBackoff, def.Uplink.MaxBackoff},
 		{"retention", ref.Retention, def.Retention},
 		{"store", ref.Store, def.Store},
 		{"cameras[].record.pre_seconds", ref.Cameras[0].Record.PreSeconds, def.Cameras[0].Record.PreSeconds},
