@@ -1,0 +1,243 @@
+package uplink
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/store"
+)
+
+const (
+	defaultHTTPTimeout = 30 * time.Second
+	maxRetryAfter      = time.Hour // a platform asking for more is capped
+	responseKeep       = 4 << 10   // response bytes kept for logs and dead letters
+)
+
+// httpTarget POSTs batches as a gzipped JSON array; the cursor moves only
+// on a 2xx.
+type httpTarget struct {
+	t       *target
+	url     string
+	headers map[string]string
+	client  *http.Client
+}
+
+func newHTTPTarget(u *Uplink, c *config.UplinkHTTP) (*httpTarget, error) {
+	if c.URL == "" {
+		return nil, errors.New("uplink http: url is empty")
+	}
+	client := u.o.HTTPClient
+	if client == nil {
+		tc, err := tlsConfig(c.TLS)
+		if err != nil {
+			return nil, fmt.Errorf("uplink http: %w", err)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tc
+		timeout := c.Timeout.D()
+		if timeout <= 0 {
+			timeout = defaultHTTPTimeout
+		}
+		client = &http.Client{Transport: tr, Timeout: timeout}
+	}
+	t, err := u.newTarget("http", "http")
+	if err != nil {
+		return nil, err
+	}
+	return &httpTarget{t: t, url: c.URL, headers: c.Headers, client: client}, nil
+}
+
+func (h *httpTarget) run(ctx context.Context) error {
+	cfg := h.t.u.o.Config
+	for {
+		batch, err := h.t.next(ctx, h.t.cursor.Load(), cfg.Batch, cfg.Linger.D())
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("uplink http: read backlog: %w", err)
+		}
+		if err := h.deliver(ctx, batch); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// result of one POST.
+type result struct {
+	status     int
+	body       []byte
+	retryAfter time.Duration
+	err        error
+}
+
+// rejects says the platform refused the content: narrow it down. Auth,
+// routing and method errors are about the request, not the events, and
+// are retried like outages (dead-lettering a backlog because a token
+// expired would be a disaster).
+func (r result) rejects() bool {
+	if r.err != nil || r.status < 400 || r.status >= 500 {
+		return false
+	}
+	switch r.status {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests,
+		http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound,
+		http.StatusMethodNotAllowed, http.StatusProxyAuthRequired:
+		return false
+	}
+	return true
+}
+
+func (r result) String() string {
+	if r.err != nil {
+		return r.err.Error()
+	}
+	return fmt.Sprintf("HTTP %d: %s", r.status, truncate(r.body, 200))
+}
+
+// deliver sends batch until the platform takes it. A rejected batch is
+// split in halves, in order, down to the events that are refused, which
+// are dead-lettered. It returns only when the whole batch is accounted for
+// (or ctx ends).
+func (h *httpTarget) deliver(ctx context.Context, batch []store.Raw) error {
+	bo := h.t.newBackoff()
+	for {
+		r := h.post(ctx, batch)
+		switch {
+		case r.err == nil && r.status >= 200 && r.status < 300:
+			return h.t.ack(ctx, batch[len(batch)-1].Seq, len(batch), true)
+		case r.rejects() && len(batch) == 1:
+			if err := h.t.deadLetter(ctx, batch[0], r.status, r.body); err != nil {
+				return err
+			}
+			return h.t.ack(ctx, batch[0].Seq, 0, true)
+		case r.rejects():
+			mid := len(batch) / 2
+			h.t.log.Info("platform rejected a batch; bisecting", "first_seq", batch[0].Seq, "last_seq", batch[len(batch)-1].Seq, "status", r.status)
+			if err := h.deliver(ctx, batch[:mid]); err != nil {
+				return err
+			}
+			return h.deliver(ctx, batch[mid:])
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		h.t.fail(fmt.Errorf("post seq %d..%d: %s", batch[0].Seq, batch[len(batch)-1].Seq, r))
+		d := bo.NextBackOff()
+		if r.retryAfter > 0 {
+			d = r.retryAfter
+		}
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+// IdempotencyKey is the key of the batch of events first..last: the same
+// batch resent after a crash carries the same key. The ULIDs keep it
+// unique even if a new store restarts seq at 1.
+func IdempotencyKey(target string, first, last store.Raw) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00%d\x00%s\x00%s", target, first.Seq, last.Seq, eventID(first.JSON), eventID(last.JSON))
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// eventID cuts the id out of stored JSON, which always starts {"id":"…".
+func eventID(js []byte) string {
+	const p = `{"id":"`
+	if !bytes.HasPrefix(js, []byte(p)) {
+		return ""
+	}
+	rest := js[len(p):]
+	if i := bytes.IndexByte(rest, '"'); i >= 0 {
+		return string(rest[:i])
+	}
+	return ""
+}
+
+// EncodeBatch is the request body: the events' JSON as one array, gzipped.
+func EncodeBatch(batch []store.Raw) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	_, _ = zw.Write([]byte{'['})
+	for i, r := range batch {
+		if i > 0 {
+			_, _ = zw.Write([]byte{','})
+		}
+		_, _ = zw.Write(r.JSON)
+	}
+	_, _ = zw.Write([]byte{']'})
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
+func (h *httpTarget) post(ctx context.Context, batch []store.Raw) result {
+	body := EncodeBatch(batch)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
+	if err != nil {
+		return result{err: err}
+	}
+	for k, v := range h.headers {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Encoding", "gzip")
+	req.Header.Set("Idempotency-Key", IdempotencyKey(h.t.name, batch[0], batch[len(batch)-1]))
+	req.Header.Set("X-Warden-Gateway", h.t.u.o.Gateway)
+	req.Header.Set("User-Agent", "warden-uplink")
+	return do(h.client, req)
+}
+
+func do(c *http.Client, req *http.Request) result {
+	resp, err := c.Do(req)
+	if err != nil {
+		return result{err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, responseKeep))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // reuse the connection
+	r := result{status: resp.StatusCode, body: b}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 && err != nil {
+		// The platform answered 2xx, so the batch is in; a cut body is fine.
+		err = nil
+	}
+	if err != nil {
+		r.err = fmt.Errorf("HTTP %d, reading response: %w", resp.StatusCode, err)
+	}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		r.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	return r
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP-date; 0 when absent or bad.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0
+		}
+		d = time.Duration(min(n, int64(maxRetryAfter/time.Second))) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), maxRetryAfter)
+}

@@ -1,0 +1,214 @@
+package uplink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/store"
+)
+
+const (
+	defaultTopic = "warden/{gateway}/uplink/{type}"
+	ackTimeout   = 30 * time.Second
+)
+
+// mqttTarget publishes each event with QoS 1, pipelined: up to Batch
+// messages in flight, and the cursor is the highest seq whose PUBACK came
+// back with every earlier one acked too. Any trouble drops the session and
+// resends from the cursor, in seq order.
+type mqttTarget struct {
+	t     *target
+	cfg   *config.UplinkMQTT
+	opts  *paho.ClientOptions
+	topic string
+}
+
+func newMQTTTarget(u *Uplink, c *config.UplinkMQTT) (*mqttTarget, error) {
+	if c.Broker == "" {
+		return nil, errors.New("uplink mqtt: broker is empty")
+	}
+	tc, err := tlsConfig(c.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("uplink mqtt: %w", err)
+	}
+	id := c.ClientID
+	if id == "" {
+		id = "warden-" + u.o.Gateway + "-uplink"
+	}
+	o := paho.NewClientOptions().AddBroker(c.Broker).SetClientID(id).
+		SetUsername(c.Username).SetPassword(c.Password).
+		SetCleanSession(true). // we resend from the cursor ourselves
+		SetAutoReconnect(false).SetConnectRetry(false).
+		SetConnectTimeout(10 * time.Second).SetKeepAlive(30 * time.Second).
+		SetWriteTimeout(ackTimeout)
+	if tc != nil {
+		o.SetTLSConfig(tc)
+	}
+	topic := c.Topic
+	if topic == "" {
+		topic = defaultTopic
+	}
+	topic = strings.NewReplacer("{gateway}", u.o.Gateway, "{site}", u.o.Site).Replace(topic)
+	t, err := u.newTarget("mqtt", "mqtt")
+	if err != nil {
+		return nil, err
+	}
+	return &mqttTarget{t: t, cfg: c, opts: o, topic: topic}, nil
+}
+
+func (m *mqttTarget) topicFor(r store.Raw) string {
+	if !strings.Contains(m.topic, "{") {
+		return m.topic
+	}
+	return strings.NewReplacer("{type}", r.Type, "{severity}", string(r.Severity)).Replace(m.topic)
+}
+
+func (m *mqttTarget) run(ctx context.Context) error {
+	bo := m.t.newBackoff()
+	for {
+		progressed, err := m.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, store.ErrClosed) {
+			return fmt.Errorf("uplink mqtt: %w", err)
+		}
+		if progressed {
+			bo.Reset()
+		}
+		m.t.fail(err)
+		if sleep(ctx, bo.NextBackOff()) != nil {
+			return nil
+		}
+	}
+}
+
+type inflight struct {
+	seq uint64
+	tok paho.Token
+	t   time.Time // event time, for the oldest-age gauge
+}
+
+// session connects and streams until something fails; it reports whether
+// any event was acked.
+func (m *mqttTarget) session(ctx context.Context) (progressed bool, err error) {
+	lost := make(chan error, 1)
+	opts := *m.opts
+	opts.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		select {
+		case lost <- err:
+		default:
+		}
+	})
+	c := paho.NewClient(&opts)
+	tok := c.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	if err := tok.Error(); err != nil {
+		return false, fmt.Errorf("connect %s: %w", m.cfg.Broker, err)
+	}
+	defer c.Disconnect(250)
+	defer func() {
+		if perr := m.t.persist(context.WithoutCancel(ctx)); perr != nil && err == nil {
+			err = perr
+		}
+	}()
+	m.t.log.Info("uplink mqtt connected", "broker", m.cfg.Broker, "cursor", m.t.cursor.Load())
+
+	window := m.t.u.o.Config.Batch
+	var q []inflight
+	sent := m.t.cursor.Load()
+	ackTimer := time.NewTimer(ackTimeout)
+	defer ackTimer.Stop()
+	for {
+		changed := m.t.u.st.Changed()
+		if len(q) < window {
+			batch, err := m.t.u.st.ReadRaw(sent, window-len(q))
+			if err != nil {
+				return progressed, fmt.Errorf("read backlog: %w", err)
+			}
+			for _, r := range batch {
+				if r.Seq > sent+1 {
+					m.t.m.skipped.Add(float64(r.Seq - sent - 1))
+				}
+				q = append(q, inflight{seq: r.Seq, tok: c.Publish(m.topicFor(r), 1, false, r.JSON), t: r.Time})
+				sent = r.Seq
+			}
+			if len(q) > 0 && m.t.oldest.Load() == 0 {
+				m.t.oldest.Store(q[0].t.UnixNano())
+			}
+			if len(batch) > 0 && len(q) < window {
+				continue // there may be more already
+			}
+		}
+		var headDone <-chan struct{}
+		if len(q) > 0 {
+			headDone = q[0].tok.Done()
+		} else {
+			m.t.oldest.Store(0)
+		}
+		if !ackTimer.Stop() {
+			select {
+			case <-ackTimer.C:
+			default:
+			}
+		}
+		ackTimer.Reset(ackTimeout)
+		var wake <-chan struct{}
+		if len(q) < window {
+			wake = changed
+		}
+		select {
+		case <-ctx.Done():
+			return progressed, ctx.Err()
+		case err := <-lost:
+			return progressed, fmt.Errorf("connection lost: %w", err)
+		case <-ackTimer.C:
+			if len(q) > 0 {
+				return progressed, fmt.Errorf("no PUBACK for seq %d within %s", q[0].seq, ackTimeout)
+			}
+		case <-wake:
+		case <-headDone:
+			n := 0
+			for n < len(q) && isDone(q[n].tok) {
+				if err := q[n].tok.Error(); err != nil {
+					m.ackUpTo(ctx, q[:n])
+					return progressed || n > 0, fmt.Errorf("publish seq %d: %w", q[n].seq, err)
+				}
+				n++
+			}
+			m.ackUpTo(ctx, q[:n])
+			progressed = true
+			q = q[n:]
+			if len(q) > 0 {
+				m.t.oldest.Store(q[0].t.UnixNano())
+			}
+		}
+	}
+}
+
+func (m *mqttTarget) ackUpTo(ctx context.Context, acked []inflight) {
+	if len(acked) == 0 {
+		return
+	}
+	// Persist lazily (at most every 100 ms) and when the session ends.
+	_ = m.t.ack(ctx, acked[len(acked)-1].seq, len(acked), false)
+}
+
+func isDone(t paho.Token) bool {
+	select {
+	case <-t.Done():
+		return true
+	default:
+		return false
+	}
+}

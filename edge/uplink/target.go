@@ -1,0 +1,250 @@
+package uplink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+
+	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/store"
+)
+
+// target is what every queue shares: a durable cursor, status and metrics.
+type target struct {
+	u    *Uplink
+	name string
+	kind string
+	key  string // store cursor name
+	log  *slog.Logger
+	m    targetMetrics
+
+	cursor    atomic.Uint64 // delivered through here (persisted or about to be)
+	saved     uint64        // last persisted value; owned by the run goroutine
+	savedAt   time.Time
+	oldest    atomic.Int64  // unix ns of the first undelivered event's time; 0 = none
+	delivered atomic.Uint64 // since start
+	dead      atomic.Uint64 // since start
+
+	mu          sync.Mutex
+	lastSuccess time.Time
+	lastErr     string
+	lastErrAt   time.Time
+	retrying    bool
+	advanced    chan struct{} // closed and replaced on every cursor move
+}
+
+func (u *Uplink) newTarget(name, kind string) (*target, error) {
+	t := &target{
+		u: u, name: name, kind: kind, key: cursorPrefix + name,
+		log:      u.log.With("target", name),
+		m:        u.m.forTarget(name),
+		advanced: make(chan struct{}),
+	}
+	c, err := u.st.Cursor(t.key)
+	if err != nil {
+		return nil, fmt.Errorf("uplink %s: read cursor: %w", name, err)
+	}
+	t.cursor.Store(c)
+	t.saved = c
+	return t, nil
+}
+
+func (t *target) newBackoff() *backoff.ExponentialBackOff {
+	c := t.u.o.Config
+	b := &backoff.ExponentialBackOff{
+		InitialInterval: c.MinBackoff.D(), RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: c.MaxBackoff.D(),
+	}
+	b.Reset()
+	return b
+}
+
+// ack moves the cursor to seq in memory and persists it when due (or
+// force). Persisting retries until it works or ctx ends: a cursor that
+// cannot be saved only means resending, never losing.
+func (t *target) ack(ctx context.Context, seq uint64, n int, force bool) error {
+	if seq > t.cursor.Load() {
+		t.cursor.Store(seq)
+	}
+	t.oldest.Store(0)
+	t.delivered.Add(uint64(n))
+	t.m.delivered.Add(float64(n))
+	now := time.Now()
+	t.m.lastSuccess.Set(float64(now.UnixNano()) / 1e9)
+	t.mu.Lock()
+	t.lastSuccess = now
+	t.retrying = false
+	close(t.advanced)
+	t.advanced = make(chan struct{})
+	t.mu.Unlock()
+	if !force && now.Sub(t.savedAt) < 100*time.Millisecond {
+		return nil
+	}
+	return t.persist(ctx)
+}
+
+func (t *target) persist(ctx context.Context) error {
+	c := t.cursor.Load()
+	if c == t.saved {
+		return nil
+	}
+	bo := t.newBackoff()
+	for {
+		err := t.u.st.SetCursor(t.key, c)
+		if err == nil {
+			t.saved, t.savedAt = c, time.Now()
+			return nil
+		}
+		if errors.Is(err, store.ErrClosed) {
+			return err
+		}
+		t.fail(fmt.Errorf("save cursor: %w", err))
+		if err := sleep(ctx, bo.NextBackOff()); err != nil {
+			return err
+		}
+	}
+}
+
+// fail records a failed attempt that will be retried.
+func (t *target) fail(err error) {
+	t.m.retries.Inc()
+	t.mu.Lock()
+	first := !t.retrying
+	t.retrying = true
+	t.lastErr = err.Error()
+	t.lastErrAt = time.Now()
+	t.mu.Unlock()
+	if first {
+		t.log.Warn("uplink delivery failing; retrying with backoff", "err", err)
+	} else {
+		t.log.Debug("uplink retry failed", "err", err)
+	}
+}
+
+func (t *target) advancedCh() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.advanced
+}
+
+func (t *target) status() TargetStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.cursor.Load()
+	var backlog uint64
+	if last := t.u.st.LastSeq(); last > c {
+		backlog = last - c
+	}
+	return TargetStatus{
+		Name: t.name, Kind: t.kind, Cursor: c, BacklogEvents: backlog,
+		Delivered: t.delivered.Load(), DeadLettered: t.dead.Load(), Retrying: t.retrying,
+		LastSuccess: t.lastSuccess, LastError: t.lastErr, LastErrorTime: t.lastErrAt,
+	}
+}
+
+// next returns up to limit events after seq, waiting for at least one and
+// then up to linger for the batch to fill. Seq gaps are events that
+// retention evicted before delivery; they are counted.
+func (t *target) next(ctx context.Context, after uint64, limit int, linger time.Duration) ([]store.Raw, error) {
+	var batch []store.Raw
+	var timer <-chan time.Time
+	for {
+		ch := t.u.st.Changed() // taken before reading, so no commit is missed
+		more, err := t.u.st.ReadRaw(after, limit-len(batch))
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range more {
+			if r.Seq > after+1 {
+				t.m.skipped.Add(float64(r.Seq - after - 1))
+			}
+			after = r.Seq
+		}
+		batch = append(batch, more...)
+		if len(batch) > 0 && t.oldest.Load() == 0 {
+			t.oldest.Store(batch[0].Time.UnixNano())
+		}
+		if len(batch) >= limit || (len(batch) > 0 && linger <= 0) {
+			return batch, nil
+		}
+		if len(batch) > 0 && timer == nil {
+			tm := time.NewTimer(linger)
+			defer tm.Stop()
+			timer = tm.C
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timer:
+			return batch, nil
+		case <-ch:
+		}
+	}
+}
+
+// deadLetter stores r in the dead-letter bucket with the platform's answer
+// and records a system.deadletter event in the same commit.
+func (t *target) deadLetter(ctx context.Context, r store.Raw, status int, response []byte) error {
+	var id struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(r.JSON, &id)
+	resp := truncate(response, 512)
+	t.log.Error("platform rejected an event; dead-lettered, moving on",
+		"seq", r.Seq, "event_id", id.ID, "type", r.Type, "status", status, "response", resp)
+	req := &store.Request{DeadLetter: &store.DeadLetter{
+		Source:  cursorPrefix + t.name,
+		Topic:   t.name,
+		Reason:  fmt.Sprintf("platform rejected event seq %d id %s with status %d: %s", r.Seq, id.ID, status, resp),
+		Payload: r.JSON,
+		Size:    len(r.JSON),
+	}}
+	// A rejected dead-letter event gets no event of its own, so a platform
+	// that refuses them cannot make a loop.
+	if r.Type != event.SystemDeadLtr {
+		req.Events = []*event.Event{event.New(t.u.origin(t.name), event.SystemDeadLtr, map[string]any{
+			"target": t.name, "seq": r.Seq, "event_id": id.ID, "status": status, "response": resp,
+		})}
+	}
+	done := make(chan store.Result, 1)
+	req.Done = func(res store.Result) { done <- res }
+	t.u.st.Submit(req)
+	select {
+	case res := <-done:
+		if res.Err != nil {
+			return fmt.Errorf("uplink %s: store dead letter for seq %d: %w", t.name, r.Seq, res.Err)
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	t.dead.Add(1)
+	t.m.dead.Inc()
+	return nil
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-tm.C:
+		return nil
+	}
+}
