@@ -1,4 +1,6 @@
 package main
 
-// opencvVersion is replaced by the camera pipeline once it links OpenCV.
-func opencvVersion() string { return "not linked" }
+import "gocv.io/x/gocv"
+
+// opencvVersion is the version of the linked OpenCV library.
+func opencvVersion() string { return gocv.OpenCVVersion() }

@@ -3,6 +3,7 @@ package camera
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -301,4 +302,69 @@ func probe(t *testing.T, path string) (string, float64) {
 	}
 	d, _ := strconv.ParseFloat(p.Format.Duration, 64)
 	return p.Streams[0].Codec, d
+}
+
+// sharedData finds ../shared/data from the module root.
+func sharedData(t *testing.T, rel string) string {
+	t.Helper()
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Skip("module root not found")
+		}
+		dir = parent
+	}
+	p := filepath.Join(dir, "..", "shared", "data", rel)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("test data %s is absent: %v", rel, err)
+	}
+	return p
+}
+
+func TestAnalyzeIsDeterministic(t *testing.T) {
+	avi := sharedData(t, "video/vtest_first200_xvid.avi")
+	cam := config.Camera{ID: "hall", Detect: config.Detect{FPS: 5, Motion: map[string]any{"cooldown_seconds": 2}}}
+	run := func() string {
+		var b strings.Builder
+		err := Analyze(context.Background(), AnalyzeOptions{Gateway: "gw", Site: "s", Camera: cam}, avi, func(e *event.Event) {
+			j, _ := json.Marshal(e)
+			b.Write(j)
+			b.WriteByte('\n')
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	a, b := run(), run()
+	if a != b {
+		t.Fatalf("two runs differ:\n%s\n---\n%s", a, b)
+	}
+	if !strings.Contains(a, `"type":"motion.detected"`) || !strings.Contains(a, `"time":"1970-01-01T00:00:0`) {
+		t.Fatalf("no motion on the video timeline:\n%s", a)
+	}
+	var ev event.Event
+	if err := json.Unmarshal([]byte(strings.SplitN(a, "\n", 2)[0]), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAnalyzeRejectsNonVideo(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "notes.mp4")
+	if err := os.WriteFile(bad, []byte("this is not a video"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{bad, filepath.Join(t.TempDir(), "missing.mp4")} {
+		err := Analyze(context.Background(), AnalyzeOptions{Camera: config.Camera{ID: "c", Detect: config.Detect{Motion: map[string]any{}}}}, p, func(*event.Event) {})
+		if err == nil || !errors.Is(err, ErrUnreadable) {
+			t.Errorf("%s: err %v, want ErrUnreadable", p, err)
+		}
+	}
 }
