@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/smartcommunity/warden/drivers"
 	"github.com/smartcommunity/warden/drivers/internal/kit"
@@ -34,6 +35,7 @@ type Valve struct {
 	closedSt, openedSt string
 	avail              kit.Availability
 	state              int8 // 0 unknown, 1 open, 2 closed
+	confirm            time.Duration
 }
 
 var (
@@ -50,6 +52,13 @@ func NewZigbee2MQTT(d config.Device) (drivers.Device, []config.Problem) {
 		closedSt: x.String("closed_state", DefaultClosedState),
 		openedSt: x.String("open_state", DefaultOpenState),
 	}
+	if s := x.String("confirm_timeout", ""); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 || d > 5*time.Minute {
+			x.Problemf("confirm_timeout", "%q is not a duration between 0 and 5m, like 10s", s)
+		}
+		v.confirm = d
+	}
 	if v.closedSt == "" {
 		x.Problemf("closed_state", "is empty")
 	}
@@ -64,6 +73,10 @@ func NewZigbee2MQTT(d config.Device) (drivers.Device, []config.Problem) {
 	}
 	return v, nil
 }
+
+// ConfirmTimeout is how long the interlock waits for this valve to report
+// closed (config key confirm_timeout); 0 means the interlock's default.
+func (v *Valve) ConfirmTimeout() time.Duration { return v.confirm }
 
 // Topics is the state topic and its availability topic.
 func (v *Valve) Topics() []string { return []string{v.topic, v.topic + kit.AvailabilitySuffix} }

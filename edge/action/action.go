@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -163,6 +164,16 @@ func (a *Actuators) Do(id, action, actor, note string) error {
 // valveState reads a valve's state payload.
 type valveState interface {
 	IsClosed(payload []byte) (closed, ok bool)
+}
+
+// ConfirmTimeout is a valve's own confirm_timeout, or 0.
+func (a *Actuators) ConfirmTimeout(id string) time.Duration {
+	if act, ok := a.devs[id]; ok {
+		if c, ok := act.dev.(interface{ ConfirmTimeout() time.Duration }); ok {
+			return c.ConfirmTimeout()
+		}
+	}
+	return 0
 }
 
 // IsClosed asks the valve's driver whether a payload reports it closed.

@@ -51,7 +51,8 @@ type pendingClose struct {
 	cause  string // the gas.leak event id
 	sentAt time.Time
 	try    int
-	next   time.Time // next retry, or the fault deadline after the last try
+	next   time.Time     // next retry, or the fault deadline after the last try
+	window time.Duration // the valve's confirm timeout
 }
 
 // InterlockOptions configure the interlock.
@@ -91,9 +92,9 @@ func NewInterlock(a *Actuators, o InterlockOptions) (*Interlock, error) {
 // retryAt is when try n+1 goes out, as a fraction of the confirm timeout:
 // gaps double (1/7, 2/7, 4/7), so three tries fit the window and the fault
 // is raised at exactly ConfirmTimeout.
-func (i *Interlock) retryAt(sent time.Time, try int) time.Time {
+func retryAt(p *pendingClose) time.Time {
 	steps := []int{1, 3, 7} // cumulative sevenths
-	return sent.Add(i.confirm * time.Duration(steps[min(try, len(steps))-1]) / 7)
+	return p.sentAt.Add(p.window * time.Duration(steps[min(p.try, len(steps))-1]) / 7)
 }
 
 // React is called for every message of a known device, with the events its
@@ -133,7 +134,12 @@ func (i *Interlock) leak(det config.Device, e *event.Event) {
 		}
 		i.mu.Lock()
 		if _, already := i.pending[v]; !already {
-			i.pending[v] = &pendingClose{valve: cfg, cause: e.ID, sentAt: now, try: 1, next: i.retryAt(now, 1)}
+			p := &pendingClose{valve: cfg, cause: e.ID, sentAt: now, try: 1, window: i.confirm}
+			if w := i.act.ConfirmTimeout(v); w > 0 {
+				p.window = w
+			}
+			p.next = retryAt(p)
+			i.pending[v] = p
 		}
 		i.mu.Unlock()
 	}
@@ -230,7 +236,7 @@ func (i *Interlock) tick(ctx context.Context) time.Time {
 			continue
 		}
 		p.try++
-		p.next = i.retryAt(p.sentAt, p.try)
+		p.next = retryAt(p)
 		retry = append(retry, v)
 		if next.IsZero() || p.next.Before(next) {
 			next = p.next
@@ -251,7 +257,7 @@ func (i *Interlock) tick(ctx context.Context) time.Time {
 
 func (i *Interlock) fault(ctx context.Context, p *pendingClose) {
 	i.faults.Inc()
-	reason := fmt.Sprintf("no closed state within %s after %d close commands", i.confirm, p.try)
+	reason := fmt.Sprintf("no closed state within %s after %d close commands", p.window, p.try)
 	i.log.Error("valve fault", "valve", p.valve.ID, "reason", reason, "cause", p.cause)
 	e := event.NewValveFault(event.Origin{
 		Gateway: i.gw, Site: i.sit, Time: i.now(),
