@@ -76,8 +76,18 @@ func constructed() map[string]*event.Event {
 		"NewThrow":             event.NewThrow(o, 14, 612.5, traj, event.BBox{X: 600, Y: 130, W: 30, H: 50}),
 		"NewThrow(empty traj)": event.NewThrow(o, 1, 0, nil, event.BBox{}),
 	}
+	// alarm.* as edge/alarm builds them.
+	for _, typ := range []string{event.AlarmOpened, event.AlarmAcked, event.AlarmResolved, event.AlarmEscalated} {
+		out["Make("+typ+")"], _ = event.Make(o, typ, "", map[string]any{
+			"alarm_id": "01JD0Z3K9Q4N2T8V5W6X7Y8Z9A", "rev": 2, "key": "gas.leak/gas-3-2-201", "alarm_type": event.GasLeak,
+			"state": "acknowledged", "severity": "critical", "title": "Gas leak 3-2-201", "count": 1,
+			"escalation_level": 0, "first_event_id": "01JD0Z3K9Q4N2T8V5W6X7Y8Z9B", "opened_at": "2026-11-25T10:00:00.123Z",
+			"actor": "guard-desk", "note": "checked, window open",
+		})
+	}
 	needsData := map[string]bool{event.ValveFault: true, event.WristbandHR: true, event.GateVehicle: true,
-		event.FaceRecognized: true, event.FaceUnknown: true, event.FaceWatchlist: true, event.ThrowDetected: true}
+		event.FaceRecognized: true, event.FaceUnknown: true, event.FaceWatchlist: true, event.ThrowDetected: true,
+		event.AlarmOpened: true, event.AlarmAcked: true, event.AlarmResolved: true, event.AlarmEscalated: true}
 	for _, typ := range event.Types() {
 		if !needsData[typ] {
 			out["New("+typ+")"] = event.New(o, typ, nil)
@@ -194,6 +204,14 @@ func TestSchemaRejects(t *testing.T) {
 		"face bbox of 3": func(m map[string]any) {
 			m["type"] = "face.recognized"
 			m["data"] = map[string]any{"person_id": "p", "name": "n", "score": 0.5, "bbox": []any{1, 2, 3}}
+		},
+		"alarm without alarm_id": func(m map[string]any) {
+			m["type"] = "alarm.opened"
+			m["data"] = map[string]any{"state": "open", "alarm_type": "gas.leak"}
+		},
+		"alarm with a bad state": func(m map[string]any) {
+			m["type"] = "alarm.resolved"
+			m["data"] = map[string]any{"alarm_id": "a1", "state": "closed", "alarm_type": "gas.leak"}
 		},
 		"throw without origin": func(m map[string]any) {
 			m["type"] = "throw.detected"
