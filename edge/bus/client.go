@@ -93,7 +93,7 @@ func Connect(ctx context.Context, opts ClientOptions) (*Client, error) {
 		SetAutoReconnect(true).
 		SetConnectRetry(false). // the first connect is retried below, so errors surface
 		SetOrderMatters(true).
-		SetStore(copyStore{paho.NewMemoryStore()}).
+		SetStore(newCopyStore()).
 		SetAutoAckDisabled(true).
 		SetKeepAlive(30 * time.Second).
 		SetPingTimeout(10 * time.Second).
@@ -287,16 +287,18 @@ func registerOrExisting[C prometheus.Collector](reg prometheus.Registerer, c C, 
 	return c
 }
 
-// copyStore is paho's MemoryStore returning copies: on reconnect paho's
-// resume sets Dup on the stored packet while the old copy may still be
-// written by the outgoing goroutine (a data race inside paho v1.5.1).
-type copyStore struct{ *paho.MemoryStore }
+// copyStore is paho's MemoryStore holding private copies: paho v1.5.1 keeps
+// the same packet object in its store and on the wire, and on reconnect its
+// resume encodes it and sets Dup while the outgoing goroutine may still be
+// encoding it (a data race inside paho).
+type copyStore struct {
+	*paho.MemoryStore
+	mu *sync.Mutex
+}
 
-func (s copyStore) Get(key string) packets.ControlPacket {
-	p := s.MemoryStore.Get(key)
-	if p == nil {
-		return nil
-	}
+func newCopyStore() copyStore { return copyStore{paho.NewMemoryStore(), new(sync.Mutex)} }
+
+func clonePacket(p packets.ControlPacket) packets.ControlPacket {
 	var buf bytes.Buffer
 	if err := p.Write(&buf); err != nil {
 		return p
@@ -306,4 +308,18 @@ func (s copyStore) Get(key string) packets.ControlPacket {
 		return p
 	}
 	return cp
+}
+
+func (s copyStore) Put(key string, p packets.ControlPacket) {
+	s.MemoryStore.Put(key, clonePacket(p))
+}
+
+func (s copyStore) Get(key string) packets.ControlPacket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.MemoryStore.Get(key)
+	if p == nil {
+		return nil
+	}
+	return clonePacket(p)
 }
