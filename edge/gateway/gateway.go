@@ -1,0 +1,324 @@
+// Package gateway assembles Warden from its config: store, MQTT broker and
+// client, device ingest, the event publisher and the HTTP API, and runs them
+// until the context ends. cmd/warden stays a thin flag parser over it.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/smartcommunity/warden/drivers"
+	"github.com/smartcommunity/warden/edge/action"
+	"github.com/smartcommunity/warden/edge/api"
+	"github.com/smartcommunity/warden/edge/audit"
+	"github.com/smartcommunity/warden/edge/bus"
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/ingest"
+	"github.com/smartcommunity/warden/edge/store"
+)
+
+// Options tune a gateway beyond its config; the zero value is production.
+type Options struct {
+	Logger *slog.Logger
+	// Ready is called once everything is up (sd_notify READY=1).
+	Ready func()
+	// Healthy is called periodically while the gateway is healthy (the
+	// systemd watchdog).
+	Healthy      func()
+	HealthyEvery time.Duration
+}
+
+// Gateway is one running Warden.
+type Gateway struct {
+	cfg  *config.Config
+	opts Options
+	log  *slog.Logger
+	reg  *prometheus.Registry
+
+	store  *store.Store
+	broker *bus.Broker
+	client *bus.Client
+	router *ingest.Router
+	api    *api.Server
+	apiLn  net.Listener
+	audit  *audit.Log
+	act    *action.Actuators
+	lock   *action.Interlock
+	pub    *publisher
+	// internalPass is the embedded broker password of our own client,
+	// new on every start and never written anywhere.
+	internalPass string
+}
+
+// New opens the store and binds the listeners, so a second instance or a
+// busy port fails here, before anything runs.
+func New(cfg *config.Config, opts Options) (*Gateway, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	g := &Gateway{cfg: cfg, opts: opts, log: opts.Logger, reg: prometheus.NewRegistry()}
+	g.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := g.build(); err != nil {
+		g.closeAll()
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *Gateway) build() (err error) {
+	cfg := g.cfg
+
+	g.store, err = store.Open(store.Options{
+		Dir:           cfg.Gateway.DataDir,
+		OpenTimeout:   cfg.Store.OpenTimeout.D(),
+		MaxAge:        time.Duration(cfg.Retention.EventsDays) * 24 * time.Hour,
+		MaxBytes:      eventBudget(cfg),
+		MediaMaxBytes: cfg.Retention.MediaMaxBytes,
+		Logger:        g.log.With("component", "store"),
+		Registerer:    g.reg,
+	})
+	if err != nil {
+		return err
+	}
+	if g.audit, err = audit.New(g.store.DB(), g.log); err != nil {
+		return err
+	}
+	if g.act, err = action.NewActuators(cfg.Devices, drivers.Default, g.audit, g.log, g.reg); err != nil {
+		return err
+	}
+	g.lock, err = action.NewInterlock(g.act, action.InterlockOptions{
+		Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Sink: g.store,
+		Logger: g.log, Registerer: g.reg,
+	})
+	if err != nil {
+		return err
+	}
+	g.router, err = ingest.New(ingest.Options{
+		Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
+		Devices: cfg.Devices, Registry: drivers.Default, Store: g.store, Actor: g.lock,
+		MaxPayloadBytes: cfg.MQTT.MaxPayloadBytes,
+		Logger:          g.log, Registerer: g.reg,
+	})
+	if err != nil {
+		return err
+	}
+	g.apiLn, err = net.Listen("tcp", cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("api: listen %s: %w", cfg.API.Listen, err)
+	}
+	if cfg.MQTT.Broker == "" {
+		g.internalPass = randomSecret()
+		g.broker, err = bus.StartBroker(bus.BrokerOptions{
+			Listen:         cfg.MQTT.Embedded.Listen,
+			AllowAnonymous: cfg.MQTT.Embedded.AllowAnonymous,
+			Users:          cfg.MQTT.Embedded.Users,
+			ACL:            cfg.MQTT.Embedded.ACL,
+			Internal:       bus.Credentials{Username: internalUser, Password: g.internalPass},
+			MaxInflight:    cfg.MQTT.Embedded.MaxInflight,
+			PersistPath:    persistPath(cfg),
+			Logger:         g.log.With("component", "broker"),
+			Registerer:     g.reg,
+		})
+		if err != nil {
+			return fmt.Errorf("mqtt: embedded broker: %w", err)
+		}
+	}
+	g.api = api.New(api.Options{
+		Events:        g.store,
+		Media:         g.store,
+		DeadLetters:   g.store,
+		Devices:       g.deviceStatus,
+		Ready:         g.readyChecks(),
+		Tokens:        cfg.API.Tokens,
+		MetricsPublic: cfg.API.MetricsPublic,
+		MaxBodyBytes:  cfg.API.MaxBodyBytes,
+		Gatherer:      g.reg,
+		Registerer:    g.reg,
+		Logger:        g.log.With("component", "api"),
+	})
+	return nil
+}
+
+const internalUser = "warden-gateway"
+
+func randomSecret() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func persistPath(cfg *config.Config) string {
+	if p := cfg.MQTT.Embedded.Persist; p != nil && !*p {
+		return ""
+	}
+	return filepath.Join(cfg.Gateway.DataDir, "broker.db")
+}
+
+// eventBudget is the tighter of the retention and uplink backlog limits.
+func eventBudget(cfg *config.Config) int64 {
+	b := cfg.Retention.EventsMaxBytes
+	if u := cfg.Uplink.MaxBacklogBytes; u > 0 && (b == 0 || u < b) {
+		b = u
+	}
+	return b
+}
+
+// Registry is the gateway's Prometheus registry.
+func (g *Gateway) Registry() *prometheus.Registry { return g.reg }
+
+// APIAddr is the address the API listens on.
+func (g *Gateway) APIAddr() string { return g.apiLn.Addr().String() }
+
+// Run connects the MQTT client and serves until ctx ends, then shuts down in
+// the order that loses nothing: stop the API, commit what is queued (and ack
+// it), publish offline, close the broker.
+func (g *Gateway) Run(ctx context.Context) error {
+	brokerURL := g.cfg.MQTT.Broker
+	user, pass := g.cfg.MQTT.Username, g.cfg.MQTT.Password
+	if g.broker != nil {
+		brokerURL = "tcp://" + g.broker.Addr()
+		user, pass = internalUser, g.internalPass
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	goRun := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	goRun("store retention", g.store.Run)
+	goRun("ingest retry", g.router.Run)
+	goRun("api", func(ctx context.Context) error { return g.api.Serve(ctx, g.apiLn) })
+
+	var err error
+	g.client, err = bus.Connect(runCtx, bus.ClientOptions{
+		URL: brokerURL, ClientID: g.cfg.MQTT.ClientID, Username: user, Password: pass,
+		StatusTopic:   fmt.Sprintf("warden/%s/status", g.cfg.Gateway.ID),
+		Subscriptions: g.router.Topics(),
+		OnMessage: func(m *bus.Message) {
+			g.router.Handle(ingest.Message{Topic: m.Topic, Payload: m.Payload, Dup: m.Dup, Received: m.Received, Ack: m.Ack})
+		},
+		Logger:     g.log.With("component", "mqtt"),
+		Registerer: g.reg,
+	})
+	if err != nil {
+		cancel()
+		wg.Wait()
+		g.closeAll()
+		return fmt.Errorf("mqtt: connect %s: %w", brokerURL, err)
+	}
+	g.act.SetPublisher(g.client)
+	goRun("interlock", g.lock.Run)
+	g.pub = newPublisher(g.store, g.client, g.cfg.Gateway.ID, g.log)
+	goRun("event publisher", g.pub.run)
+
+	g.log.Info("warden running", "gateway", g.cfg.Gateway.ID, "api", g.APIAddr(), "mqtt", brokerURL,
+		"devices", len(g.cfg.Devices), "last_seq", g.store.LastSeq())
+	if g.opts.Ready != nil {
+		g.opts.Ready()
+	}
+	if g.opts.Healthy != nil && g.opts.HealthyEvery > 0 {
+		goRun("watchdog", g.watchdog)
+	}
+
+	<-runCtx.Done()
+	var runErr error
+	select {
+	case runErr = <-errc:
+	default:
+	}
+	cancel()
+	wg.Wait()
+	g.closeAll()
+	g.log.Info("warden stopped", "last_seq", g.store.LastSeq())
+	return runErr
+}
+
+func (g *Gateway) watchdog(ctx context.Context) error {
+	t := time.NewTicker(g.opts.HealthyEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if g.checkReady() == nil {
+				g.opts.Healthy()
+			}
+		}
+	}
+}
+
+func (g *Gateway) readyChecks() []api.Check {
+	return []api.Check{
+		{Name: "store", Fn: g.router.Healthy},
+		{Name: "mqtt", Fn: func() error {
+			if g.client == nil || !g.client.Connected() {
+				return errors.New("not connected to the broker")
+			}
+			return nil
+		}},
+	}
+}
+
+func (g *Gateway) checkReady() error {
+	for _, c := range g.readyChecks() {
+		if err := c.Fn(); err != nil {
+			return fmt.Errorf("%s: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
+func (g *Gateway) deviceStatus() []api.DeviceStatus {
+	ds := g.router.Devices()
+	out := make([]api.DeviceStatus, len(ds))
+	for i, d := range ds {
+		out[i] = api.DeviceStatus{ID: d.ID, Kind: d.Kind, Driver: d.Driver, Location: d.Location, LastSeen: d.LastSeen,
+			Online: !d.LastSeen.IsZero(), State: map[string]any{"messages": d.Messages, "last_event": d.LastType}}
+	}
+	return out
+}
+
+// closeAll releases everything that New or Run opened; safe on partial state.
+func (g *Gateway) closeAll() {
+	if g.apiLn != nil {
+		g.apiLn.Close()
+	}
+	if g.store != nil {
+		if err := g.store.Close(); err != nil {
+			g.log.Error("store close", "err", err)
+		}
+	}
+	if g.client != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		if err := g.client.Close(ctx); err != nil {
+			g.log.Warn("mqtt close", "err", err)
+		}
+		cancel()
+	}
+	if g.broker != nil {
+		if err := g.broker.Close(); err != nil {
+			g.log.Warn("broker close", "err", err)
+		}
+	}
+}

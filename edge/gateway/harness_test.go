@@ -1,0 +1,274 @@
+package gateway_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Integration tests run the real binary as a subprocess, so a kill -9 is a
+// real crash: nothing in our process can flush on its behalf.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func wardenBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "warden-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "warden")
+		cmd := exec.Command("go", "build", "-race", "-o", binPath, "../../cmd/warden")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+const adminToken = "test-admin-token-0123456789"
+
+// site is one gateway under test: its config, data dir and process.
+type site struct {
+	t       testing.TB
+	dir     string
+	cfgPath string
+	apiAddr string
+	mqttURL string // where devices publish
+	cmd     *exec.Cmd
+	stderr  *lockedWriter
+	done    chan error
+}
+
+// newSite writes a config. broker "" means the embedded one on a free port.
+func newSite(t testing.TB, broker string, devicesYAML string) *site {
+	t.Helper()
+	s := &site{t: t, dir: t.TempDir()}
+	s.apiAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	mqtt := ""
+	if broker == "" {
+		listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		s.mqttURL = "tcp://" + listen
+		mqtt = fmt.Sprintf("mqtt:\n  embedded: {listen: %q, allow_anonymous: true}\n", listen)
+	} else {
+		s.mqttURL = broker
+		mqtt = fmt.Sprintf("mqtt:\n  broker: %q\n  client_id: warden-test-%d\n", broker, time.Now().UnixNano())
+	}
+	cfg := fmt.Sprintf(`gateway: {id: gw-test, site: test-site, data_dir: %q}
+log: {level: info}
+%sapi:
+  listen: %q
+  metrics_public: true
+  tokens: [{name: test-admin, token: %q, role: admin}]
+devices:
+%s`, filepath.Join(s.dir, "data"), mqtt, s.apiAddr, adminToken, devicesYAML)
+	s.cfgPath = filepath.Join(s.dir, "warden.yaml")
+	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// start runs the gateway and waits until /readyz says ready.
+func (s *site) start() {
+	s.t.Helper()
+	s.stderr = &lockedWriter{w: &bytes.Buffer{}}
+	s.cmd = exec.Command(wardenBinary(s.t), "run", "--config", s.cfgPath)
+	s.cmd.Stderr = s.stderr
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.done = make(chan error, 1)
+	go func(c *exec.Cmd, done chan error) { done <- c.Wait() }(s.cmd, s.done)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-s.done:
+			s.t.Fatalf("warden exited during start: %v\n%s", err, s.log())
+		default:
+		}
+		resp, err := http.Get("http://" + s.apiAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("warden not ready after 60s\n%s", s.log())
+}
+
+func (s *site) kill9() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGKILL)
+		<-s.done
+		s.cmd = nil
+	}
+}
+
+// term sends SIGTERM and returns the exit error.
+func (s *site) term() error {
+	if s.cmd == nil {
+		return nil
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		s.cmd = nil
+		return err
+	case <-time.After(30 * time.Second):
+		s.kill9()
+		return fmt.Errorf("did not stop within 30s of SIGTERM")
+	}
+}
+
+func (s *site) stop() {
+	if s.cmd != nil {
+		_ = s.term()
+	}
+}
+
+func (s *site) log() string {
+	if s.stderr == nil {
+		return ""
+	}
+	s.stderr.mu.Lock()
+	out := s.stderr.w.String()
+	s.stderr.mu.Unlock()
+	if len(out) > 8000 {
+		out = "…" + out[len(out)-8000:]
+	}
+	return out
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// apiGet decodes a JSON API response.
+func (s *site) apiGet(path string, out any) error {
+	req, _ := http.NewRequest("GET", "http://"+s.apiAddr+path, nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+type apiEvent struct {
+	ID       string         `json:"id"`
+	Seq      uint64         `json:"seq"`
+	Type     string         `json:"type"`
+	Severity string         `json:"severity"`
+	Source   map[string]any `json:"source"`
+	Data     map[string]any `json:"data"`
+}
+
+// allEvents pages through /api/v1/events.
+func (s *site) allEvents(typePrefix string) ([]apiEvent, error) {
+	var all []apiEvent
+	after := uint64(0)
+	for {
+		var page struct {
+			Events []apiEvent `json:"events"`
+			Next   uint64     `json:"next"`
+		}
+		if err := s.apiGet(fmt.Sprintf("/api/v1/events?after=%d&limit=1000&type=%s", after, typePrefix), &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Events...)
+		if len(page.Events) == 0 {
+			return all, nil
+		}
+		after = page.Next
+	}
+}
+
+// metric reads one sample from /metrics, summing over label sets that
+// contain every filter string.
+func (s *site) metric(name string, filters ...string) float64 {
+	resp, err := http.Get("http://" + s.apiAddr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(resp.Body)
+	sum := 0.0
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if !strings.HasPrefix(line, name) || (len(line) > len(name) && line[len(name)] != '{' && line[len(name)] != ' ') {
+			continue
+		}
+		ok := true
+		for _, f := range filters {
+			ok = ok && strings.Contains(line, f)
+		}
+		if !ok {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscanf(line[strings.LastIndexByte(line, ' ')+1:], "%g", &v); err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
+
+func eventually(t testing.TB, within time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		last = msg
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: not true after %s: %s", what, within, last)
+}

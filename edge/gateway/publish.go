@@ -1,0 +1,78 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/smartcommunity/warden/edge/bus"
+	"github.com/smartcommunity/warden/edge/store"
+)
+
+// publisher mirrors committed events onto warden/<gw>/events/<type>. It
+// follows the store by cursor, so a slow or absent broker never holds events
+// in memory; the cursor starts at the newest event (history is in the API).
+type publisher struct {
+	st     *store.Store
+	client *bus.Client
+	prefix string
+	log    *slog.Logger
+}
+
+func newPublisher(st *store.Store, c *bus.Client, gw string, log *slog.Logger) *publisher {
+	return &publisher{st: st, client: c, prefix: "warden/" + gw + "/events/", log: log.With("component", "publisher")}
+}
+
+func (p *publisher) run(ctx context.Context) error {
+	cursor := p.st.LastSeq()
+	for {
+		changed := p.st.Changed()
+		for {
+			evs, next, err := p.st.Read(cursor, 500, store.Filter{})
+			if err != nil {
+				p.log.Warn("read events", "err", err)
+				break
+			}
+			if len(evs) == 0 {
+				break
+			}
+			for _, e := range evs {
+				b, _ := json.Marshal(e)
+				if err := p.publish(ctx, p.prefix+e.Type, b); err != nil {
+					return nil // ctx ended
+				}
+				cursor = e.Seq
+			}
+			cursor = max(cursor, next)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		}
+	}
+}
+
+// publish retries until the broker takes the event or ctx ends.
+func (p *publisher) publish(ctx context.Context, topic string, b []byte) error {
+	delay := 200 * time.Millisecond
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := p.client.Publish(pctx, topic, 1, false, b)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		p.log.Debug("publish event", "topic", topic, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}
