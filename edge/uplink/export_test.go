@@ -1,0 +1,4 @@
+package uplink
+
+// ParseRetryAfter exposes the Retry-After parser to the tests.
+var ParseRetryAfter = parseRetryAfter

@@ -1,0 +1,420 @@
+package uplink_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/uplink"
+)
+
+// Outage: the platform is down while 10,000 events flow in; when it comes
+// back every event arrives once, in seq order. 10 s down by default, 60 s
+// with WARDEN_LONG_TESTS=1.
+func TestOutageAllArriveInOrder(t *testing.T) {
+	down := 10 * time.Second
+	if longTests() {
+		down = 60 * time.Second
+	}
+	const n = 10000
+	p := newPlatform(t)
+	st := openStore(t, t.TempDir(), nil)
+	reg := prometheus.NewRegistry()
+	cfg := fastConfig(p.url())
+	cfg.MaxBackoff = config.Duration(time.Second)
+	p.stop()
+	r := runUplink(t, uplink.Options{Config: cfg, Store: st, Registerer: reg})
+
+	start := time.Now()
+	per := n / 50
+	for i := 0; i < 50; i++ { // spread the events over the downtime
+		fill(t, st, per, nil)
+		time.Sleep(down / 50)
+	}
+	if got := r.u.Protect(); got != 1 {
+		t.Fatalf("Protect() = %d while the platform is down, want 1", got)
+	}
+	if s := r.u.Status()[0]; s.BacklogEvents != n || !s.Retrying || s.LastError == "" {
+		t.Errorf("status while down = %+v, want backlog %d, retrying, an error", s, n)
+	}
+	time.Sleep(time.Until(start.Add(down)))
+	p.start()
+	waitFor(t, "all events after the outage", func() bool { return p.distinct() == n })
+	seqs, dups := p.received()
+	assertInOrder(t, seqs)
+	if dups != 0 || len(seqs) != n {
+		t.Fatalf("got %d deliveries with %d duplicates, want %d and 0", len(seqs), dups, n)
+	}
+	waitFor(t, "cursor at the end", func() bool { return r.u.Protect() == n+1 })
+	if v := testutil.ToFloat64(mustVec(t, reg, "warden_uplink_delivered_total", "http")); v != n {
+		t.Errorf("delivered_total = %v, want %d", v, n)
+	}
+	if v := testutil.ToFloat64(mustVec(t, reg, "warden_uplink_retries_total", "http")); v < 1 {
+		t.Errorf("retries_total = %v, want > 0 after an outage", v)
+	}
+	t.Logf("outage %s, %d events, delivered in order after it", down, n)
+}
+
+// mustVec finds one labelled child metric in reg by gathering.
+func mustVec(t testing.TB, reg *prometheus.Registry, name, target string) prometheus.Collector {
+	t.Helper()
+	return collectorFunc(func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "target" && l.GetValue() == target {
+						if m.Counter != nil {
+							return m.Counter.GetValue()
+						}
+						return m.Gauge.GetValue()
+					}
+				}
+			}
+		}
+		t.Fatalf("metric %s{target=%q} not found", name, target)
+		return 0
+	})
+}
+
+func collectorFunc(f func() float64) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "probe", Help: "probe"}, f)
+}
+
+func TestFaults(t *testing.T) {
+	type fault struct {
+		name string
+		hook func(w http.ResponseWriter, r *http.Request, batch []wireEvent, n int) bool
+	}
+	faults := []fault{
+		{"slow", func(http.ResponseWriter, *http.Request, []wireEvent, int) bool {
+			time.Sleep(150 * time.Millisecond)
+			return false
+		}},
+		{"500", func(w http.ResponseWriter, _ *http.Request, _ []wireEvent, n int) bool {
+			if n%3 != 0 {
+				http.Error(w, "boom", http.StatusInternalServerError)
+				return true
+			}
+			return false
+		}},
+		{"408 and 503 without Retry-After", func(w http.ResponseWriter, _ *http.Request, _ []wireEvent, n int) bool {
+			switch n % 4 {
+			case 1:
+				w.WriteHeader(http.StatusRequestTimeout)
+				return true
+			case 2:
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return true
+			}
+			return false
+		}},
+		{"answer cut after the platform stored the batch", func(w http.ResponseWriter, r *http.Request, batch []wireEvent, n int) bool {
+			if n%2 == 0 {
+				return false
+			}
+			conn, buf, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				return false
+			}
+			p := r.Context().Value(platformKey{}).(*platform)
+			p.accept(r, batch) // a 200 was on its way: the platform has it
+			_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+			_ = buf.Flush()
+			_ = conn.Close()
+			return true
+		}},
+		{"connection reset before answer", func(w http.ResponseWriter, _ *http.Request, _ []wireEvent, n int) bool {
+			if n%2 == 0 {
+				return false
+			}
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				_ = conn.Close()
+			}
+			return true
+		}},
+	}
+	for _, f := range faults {
+		t.Run(f.name, func(t *testing.T) {
+			const n = 1500
+			p := newPlatform(t)
+			p.setHook(f.hook)
+			st := openStore(t, t.TempDir(), nil)
+			fill(t, st, n, nil)
+			r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
+			waitFor(t, "all events", func() bool { return r.u.Protect() == n+1 })
+			seqs, dups := p.received()
+			assertInOrder(t, seqs)
+			if len(seqs) != n || dups != 0 {
+				t.Fatalf("%d deliveries, %d duplicates; want %d, 0", len(seqs), dups, n)
+			}
+		})
+	}
+}
+
+// The connection drops while the gateway is still sending the body.
+func TestDroppedMidRequestBody(t *testing.T) {
+	const n = 1500
+	p := newPlatform(t)
+	p.mu.Lock()
+	p.pre = func(w http.ResponseWriter, r *http.Request, n int) bool {
+		if n%2 == 0 {
+			return false
+		}
+		buf := make([]byte, 64)
+		_, _ = io.ReadFull(r.Body, buf)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			_ = conn.(*net.TCPConn).SetLinger(0) // RST, like a dying link
+			_ = conn.Close()
+		}
+		return true
+	}
+	p.mu.Unlock()
+	st := openStore(t, t.TempDir(), nil)
+	fill(t, st, n, nil)
+	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
+	waitFor(t, "all events", func() bool { return r.u.Protect() == n+1 })
+	seqs, dups := p.received()
+	assertInOrder(t, seqs)
+	if len(seqs) != n || dups != 0 {
+		t.Fatalf("%d deliveries, %d duplicates; want %d, 0", len(seqs), dups, n)
+	}
+}
+
+func TestRetryAfterHonoured(t *testing.T) {
+	for _, form := range []string{"seconds", "http-date"} {
+		t.Run(form, func(t *testing.T) {
+			p := newPlatform(t)
+			var refusedAt atomic.Int64
+			p.setHook(func(w http.ResponseWriter, _ *http.Request, _ []wireEvent, n int) bool {
+				if n != 1 {
+					return false
+				}
+				refusedAt.Store(time.Now().UnixNano())
+				if form == "seconds" {
+					w.Header().Set("Retry-After", "2")
+					w.WriteHeader(http.StatusTooManyRequests)
+				} else {
+					w.Header().Set("Retry-After", time.Now().Add(3*time.Second).UTC().Format(http.TimeFormat))
+					w.WriteHeader(http.StatusServiceUnavailable)
+				}
+				return true
+			})
+			st := openStore(t, t.TempDir(), nil)
+			fill(t, st, 10, nil)
+			r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
+			waitFor(t, "delivery after Retry-After", func() bool { return r.u.Protect() == 11 })
+			p.mu.Lock()
+			gap := p.times[1].Sub(time.Unix(0, refusedAt.Load()))
+			reqs := p.requests
+			p.mu.Unlock()
+			// Backoff alone would retry after ~20 ms; the platform asked for 2 s
+			// (or an HTTP-date about 2-3 s ahead, with 1 s resolution).
+			if gap < 1500*time.Millisecond || reqs != 2 {
+				t.Fatalf("retried after %s with %d requests; want >= ~2s and exactly one retry", gap, reqs)
+			}
+		})
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		in   string
+		want time.Duration
+	}{
+		{"", 0}, {"5", 5 * time.Second}, {" 0 ", 0}, {"-3", 0}, {"junk", 0},
+		{"99999999", time.Hour},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
+	} {
+		if got := uplink.ParseRetryAfter(c.in, now); got != c.want {
+			t.Errorf("parseRetryAfter(%q) = %s, want %s", c.in, got, c.want)
+		}
+	}
+}
+
+// A batch with a poison event is refused with 400 as a whole; bisection
+// must isolate exactly the poison events, dead-letter them with the
+// platform's answer, and deliver the rest in order.
+func TestPoisonIsolatedByBisection(t *testing.T) {
+	const n = 1000
+	poison := map[int]bool{7: true, 333: true, 334: true, 999: true}
+	p := newPlatform(t)
+	st := openStore(t, t.TempDir(), nil)
+	reg := prometheus.NewRegistry()
+	fill(t, st, n, func(i int) *event.Event {
+		return mkEvent(event.GateVehicle, event.Info, map[string]any{"i": i, "poison": poison[i]})
+	})
+	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st, Registerer: reg})
+	// The dead letters add system.deadletter events after n, delivered too.
+	want := uint64(n + len(poison))
+	waitFor(t, "all events and dead-letter events", func() bool { return r.u.Protect() == want+1 })
+	seqs, dups := p.received()
+	assertInOrder(t, seqs)
+	if dups != 0 || len(seqs) != int(want)-len(poison) {
+		t.Fatalf("%d delivered (%d dups), want %d", len(seqs), dups, int(want)-len(poison))
+	}
+	got := map[uint64]bool{}
+	for _, s := range seqs {
+		got[s] = true
+	}
+	for i := 0; i < n; i++ {
+		if got[uint64(i+1)] == poison[i] {
+			t.Errorf("event %d (seq %d): delivered=%v, poison=%v", i, i+1, got[uint64(i+1)], poison[i])
+		}
+	}
+	dls, err := st.DeadLetters(0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dls) != len(poison) {
+		t.Fatalf("%d dead letters, want %d: %+v", len(dls), len(poison), dls)
+	}
+	for _, d := range dls {
+		if d.Source != "uplink:http" || !strings.Contains(d.Reason, "400") || !strings.Contains(d.Reason, "is poison") ||
+			!strings.Contains(string(d.Payload), `"poison":true`) {
+			t.Errorf("dead letter = %+v / %s", d, d.Payload)
+		}
+	}
+	p.mu.Lock()
+	dlEvents := p.types[event.SystemDeadLtr]
+	p.mu.Unlock()
+	if dlEvents != len(poison) {
+		t.Errorf("platform got %d system.deadletter events, want %d", dlEvents, len(poison))
+	}
+	evs, _, err := st.Read(uint64(n), 10, store.Filter{TypePrefix: event.SystemDeadLtr})
+	if err != nil || len(evs) != len(poison) {
+		t.Fatalf("system.deadletter events in store: %d, %v", len(evs), err)
+	}
+	if d := evs[0].Data; d["target"] != "http" || d["seq"] != float64(8) || d["status"] != float64(400) || d["event_id"] == "" ||
+		!strings.Contains(d["response"].(string), "poison") {
+		t.Errorf("system.deadletter data = %v", d)
+	}
+	if v := testutil.ToFloat64(mustVec(t, reg, "warden_uplink_deadlettered_total", "http")); v != float64(len(poison)) {
+		t.Errorf("deadlettered_total = %v", v)
+	}
+}
+
+// 401/403/404 are about the request, not the events: retried, never
+// dead-lettered.
+func TestAuthErrorsAreRetriedNotDeadLettered(t *testing.T) {
+	p := newPlatform(t)
+	var fail atomic.Bool
+	fail.Store(true)
+	p.setHook(func(w http.ResponseWriter, _ *http.Request, _ []wireEvent, _ int) bool {
+		if fail.Load() {
+			http.Error(w, "bad token", http.StatusUnauthorized)
+			return true
+		}
+		return false
+	})
+	st := openStore(t, t.TempDir(), nil)
+	fill(t, st, 300, nil)
+	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
+	waitFor(t, "a few retries", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return p.requests > 5 })
+	if st.Stats().DeadLetters != 0 || r.u.Protect() != 1 {
+		t.Fatalf("401 dead-lettered or advanced: dead %d, protect %d", st.Stats().DeadLetters, r.u.Protect())
+	}
+	fail.Store(false)
+	waitFor(t, "delivery once the token is fixed", func() bool { return r.u.Protect() == 301 })
+}
+
+// Cursors are durable: a restarted uplink resumes where it stopped, with no
+// resend of what was acknowledged.
+func TestCursorSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	p := newPlatform(t)
+	st, err := store.Open(store.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, st, 500, nil)
+	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
+	waitFor(t, "first 500", func() bool { return r.u.Protect() == 501 })
+	r.stop()
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st = openStore(t, dir, nil)
+	if c, _ := st.Cursor("uplink:http"); c != 500 {
+		t.Fatalf("cursor after reopen = %d, want 500", c)
+	}
+	u, err := uplink.New(uplink.Options{Gateway: "gw-test", Config: fastConfig(p.url()), Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Protect() != 501 {
+		t.Fatalf("Protect() before Run = %d, want 501", u.Protect())
+	}
+	fill(t, st, 500, nil)
+	r = runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
+	waitFor(t, "next 500", func() bool { return r.u.Protect() == 1001 })
+	seqs, dups := p.received()
+	assertInOrder(t, seqs)
+	if len(seqs) != 1000 || dups != 0 {
+		t.Fatalf("%d deliveries, %d dups across a restart", len(seqs), dups)
+	}
+	p.mu.Lock()
+	keys := map[string]bool{}
+	for _, k := range p.keys {
+		if keys[k] {
+			t.Errorf("idempotency key %s reused for a different batch", k)
+		}
+		keys[k] = true
+	}
+	p.mu.Unlock()
+}
+
+func TestIdempotencyKeyDeterministic(t *testing.T) {
+	a := store.Raw{Seq: 1, JSON: []byte(`{"id":"01JD0Z3K9Q4N2T8V5W6X7Y8Z9A","seq":1}`)}
+	b := store.Raw{Seq: 200, JSON: []byte(`{"id":"01JD0Z3K9Q4N2T8V5W6X7Y8Z9B","seq":200}`)}
+	k := uplink.IdempotencyKey("http", a, b)
+	if k != uplink.IdempotencyKey("http", a, b) || len(k) != 32 {
+		t.Fatalf("key %q not deterministic", k)
+	}
+	if k == uplink.IdempotencyKey("mqtt", a, b) || k == uplink.IdempotencyKey("http", a, a) {
+		t.Fatal("key ignores target or range")
+	}
+	c := a
+	c.JSON = []byte(`{"id":"01JD0Z3K9Q4N2T8V5W6X7Y8ZZZ","seq":1}`)
+	if k == uplink.IdempotencyKey("http", c, b) {
+		t.Fatal("key ignores the event ids (a wiped store restarting seq would collide)")
+	}
+}
+
+func TestNoTargetsIsIdle(t *testing.T) {
+	st := openStore(t, t.TempDir(), nil)
+	u, err := uplink.New(uplink.Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Protect() != ^uint64(0) || len(u.Status()) != 0 || u.Healthy() != nil {
+		t.Fatalf("idle uplink: protect %d, status %v, healthy %v", u.Protect(), u.Status(), u.Healthy())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := u.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
