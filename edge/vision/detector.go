@@ -39,6 +39,17 @@ type Detection struct {
 	// Snapshot asks for a JPEG of this frame, Clip for an MP4 of the record
 	// stream around it (record.pre_seconds before, post_seconds after).
 	Snapshot, Clip bool
+	// Images are pictures the detector made itself (a throw's trajectory
+	// drawn on the frame, a face crop); each is stored as media of its Kind
+	// and referenced from the event.
+	Images []Image
+}
+
+// Image is an encoded picture a detector attaches to its detection.
+type Image struct {
+	Kind        string // trajectory, crop, …
+	ContentType string // image/jpeg when empty
+	Data        []byte
 }
 
 // Detector analyses the frames of one camera, in order, from one goroutine.
