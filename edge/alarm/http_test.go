@@ -1,0 +1,179 @@
+package alarm_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/smartcommunity/warden/edge/alarm"
+	"github.com/smartcommunity/warden/edge/api"
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/event"
+)
+
+const (
+	guardTok    = "guard-token-0123456789"
+	platformTok = "platform-token-0123456789"
+	adminTok    = "admin-token-0123456789"
+)
+
+type httpEnv struct {
+	*env
+	ts *httptest.Server
+}
+
+func newHTTPEnv(t *testing.T) *httpEnv {
+	t.Helper()
+	e := newEnv(t, "", nil)
+	reg := prometheus.NewRegistry()
+	srv := api.New(api.Options{
+		Events: e.st, Registerer: reg, Gatherer: reg, Logger: testLogger(),
+		Tokens: []config.Token{
+			{Name: "guard-desk", Token: guardTok, Role: "guard"},
+			{Name: "platform", Token: platformTok, Role: "platform"},
+			{Name: "root", Token: adminTok, Role: "admin"},
+		},
+	})
+	e.m.Mount(srv)
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return &httpEnv{env: e, ts: ts}
+}
+
+type reply struct {
+	code int
+	body []byte
+}
+
+func (h *httpEnv) do(t *testing.T, method, path, tok, body string) reply {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, h.ts.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	res, err := h.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return reply{res.StatusCode, b}
+}
+
+func (r reply) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+func (r reply) code409(t *testing.T) {
+	t.Helper()
+	var e struct{ Error, Code string }
+	r.decode(t, &e)
+	if r.code != http.StatusConflict || e.Code != alarm.CodeConflict || e.Error == "" {
+		t.Errorf("got %d %s, want 409 conflict", r.code, r.body)
+	}
+}
+
+func TestHTTPRoutes(t *testing.T) {
+	h := newHTTPEnv(t)
+	a := h.observe(t, mk(event.GasLeak, "gas-3-2-201", ""))
+	ack := "/api/v1/alarms/" + a.ID + "/ack"
+	resolve := "/api/v1/alarms/" + a.ID + "/resolve"
+
+	// Reading: platform and up; no token: 401.
+	if r := h.do(t, "GET", "/api/v1/alarms?state=open", "", ""); r.code != 401 {
+		t.Errorf("no token: %d", r.code)
+	}
+	var list struct {
+		Alarms []alarm.Alarm
+		Next   string
+	}
+	r := h.do(t, "GET", "/api/v1/alarms?state=open", platformTok, "")
+	if r.code != 200 {
+		t.Fatalf("list: %d %s", r.code, r.body)
+	}
+	r.decode(t, &list)
+	if len(list.Alarms) != 1 || list.Alarms[0].ID != a.ID || list.Alarms[0].State != alarm.Open || list.Next != "" {
+		t.Errorf("list = %s", r.body)
+	}
+	for _, q := range []string{"?state=closed", "?stat=open", "?limit=0", "?limit=x", "?state=open&state=resolved"} {
+		if r := h.do(t, "GET", "/api/v1/alarms"+q, guardTok, ""); r.code != 400 {
+			t.Errorf("GET %s: %d, want 400", q, r.code)
+		}
+	}
+
+	// Acting: platform may not.
+	if r := h.do(t, "POST", ack, platformTok, ""); r.code != 403 {
+		t.Errorf("platform ack: %d, want 403", r.code)
+	}
+	if r := h.do(t, "POST", "/api/v1/alarms/01JD0Z3K9Q4N2T8V5W6X7Y8Z9A/ack", guardTok, ""); r.code != 404 {
+		t.Errorf("unknown ack: %d %s", r.code, r.body)
+	}
+	if r := h.do(t, "POST", ack, guardTok, `{"nope":1}`); r.code != 400 {
+		t.Errorf("unknown field: %d", r.code)
+	}
+	r = h.do(t, "POST", ack, guardTok, `{"note":"on my way"}`)
+	if r.code != 200 {
+		t.Fatalf("ack: %d %s", r.code, r.body)
+	}
+	var got alarm.Alarm
+	r.decode(t, &got)
+	if got.State != alarm.Acknowledged || got.Acknowledged == nil || got.Acknowledged.By != "guard-desk" || got.Acknowledged.Note != "on my way" {
+		t.Errorf("ack reply = %s", r.body)
+	}
+	h.do(t, "POST", ack, guardTok, "").code409(t)
+
+	for _, body := range []string{"", `{}`, `{"note":"  "}`} {
+		if r := h.do(t, "POST", resolve, guardTok, body); r.code != 400 {
+			t.Errorf("resolve with body %q: %d, want 400", body, r.code)
+		}
+	}
+	r = h.do(t, "POST", resolve, adminTok, `{"note":"valve closed, flat ventilated"}`)
+	if r.code != 200 {
+		t.Fatalf("resolve: %d %s", r.code, r.body)
+	}
+	h.do(t, "POST", resolve, guardTok, `{"note":"again"}`).code409(t)
+	h.do(t, "POST", ack, guardTok, "").code409(t)
+
+	r = h.do(t, "GET", "/api/v1/alarms/"+a.ID, platformTok, "")
+	if r.code != 200 {
+		t.Fatalf("get: %d", r.code)
+	}
+	r.decode(t, &got)
+	if got.State != alarm.Resolved || got.Resolved.By != "root" || len(got.Timeline) != 3 || got.Timeline[2].Note != "valve closed, flat ventilated" {
+		t.Errorf("get = %s", r.body)
+	}
+	var raw map[string]any
+	r.decode(t, &raw)
+	for _, k := range []string{"id", "key", "type", "severity", "state", "title", "location", "source", "first_event_id",
+		"last_event_id", "last_seq", "count", "opened_at", "acknowledged", "resolved", "escalated", "escalation_level", "media", "timeline"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("alarm JSON lacks %q", k)
+		}
+	}
+	if r := h.do(t, "GET", "/api/v1/alarms/nope", guardTok, ""); r.code != 404 {
+		t.Errorf("get unknown: %d", r.code)
+	}
+	r = h.do(t, "GET", "/api/v1/alarms?state=resolved", guardTok, "")
+	r.decode(t, &list)
+	if len(list.Alarms) != 1 || list.Alarms[0].Timeline != nil {
+		t.Errorf("resolved list = %s", r.body)
+	}
+	if r := h.do(t, "GET", "/api/v1/alarms?state=open", guardTok, ""); !strings.Contains(string(r.body), `"alarms":[]`) {
+		t.Errorf("empty list = %s", r.body)
+	}
+}
