@@ -99,7 +99,7 @@ func retryAt(p *pendingClose) time.Time {
 
 // React is called for every message of a known device, with the events its
 // driver produced. It must not block.
-func (i *Interlock) React(dev config.Device, m drivers.Message, evs []*event.Event) {
+func (i *Interlock) React(dev config.Device, m drivers.Message, evs []*event.Event) []*event.Event {
 	if dev.Kind == "gas_valve" {
 		if closed, ok := i.act.IsClosed(dev.ID, m.Payload); ok && closed {
 			i.confirmed(dev.ID)
@@ -113,6 +113,7 @@ func (i *Interlock) React(dev config.Device, m drivers.Message, evs []*event.Eve
 			i.confirmed(e.Source.ID)
 		}
 	}
+	return evs
 }
 
 func (i *Interlock) leak(det config.Device, e *event.Event) {

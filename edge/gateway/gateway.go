@@ -106,7 +106,7 @@ func (g *Gateway) build() (err error) {
 	}
 	g.router, err = ingest.New(ingest.Options{
 		Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
-		Devices: cfg.Devices, Registry: drivers.Default, Store: g.store, Actor: g.lock,
+		Devices: cfg.Devices, Registry: drivers.Default, Store: g.store, Actors: []ingest.Actor{g.lock},
 		MaxPayloadBytes: cfg.MQTT.MaxPayloadBytes,
 		Logger:          g.log, Registerer: g.reg,
 	})

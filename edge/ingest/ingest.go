@@ -28,11 +28,14 @@ type Submitter interface {
 	Submit(r *store.Request)
 }
 
-// Actor reacts to every device message and the events it implied, before
-// anything is stored: the gas interlock closes valves here. React must not
-// block; it runs on the ingest path.
+// Actor is a stage between a driver and the store. It sees every message of
+// a known device and the events its driver implied, and returns the events
+// to commit: it may adjust them (a disarmed zone lowers an intrusion, the
+// gate decides a plate) or add some (gate.denied). Actors act at once here
+// (close a valve, open a gate) because nothing slow may sit between a
+// detector and its actuator; React must never block.
 type Actor interface {
-	React(dev config.Device, m drivers.Message, evs []*event.Event)
+	React(dev config.Device, m drivers.Message, evs []*event.Event) []*event.Event
 }
 
 // Message is one device message as the MQTT client hands it over.
@@ -50,7 +53,7 @@ type Options struct {
 	Devices         []config.Device
 	Registry        *drivers.Registry
 	Store           Submitter
-	Actor           Actor // may be nil
+	Actors          []Actor // run in order before the commit
 	MaxPayloadBytes int
 	Logger          *slog.Logger
 	Registerer      prometheus.Registerer
@@ -202,8 +205,8 @@ func (r *Router) Handle(m Message) {
 		r.reject(m, d.cfg.ID, reason, err)
 		return
 	}
-	if r.opts.Actor != nil {
-		r.opts.Actor.React(d.cfg, dm, evs)
+	for _, a := range r.opts.Actors {
+		evs = a.React(d.cfg, dm, evs)
 	}
 	if len(evs) == 0 {
 		m.ack()
