@@ -34,7 +34,7 @@ type AnalyzeOptions struct {
 func Analyze(ctx context.Context, opt AnalyzeOptions, path string, emit func(*event.Event)) error {
 	facs := opt.Detectors
 	if facs == nil {
-		facs = DefaultDetectors
+		facs = DefaultDetectors()
 	}
 	dets, err := vision.Open(opt.Camera, facs...)
 	if err != nil {

@@ -31,8 +31,9 @@ type MediaStore interface {
 	PutMedia(kind, contentType string, data []byte) (store.MediaInfo, error)
 }
 
-// DefaultDetectors are used when Deps.Detectors is nil.
-var DefaultDetectors = []vision.Factory{motion.New}
+// DefaultDetectors are used when Deps.Detectors is nil. The face and throw
+// detectors are added by the caller, which imports them.
+func DefaultDetectors() []vision.Factory { return []vision.Factory{motion.New} }
 
 // Deps are what a camera needs from the rest of the gateway.
 type Deps struct {
@@ -114,7 +115,7 @@ func New(cfg config.Camera, deps Deps) *Camera {
 		deps.Metrics = NewMetrics(nil)
 	}
 	if deps.Detectors == nil {
-		deps.Detectors = DefaultDetectors
+		deps.Detectors = DefaultDetectors()
 	}
 	if deps.OfflineGrace <= 0 {
 		deps.OfflineGrace = 30 * time.Second
@@ -168,8 +169,9 @@ func (c *Camera) LastSnapshot() ([]byte, time.Time) {
 	return append([]byte(nil), buf.GetBytes()...), c.snapAt
 }
 
-// isFile reports whether the camera url is a file path rather than a URL.
-func isFile(u string) bool { return !strings.Contains(u, "://") }
+// isFile reports whether the camera url is a file path (or file://) rather
+// than a stream URL.
+func isFile(u string) bool { return !strings.Contains(u, "://") || strings.HasPrefix(u, "file://") }
 
 // Run supervises the camera until ctx ends. It returns an error only when
 // the camera cannot run at all (bad detector config).
@@ -197,7 +199,7 @@ func (c *Camera) Run(ctx context.Context) error {
 		recordURL = c.cfg.Record.URL
 	}
 	if isFile(detectURL) {
-		c.superviseFile(ctx, detectURL)
+		c.superviseFile(ctx, strings.TrimPrefix(detectURL, "file://"))
 	} else {
 		if recordURL != detectURL && !isFile(recordURL) {
 			wg.Add(1)
