@@ -358,7 +358,7 @@ func (m *Manager) transition(ctx context.Context, id, actor string, apply func(*
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	a, err := m.get(id)
+	a, err := m.Get(id)
 	if err != nil {
 		return nil, err
 	}
@@ -502,8 +502,12 @@ func (m *Manager) commit(ctx context.Context, n *Alarm, seq uint64, action strin
 		m.flush(ctx)
 	}
 	if action != "" {
-		c := Change{Action: action, Alarm: *n.clone(), Event: ev}
+		c := Change{Action: action, Alarm: *n.clone()}
 		c.Alarm.Timeline = nil
+		if ev != nil {
+			cp := *ev // the outbox keeps the original for retries
+			c.Event = &cp
+		}
 		for _, f := range m.notify {
 			m.call(f, c)
 		}

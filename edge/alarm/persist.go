@@ -71,9 +71,6 @@ func (m *Manager) Get(id string) (*Alarm, error) {
 	return a, nil
 }
 
-// get is Get for callers holding m.mu.
-func (m *Manager) get(id string) (*Alarm, error) { return m.Get(id) }
-
 // List returns alarms newest first, without timelines: those in state (all
 // when empty) with an id below before (no bound when empty), at most limit
 // (1 to 1000, default 100).
