@@ -46,16 +46,17 @@ type Gateway struct {
 	log  *slog.Logger
 	reg  *prometheus.Registry
 
-	store  *store.Store
-	broker *bus.Broker
-	client *bus.Client
-	router *ingest.Router
-	api    *api.Server
-	apiLn  net.Listener
-	audit  *audit.Log
-	act    *action.Actuators
-	lock   *action.Interlock
-	pub    *publisher
+	store       *store.Store
+	broker      *bus.Broker
+	client      *bus.Client
+	router      *ingest.Router
+	api         *api.Server
+	apiLn       net.Listener
+	audit       *audit.Log
+	act         *action.Actuators
+	lock        *action.Interlock
+	pub         *publisher
+	eventsTotal *prometheus.CounterVec
 	// internalPass is the embedded broker password of our own client,
 	// new on every start and never written anywhere.
 	internalPass string
@@ -68,7 +69,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		opts.Logger = slog.Default()
 	}
 	g := &Gateway{cfg: cfg, opts: opts, log: opts.Logger, reg: prometheus.NewRegistry()}
-	g.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	g.eventsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_events_total", Help: "Committed events, by type and severity."}, []string{"type", "severity"})
+	g.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), g.eventsTotal)
 	if err := g.build(); err != nil {
 		g.closeAll()
 		return nil, err
@@ -228,7 +230,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	g.act.SetPublisher(g.client)
 	goRun("interlock", g.lock.Run)
-	g.pub = newPublisher(g.store, g.client, g.cfg.Gateway.ID, g.log)
+	g.pub = newPublisher(g.store, g.client, g.cfg.Gateway.ID, g.eventsTotal, g.log)
 	goRun("event publisher", g.pub.run)
 
 	g.log.Info("warden running", "gateway", g.cfg.Gateway.ID, "api", g.APIAddr(), "mqtt", brokerURL,

@@ -68,6 +68,7 @@ type site struct {
 	cmd     *exec.Cmd
 	stderr  *lockedWriter
 	done    chan error
+	env     []string // extra environment for the process
 }
 
 // newSite writes a config. broker "" means the embedded one on a free port.
@@ -106,6 +107,7 @@ func (s *site) start() {
 	s.stderr = &lockedWriter{w: &bytes.Buffer{}}
 	s.cmd = exec.Command(wardenBinary(s.t), "run", "--config", s.cfgPath)
 	s.cmd.Stderr = s.stderr
+	s.cmd.Env = append(os.Environ(), s.env...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}

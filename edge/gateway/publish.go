@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/smartcommunity/warden/edge/bus"
 	"github.com/smartcommunity/warden/edge/store"
 )
@@ -14,14 +16,15 @@ import (
 // follows the store by cursor, so a slow or absent broker never holds events
 // in memory; the cursor starts at the newest event (history is in the API).
 type publisher struct {
+	events *prometheus.CounterVec
 	st     *store.Store
 	client *bus.Client
 	prefix string
 	log    *slog.Logger
 }
 
-func newPublisher(st *store.Store, c *bus.Client, gw string, log *slog.Logger) *publisher {
-	return &publisher{st: st, client: c, prefix: "warden/" + gw + "/events/", log: log.With("component", "publisher")}
+func newPublisher(st *store.Store, c *bus.Client, gw string, events *prometheus.CounterVec, log *slog.Logger) *publisher {
+	return &publisher{st: st, client: c, events: events, prefix: "warden/" + gw + "/events/", log: log.With("component", "publisher")}
 }
 
 func (p *publisher) run(ctx context.Context) error {
@@ -38,6 +41,7 @@ func (p *publisher) run(ctx context.Context) error {
 				break
 			}
 			for _, e := range evs {
+				p.events.WithLabelValues(e.Type, string(e.Severity)).Inc()
 				b, _ := json.Marshal(e)
 				if err := p.publish(ctx, p.prefix+e.Type, b); err != nil {
 					return nil // ctx ended

@@ -89,7 +89,6 @@ type Router struct {
 type metrics struct {
 	messages  *prometheus.CounterVec
 	invalid   *prometheus.CounterVec
-	events    *prometheus.CounterVec
 	dups      prometheus.Counter
 	commitErr prometheus.Counter
 	pending   prometheus.Gauge
@@ -132,13 +131,12 @@ func New(o Options) (*Router, error) {
 	r.m = metrics{
 		messages:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_device_messages_total", Help: "Device messages received, by device kind."}, []string{"kind"}),
 		invalid:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_invalid_payloads_total", Help: "Device messages rejected and dead-lettered, by reason."}, []string{"reason"}),
-		events:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_events_total", Help: "Events produced, by type and severity."}, []string{"type", "severity"}),
 		dups:      prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_redelivered_duplicates_total", Help: "Redelivered messages already committed before a crash."}),
 		commitErr: prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_commit_failures_total", Help: "Commits of device messages that failed and were queued for retry."}),
 		pending:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "warden_ingest_retry_pending", Help: "Device messages waiting to be committed again after a store failure."}),
 	}
 	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{r.m.messages, r.m.invalid, r.m.events, r.m.dups, r.m.commitErr, r.m.pending} {
+		for _, c := range []prometheus.Collector{r.m.messages, r.m.invalid, r.m.dups, r.m.commitErr, r.m.pending} {
 			if err := o.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("ingest: register metrics: %w", err)
 			}
@@ -155,10 +153,6 @@ func (r *Router) Topics() []string {
 	}
 	return out
 }
-
-// EventsCounter lets other producers (cameras, alarms) count their events in
-// the same metric.
-func (r *Router) EventsCounter() *prometheus.CounterVec { return r.m.events }
 
 // Reason names why a message was dead-lettered; it is a metric label.
 type Reason string
@@ -211,9 +205,6 @@ func (r *Router) Handle(m Message) {
 	if len(evs) == 0 {
 		m.ack()
 		return
-	}
-	for _, e := range evs {
-		r.m.events.WithLabelValues(e.Type, string(e.Severity)).Inc()
 	}
 	d.mu.Lock()
 	d.lastType = evs[len(evs)-1].Type
