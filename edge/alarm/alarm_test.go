@@ -352,13 +352,14 @@ func TestEscalation(t *testing.T) {
 	if _, err := e.m.Ack(bg, b.ID, "guard-desk", ""); err != nil {
 		t.Fatal(err)
 	}
-	e.run(t)
+	stop := e.run(t)
 	eventually(t, "three escalations", func() bool {
 		g, err := e.m.Get(a.ID)
-		return err == nil && g.EscalationLevel == 3
+		return err == nil && g.EscalationLevel == 3 && len(e.storedOf(t, event.AlarmEscalated)) == 3
 	})
 	// Well past another period: it stays at the maximum.
 	time.Sleep(400 * time.Millisecond)
+	stop() // Run has finished every escalation it started
 	g, _ := e.m.Get(a.ID)
 	if !g.Escalated || g.EscalationLevel != 3 || g.Severity != event.Critical || g.EscalatedAt == nil {
 		t.Errorf("escalated alarm = level %d sev %s escalated %v", g.EscalationLevel, g.Severity, g.Escalated)
@@ -425,7 +426,8 @@ func TestEscalationSeverityStepsAndRestart(t *testing.T) {
 	e2.run(t)
 	eventually(t, "escalation to the maximum after restart", func() bool {
 		g, _ := e2.m.Get(a.ID)
-		return g.EscalationLevel == 3
+		// The alarm is persisted just before its event is appended.
+		return g.EscalationLevel == 3 && len(e2.storedOf(t, event.AlarmEscalated)) == 3
 	})
 	g, _ = e2.m.Get(a.ID)
 	if g.Severity != event.Critical || len(e2.storedOf(t, event.AlarmEscalated)) != 3 {
