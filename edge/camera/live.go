@@ -103,7 +103,7 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 		return false, err
 	}
 	cl := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto,
-		ReadTimeout: c.deps.StallTimeout, WriteTimeout: 10 * time.Second}
+		ReadTimeout: c.deps.StallTimeout + 5*time.Second, WriteTimeout: 10 * time.Second}
 	if err := cl.Start(); err != nil {
 		return false, fmt.Errorf("connect: %w", err)
 	}

@@ -37,7 +37,10 @@ type Server struct {
 	Streams []Stream
 	// User and Pass, when set, require credentials (basic or digest).
 	User, Pass string
-	Log        *slog.Logger
+	// UDPRTPAddress and UDPRTCPAddress (consecutive ports, RTP even) enable
+	// UDP transport; empty serves TCP only.
+	UDPRTPAddress, UDPRTCPAddress string
+	Log                           *slog.Logger
 
 	srv     *gortsplib.Server
 	streams map[string]*gortsplib.ServerStream
@@ -51,7 +54,7 @@ func (s *Server) Start() error {
 		s.Log = slog.Default()
 	}
 	s.streams = map[string]*gortsplib.ServerStream{}
-	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: s.Addr}
+	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: s.Addr, UDPRTPAddress: s.UDPRTPAddress, UDPRTCPAddress: s.UDPRTCPAddress}
 	if err := s.srv.Start(); err != nil {
 		return fmt.Errorf("replay: listen %s: %w", s.Addr, err)
 	}
