@@ -17,7 +17,9 @@ import (
 // eventSize measures the stored size of the test events in a scratch store.
 func eventSize(t *testing.T) int64 {
 	st := openStore(t, t.TempDir(), nil)
-	fill(t, st, 100, func(i int) *event.Event { return mkEvent(event.GateVehicle, event.Warning, map[string]any{"i": 1000 + i}) })
+	fill(t, st, 100, func(i int) *event.Event {
+		return mkEvent(event.GateVehicle, event.Warning, map[string]any{"i": 1000 + i})
+	})
 	return st.Stats().Bytes / 100
 }
 
