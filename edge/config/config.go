@@ -22,6 +22,8 @@ type Config struct {
 	Uplink    Uplink    `yaml:"uplink"`
 	Retention Retention `yaml:"retention"`
 	Store     Store     `yaml:"store"`
+	Gate      Gate      `yaml:"gate"`
+	Liveness  Liveness  `yaml:"liveness"`
 
 	// path is the file the config came from; lines maps key paths to lines.
 	path  string
@@ -114,7 +116,14 @@ type Device struct {
 	Driver   string         `yaml:"driver"`
 	Topic    string         `yaml:"topic"`
 	Location event.Location `yaml:"location"`
-	Extra    map[string]any `yaml:",inline"`
+	// Heartbeat overrides liveness.heartbeat for this device; 0s = never
+	// time out (edge/liveness).
+	Heartbeat *Duration `yaml:"heartbeat"`
+	// InactiveAfter and ActiveWindow override liveness.inactive_after and
+	// liveness.active_window for a wristband; 0s = no silence alarm.
+	InactiveAfter *Duration      `yaml:"inactive_after"`
+	ActiveWindow  Window         `yaml:"active_window"`
+	Extra         map[string]any `yaml:",inline"`
 }
 
 // Camera is one camera; url is rtsp:// or a file path (replay, analyze).
@@ -197,6 +206,46 @@ type Retention struct {
 
 type Store struct {
 	OpenTimeout Duration `yaml:"open_timeout"`
+}
+
+// Gate holds the barrier gates' allow lists (edge/gate, docs/gate.md).
+type Gate struct {
+	// Residents are plates allowed at every gate at any hour (unless
+	// group_hours.resident says otherwise).
+	Residents []string    `yaml:"residents"`
+	Allow     []GateAllow `yaml:"allow"`
+	// Blocked plates are denied everywhere, with a critical gate.denied.
+	Blocked []string `yaml:"blocked"`
+	// GroupHours is the time-of-day rule of a group, e.g. delivery: 07:00-20:00.
+	GroupHours map[string]Window `yaml:"group_hours"`
+	// PlatesFile holds more residents, allow and blocked entries (same keys).
+	PlatesFile string `yaml:"plates_file"`
+	// Repeat: the same plate at the same gate within this is one decision.
+	Repeat Duration `yaml:"repeat"`
+	// OpenExits lets every vehicle leaving (direction out) through, except
+	// blocked ones. Default true.
+	OpenExits *bool `yaml:"open_exits"`
+}
+
+// GateAllow is one allowed plate that is not a plain resident.
+type GateAllow struct {
+	Plate string   `yaml:"plate"`
+	Group string   `yaml:"group"` // default "allowed"; names its group_hours
+	Hours Window   `yaml:"hours"` // overrides the group's hours
+	Gates []string `yaml:"gates"` // default every gate
+	Note  string   `yaml:"note"`
+}
+
+// Liveness holds the device heartbeat and wristband silence rules
+// (edge/liveness, docs/liveness.md).
+type Liveness struct {
+	// Heartbeat per device kind: a device silent for longer is offline.
+	// Kinds not listed keep the built-in default; 0s turns it off.
+	Heartbeat map[string]Duration `yaml:"heartbeat"`
+	// A wristband silent for inactive_after inside active_window raises
+	// wristband.inactive (critical). Defaults 4h and 07:00-21:00.
+	InactiveAfter Duration `yaml:"inactive_after"`
+	ActiveWindow  Window   `yaml:"active_window"`
 }
 
 // Duration is a time.Duration written as "10s" in YAML.
