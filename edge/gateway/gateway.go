@@ -176,6 +176,9 @@ func eventBudget(cfg *config.Config) int64 {
 	return b
 }
 
+// LastSeq is the seq of the newest committed event.
+func (g *Gateway) LastSeq() uint64 { return g.store.LastSeq() }
+
 // Registry is the gateway's Prometheus registry.
 func (g *Gateway) Registry() *prometheus.Registry { return g.reg }
 

@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -57,4 +59,8 @@ devices:
 		buf = buf[:runtime.Stack(buf, true)]
 		t.Fatalf("%d goroutines before, %d after Run returned:\n%s", before, n, strings.TrimSpace(string(buf)))
 	}
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
