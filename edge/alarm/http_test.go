@@ -1,12 +1,15 @@
 package alarm_test
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -31,7 +34,10 @@ func newHTTPEnv(t *testing.T) *httpEnv {
 	t.Helper()
 	e := newEnv(t, "", nil)
 	reg := prometheus.NewRegistry()
-	srv := api.New(api.Options{
+	var srv *api.Server
+	// The gateway's wiring: every change goes to SSE as "event: alarm".
+	e.m.AddNotify(func(c alarm.Change) { srv.PublishLive("alarm", c.Alarm.Rev, c.Payload()) })
+	srv = api.New(api.Options{
 		Events: e.st, Registerer: reg, Gatherer: reg, Logger: testLogger(),
 		Tokens: []config.Token{
 			{Name: "guard-desk", Token: guardTok, Role: "guard"},
@@ -176,4 +182,51 @@ func TestHTTPRoutes(t *testing.T) {
 	if r := h.do(t, "GET", "/api/v1/alarms?state=open", guardTok, ""); !strings.Contains(string(r.body), `"alarms":[]`) {
 		t.Errorf("empty list = %s", r.body)
 	}
+}
+
+func TestSSEAlarmMessages(t *testing.T) {
+	h := newHTTPEnv(t)
+	a := h.observe(t, mk(event.GasLeak, "gas-3-2-201", ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", h.ts.URL+"/api/v1/events/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+platformTok)
+	res, err := h.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "retry:") {
+		t.Fatalf("stream did not start: %q %v", sc.Text(), sc.Err())
+	}
+	if _, err := h.m.Ack(ctx, a.ID, "guard-desk", "seen"); err != nil {
+		t.Fatal(err)
+	}
+	kind := ""
+	for sc.Scan() {
+		line := sc.Text()
+		if k, ok := strings.CutPrefix(line, "event: "); ok {
+			kind = k
+			continue
+		}
+		d, ok := strings.CutPrefix(line, "data: ")
+		if !ok || kind != "alarm" {
+			continue
+		}
+		var p map[string]any
+		if err := json.Unmarshal([]byte(d), &p); err != nil {
+			t.Fatalf("alarm data %q: %v", d, err)
+		}
+		if p["id"] != a.ID {
+			t.Fatalf("alarm message = %s", d)
+		}
+		if p["action"] == "acknowledged" {
+			if p["state"] != "acknowledged" || p["rev"] == nil {
+				t.Fatalf("alarm message = %s", d)
+			}
+			return
+		}
+	}
+	t.Fatalf("stream ended without an alarm message: %v", sc.Err())
 }
