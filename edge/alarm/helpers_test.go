@@ -31,7 +31,7 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-func openStore(t *testing.T, dir string) *store.Store {
+func openStore(t testing.TB, dir string) *store.Store {
 	t.Helper()
 	st, err := store.Open(store.Options{Dir: dir, Logger: testLogger()})
 	if err != nil {
@@ -43,7 +43,7 @@ func openStore(t *testing.T, dir string) *store.Store {
 
 // newEnv opens a real store in dir (a fresh temp dir when empty) and a
 // manager over its bbolt file with the store as Sink.
-func newEnv(t *testing.T, dir string, mod func(*alarm.Options)) *env {
+func newEnv(t testing.TB, dir string, mod func(*alarm.Options)) *env {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
