@@ -165,6 +165,24 @@ type Rule map[string]any
 type Alarms struct {
 	// EscalateAfter re-notifies and raises an alarm not acknowledged in time.
 	EscalateAfter Duration `yaml:"escalate_after"`
+	// Zones are perimeter zones with arm schedules, checked by edge/zones.
+	Zones []ArmZone `yaml:"zones"`
+}
+
+// ArmZone is a perimeter zone: an intrusion is critical while it is armed
+// and info while it is disarmed (edge/zones).
+type ArmZone struct {
+	Name        string      `yaml:"name"`
+	Armed       []ArmWindow `yaml:"armed"`
+	AlwaysArmed bool        `yaml:"always_armed"`
+}
+
+// ArmWindow is a time-of-day window (box local time) on days of the week;
+// from after to runs overnight.
+type ArmWindow struct {
+	Days []string `yaml:"days"`
+	From string   `yaml:"from"`
+	To   string   `yaml:"to"`
 }
 
 type Uplink struct {

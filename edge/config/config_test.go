@@ -177,7 +177,7 @@ func TestReferenceShowsDefaults(t *testing.T) {
 		{"api.max_body_bytes", ref.API.MaxBodyBytes, def.API.MaxBodyBytes},
 		{"api.tls", ref.API.TLS, def.API.TLS},
 		{"api.session_ttl", ref.API.SessionTTL, def.API.SessionTTL},
-		{"alarms", ref.Alarms, def.Alarms},
+		{"alarms.escalate_after", ref.Alarms.EscalateAfter, def.Alarms.EscalateAfter}, // alarms.zones shows an example
 		{"uplink.batch", ref.Uplink.Batch, def.Uplink.Batch},
 		{"uplink.linger", ref.Uplink.Linger, def.Uplink.Linger},
 		{"uplink.max_backlog_bytes", ref.Uplink.MaxBacklogBytes, def.Uplink.MaxBacklogBytes},
