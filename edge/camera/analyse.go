@@ -152,8 +152,8 @@ func (c *Camera) finishWithClip(ctx context.Context, ev *event.Event, at time.Ti
 		case <-t.C:
 		}
 	}
-	units, sps, pps := c.ring.slice(at.Add(-pre), at.Add(post))
-	data, err := writeMP4(units, sps, pps)
+	units, codec := c.ring.slice(at.Add(-pre), at.Add(post))
+	data, err := writeMP4(units, codec)
 	if err == nil {
 		mi, perr := c.deps.Media.PutMedia("clip", "video/mp4", data)
 		if perr == nil {

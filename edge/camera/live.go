@@ -13,10 +13,13 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/cenkalti/backoff/v5"
 	"github.com/pion/rtp"
 )
@@ -123,11 +126,17 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 	var forma *format.H264
 	medi := desc.FindFormat(&forma)
 	if medi == nil {
-		var h265 *format.H265
-		if desc.FindFormat(&h265) != nil {
-			return false, errors.New("stream is H.265; detection and clips need H.264 (set the camera's sub-stream or record.url to H.264)")
+		var hevc *format.H265
+		if hm := desc.FindFormat(&hevc); hm != nil {
+			if !detect && record {
+				return c.recordH265(ctx, cl, desc.BaseURL, hm, hevc)
+			}
+			return false, errors.New("stream is H.265; detection needs H.264 (point detect.url at an H.264 sub-stream; record.url may be H.265)")
 		}
 		return false, errors.New("stream has no H.264 video")
+	}
+	if record {
+		c.ring.setCodec(false)
 	}
 	rtpDec, err := forma.CreateDecoder()
 	if err != nil {
@@ -249,6 +258,11 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 			dtsEx = &h264.DTSExtractor{}
 			dtsEx.Initialize()
 			atomic.StoreInt64(&firstPTS, pts)
+			// a camera may send SPS/PPS only in the SDP; the decoder and
+			// the ring need them in band
+			if forma.SPS != nil && forma.PPS != nil {
+				au = append([][]byte{forma.SPS, forma.PPS}, au...)
+			}
 		}
 		dts, err := dtsEx.Extract(au, pts)
 		if err != nil {
@@ -291,6 +305,12 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 	if _, err := cl.Play(nil); err != nil {
 		return false, fmt.Errorf("play: %w", err)
 	}
+	err = c.waitSession(ctx, cl, &lastMedia, decErr)
+	return got.Load(), err
+}
+
+// waitSession blocks until the session fails, stalls or ctx ends.
+func (c *Camera) waitSession(ctx context.Context, cl *gortsplib.Client, lastMedia *atomic.Int64, decErr <-chan error) error {
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- cl.Wait() }()
 	tick := time.NewTicker(500 * time.Millisecond)
@@ -298,18 +318,88 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 	for {
 		select {
 		case <-ctx.Done():
-			return got.Load(), ctx.Err()
+			return ctx.Err()
 		case err := <-waitErr:
-			return got.Load(), fmt.Errorf("connection: %w", err)
+			return fmt.Errorf("connection: %w", err)
 		case err := <-decErr:
 			c.m.Errors.WithLabelValues(c.cfg.ID, "decode").Inc()
-			return got.Load(), err
+			return err
 		case <-tick.C:
 			if since := time.Since(time.Unix(0, lastMedia.Load())); since > c.deps.StallTimeout {
-				return got.Load(), fmt.Errorf("stalled: no media for %v", since.Round(time.Second))
+				return fmt.Errorf("stalled: no media for %v", since.Round(time.Second))
 			}
 		}
 	}
+}
+
+// recordH265 keeps an H.265 record stream in the ring (clips are muxed as
+// H.265 MP4); it is only used when the record input is not the detect input.
+func (c *Camera) recordH265(ctx context.Context, cl *gortsplib.Client, baseURL *base.URL, medi *description.Media, forma *format.H265) (bool, error) {
+	rtpDec, err := forma.CreateDecoder()
+	if err != nil {
+		return false, fmt.Errorf("rtp decoder: %w", err)
+	}
+	if _, err := cl.Setup(baseURL, medi, 0, 0); err != nil {
+		return false, fmt.Errorf("setup: %w", err)
+	}
+	c.ring.setCodec(true)
+	var (
+		lastMedia atomic.Int64
+		got       atomic.Bool
+		dtsEx     *h265.DTSExtractor
+		params    [][]byte
+	)
+	for _, p := range [][]byte{forma.VPS, forma.SPS, forma.PPS} {
+		if p != nil {
+			params = append(params, p)
+		}
+	}
+	lastMedia.Store(time.Now().UnixNano())
+	cl.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) {
+		pts, ok := cl.PacketPTS(medi, pkt)
+		if !ok {
+			return
+		}
+		au, err := rtpDec.Decode(pkt)
+		if err != nil {
+			if !errors.Is(err, rtph265.ErrMorePacketsNeeded) && !errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
+				c.m.Errors.WithLabelValues(c.cfg.ID, "rtp").Inc()
+			}
+			return
+		}
+		now := time.Now()
+		lastMedia.Store(now.UnixNano())
+		got.Store(true)
+		size := 0
+		for _, n := range au {
+			size += len(n)
+		}
+		c.m.Received.WithLabelValues(c.cfg.ID).Inc()
+		c.m.Bytes.WithLabelValues(c.cfg.ID).Add(float64(size))
+		idr := h265.IsRandomAccess(au)
+		if dtsEx == nil {
+			if !idr {
+				return
+			}
+			dtsEx = &h265.DTSExtractor{}
+			dtsEx.Initialize()
+			if params != nil { // parameter sets from the SDP, for the ring
+				au = append(append([][]byte{}, params...), au...)
+				params = nil
+			}
+		}
+		dts, err := dtsEx.Extract(au, pts)
+		if err != nil {
+			c.m.Errors.WithLabelValues(c.cfg.ID, "dts").Inc()
+			dts = pts
+		}
+		c.ring.push(unit{wall: now, pts: pts, dts: dts, au: au, idr: idr, size: size})
+	})
+	if _, err := cl.Play(nil); err != nil {
+		return false, fmt.Errorf("play: %w", err)
+	}
+	err = c.waitSession(ctx, cl, &lastMedia, nil)
+	return got.Load(), err
 }
 
 type feedUnit struct {

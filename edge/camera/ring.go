@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
 )
@@ -24,12 +25,22 @@ type unit struct {
 // ring keeps the recent access units of the record input, starting at a key
 // frame, so a clip can begin before the event that asked for it.
 type ring struct {
-	mu       sync.Mutex
-	keep     time.Duration
-	maxBytes int
-	bytes    int
-	units    []unit
-	sps, pps []byte
+	mu            sync.Mutex
+	keep          time.Duration
+	maxBytes      int
+	bytes         int
+	units         []unit
+	hevc          bool // units are H.265
+	vps, sps, pps []byte
+}
+
+// setCodec switches between H.264 and H.265, dropping what was kept.
+func (r *ring) setCodec(hevc bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.hevc != hevc {
+		r.hevc, r.units, r.bytes, r.vps, r.sps, r.pps = hevc, nil, 0, nil, nil, nil
+	}
 }
 
 func newRing(keep time.Duration, maxBytes int) *ring { return &ring{keep: keep, maxBytes: maxBytes} }
@@ -39,6 +50,17 @@ func (r *ring) push(u unit) {
 	defer r.mu.Unlock()
 	for _, n := range u.au {
 		if len(n) == 0 {
+			continue
+		}
+		if r.hevc {
+			switch h265.NALUType((n[0] >> 1) & 0x3f) {
+			case h265.NALUType_VPS_NUT:
+				r.vps = n
+			case h265.NALUType_SPS_NUT:
+				r.sps = n
+			case h265.NALUType_PPS_NUT:
+				r.pps = n
+			}
 			continue
 		}
 		switch h264.NALUType(n[0] & 0x1f) {
@@ -85,7 +107,7 @@ func (r *ring) newest() time.Time {
 
 // slice copies the units from the key frame nearest to from (so the clip
 // length is off by at most half a GOP) up to to.
-func (r *ring) slice(from, to time.Time) ([]unit, []byte, []byte) {
+func (r *ring) slice(from, to time.Time) ([]unit, codecs.Codec) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	before, after := -1, -1
@@ -105,7 +127,7 @@ func (r *ring) slice(from, to time.Time) ([]unit, []byte, []byte) {
 		start = after
 	}
 	if start < 0 {
-		return nil, r.sps, r.pps
+		return nil, nil
 	}
 	var out []unit
 	for _, u := range r.units[start:] {
@@ -114,14 +136,22 @@ func (r *ring) slice(from, to time.Time) ([]unit, []byte, []byte) {
 		}
 		out = append(out, u)
 	}
-	return out, r.sps, r.pps
+	switch {
+	case r.sps == nil || r.pps == nil:
+		return out, nil
+	case r.hevc && r.vps != nil:
+		return out, &codecs.H265{VPS: r.vps, SPS: r.sps, PPS: r.pps}
+	case r.hevc:
+		return out, nil
+	}
+	return out, &codecs.H264{SPS: r.sps, PPS: r.pps}
 }
 
 var errEmptyClip = errors.New("no recorded video for the clip window")
 
 // writeMP4 muxes units into a progressive MP4 without re-encoding.
-func writeMP4(units []unit, sps, pps []byte) ([]byte, error) {
-	if len(units) < 2 || sps == nil || pps == nil {
+func writeMP4(units []unit, codec codecs.Codec) ([]byte, error) {
+	if len(units) < 2 || codec == nil {
 		return nil, errEmptyClip
 	}
 	samples := make([]*pmp4.Sample, 0, len(units))
@@ -144,7 +174,7 @@ func writeMP4(units []unit, sps, pps []byte) ([]byte, error) {
 			PayloadSize: uint32(len(avcc)), GetPayload: func() ([]byte, error) { return avcc, nil },
 		})
 	}
-	p := pmp4.Presentation{Tracks: []*pmp4.Track{{ID: 1, TimeScale: 90000, Codec: &codecs.H264{SPS: sps, PPS: pps}, Samples: samples}}}
+	p := pmp4.Presentation{Tracks: []*pmp4.Track{{ID: 1, TimeScale: 90000, Codec: codec, Samples: samples}}}
 	var buf seekBuffer
 	if err := p.Marshal(&buf); err != nil {
 		return nil, fmt.Errorf("clip: mp4: %w", err)

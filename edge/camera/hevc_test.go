@@ -1,0 +1,136 @@
+package camera
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
+	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
+
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/replay/rtsp"
+)
+
+// hevcServer loops an H.265 TS file in real time (replay/rtsp only serves H.264).
+func hevcServer(t *testing.T, ts string) string {
+	f, err := os.Open(ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := &mpegts.Reader{R: f}
+	if err := r.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	type au struct {
+		pts int64
+		nal [][]byte
+	}
+	var aus []au
+	for _, tr := range r.Tracks() {
+		if _, ok := tr.Codec.(*tscodecs.H265); ok {
+			r.OnDataH265(tr, func(pts, _ int64, a [][]byte) error { aus = append(aus, au{pts, a}); return nil })
+		}
+	}
+	for r.Read() == nil {
+	}
+	if len(aus) == 0 {
+		t.Fatal("no H.265 in test clip")
+	}
+	forma := &format.H265{PayloadTyp: 96}
+	s := &stallServer{}
+	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: "127.0.0.1:0"}
+	if err := s.srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.stream = &gortsplib.ServerStream{Server: s.srv, Desc: &description.Session{Medias: []*description.Media{{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}}}}
+	if err := s.stream.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	enc, err := forma.CreateEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		start, base := time.Now(), int64(0)
+		for {
+			for _, a := range aus {
+				off := base + a.pts - aus[0].pts
+				select {
+				case <-done:
+					return
+				case <-time.After(time.Until(start.Add(time.Duration(off) * time.Second / 90000))):
+				}
+				pkts, err := enc.Encode(a.nal)
+				if err != nil {
+					continue
+				}
+				for _, p := range pkts {
+					p.Timestamp = uint32(off)
+					_ = s.stream.WritePacketRTP(s.stream.Desc.Medias[0], p)
+				}
+			}
+			base += aus[len(aus)-1].pts - aus[0].pts + 3600
+		}
+	}()
+	t.Cleanup(func() { close(done); wg.Wait(); s.stream.Close(); s.srv.Close() })
+	return s.srv.NetListener().Addr().String()
+}
+
+func TestH265RecordStream(t *testing.T) {
+	needFFmpeg(t)
+	dir := t.TempDir()
+	hevcTS := filepath.Join(dir, "main.ts")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "4",
+		"-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=25:bframes=0:log-level=error", "-f", "mpegts", hevcTS).CombinedOutput(); err != nil {
+		t.Skipf("ffmpeg cannot encode H.265 here: %v: %s", err, out)
+	}
+	mainAddr := hevcServer(t, hevcTS)
+	sub := &rtsp.Server{Addr: "127.0.0.1:0", Streams: []rtsp.Stream{{Name: "sub", TS: testStream(t, 4)}}}
+	if err := sub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+
+	st := openStore(t)
+	rec := &recorder{st: st}
+	cam := New(config.Camera{ID: "two", URL: "rtsp://" + mainAddr + "/main",
+		Record: config.Record{PreSeconds: 1, PostSeconds: 2},
+		Detect: config.Detect{URL: "rtsp://" + sub.ListenAddr() + "/sub", Motion: map[string]any{"min_frames": 10, "clip": true}}},
+		Deps{Gateway: "gw", Site: "s", Sink: rec, Media: st})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = cam.Run(ctx) }()
+	defer wg.Wait()
+	defer cancel()
+	waitFor(t, "motion with a clip", 30*time.Second, func() bool { return len(rec.find("motion.detected", "two")) > 0 })
+	ev := rec.find("motion.detected", "two")[0]
+	for _, m := range ev.Media {
+		if m.Kind != "clip" {
+			continue
+		}
+		p := filepath.Join(dir, "clip.mp4")
+		if err := os.WriteFile(p, readMedia(t, st, m), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		codec, dur := probe(t, p)
+		if codec != "hevc" || dur < 2 || dur > 4 {
+			t.Fatalf("clip is %s of %.2fs, want hevc of 3±1 s", codec, dur)
+		}
+		return
+	}
+	t.Fatalf("no clip in %+v", ev.Media)
+}
