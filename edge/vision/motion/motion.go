@@ -128,7 +128,7 @@ type Detector struct {
 	watched    int      // non-zero pixels of mask
 	prev       gocv.Mat
 	open       bool // mask and prev hold OpenCV memory
-	moving     int // consecutive moving frames
+	moving     int  // consecutive moving frames
 	inEpisode  bool
 	lastMotion time.Duration
 }
