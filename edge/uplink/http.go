@@ -66,7 +66,14 @@ func (h *httpTarget) run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("uplink http: read backlog: %w", err)
+			if errors.Is(err, store.ErrClosed) {
+				return fmt.Errorf("uplink http: read backlog: %w", err)
+			}
+			h.t.fail(fmt.Errorf("read backlog: %w", err))
+			if sleep(ctx, cfg.MaxBackoff.D()) != nil {
+				return nil
+			}
+			continue
 		}
 		if err := h.deliver(ctx, batch); err != nil {
 			if ctx.Err() != nil {
