@@ -1,0 +1,524 @@
+package throw
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"math"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/vision"
+)
+
+// Tuning that is not configuration; docs/throw.md explains each.
+const (
+	bgAlpha        = 0.04  // background learning rate per frame
+	bgAlphaFast    = 0.35  // while suspended: re-learn the scene quickly
+	minThreshold   = 14    // grey levels; the noise-scaled threshold never goes below
+	noiseK         = 6.0   // threshold = noiseK × mean |difference| (≈ 5σ of Gaussian noise)
+	globalFrac     = 0.025 // changed fraction of the watched area that means a global change
+	maxBlobs       = 80    // more blobs in one frame is clutter (shake, heavy rain): suspend
+	suspendFor     = 800 * time.Millisecond
+	maxMisses      = 3     // frames a track may go unseen
+	maxTracks      = 120   // safety cap
+	maxTrackPoints = 400   // 16 s at 25 fps
+	minFitPoints   = 8
+	maxBackExtrap  = 0.3 // s: how far before the first observation the origin may be traced
+	dupMemory      = 4 * time.Second
+)
+
+// New is the vision.Factory: nil when cam has no detect.throw section.
+func New(cam config.Camera) (vision.Detector, error) {
+	if cam.Detect.Throw == nil {
+		return nil, nil
+	}
+	o, err := ParseOptions("detect.throw", cam.Detect.Throw)
+	if err != nil {
+		return nil, fmt.Errorf("camera %s: %w", cam.ID, err)
+	}
+	if cam.Detect.FPS < MinFPS {
+		return nil, fmt.Errorf("camera %s: detect.fps %v is too low for throw detection: use the full camera rate (12.5–25)", cam.ID, cam.Detect.FPS)
+	}
+	for i, z := range cam.Detect.Zones {
+		if len(z.Points) < 3 {
+			return nil, fmt.Errorf("camera %s: detect.zones[%d] (%s): a zone needs at least 3 points", cam.ID, i, z.Name)
+		}
+	}
+	return NewDetector(o, cam.Detect.Zones), nil
+}
+
+// NewDetector builds a detector from decoded options.
+func NewDetector(o Options, zones []config.Zone) *Detector {
+	return &Detector{opt: o, zones: zones, ppm: o.PxPerMetre(), gpx: o.GPx()}
+}
+
+// Detector is the throw detector of one camera. It is not safe for
+// concurrent use: the camera calls Detect from one goroutine.
+type Detector struct {
+	opt   Options
+	zones []config.Zone
+	ppm   float64 // px per metre
+	gpx   float64 // g in px/s²
+
+	size    image.Point
+	roi     image.Rectangle
+	open    bool
+	mask    gocv.Mat // 255 where motion counts (ROI size)
+	watched int
+	gray, grayF, bg, diff, d8, fg, labels, stats, cents, kernel gocv.Mat
+	haveBG  bool
+
+	suspendUntil time.Duration
+	lastPTS      time.Duration
+	tracks       []*track
+	nextID       int
+	emitted      []emittedPath
+
+	// Stats for evaluation and tests.
+	Stats Stats
+}
+
+// Stats count what the detector did.
+type Stats struct {
+	Frames, SuspendedFrames, Suspensions, Tracks, Emitted, Suppressed int
+}
+
+type obs struct {
+	t    time.Duration
+	x, y float64
+	w, h int
+}
+
+type track struct {
+	id      int
+	kx, ky  axis
+	pts     []obs
+	misses  int
+	last    time.Duration
+	emitted bool
+}
+
+type emittedPath struct {
+	t0      time.Duration
+	fy, fx  fit // in seconds from t0
+	until   time.Duration
+	floorPx float64
+}
+
+func (d *Detector) setup(sz image.Point) {
+	d.Close()
+	d.size = sz
+	fc := d.opt.Facade
+	fp := fc.FloorPx()
+	mx := 0.05 * (fc.RightX - fc.LeftX)
+	r := image.Rect(int(fc.LeftX-mx), int(fc.TopY-fp), int(math.Ceil(fc.RightX+mx)), int(math.Ceil(fc.BottomY+fp/2)))
+	d.roi = r.Intersect(image.Rect(0, 0, sz.X, sz.Y))
+	if d.roi.Dx() < 8 || d.roi.Dy() < 8 {
+		d.roi = image.Rectangle{}
+		return
+	}
+	w, h := d.roi.Dx(), d.roi.Dy()
+	var include, exclude [][]image.Point
+	for _, z := range d.zones {
+		pts := make([]image.Point, len(z.Points))
+		for i, p := range z.Points {
+			pts[i] = image.Pt(p[0]-d.roi.Min.X, p[1]-d.roi.Min.Y)
+		}
+		if z.Mask {
+			exclude = append(exclude, pts)
+		} else {
+			include = append(include, pts)
+		}
+	}
+	if len(include) == 0 {
+		d.mask = gocv.NewMatWithSizeFromScalar(gocv.NewScalar(255, 0, 0, 0), h, w, gocv.MatTypeCV8U)
+	} else {
+		d.mask = gocv.NewMatWithSizeFromScalar(gocv.NewScalar(0, 0, 0, 0), h, w, gocv.MatTypeCV8U)
+		pv := gocv.NewPointsVectorFromPoints(include)
+		gocv.FillPoly(&d.mask, pv, color.RGBA{255, 255, 255, 0})
+		pv.Close()
+	}
+	if len(exclude) > 0 {
+		pv := gocv.NewPointsVectorFromPoints(exclude)
+		gocv.FillPoly(&d.mask, pv, color.RGBA{0, 0, 0, 0})
+		pv.Close()
+	}
+	d.watched = gocv.CountNonZero(d.mask)
+	for _, m := range []*gocv.Mat{&d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.labels, &d.stats, &d.cents} {
+		*m = gocv.NewMat()
+	}
+	d.kernel = gocv.GetStructuringElement(gocv.MorphRect, image.Pt(3, 3))
+	d.open = true
+	d.haveBG = false
+	d.tracks = nil
+}
+
+// Detect consumes one frame.
+func (d *Detector) Detect(f vision.Frame) []vision.Detection {
+	if f.Mat.Empty() || (f.Mat.Channels() != 3 && f.Mat.Channels() != 1) {
+		return nil
+	}
+	if sz := image.Pt(f.Mat.Cols(), f.Mat.Rows()); sz != d.size {
+		d.setup(sz)
+	}
+	if d.roi.Empty() || d.watched == 0 {
+		return nil
+	}
+	d.Stats.Frames++
+	if f.PTS < d.lastPTS { // a new loop of a file: start over
+		d.haveBG, d.tracks, d.emitted = false, nil, nil
+	}
+	d.lastPTS = f.PTS
+	region := f.Mat.Region(d.roi)
+	if f.Mat.Channels() == 3 {
+		gocv.CvtColor(region, &d.gray, gocv.ColorBGRToGray)
+	} else {
+		region.CopyTo(&d.gray)
+	}
+	region.Close()
+	gocv.GaussianBlur(d.gray, &d.gray, image.Pt(3, 3), 0, 0, gocv.BorderDefault)
+	d.gray.ConvertTo(&d.grayF, gocv.MatTypeCV32F)
+	if !d.haveBG {
+		d.grayF.CopyTo(&d.bg)
+		d.haveBG = true
+		d.suspendUntil = f.PTS + suspendFor/2
+		return nil
+	}
+	// Compensate a global gain (auto-exposure, clouds over the whole
+	// facade) before differencing.
+	mf, mb := d.grayF.MeanWithMask(d.mask).Val1, d.bg.MeanWithMask(d.mask).Val1
+	ratio := 1.0
+	if mb > 1 {
+		ratio = max(0.25, min(4, mf/mb))
+	}
+	gocv.AddWeighted(d.grayF, 1, d.bg, -ratio, 0, &d.diff)
+	gocv.ConvertScaleAbs(d.diff, &d.d8, 1, 0)
+	noise := d.d8.MeanWithMask(d.mask).Val1
+	thr := max(minThreshold, noiseK*noise)
+	gocv.Threshold(d.d8, &d.fg, float32(thr), 255, gocv.ThresholdBinary)
+	gocv.BitwiseAnd(d.fg, d.mask, &d.fg)
+	frac := float64(gocv.CountNonZero(d.fg)) / float64(d.watched)
+
+	suspended := f.PTS < d.suspendUntil
+	if frac > globalFrac || math.Abs(ratio-1) > 0.15 {
+		// a global change (lights, exposure jump, shake): re-learn, no alarms
+		if !suspended {
+			d.Stats.Suspensions++
+		}
+		d.suspend(f.PTS)
+		suspended = true
+	}
+	alpha := bgAlpha
+	if suspended {
+		alpha = bgAlphaFast
+	}
+	gocv.AccumulatedWeighted(d.grayF, &d.bg, alpha)
+	if suspended {
+		d.Stats.SuspendedFrames++
+		return nil
+	}
+	gocv.Dilate(d.fg, &d.fg, d.kernel)
+	blobs, clutter := d.blobs(f.PTS)
+	if clutter {
+		d.Stats.Suspensions++
+		d.suspend(f.PTS)
+		return nil
+	}
+	d.track(f.PTS, blobs)
+	return d.classify(f)
+}
+
+func (d *Detector) suspend(pts time.Duration) {
+	d.suspendUntil = pts + suspendFor
+	// tracks cannot be trusted across a global change; emitted paths are
+	// kept so the same fall is not reported twice
+	d.tracks = nil
+}
+
+func (d *Detector) blobs(pts time.Duration) ([]obs, bool) {
+	n := gocv.ConnectedComponentsWithStats(d.fg, &d.labels, &d.stats, &d.cents)
+	if n-1 > maxBlobs {
+		return nil, true
+	}
+	var out []obs
+	for i := 1; i < n; i++ {
+		w := int(d.stats.GetIntAt(i, 2))
+		h := int(d.stats.GetIntAt(i, 3))
+		area := int(d.stats.GetIntAt(i, 4))
+		// dilation grows a blob by 1 px each side
+		w0, h0 := w-2, h-2
+		if max(w0, h0) < d.opt.MinSizePx || w0 > d.opt.MaxSizePx || h0 > d.opt.MaxSizePx || area < 9 {
+			continue
+		}
+		out = append(out, obs{t: pts, x: d.cents.GetDoubleAt(i, 0) + float64(d.roi.Min.X), y: d.cents.GetDoubleAt(i, 1) + float64(d.roi.Min.Y), w: w0, h: h0})
+	}
+	return out, false
+}
+
+func (d *Detector) newTrack(o obs) *track {
+	d.nextID++
+	d.Stats.Tracks++
+	vs := 6 * d.ppm // m/s of an unknown start, in px/s
+	r := 1.0
+	q := 40 * d.gpx * d.gpx // jerk density: lets drag and perspective bend the path
+	return &track{id: d.nextID, kx: newAxis(o.x, vs, d.gpx, q, r), ky: newAxis(o.y, vs, 1.5*d.gpx, q, r), pts: []obs{o}, last: o.t}
+}
+
+func (d *Detector) track(pts time.Duration, blobs []obs) {
+	type pair struct {
+		ti, bi int
+		d2     float64
+	}
+	var pairs []pair
+	for ti, tr := range d.tracks {
+		dt := (pts - tr.last).Seconds()
+		px, py := tr.kx, tr.ky
+		px.predict(dt)
+		py.predict(dt)
+		var gate float64
+		if len(tr.pts) < 3 {
+			gate = max(10, 4*d.ppm*dt*float64(1+tr.misses)+4)
+		} else {
+			gate = min(60, 3*math.Sqrt(px.innovVar()+py.innovVar())+3)
+		}
+		for bi, b := range blobs {
+			dx, dy := b.x-px.x[0], b.y-py.x[0]
+			if d2 := dx*dx + dy*dy; d2 <= gate*gate {
+				pairs = append(pairs, pair{ti, bi, d2})
+			}
+		}
+	}
+	// greedy nearest first
+	for i := 1; i < len(pairs); i++ {
+		for j := i; j > 0 && pairs[j].d2 < pairs[j-1].d2; j-- {
+			pairs[j], pairs[j-1] = pairs[j-1], pairs[j]
+		}
+	}
+	usedT := make([]bool, len(d.tracks))
+	usedB := make([]bool, len(blobs))
+	for _, p := range pairs {
+		if usedT[p.ti] || usedB[p.bi] {
+			continue
+		}
+		usedT[p.ti], usedB[p.bi] = true, true
+		tr, b := d.tracks[p.ti], blobs[p.bi]
+		dt := (pts - tr.last).Seconds()
+		tr.kx.predict(dt)
+		tr.ky.predict(dt)
+		tr.kx.update(b.x)
+		tr.ky.update(b.y)
+		tr.last = pts
+		tr.misses = 0
+		tr.pts = append(tr.pts, b)
+		if len(tr.pts) > maxTrackPoints {
+			tr.pts = tr.pts[len(tr.pts)-maxTrackPoints:]
+		}
+	}
+	keep := d.tracks[:0]
+	for i, tr := range d.tracks {
+		if !usedT[i] {
+			tr.misses++
+		}
+		if tr.misses <= maxMisses {
+			keep = append(keep, tr)
+		}
+	}
+	d.tracks = keep
+	for bi, b := range blobs {
+		if !usedB[bi] && len(d.tracks) < maxTracks {
+			d.tracks = append(d.tracks, d.newTrack(b))
+		}
+	}
+}
+
+// verdict is the classification of a track as a free fall.
+type verdict struct {
+	fy, fx  fit
+	t0      time.Duration
+	originT float64 // s from t0
+	originX float64
+	originY float64
+	accel   float64 // px/s²
+}
+
+// fall decides whether tr is a free fall; ok is false for anything else.
+func (d *Detector) fall(tr *track) (verdict, bool) {
+	n := len(tr.pts)
+	if n < minFitPoints || tr.misses > 0 {
+		return verdict{}, false
+	}
+	minY := tr.pts[0].y
+	for _, p := range tr.pts {
+		minY = min(minY, p.y)
+	}
+	last := tr.pts[n-1]
+	span := last.y - minY
+	if span < d.opt.MinFloors*d.opt.Facade.FloorPx() {
+		return verdict{}, false
+	}
+	t0 := tr.pts[0].t
+	ts := make([]float64, n)
+	ys := make([]float64, n)
+	xs := make([]float64, n)
+	for i, p := range tr.pts {
+		ts[i], ys[i], xs[i] = (p.t - t0).Seconds(), p.y, p.x
+	}
+	dur := ts[n-1]
+	// enough of the fall was seen: few gaps
+	if frameDur := (tr.pts[1].t - tr.pts[0].t).Seconds(); frameDur > 0 && float64(n) < 0.6*dur/frameDur {
+		return verdict{}, false
+	}
+	fy := polyfit(ts, ys, 2)
+	fx := polyfit(ts, xs, 1)
+	if !fy.ok || !fx.ok {
+		return verdict{}, false
+	}
+	a := 2 * fy.c[2]
+	if a < d.opt.GMin*d.gpx || a > d.opt.GMax*d.gpx {
+		return verdict{}, false
+	}
+	if fy.rms > 1.2+0.012*span || fx.rms > 1.5+0.01*span {
+		return verdict{}, false
+	}
+	if vEnd := fy.c[1] + a*dur; vEnd <= 0 {
+		return verdict{}, false
+	}
+	if math.Abs(fx.c[1]) > 10*d.ppm { // 10 m/s sideways is no drop from a window
+		return verdict{}, false
+	}
+	// origin: where the vertical velocity was zero, but no earlier than
+	// maxBackExtrap before the first sighting, and the first sighting when
+	// the apex was observed (an upward toss starts there)
+	tv := -fy.c[1] / a
+	to := 0.0
+	if tv < 0 {
+		to = max(tv, -maxBackExtrap)
+	}
+	return verdict{fy: fy, fx: fx, t0: t0, originT: to, originX: fx.at(to), originY: fy.at(to), accel: a}, true
+}
+
+func (d *Detector) duplicate(tr *track, pts time.Duration) bool {
+	keep := d.emitted[:0]
+	dup := false
+	first := tr.pts[0]
+	for _, e := range d.emitted {
+		if pts > e.until {
+			continue
+		}
+		keep = append(keep, e)
+		t := (first.t - e.t0).Seconds()
+		if t >= 0 && math.Abs(e.fy.at(t)-first.y) < e.floorPx && math.Abs(e.fx.at(t)-first.x) < 0.5*e.floorPx+20 {
+			dup = true
+		}
+	}
+	d.emitted = keep
+	return dup
+}
+
+func (d *Detector) classify(f vision.Frame) []vision.Detection {
+	var out []vision.Detection
+	for _, tr := range d.tracks {
+		if tr.emitted || tr.last != f.PTS {
+			continue
+		}
+		v, ok := d.fall(tr)
+		if !ok {
+			continue
+		}
+		tr.emitted = true
+		if d.duplicate(tr, f.PTS) {
+			d.Stats.Suppressed++
+			continue
+		}
+		d.emitted = append(d.emitted, emittedPath{t0: v.t0, fy: v.fy, fx: v.fx, until: f.PTS + dupMemory, floorPx: d.opt.Facade.FloorPx()})
+		d.Stats.Emitted++
+		out = append(out, d.detection(f, tr, v))
+	}
+	return out
+}
+
+func round1(v float64) float64 { return math.Round(v*10) / 10 }
+
+func (d *Detector) detection(f vision.Frame, tr *track, v verdict) vision.Detection {
+	floor := d.opt.Facade.FloorAt(v.originY)
+	traj := make([]any, 0, len(tr.pts)+1)
+	var box image.Rectangle
+	size := 0
+	for i, p := range tr.pts {
+		traj = append(traj, []any{p.t.Milliseconds(), round1(p.x), round1(p.y)})
+		r := image.Rect(int(p.x)-p.w/2, int(p.y)-p.h/2, int(p.x)+(p.w+1)/2+1, int(p.y)+(p.h+1)/2+1)
+		if i == 0 {
+			box = r
+		} else {
+			box = box.Union(r)
+		}
+		size = max(size, min(p.w, p.h))
+	}
+	box = box.Intersect(image.Rect(0, 0, d.size.X, d.size.Y))
+	data := map[string]any{
+		"origin":     map[string]any{"floor": floor, "x": round1(v.originX)},
+		"trajectory": traj,
+		"bbox":       vision.BBoxList(box),
+		"accel_g":    math.Round(v.accel/d.gpx*100) / 100,
+		"fit_rms_px": math.Round(v.fy.rms*100) / 100,
+		"size_px":    size,
+	}
+	det := vision.Detection{Type: event.ThrowDetected, Severity: event.Critical, Data: data, BBox: box,
+		Snapshot: d.opt.Snapshot, Clip: d.opt.Clip}
+	if img, err := d.trajectoryImage(f.Mat, tr, v, floor); err == nil {
+		det.Images = []vision.Image{{Kind: "trajectory", ContentType: "image/jpeg", Data: img}}
+	}
+	return det
+}
+
+// trajectoryImage draws the observed path, the fitted path back to the
+// origin and the origin floor's band on a copy of the frame.
+func (d *Detector) trajectoryImage(frame gocv.Mat, tr *track, v verdict, floor int) ([]byte, error) {
+	img := gocv.NewMat()
+	defer img.Close()
+	if frame.Channels() == 1 {
+		gocv.CvtColor(frame, &img, gocv.ColorGrayToBGR)
+	} else {
+		frame.CopyTo(&img)
+	}
+	fc := d.opt.Facade
+	fp := fc.FloorPx()
+	k := float64(floor - fc.LowestFloor)
+	yb, yt := fc.BottomY-k*fp, fc.BottomY-(k+1)*fp
+	band := image.Rect(int(fc.LeftX), int(yt), int(fc.RightX), int(yb))
+	gocv.Rectangle(&img, band, color.RGBA{0, 200, 255, 0}, 2)
+	gocv.PutText(&img, fmt.Sprintf("floor %d", floor), image.Pt(int(fc.LeftX)+4, max(14, int(yt)-4)), gocv.FontHersheySimplex, 0.6, color.RGBA{0, 200, 255, 0}, 2)
+	// fitted path from the origin to the first sighting (dashed by dots)
+	for t := v.originT; t < 0; t += 0.02 {
+		gocv.Circle(&img, image.Pt(int(v.fx.at(t)), int(v.fy.at(t))), 1, color.RGBA{255, 255, 0, 0}, -1)
+	}
+	pts := make([]image.Point, len(tr.pts))
+	for i, p := range tr.pts {
+		pts[i] = image.Pt(int(math.Round(p.x)), int(math.Round(p.y)))
+	}
+	pv := gocv.NewPointsVectorFromPoints([][]image.Point{pts})
+	gocv.Polylines(&img, pv, false, color.RGBA{0, 0, 255, 0}, 2)
+	pv.Close()
+	gocv.Circle(&img, image.Pt(int(v.originX), int(v.originY)), 6, color.RGBA{0, 255, 255, 0}, 2)
+	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, img, []int{gocv.IMWriteJpegQuality, 85})
+	if err != nil {
+		return nil, err
+	}
+	defer buf.Close()
+	return append([]byte(nil), buf.GetBytes()...), nil
+}
+
+// Close frees the OpenCV buffers.
+func (d *Detector) Close() {
+	if d.open {
+		for _, m := range []*gocv.Mat{&d.mask, &d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.labels, &d.stats, &d.cents, &d.kernel} {
+			m.Close()
+			*m = gocv.Mat{}
+		}
+	}
+	d.open = false
+}
