@@ -218,7 +218,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.client, err = bus.Connect(runCtx, bus.ClientOptions{
 		URL: brokerURL, ClientID: g.cfg.MQTT.ClientID, Username: user, Password: pass,
 		StatusTopic:   fmt.Sprintf("warden/%s/status", g.cfg.Gateway.ID),
-		Subscriptions: g.router.Topics(),
+		Subscriptions: g.router.Filters(),
 		OnMessage: func(m *bus.Message) {
 			g.router.Handle(ingest.Message{Topic: m.Topic, Payload: m.Payload, Dup: m.Dup, Received: m.Received, Ack: m.Ack})
 		},

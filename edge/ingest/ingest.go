@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -90,6 +92,7 @@ type metrics struct {
 	messages  *prometheus.CounterVec
 	invalid   *prometheus.CounterVec
 	dups      prometheus.Counter
+	ignored   prometheus.Counter
 	commitErr prometheus.Counter
 	pending   prometheus.Gauge
 }
@@ -131,12 +134,13 @@ func New(o Options) (*Router, error) {
 	r.m = metrics{
 		messages:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_device_messages_total", Help: "Device messages received, by device kind."}, []string{"kind"}),
 		invalid:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_invalid_payloads_total", Help: "Device messages rejected and dead-lettered, by reason."}, []string{"reason"}),
+		ignored:   prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_ignored_total", Help: "Messages under device prefixes that are not device reports (commands, zigbee2mqtt bridge)."}),
 		dups:      prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_redelivered_duplicates_total", Help: "Redelivered messages already committed before a crash."}),
 		commitErr: prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_commit_failures_total", Help: "Commits of device messages that failed and were queued for retry."}),
 		pending:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "warden_ingest_retry_pending", Help: "Device messages waiting to be committed again after a store failure."}),
 	}
 	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{r.m.messages, r.m.invalid, r.m.dups, r.m.commitErr, r.m.pending} {
+		for _, c := range []prometheus.Collector{r.m.messages, r.m.invalid, r.m.ignored, r.m.dups, r.m.commitErr, r.m.pending} {
 			if err := o.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("ingest: register metrics: %w", err)
 			}
@@ -145,13 +149,35 @@ func New(o Options) (*Router, error) {
 	return r, nil
 }
 
-// Topics lists every topic the MQTT client must subscribe to.
-func (r *Router) Topics() []string {
-	out := make([]string, 0, len(r.byTopic))
+// Filters are the MQTT subscriptions: the first level of every device topic
+// with "/#", so a message from an unconfigured device or on an unmapped topic
+// reaches the gateway and is dead-lettered instead of vanishing unseen.
+func (r *Router) Filters() []string {
+	seen := map[string]bool{}
+	var out []string
 	for t := range r.byTopic {
-		out = append(out, t)
+		f := t
+		if first, _, ok := strings.Cut(t, "/"); ok && first != "" {
+			f = first + "/#"
+		}
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
 	}
+	sort.Strings(out)
 	return out
+}
+
+// ignorable topics arrive under the device prefixes but are not device
+// reports: commands (ours included), zigbee2mqtt's bridge, our own topics.
+func ignorable(topic string) bool {
+	for _, suf := range []string{"/set", "/get", "/command", "/cmd"} {
+		if strings.HasSuffix(topic, suf) || strings.Contains(topic, suf+"/") {
+			return true
+		}
+	}
+	return strings.HasPrefix(topic, "warden/") || strings.Contains(topic, "/bridge/") || strings.HasSuffix(topic, "/bridge")
 }
 
 // Reason names why a message was dead-lettered; it is a metric label.
@@ -177,6 +203,11 @@ func (r *Router) Handle(m Message) {
 	}
 	d, ok := r.byTopic[m.Topic]
 	if !ok {
+		if ignorable(m.Topic) {
+			r.m.ignored.Inc()
+			m.ack()
+			return
+		}
 		r.reject(m, "", ReasonUnknown, errors.New("no configured device uses this topic"))
 		return
 	}
