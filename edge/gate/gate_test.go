@@ -35,7 +35,7 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 const (
@@ -431,7 +431,7 @@ func TestNormalize(t *testing.T) {
 		"京A·12345":  "京A12345",
 		"京a-12345":  "京A12345",
 		" 沪B D7788": "沪BD7788",
-		"粤Ｂ１２３４５":  "粤B12345",
+		"粤Ｂ１２３４５":   "粤B12345",
 		"ab.c_d":    "ABCD",
 		"":          "",
 	} {
