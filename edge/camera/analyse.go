@@ -19,6 +19,7 @@ func (c *Camera) publish(f *liveFrame) {
 	c.mu.Lock()
 	if c.latest != nil {
 		c.m.Dropped.WithLabelValues(c.cfg.ID, "analysis").Inc()
+		c.putBuf(c.latest.bgr)
 	}
 	c.latest = f
 	c.mu.Unlock()
@@ -46,13 +47,15 @@ func (c *Camera) analyse(ctx context.Context, dets []vision.Detector) {
 		mat, err := gocv.NewMatFromBytes(f.h, f.w, gocv.MatTypeCV8UC3, f.bgr)
 		if err != nil {
 			c.m.Errors.WithLabelValues(c.cfg.ID, "decode").Inc()
+			c.putBuf(f.bgr)
 			continue
 		}
 		frame := vision.Frame{Mat: mat, PTS: f.pts, Wall: f.wall, Seq: seq}
 		seq++
 		c.detect(ctx, dets, frame)
 		c.noteFrame(mat, f.wall)
-		mat.Close()
+		mat.Close() // the Mat borrowed f.bgr; it is free again
+		c.putBuf(f.bgr)
 	}
 }
 

@@ -3,6 +3,8 @@ package camera
 import (
 	"context"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -23,6 +25,7 @@ func TestBenchCPU(t *testing.T) {
 	if s, err := time.ParseDuration(os.Getenv("WARDEN_BENCH_SECONDS") + "s"); err == nil && s > 0 {
 		secs = s
 	}
+	rss0 := vmRSS()
 	cam := New(config.Camera{ID: "bench", URL: url, Detect: config.Detect{FPS: 5, Motion: map[string]any{}}}, Deps{})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -41,6 +44,7 @@ func TestBenchCPU(t *testing.T) {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self1)
 	wall := time.Since(t0)
 	st := cam.Status()
+	rss1 := vmRSS()
 	cancel()
 	wg.Wait() // the decoder is waited for, so its usage lands in RUSAGE_CHILDREN
 	var kids syscall.Rusage
@@ -52,7 +56,22 @@ func TestBenchCPU(t *testing.T) {
 	// the child ran ~2 s longer than the window; scale to the window
 	kidCPU := time.Duration(float64(cpu(kids)) * secs.Seconds() / (secs.Seconds() + 2))
 	t.Logf("url=%s window=%v analysed_fps=%.1f", url, wall.Round(time.Millisecond), st.FPS)
-	t.Logf("go process: %.1f%% of a core, max RSS %d MiB", 100*goCPU.Seconds()/wall.Seconds(), self1.Maxrss/1024)
+	t.Logf("go process: %.1f%% of a core, max RSS %d MiB; RSS %d MiB before the camera, %d MiB with it", 100*goCPU.Seconds()/wall.Seconds(), self1.Maxrss/1024, rss0>>20, rss1>>20)
 	t.Logf("ffmpeg decoder: %.1f%% of a core, max RSS %d MiB", 100*kidCPU.Seconds()/wall.Seconds(), kids.Maxrss/1024)
 	t.Logf("total: %.1f%% of a core", 100*(goCPU+kidCPU).Seconds()/wall.Seconds())
+}
+
+// vmRSS is the current resident set of this process in bytes.
+func vmRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }

@@ -97,7 +97,17 @@ type Camera struct {
 
 	clipSem chan struct{}
 	wg      sync.WaitGroup
+	bufs    sync.Pool // frame buffers, so 5 fps of 6 MiB frames do not churn the heap
 }
+
+func (c *Camera) getBuf(n int) []byte {
+	if b, ok := c.bufs.Get().(*[]byte); ok && cap(*b) >= n {
+		return (*b)[:n]
+	}
+	return make([]byte, n)
+}
+
+func (c *Camera) putBuf(b []byte) { c.bufs.Put(&b) }
 
 type liveFrame struct {
 	bgr  []byte

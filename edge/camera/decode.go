@@ -20,6 +20,7 @@ import (
 type decoder struct {
 	w, h  int
 	every int // keep every k-th access unit
+	alloc func(n int) []byte
 	cmd   *exec.Cmd
 	in    io.WriteCloser
 	out   io.ReadCloser
@@ -43,7 +44,7 @@ type rawFrame struct {
 	lat  time.Duration
 }
 
-func startDecoder(ctx context.Context, w, h, every int) (*decoder, error) {
+func startDecoder(ctx context.Context, w, h, every int, alloc func(int) []byte) (*decoder, error) {
 	if w <= 0 || h <= 0 || w*h > 8192*8192 {
 		return nil, fmt.Errorf("decoder: bad frame size %dx%d", w, h)
 	}
@@ -53,7 +54,7 @@ func startDecoder(ctx context.Context, w, h, every int) (*decoder, error) {
 		args = append(args, "-vf", fmt.Sprintf("select=not(mod(n\\,%d))", every))
 	}
 	args = append(args, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", fmt.Sprintf("%dx%d", w, h), "pipe:1")
-	d := &decoder{w: w, h: h, every: max(1, every)}
+	d := &decoder{w: w, h: h, every: max(1, every), alloc: alloc}
 	d.cmd = exec.CommandContext(ctx, "ffmpeg", args...)
 	d.lw = &limitedWriter{b: &bytes.Buffer{}, n: 4096}
 	d.cmd.Stderr = d.lw
@@ -92,7 +93,7 @@ func (d *decoder) write(au [][]byte, pts int64, wall time.Time) error {
 
 // read blocks for the next frame.
 func (d *decoder) read() (rawFrame, error) {
-	b := make([]byte, d.w*d.h*3)
+	b := d.alloc(d.w * d.h * 3)
 	if _, err := io.ReadFull(d.out, b); err != nil {
 		return rawFrame{}, fmt.Errorf("decoder: %w%s", err, d.errText())
 	}

@@ -176,7 +176,7 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 			fps = 25
 		}
 		every := max(1, int(math.Round(fps/c.cfg.Detect.FPS)))
-		d, err := startDecoder(ctx, s.Width(), s.Height(), every)
+		d, err := startDecoder(ctx, s.Width(), s.Height(), every, c.getBuf)
 		if err != nil {
 			return err
 		}
