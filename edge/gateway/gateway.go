@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,12 +22,14 @@ import (
 
 	"github.com/smartcommunity/warden/drivers"
 	"github.com/smartcommunity/warden/edge/action"
+	"github.com/smartcommunity/warden/edge/alarm"
 	"github.com/smartcommunity/warden/edge/api"
 	"github.com/smartcommunity/warden/edge/audit"
 	"github.com/smartcommunity/warden/edge/bus"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/ingest"
 	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/uplink"
 )
 
 // Options tune a gateway beyond its config; the zero value is production.
@@ -55,6 +59,8 @@ type Gateway struct {
 	audit       *audit.Log
 	act         *action.Actuators
 	lock        *action.Interlock
+	alarms      *alarm.Manager
+	uplink      atomic.Pointer[uplink.Uplink]
 	pub         *publisher
 	eventsTotal *prometheus.CounterVec
 	// internalPass is the embedded broker password of our own client,
@@ -87,8 +93,16 @@ func (g *Gateway) build() (err error) {
 		MaxAge:        time.Duration(cfg.Retention.EventsDays) * 24 * time.Hour,
 		MaxBytes:      eventBudget(cfg),
 		MediaMaxBytes: cfg.Retention.MediaMaxBytes,
-		Logger:        g.log.With("component", "store"),
-		Registerer:    g.reg,
+		// Critical events not yet delivered upstream are never evicted. The
+		// uplink needs the store to exist, so it is looked up late.
+		Protect: func() uint64 {
+			if u := g.uplink.Load(); u != nil {
+				return u.Protect()
+			}
+			return 1
+		},
+		Logger:     g.log.With("component", "store"),
+		Registerer: g.reg,
 	})
 	if err != nil {
 		return err
@@ -115,6 +129,14 @@ func (g *Gateway) build() (err error) {
 	if err != nil {
 		return err
 	}
+	up, err := uplink.New(uplink.Options{
+		Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Config: cfg.Uplink, Store: g.store,
+		Logger: g.log.With("component", "uplink"), Registerer: g.reg,
+	})
+	if err != nil {
+		return err
+	}
+	g.uplink.Store(up)
 	g.apiLn, err = net.Listen("tcp", cfg.API.Listen)
 	if err != nil {
 		return fmt.Errorf("api: listen %s: %w", cfg.API.Listen, err)
@@ -149,6 +171,24 @@ func (g *Gateway) build() (err error) {
 		Registerer:    g.reg,
 		Logger:        g.log.With("component", "api"),
 	})
+	g.alarms, err = alarm.New(alarm.Options{
+		DB: g.store.DB(), Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
+		EscalateAfter: cfg.Alarms.EscalateAfter.D(),
+		Sink:          g.store, // records alarm.* events
+		Source:        g.store, // Run follows the event log
+		Audit:         g.audit,
+		Notify: []func(alarm.Change){func(c alarm.Change) {
+			g.api.PublishLive("alarm", c.Alarm.Rev, c.Payload())
+		}},
+		Logger: g.log.With("component", "alarm"), Registerer: g.reg,
+	})
+	if err != nil {
+		return err
+	}
+	g.alarms.Mount(g.api)
+	g.api.Handle("GET /api/v1/uplink", api.RolePlatform, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api.WriteJSON(w, http.StatusOK, map[string]any{"targets": g.uplink.Load().Status()})
+	}))
 	return nil
 }
 
@@ -233,6 +273,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	g.act.SetPublisher(g.client)
 	goRun("interlock", g.lock.Run)
+	g.alarms.AddNotify(func(c alarm.Change) {
+		g.client.PublishNoWait("warden/"+g.cfg.Gateway.ID+"/alarms", 1, false, c.Payload())
+	})
+	goRun("alarms", g.alarms.Run)
+	goRun("uplink", g.uplink.Load().Run)
 	g.pub = newPublisher(g.store, g.client, g.cfg.Gateway.ID, g.eventsTotal, g.log)
 	goRun("event publisher", g.pub.run)
 
@@ -276,6 +321,7 @@ func (g *Gateway) watchdog(ctx context.Context) error {
 func (g *Gateway) readyChecks() []api.Check {
 	return []api.Check{
 		{Name: "store", Fn: g.router.Healthy},
+		{Name: "uplink", Fn: func() error { return g.uplink.Load().Healthy() }},
 		{Name: "mqtt", Fn: func() error {
 			if g.client == nil || !g.client.Connected() {
 				return errors.New("not connected to the broker")
