@@ -1,0 +1,670 @@
+// Warden guard console: one module, no build step, no third-party code.
+// It talks only to the gateway's own API with the session cookie; every
+// state-changing request carries the session's CSRF token.
+import { t, typeName, setLang, getLang, applyStatic, EVENT_TYPES } from './i18n.js';
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const LIVE_MAX = 500; // live events kept in the side list
+const stats = { beeps: 0, sseOpens: 0, sseErrors: 0, duplicatesDropped: 0 };
+window.wardenConsole = { stats }; // read by the browser test
+
+let session = null; // {name, role, csrf, expires_at}
+const alarms = new Map(); // id → alarm, highest rev wins
+let lastSeq = 0; // highest event seq shown
+let es = null;
+let esRetry = null;
+let camTimer = null;
+let tab = 'alarms';
+
+// ---------- API ----------
+
+class ApiError extends Error {
+  constructor(status, code, msg, retryAfter) {
+    super(msg);
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (method !== 'GET' && session && session.csrf) headers['X-CSRF-Token'] = session.csrf;
+  const r = await fetch(path, {
+    method, headers, credentials: 'same-origin', cache: 'no-store',
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (r.status === 204) return null;
+  let data = null;
+  try { data = await r.json(); } catch { /* not JSON */ }
+  if (!r.ok) {
+    const err = new ApiError(r.status, data && data.code, (data && data.error) || r.statusText, r.headers.get('Retry-After'));
+    if (r.status === 401 && session && path !== '/api/v1/session') sessionLost();
+    throw err;
+  }
+  return data;
+}
+
+// ---------- formatting ----------
+
+function esc(s) {
+  return String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+}
+
+function fmtTime(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  return d.toLocaleString(getLang(), { hour12: false, month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+function fmtAge(iso) {
+  if (!iso) return '';
+  const s = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 1000));
+  if (s < 60) return t('age.s', { n: s });
+  if (s < 3600) return t('age.m', { n: Math.floor(s / 60) });
+  if (s < 86400) return t('age.h', { n: Math.floor(s / 3600) });
+  return t('age.d', { n: Math.floor(s / 86400) });
+}
+
+function fmtLoc(l) {
+  if (!l) return t('loc.none');
+  const parts = [];
+  if (l.building) parts.push(t('loc.building', { v: l.building }));
+  if (l.unit) parts.push(t('loc.unit', { v: l.unit }));
+  if (l.room) parts.push(t('loc.room', { v: l.room }));
+  if (l.zone) parts.push(l.zone);
+  return parts.length ? parts.join(' ') : t('loc.none');
+}
+
+// home is building-unit-room, the way guards name a flat.
+function home(l, fallback) {
+  if (!l) return fallback;
+  const p = [l.building, l.unit, l.room].filter(Boolean);
+  return p.length ? p.join('-') : (l.zone || fallback);
+}
+
+function fmtSource(s) {
+  if (!s) return '';
+  return `${t('kind.' + s.kind) !== 'kind.' + s.kind ? t('kind.' + s.kind) : esc(s.kind)} ${esc(s.id)}`;
+}
+
+function toast(msg) {
+  const el = $('#toast');
+  el.textContent = msg;
+  el.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { el.hidden = true; }, 4000);
+}
+
+// ---------- dialog ----------
+
+// ask shows the dialog; resolves {ok, note}. note: 'required', 'optional' or null.
+function ask({ title, html = '', note = null, okText = t('dlg.ok'), okClass = 'primary', cancel = true }) {
+  const dlg = $('#dlg');
+  $('#dlg-title').textContent = title;
+  $('#dlg-body').innerHTML = html;
+  $('#dlg-error').textContent = '';
+  if (note) {
+    const ta = document.createElement('textarea');
+    ta.name = 'note';
+    ta.placeholder = t('dlg.note');
+    ta.maxLength = 4000;
+    ta.required = note === 'required';
+    $('#dlg-body').append(ta);
+  }
+  const ok = $('#dlg-ok');
+  ok.textContent = okText;
+  ok.className = okClass;
+  const cn = $('#dlg-cancel');
+  cn.textContent = t('dlg.cancel');
+  cn.hidden = !cancel;
+  dlg.returnValue = '';
+  return new Promise((resolve) => {
+    dlg.addEventListener('close', () => {
+      const ta = $('textarea', dlg);
+      const body = $('#dlg-body');
+      const v = { ok: dlg.returnValue === 'ok', note: ta ? ta.value.trim() : '' };
+      for (const m of body.querySelectorAll('video')) m.pause();
+      body.innerHTML = '';
+      resolve(v);
+    }, { once: true });
+    dlg.showModal();
+    const ta = $('textarea', dlg);
+    if (ta) ta.focus();
+  });
+}
+
+function openMedia(m) {
+  const kind = m.kind || 'snapshot';
+  const label = t('media.' + kind) !== 'media.' + kind ? t('media.' + kind) : kind;
+  const html = kind === 'clip'
+    ? `<video controls autoplay muted playsinline src="${esc(m.url)}"></video>`
+    : `<img alt="${esc(label)}" src="${esc(m.url)}">`;
+  ask({ title: `${t('dlg.mediaTitle')} · ${label}`, html, okText: t('dlg.close'), cancel: false });
+}
+
+function mediaLinks(media) {
+  return (media || []).map((m, i) => {
+    const k = 'media.' + (m.kind || 'snapshot');
+    const label = t(k) !== k ? t(k) : m.kind;
+    return `<button type="button" class="link" data-media="${i}">${esc(label)}</button>`;
+  }).join(' ');
+}
+
+// ---------- audible alert and title flash ----------
+
+let audio = null;
+let alertTimer = null;
+let titleOn = false;
+
+function ensureAudio() {
+  if (!audio) {
+    const AC = window.AudioContext || window.webkitAudioContext;
+    if (!AC) return;
+    audio = new AC();
+  }
+  if (audio.state === 'suspended') audio.resume().catch(() => {});
+}
+
+function beep() {
+  stats.beeps++;
+  if (!audio || audio.state !== 'running') {
+    $('#sound').hidden = false; // the browser wants a click before it plays sound
+    return;
+  }
+  $('#sound').hidden = true;
+  const now = audio.currentTime;
+  for (const [i, f] of [[0, 880], [1, 660]]) {
+    const o = audio.createOscillator();
+    const g = audio.createGain();
+    o.type = 'square';
+    o.frequency.value = f;
+    g.gain.setValueAtTime(0.0001, now + i * 0.3);
+    g.gain.exponentialRampToValueAtTime(0.25, now + i * 0.3 + 0.02);
+    g.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.3 + 0.25);
+    o.connect(g).connect(audio.destination);
+    o.start(now + i * 0.3);
+    o.stop(now + i * 0.3 + 0.27);
+  }
+}
+
+function alerting() {
+  return [...alarms.values()].filter((a) => a.state === 'open' && a.severity === 'critical');
+}
+
+function updateAlert() {
+  const n = alerting().length;
+  document.body.dataset.alerting = n > 0 ? '1' : '0';
+  const badge = $('#alarm-badge');
+  const open = [...alarms.values()].filter((a) => a.state === 'open').length;
+  badge.hidden = open === 0;
+  badge.textContent = String(open);
+  if (n > 0 && !alertTimer) {
+    beep();
+    alertTimer = setInterval(() => {
+      if (alerting().length === 0) return;
+      beep();
+      titleOn = !titleOn;
+      document.title = titleOn ? `${t('alarm.newCritical')} (${alerting().length})` : t('app.title');
+    }, 1200);
+  } else if (n === 0 && alertTimer) {
+    clearInterval(alertTimer);
+    alertTimer = null;
+    titleOn = false;
+    document.title = t('app.title');
+  }
+}
+
+// ---------- alarms ----------
+
+function upsertAlarm(a) {
+  const old = alarms.get(a.id);
+  if (old && (old.rev || 0) > (a.rev || 0)) return false;
+  if (old && old.rev === a.rev && old.state === a.state) return false;
+  delete a.action;
+  alarms.set(a.id, a);
+  return true;
+}
+
+async function loadAlarms() {
+  const states = ['open', 'acknowledged'];
+  if ($('#show-resolved').checked) states.push('resolved');
+  const res = await Promise.all(states.map((s) => api('GET', `/api/v1/alarms?state=${s}&limit=200`)));
+  for (const r of res) for (const a of r.alarms || []) upsertAlarm(a);
+  renderAlarms();
+}
+
+const sevRank = { critical: 0, warning: 1, info: 2 };
+const stateRank = { open: 0, acknowledged: 1, resolved: 2 };
+
+function alarmCard(a) {
+  const thumb = (a.media || []).find((m) => m.kind === 'snapshot' || m.kind === 'trajectory' || m.kind === 'crop');
+  const steps = [];
+  if (a.acknowledged) steps.push(`${t('alarm.ackBy', { by: esc(a.acknowledged.by) })} ${fmtTime(a.acknowledged.at)}${a.acknowledged.note ? ' · ' + esc(a.acknowledged.note) : ''}`);
+  if (a.cleared_at) steps.push(`${t('alarm.cleared')} ${fmtTime(a.cleared_at)}`);
+  if (a.resolved) steps.push(`${t('alarm.resolvedBy', { by: esc(a.resolved.by) })} ${fmtTime(a.resolved.at)}${a.resolved.note ? ' · ' + esc(a.resolved.note) : ''}`);
+  const canAct = session && (session.role === 'guard' || session.role === 'admin');
+  return `<li class="alarm sev-${esc(a.severity)} state-${esc(a.state)}" data-id="${esc(a.id)}" data-state="${esc(a.state)}" data-type="${esc(a.type)}">
+    <div class="bar"></div>
+    <div class="body">
+      <div class="title">
+        <span class="pill sev-${esc(a.severity)}">${esc(t('sev.' + a.severity))}</span>
+        <span class="type">${esc(typeName(a.type))}</span>
+        <span class="pill state-${esc(a.state)}">${esc(t('state.' + a.state))}</span>
+        ${a.escalated ? `<span class="pill esc" data-escalated="1">${esc(t('alarm.escalated', { n: a.escalation_level }))}</span>` : ''}
+        ${a.count > 1 ? `<span class="muted">${esc(t('alarm.count', { n: a.count }))}</span>` : ''}
+      </div>
+      <div class="meta">
+        <span class="where">${esc(fmtLoc(a.location))}</span>
+        <span>${esc(t('alarm.opened'))} ${esc(fmtTime(a.opened_at))} · <span class="age" data-time="${esc(a.opened_at)}">${esc(fmtAge(a.opened_at))}</span></span>
+        <span>${esc(t('alarm.source'))}: ${fmtSource(a.source)}</span>
+      </div>
+      ${steps.length ? `<div class="steps">${steps.join('<br>')}</div>` : ''}
+      <div class="actions">
+        ${a.state === 'open' && canAct ? `<button type="button" class="danger" data-act="ack">${esc(t('alarm.ack'))}</button>` : ''}
+        ${a.state !== 'resolved' && canAct ? `<button type="button" data-act="resolve">${esc(t('alarm.resolve'))}</button>` : ''}
+        <button type="button" class="link" data-act="timeline">${esc(t('alarm.timeline'))}</button>
+        ${mediaLinks(a.media)}
+      </div>
+    </div>
+    ${thumb ? `<img class="thumb" alt="" loading="lazy" src="${esc(thumb.url)}" data-media="${a.media.indexOf(thumb)}">` : ''}
+  </li>`;
+}
+
+function renderAlarms() {
+  const list = [...alarms.values()].sort((x, y) =>
+    (stateRank[x.state] - stateRank[y.state]) || (sevRank[x.severity] - sevRank[y.severity]) ||
+    (new Date(y.opened_at) - new Date(x.opened_at)));
+  const active = list.filter((a) => a.state !== 'resolved');
+  const resolved = list.filter((a) => a.state === 'resolved');
+  $('#alarm-list').innerHTML = active.map(alarmCard).join('');
+  $('#alarm-empty').hidden = active.length > 0;
+  const showRes = $('#show-resolved').checked;
+  $('#resolved-wrap').hidden = !showRes;
+  $('#resolved-list').innerHTML = showRes ? resolved.slice(0, 100).map(alarmCard).join('') : '';
+  updateAlert();
+}
+
+async function alarmAction(id, act) {
+  const a = alarms.get(id);
+  if (!a) return;
+  const where = `${typeName(a.type)} · ${fmtLoc(a.location)}`;
+  if (act === 'timeline') {
+    const full = await api('GET', `/api/v1/alarms/${encodeURIComponent(id)}`);
+    const rows = (full.timeline || []).map((e) => `<li><span class="t">${esc(fmtTime(e.at))}</span>${esc(t('act.' + e.action))}${e.by ? ' · ' + esc(e.by) : ''}${e.repeats > 1 ? ' ×' + e.repeats : ''}${e.note ? ' · ' + esc(e.note) : ''}</li>`).join('');
+    await ask({ title: `${t('dlg.timelineTitle')} · ${where}`, html: `<ol class="timeline">${rows}</ol>`, okText: t('dlg.close'), cancel: false });
+    return;
+  }
+  if (act === 'ack') ensureAudio();
+  const r = await ask({
+    title: `${t(act === 'ack' ? 'dlg.ackTitle' : 'dlg.resolveTitle')} · ${where}`,
+    note: act === 'resolve' ? 'required' : 'optional',
+    okText: t(act === 'ack' ? 'alarm.ack' : 'alarm.resolve'),
+  });
+  if (!r.ok) return;
+  if (act === 'resolve' && !r.note) { toast(t('dlg.noteRequired')); return; }
+  try {
+    const na = await api('POST', `/api/v1/alarms/${encodeURIComponent(id)}/${act}`, { note: r.note });
+    upsertAlarm(na);
+    renderAlarms();
+  } catch (e) {
+    if (e.status === 409) { toast(t('err.conflict')); await loadAlarms(); return; }
+    toast(e.status === 403 ? t('err.forbidden') : t('err.generic', { msg: e.message }));
+  }
+}
+
+function onListClick(ev) {
+  const li = ev.target.closest('li.alarm');
+  if (!li) return;
+  const a = alarms.get(li.dataset.id);
+  const btn = ev.target.closest('[data-act]');
+  if (btn) { alarmAction(li.dataset.id, btn.dataset.act).catch((e) => toast(t('err.generic', { msg: e.message }))); return; }
+  const m = ev.target.closest('[data-media]');
+  if (m && a) openMedia(a.media[Number(m.dataset.media)]);
+}
+
+// ---------- live stream ----------
+
+function onEvent(e) {
+  if (typeof e.seq !== 'number' || e.seq <= lastSeq) { stats.duplicatesDropped++; return; }
+  lastSeq = e.seq;
+  const li = document.createElement('li');
+  li.className = 'sev-' + e.severity;
+  li.dataset.seq = String(e.seq);
+  li.dataset.type = e.type;
+  li.innerHTML = `<span class="t">${esc(fmtTime(e.time))}</span><span>${esc(typeName(e.type))}</span><span class="muted">${esc(home(e.location, e.source && e.source.id))}</span>`;
+  const list = $('#live-list');
+  list.prepend(li);
+  while (list.children.length > LIVE_MAX) list.lastElementChild.remove();
+}
+
+function onAlarm(a) {
+  const isNew = !alarms.has(a.id);
+  if (upsertAlarm(a)) {
+    renderAlarms();
+    if (isNew && a.severity === 'critical' && a.state === 'open') ensureAudio();
+  }
+}
+
+function setConn(live) {
+  const c = $('#conn');
+  c.className = 'conn ' + (live ? 'live' : 'down');
+  c.textContent = t(live ? 'conn.live' : 'conn.down');
+}
+
+// connect opens the stream. EventSource reconnects by itself after a drop
+// and sends Last-Event-ID; when it gives up (an HTTP error), a new one is
+// opened with ?after= so nothing in between is missed.
+function connect() {
+  clearTimeout(esRetry);
+  if (es) es.close();
+  const url = '/api/v1/events/stream' + (lastSeq > 0 ? `?after=${lastSeq}` : '');
+  const src = new EventSource(url);
+  es = src;
+  let dropped = false;
+  src.addEventListener('open', () => {
+    stats.sseOpens++;
+    setConn(true);
+    // Live alarm messages older than the server's ring are not replayed:
+    // read the list again after every (re)connect.
+    loadAlarms().catch(() => {});
+    dropped = false;
+  });
+  src.addEventListener('event', (m) => { try { onEvent(JSON.parse(m.data)); } catch { /* bad frame */ } });
+  src.addEventListener('alarm', (m) => { try { onAlarm(JSON.parse(m.data)); } catch { /* bad frame */ } });
+  src.addEventListener('error', () => {
+    stats.sseErrors++;
+    setConn(false);
+    if (!dropped) dropped = true;
+    if (src.readyState === EventSource.CLOSED && es === src) {
+      esRetry = setTimeout(async () => {
+        try { await api('GET', '/api/v1/session'); } catch (e) { if (e.status === 401) { sessionLost(); return; } }
+        if (session) connect();
+      }, 3000);
+    }
+  });
+}
+
+// ---------- cameras ----------
+
+const camURLs = new Map();
+
+async function loadCameras() {
+  const grid = $('#camera-grid');
+  let data;
+  try { data = await api('GET', '/api/v1/cameras'); } catch (e) { grid.textContent = t('err.generic', { msg: e.message }); return; }
+  const cams = data.cameras || [];
+  if (!cams.length) { grid.innerHTML = `<p class="muted">${esc(t('cam.none'))}</p>`; return; }
+  grid.innerHTML = cams.map((c) => `<div class="card cam" data-cam="${esc(c.id)}">
+      <div class="frame"><div class="noframe">${esc(t('cam.noFrame'))}</div></div>
+      <div class="meta"><strong>${esc(c.id)}</strong>
+        <span class="${c.online ? 'on-ok' : 'on-bad'}">${esc(t(c.online ? 'cam.online' : 'cam.offline'))}</span>
+        <span>${esc(t('cam.fps', { fps: (c.fps || 0).toFixed(1) }))}</span></div>
+      <div class="meta muted"><span>${esc(fmtLoc(c.location))}</span><span>${esc(c.last_seen ? fmtAge(c.last_seen) : '')}</span></div>
+    </div>`).join('');
+  await Promise.all(cams.map(async (c) => {
+    try {
+      const r = await fetch(`/api/v1/cameras/${encodeURIComponent(c.id)}/snapshot`, { credentials: 'same-origin', cache: 'no-store' });
+      if (!r.ok) return;
+      const url = URL.createObjectURL(await r.blob());
+      if (camURLs.has(c.id)) URL.revokeObjectURL(camURLs.get(c.id));
+      camURLs.set(c.id, url);
+      const frame = $(`[data-cam="${CSS.escape(c.id)}"] .frame`, grid);
+      if (frame) {
+        frame.innerHTML = `<img alt="${esc(c.id)}" src="${url}">`;
+        $('img', frame).addEventListener('click', () => openMedia({ kind: 'snapshot', url }));
+      }
+    } catch { /* offline camera: keep the placeholder */ }
+  }));
+}
+
+// ---------- devices ----------
+
+let devices = [];
+
+function batteryLow(d) {
+  const s = d.state || {};
+  return s.battery_low === true || (typeof s.battery === 'number' && s.battery < 20) ||
+    s.last_event === 'wristband.low_battery' || s.last_event === 'device.low_battery';
+}
+
+async function loadDevices() {
+  const box = $('#device-groups');
+  try { devices = (await api('GET', '/api/v1/devices')).devices || []; } catch (e) { box.textContent = t('err.generic', { msg: e.message }); return; }
+  if (!devices.length) { box.innerHTML = `<p class="muted">${esc(t('dev.none'))}</p>`; return; }
+  const groups = new Map();
+  for (const d of devices) {
+    const b = (d.location && d.location.building) || '';
+    if (!groups.has(b)) groups.set(b, []);
+    groups.get(b).push(d);
+  }
+  const keys = [...groups.keys()].sort((x, y) => (x === '') - (y === '') || x.localeCompare(y, undefined, { numeric: true }));
+  const admin = session && session.role === 'admin';
+  box.innerHTML = keys.map((b) => `<div class="dev-group"><h2>${esc(b ? t('dev.building', { b }) : t('dev.common'))}</h2><div class="grid">${
+    groups.get(b).map((d) => `<div class="card dev ${d.online ? '' : 'offline'}" data-dev="${esc(d.id)}" data-kind="${esc(d.kind)}">
+      <div class="meta"><strong>${esc(d.id)}</strong><span>${fmtSource({ kind: d.kind, id: '' })}</span></div>
+      <div class="meta"><span class="${d.online ? 'on-ok' : 'on-bad'}">${esc(t(d.online ? 'dev.online' : 'dev.offline'))}</span>
+        ${batteryLow(d) ? `<span class="on-bad">${esc(t('dev.battery'))}</span>` : ''}
+        <span class="muted">${esc(t('dev.lastSeen'))}: ${esc(d.last_seen && !d.last_seen.startsWith('0001') ? fmtAge(d.last_seen) : t('dev.never'))}</span></div>
+      <div class="meta muted"><span>${esc(fmtLoc(d.location))}</span></div>
+      ${d.kind === 'barrier_gate' ? `<div><button type="button" class="warn" data-cmd="gate">${esc(t('dev.openGate'))}</button></div>` : ''}
+      ${d.kind === 'gas_valve' ? `<div><button type="button" data-cmd="valve" ${admin ? '' : 'disabled'} title="${esc(admin ? '' : t('dev.adminOnly'))}">${esc(t('dev.reopenValve'))}</button>${admin ? '' : ` <span class="muted">${esc(t('dev.adminOnly'))}</span>`}</div>` : ''}
+    </div>`).join('')}</div></div>`).join('');
+}
+
+async function deviceCommand(id, which) {
+  const d = devices.find((x) => x.id === id);
+  if (!d) return;
+  let r;
+  if (which === 'gate') {
+    r = await ask({ title: t('dev.confirmGate', { id }), note: 'optional', okText: t('dev.openGate'), okClass: 'warn' });
+  } else {
+    r = await ask({ title: t('dev.confirmValve', { home: home(d.location, id) }), note: 'required', okText: t('dev.reopenValve'), okClass: 'danger' });
+    if (r.ok && !r.note) { toast(t('dlg.noteRequired')); return; }
+  }
+  if (!r.ok) return;
+  try {
+    await api('POST', `/api/v1/devices/${encodeURIComponent(id)}/command`, { action: 'open', note: r.note });
+    toast(t('dev.done'));
+  } catch (e) {
+    toast(t('dev.failed', { msg: e.status === 403 ? t('err.forbidden') : e.message }));
+  }
+}
+
+// ---------- event search ----------
+
+let evQuery = null;
+let evNext = 0;
+let evShown = [];
+
+function fillEventForm() {
+  const f = $('#event-form');
+  const type = f.elements.type;
+  const cur = type.value;
+  const groups = [...new Set(EVENT_TYPES.map((x) => x.split('.')[0]))];
+  type.innerHTML = `<option value="">${esc(t('ev.any'))}</option>` +
+    groups.map((g) => `<optgroup label="${esc(g)}"><option value="${esc(g)}.">${esc(g)}.*</option>${
+      EVENT_TYPES.filter((x) => x.startsWith(g + '.')).map((x) => `<option value="${esc(x)}">${esc(typeName(x))}</option>`).join('')}</optgroup>`).join('');
+  type.value = cur;
+  const sev = f.elements.severity;
+  const sv = sev.value;
+  sev.innerHTML = `<option value="">${esc(t('ev.any'))}</option>` + ['info', 'warning', 'critical'].map((s) => `<option value="${s}">${esc(t('sev.' + s))}</option>`).join('');
+  sev.value = sv;
+  if (!f.elements.since.value) {
+    const d = new Date(Date.now() - 24 * 3600 * 1000);
+    f.elements.since.value = new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  }
+}
+
+async function searchEvents(more) {
+  const f = $('#event-form');
+  if (!more) {
+    const q = new URLSearchParams();
+    for (const k of ['type', 'severity', 'building', 'unit', 'room']) if (f.elements[k].value.trim()) q.set(k, f.elements[k].value.trim());
+    for (const k of ['since', 'until']) if (f.elements[k].value) q.set(k, new Date(f.elements[k].value).toISOString());
+    q.set('limit', '100');
+    evQuery = q;
+    evNext = 0;
+    evShown = [];
+  }
+  const q = new URLSearchParams(evQuery);
+  q.set('after', String(evNext));
+  let data;
+  try { data = await api('GET', '/api/v1/events?' + q); } catch (e) { toast(t('err.generic', { msg: e.message })); return; }
+  evNext = data.next;
+  evShown.push(...(data.events || []));
+  renderEvents();
+  $('#event-more').hidden = (data.events || []).length < 100;
+}
+
+function renderEvents() {
+  $('#event-rows').innerHTML = evShown.map((e, i) => `<tr class="sev-${esc(e.severity)}" data-ev="${i}" data-seq="${e.seq}">
+    <td>${esc(fmtTime(e.time))}</td><td>${esc(typeName(e.type))}</td><td>${esc(fmtLoc(e.location))}</td>
+    <td>${fmtSource(e.source)}</td><td>${mediaLinks(e.media)}</td></tr>`).join('');
+  $('#event-empty').hidden = evShown.length > 0;
+}
+
+// ---------- frame: tabs, language, login ----------
+
+function showTab(name) {
+  tab = name;
+  for (const b of document.querySelectorAll('.tabs [data-tab]')) b.classList.toggle('on', b.dataset.tab === name);
+  for (const s of document.querySelectorAll('main .tab')) s.hidden = s.id !== 'tab-' + name;
+  clearInterval(camTimer);
+  camTimer = null;
+  if (name === 'cameras') { loadCameras(); camTimer = setInterval(loadCameras, 10000); }
+  if (name === 'devices') loadDevices();
+  if (name === 'events') { fillEventForm(); if (!evQuery) searchEvents(false); }
+}
+
+function renderAll() {
+  applyStatic(document);
+  document.title = t('app.title');
+  if (session) {
+    $('#who').textContent = `${session.name} · ${t('top.role.' + session.role)}`;
+    setConn(es && es.readyState === EventSource.OPEN);
+    renderAlarms();
+    renderEvents();
+    if (tab !== 'alarms') showTab(tab);
+  }
+}
+
+function toggleLang() {
+  setLang(getLang() === 'zh-CN' ? 'en' : 'zh-CN');
+  try { localStorage.setItem('warden.lang', getLang()); } catch { /* private mode */ }
+  renderAll();
+}
+
+function showLogin(msg) {
+  $('#app').hidden = true;
+  $('#login').hidden = false;
+  $('#login-error').textContent = msg || '';
+  const u = $('#login-form').elements.username;
+  (u.closest('[hidden]') ? $('#login-form').elements.token : u).focus();
+}
+
+function sessionLost() {
+  stop();
+  session = null;
+  showLogin(t('login.expired'));
+}
+
+function stop() {
+  if (es) es.close();
+  es = null;
+  clearTimeout(esRetry);
+  clearInterval(camTimer);
+  camTimer = null;
+  alarms.clear();
+  lastSeq = 0;
+  $('#live-list').innerHTML = '';
+  updateAlert();
+}
+
+function start(info) {
+  session = info;
+  $('#login').hidden = true;
+  $('#app').hidden = false;
+  renderAll();
+  showTab('alarms');
+  connect();
+}
+
+async function onLogin(ev) {
+  ev.preventDefault();
+  ensureAudio(); // a click: the browser now lets the alert sound
+  const f = ev.target;
+  const tokenMode = !$('.mode-token', f).hidden;
+  const body = tokenMode ? { token: f.elements.token.value } : { username: f.elements.username.value, password: f.elements.password.value };
+  $('#login-error').textContent = '';
+  try {
+    const info = await api('POST', '/api/v1/session', body);
+    f.elements.password.value = '';
+    f.elements.token.value = '';
+    start(info);
+  } catch (e) {
+    let msg = t('login.failed', { msg: e.message });
+    if (e.status === 429) msg = t('login.rate', { s: e.retryAfter || '?' });
+    if (e.status === 403) msg = t('login.forbidden');
+    $('#login-error').textContent = msg;
+  }
+}
+
+async function logout() {
+  try { await api('DELETE', '/api/v1/session'); } catch { /* gone already */ }
+  stop();
+  session = null;
+  showLogin('');
+}
+
+function wire() {
+  for (const b of document.querySelectorAll('[data-action="lang"]')) b.addEventListener('click', toggleLang);
+  $('#login-form').addEventListener('submit', onLogin);
+  for (const b of document.querySelectorAll('.seg [data-mode]')) {
+    b.addEventListener('click', () => {
+      for (const x of document.querySelectorAll('.seg [data-mode]')) x.classList.toggle('on', x === b);
+      $('.mode-user').hidden = b.dataset.mode !== 'user';
+      $('.mode-token').hidden = b.dataset.mode !== 'token';
+    });
+  }
+  $('#logout').addEventListener('click', logout);
+  $('#sound').addEventListener('click', () => { ensureAudio(); beep(); });
+  for (const b of document.querySelectorAll('.tabs [data-tab]')) b.addEventListener('click', () => showTab(b.dataset.tab));
+  $('#alarm-list').addEventListener('click', onListClick);
+  $('#resolved-list').addEventListener('click', onListClick);
+  $('#show-resolved').addEventListener('change', () => loadAlarms().catch((e) => toast(e.message)));
+  $('#device-groups').addEventListener('click', (ev) => {
+    const b = ev.target.closest('[data-cmd]');
+    if (b) deviceCommand(b.closest('[data-dev]').dataset.dev, b.dataset.cmd);
+  });
+  $('#event-form').addEventListener('submit', (ev) => { ev.preventDefault(); searchEvents(false); });
+  $('#event-more').addEventListener('click', () => searchEvents(true));
+  $('#event-rows').addEventListener('click', (ev) => {
+    const m = ev.target.closest('[data-media]');
+    const tr = ev.target.closest('[data-ev]');
+    if (m && tr) openMedia(evShown[Number(tr.dataset.ev)].media[Number(m.dataset.media)]);
+  });
+  document.addEventListener('click', () => { if (audio && audio.state === 'suspended') ensureAudio(); });
+  setInterval(() => {
+    for (const el of document.querySelectorAll('.age[data-time]')) el.textContent = fmtAge(el.dataset.time);
+  }, 15000);
+}
+
+async function main() {
+  let l = 'zh-CN';
+  try { l = localStorage.getItem('warden.lang') || l; } catch { /* private mode */ }
+  setLang(l);
+  applyStatic(document);
+  document.title = t('app.title');
+  wire();
+  try {
+    const info = await api('GET', '/api/v1/session');
+    if (info.via !== 'session') throw new ApiError(401);
+    start(info);
+  } catch {
+    showLogin('');
+  }
+}
+
+main();
