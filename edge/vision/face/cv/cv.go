@@ -110,16 +110,31 @@ func (d *YuNet) Close() {
 // an aligned 112×112 BGR crop. Not safe for concurrent use.
 type SFace struct{ p *C.FCSFace }
 
+// Input says how a crop is fed to the network. The zero value is
+// FaceRecognizerSF's own (raw 0..255, RGB), right for SFace; ArcFace-style
+// models want (pixel - 127.5) / 128.
+type Input struct {
+	Scale, Mean float64
+	SwapRB      bool
+}
+
+// ArcFaceInput is (pixel − 127.5)/128, RGB.
+var ArcFaceInput = Input{Scale: 1.0 / 128, Mean: 127.5, SwapRB: true}
+
 // NewSFace loads an embedding model and runs it once on a grey probe, so a
 // model that loads but cannot run fails here.
-func NewSFace(model string) (*SFace, error) {
+func NewSFace(model string, in Input) (*SFace, error) {
 	if err := checkFile(model); err != nil {
 		return nil, fmt.Errorf("embedding model: %w", err)
 	}
 	cs := C.CString(model)
 	defer C.free(unsafe.Pointer(cs))
 	var e *C.char
-	p := C.fc_sface_new(cs, &e)
+	swap := 0
+	if in.SwapRB {
+		swap = 1
+	}
+	p := C.fc_sface_new(cs, C.double(in.Scale), C.double(in.Mean), C.int(swap), &e)
 	if err := takeErr(e); err != nil || p == nil {
 		if err == nil {
 			err = errors.New("no recognizer")
@@ -229,3 +244,7 @@ func (l *LBPH) Close() {
 		l.p = nil
 	}
 }
+
+// SetNumThreads sets OpenCV's worker threads for the whole process (1: run
+// on the calling thread only, as in the one-core benchmarks).
+func SetNumThreads(n int) { C.fc_set_num_threads(C.int(n)) }

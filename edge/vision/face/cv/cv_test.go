@@ -44,7 +44,7 @@ func TestLoadErrors(t *testing.T) {
 		} else if !strings.Contains(err.Error(), filepath.Base(m)) {
 			t.Errorf("error does not name the model: %v", err)
 		}
-		if s, err := NewSFace(m); err == nil {
+		if s, err := NewSFace(m, Input{}); err == nil {
 			s.Close()
 			t.Errorf("NewSFace(%s) loaded", m)
 		}
@@ -58,7 +58,7 @@ func TestDetectAlignEmbed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer y.Close()
-	s, err := NewSFace(filepath.Join(d, "models/face_embed_112_fr_feature.onnx"))
+	s, err := NewSFace(filepath.Join(d, "models/face_embed_112_fr_feature.onnx"), ArcFaceInput)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,9 +7,21 @@
 #include <opencv2/imgproc.hpp>
 #include <opencv2/objdetect.hpp>
 #include <opencv2/face.hpp>
+#include <opencv2/dnn.hpp>
 
 struct FCYuNet { cv::Ptr<cv::FaceDetectorYN> p; cv::Size size; };
-struct FCSFace { cv::Ptr<cv::FaceRecognizerSF> p; };
+struct FCSFace {
+    cv::Ptr<cv::FaceRecognizerSF> p;
+    cv::dnn::Net net; // used when scale > 0
+    double scale, mean;
+    bool swap;
+    void feature(const cv::Mat& in, cv::Mat& f) {
+        if (scale <= 0) { p->feature(in, f); return; }
+        cv::Mat blob = cv::dnn::blobFromImage(in, scale, cv::Size(112, 112), cv::Scalar(mean, mean, mean), swap, false);
+        net.setInput(blob);
+        f = net.forward().clone();
+    }
+};
 struct FCLBPH { cv::Ptr<cv::face::LBPHFaceRecognizer> p; bool trained; };
 
 static void seterr(char** err, const std::string& s) {
@@ -49,15 +61,19 @@ int fc_yunet_detect(FCYuNet* d, FCMat img, float* out, int max, char** err) {
 
 void fc_yunet_free(FCYuNet* d) { delete d; }
 
-FCSFace* fc_sface_new(const char* model, char** err) {
+FCSFace* fc_sface_new(const char* model, double scale, double mean, int swap_rb, char** err) {
     GUARD_BEGIN
     cv::Ptr<cv::FaceRecognizerSF> p = cv::FaceRecognizerSF::create(model, "");
     if (p.empty()) { seterr(err, "FaceRecognizerSF::create returned null"); return nullptr; }
-    // Probe once so that an unusable network fails at start, not on the first face.
-    cv::Mat probe(112, 112, CV_8UC3, cv::Scalar(128, 128, 128)), f;
-    p->feature(probe, f);
-    if (f.empty()) { seterr(err, "model produced no feature for a 112x112 input"); return nullptr; }
-    return new FCSFace{p};
+    FCSFace* r = new FCSFace{p, cv::dnn::Net(), scale, mean, swap_rb != 0};
+    try {
+        if (scale > 0) r->net = cv::dnn::readNetFromONNX(model);
+        // Probe once so that an unusable network fails at start, not on the first face.
+        cv::Mat probe(112, 112, CV_8UC3, cv::Scalar(128, 128, 128)), f;
+        r->feature(probe, f);
+        if (f.empty()) { seterr(err, "model produced no feature for a 112x112 input"); delete r; return nullptr; }
+    } catch (...) { delete r; throw; }
+    return r;
     GUARD_END(nullptr)
 }
 
@@ -81,7 +97,7 @@ int fc_sface_feature(FCSFace* r, const unsigned char* crop, float* out, int max,
     GUARD_BEGIN
     cv::Mat in(112, 112, CV_8UC3, (void*)crop);
     cv::Mat f;
-    r->p->feature(in, f);
+    r->feature(in, f);
     cv::Mat ff;
     f.reshape(1, 1).convertTo(ff, CV_32F);
     int n = (int)ff.total();
@@ -123,3 +139,7 @@ int fc_lbph_predict(FCLBPH* l, const unsigned char* grey, int w, int h, int* lab
 }
 
 void fc_lbph_free(FCLBPH* l) { delete l; }
+
+void fc_set_num_threads(int n) {
+    try { cv::setNumThreads(n); } catch (...) {}
+}

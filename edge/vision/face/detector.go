@@ -1,0 +1,319 @@
+package face
+
+import (
+	"fmt"
+	"image"
+	"log/slog"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"gocv.io/x/gocv"
+
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/gallery"
+	"github.com/smartcommunity/warden/edge/vision"
+)
+
+// Deps are what the detector needs from the gateway.
+type Deps struct {
+	// Gallery is the live gallery (the daemon's); nil: detect.face.gallery_db
+	// is read once, or every face is unknown.
+	Gallery *gallery.Gallery
+	Log     *slog.Logger
+}
+
+// New is the factory for camera.DefaultDetectors: no live gallery.
+func New(cam config.Camera) (vision.Detector, error) { return Factory(Deps{})(cam) }
+
+// Factory builds the face detector of a camera when detect.face is present.
+func Factory(d Deps) vision.Factory {
+	return func(cam config.Camera) (vision.Detector, error) {
+		if cam.Detect.Face == nil {
+			return nil, nil
+		}
+		o, err := ParseOptions(cam.Detect.Face)
+		if err != nil {
+			return nil, fmt.Errorf("camera %s: %w", cam.ID, err)
+		}
+		det, err := NewDetector(cam.ID, o, d)
+		if err != nil {
+			return nil, fmt.Errorf("camera %s: %w", cam.ID, err)
+		}
+		return det, nil
+	}
+}
+
+// Detector tracks faces of one camera and emits one event per person
+// passing: face.recognized, face.watchlist (critical) or face.unknown.
+type Detector struct {
+	cam     string
+	opt     Options
+	eng     *Engine
+	gal     *gallery.Gallery
+	match   *Matcher
+	ver     uint64
+	static  []gallery.Entry // from gallery_db, when there is no live gallery
+	log     *slog.Logger
+	tracks  []*track
+	nextID  int
+	Elapsed time.Duration // time spent in Detect, for benchmarks
+}
+
+type track struct {
+	id        int
+	box       image.Rectangle
+	last      time.Duration
+	unmatched int
+	hits      map[string]int
+	best      map[string]float64 // best score per person
+	persons   map[string]gallery.Person
+	bestQ     float64
+	bestBox   image.Rectangle
+	bestCrop  []byte
+	bestScore float64 // best unmatched score, for face.unknown
+	emitted   bool
+}
+
+// NewDetector loads the models (and the gallery snapshot of gallery_db).
+func NewDetector(camID string, o Options, d Deps) (*Detector, error) {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	eng, err := NewEngine(o)
+	if err != nil {
+		return nil, err
+	}
+	det := &Detector{cam: camID, opt: o, eng: eng, gal: d.Gallery, log: d.Log.With("component", "face", "camera", camID)}
+	if d.Gallery == nil && o.GalleryDB != "" {
+		if det.static, err = readGallery(o); err != nil {
+			eng.Close()
+			return nil, err
+		}
+	}
+	if err := det.reload(); err != nil {
+		eng.Close()
+		return nil, err
+	}
+	return det, nil
+}
+
+func readGallery(o Options) ([]gallery.Entry, error) {
+	key, err := gallery.LoadKey(o.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("detect.face.key_file: %w", err)
+	}
+	db, err := bolt.Open(o.GalleryDB, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("detect.face.gallery_db %s: %w (is the daemon running?)", o.GalleryDB, err)
+	}
+	defer db.Close()
+	g, err := gallery.Open(gallery.Options{DB: db, Key: key})
+	if err != nil {
+		return nil, fmt.Errorf("detect.face.gallery_db %s: %w", o.GalleryDB, err)
+	}
+	return g.Entries()
+}
+
+func (d *Detector) reload() error {
+	entries := d.static
+	if d.gal != nil {
+		d.ver = d.gal.Version()
+		var err error
+		if entries, err = d.gal.Entries(); err != nil {
+			return err
+		}
+	}
+	m, err := NewMatcher(d.eng.Model(), d.opt, entries)
+	if err != nil {
+		return err
+	}
+	if d.match != nil {
+		d.match.Close()
+	}
+	d.match = m
+	d.log.Info("face gallery loaded", "templates", m.Templates(), "model", d.eng.Model())
+	return nil
+}
+
+// Close frees the models.
+func (d *Detector) Close() {
+	d.eng.Close()
+	if d.match != nil {
+		d.match.Close()
+	}
+}
+
+func iou(a, b image.Rectangle) float64 {
+	in := a.Intersect(b)
+	if in.Empty() {
+		return 0
+	}
+	ia := float64(in.Dx() * in.Dy())
+	return ia / (float64(a.Dx()*a.Dy()+b.Dx()*b.Dy()) - ia)
+}
+
+func centreDist(a, b image.Rectangle) float64 {
+	ca := a.Min.Add(a.Max).Div(2)
+	cb := b.Min.Add(b.Max).Div(2)
+	dx, dy := float64(ca.X-cb.X), float64(ca.Y-cb.Y)
+	return dx*dx + dy*dy
+}
+
+// assign pairs faces with tracks greedily by IoU, then by centre distance
+// (within one face width), and opens tracks for the rest.
+func (d *Detector) assign(faces []Face, pts time.Duration) []*track {
+	out := make([]*track, len(faces))
+	used := map[*track]bool{}
+	for pass := 0; pass < 2; pass++ {
+		for i, f := range faces {
+			if out[i] != nil {
+				continue
+			}
+			var best *track
+			bestV := 0.0
+			for _, t := range d.tracks {
+				if used[t] {
+					continue
+				}
+				if pass == 0 {
+					if v := iou(f.Box, t.box); v > 0.2 && v > bestV {
+						best, bestV = t, v
+					}
+				} else {
+					w := float64(max(f.Box.Dx(), t.box.Dx()))
+					if v := centreDist(f.Box, t.box); v < w*w && (best == nil || v < bestV) {
+						best, bestV = t, v
+					}
+				}
+			}
+			if best != nil {
+				out[i], used[best] = best, true
+			}
+		}
+	}
+	for i := range faces {
+		if out[i] == nil {
+			d.nextID++
+			t := &track{id: d.nextID, hits: map[string]int{}, best: map[string]float64{}, persons: map[string]gallery.Person{}}
+			d.tracks = append(d.tracks, t)
+			out[i] = t
+		}
+		out[i].box, out[i].last = faces[i].Box, pts
+	}
+	return out
+}
+
+// Detect implements vision.Detector.
+func (d *Detector) Detect(f vision.Frame) []vision.Detection {
+	start := time.Now()
+	defer func() { d.Elapsed += time.Since(start) }()
+	if d.gal != nil && d.gal.Version() != d.ver {
+		if err := d.reload(); err != nil {
+			d.log.Error("face gallery reload", "err", err)
+		}
+	}
+	faces, err := d.eng.Detect(f.Mat)
+	if err != nil {
+		d.log.Error("face detect", "err", err)
+		return nil
+	}
+	tracks := d.assign(faces, f.PTS)
+	var out []vision.Detection
+	for i, fc := range faces {
+		t := tracks[i]
+		if t.emitted || fc.Box.Dy() < d.opt.MinFacePx {
+			continue
+		}
+		if det, ok := d.observe(f, fc, t); ok {
+			out = append(out, det)
+		}
+	}
+	lost := time.Duration(d.opt.TrackLostSeconds * float64(time.Second))
+	kept := d.tracks[:0]
+	for _, t := range d.tracks {
+		if f.PTS-t.last <= lost {
+			kept = append(kept, t)
+		}
+	}
+	d.tracks = kept
+	return out
+}
+
+// observe embeds one good-quality face of a track and decides whether the
+// track has earned its one event.
+func (d *Detector) observe(f vision.Frame, fc Face, t *track) (vision.Detection, bool) {
+	p, err := d.eng.Embed(f.Mat, fc)
+	if err != nil {
+		d.log.Warn("face embed", "err", err)
+		return vision.Detection{}, false
+	}
+	defer p.Crop.Close()
+	if p.Sharpness < d.opt.MinSharpness || p.Yaw > d.opt.MaxYaw {
+		return vision.Detection{}, false
+	}
+	// Quality favours big, sharp, frontal faces.
+	q := float64(fc.Box.Dy()) * min(p.Sharpness, 500) * (1 - p.Yaw)
+	if q > t.bestQ {
+		t.bestQ, t.bestBox = q, fc.Box
+		t.bestCrop = boxJPEG(f.Mat, fc.Box)
+	}
+	person, score, ok := d.match.Best(p)
+	if ok {
+		t.unmatched = 0
+		t.hits[person.ID]++
+		t.persons[person.ID] = person
+		t.best[person.ID] = max(t.best[person.ID], score)
+		if t.hits[person.ID] >= d.opt.ConfirmFrames {
+			t.emitted = true
+			typ, sev := event.FaceRecognized, event.Severity("")
+			if person.Group == gallery.Watchlist {
+				typ, sev = event.FaceWatchlist, event.Critical
+			}
+			d.log.Debug("face matched", "track", t.id, "person", person.ID, "name", person.Name, "score", t.best[person.ID])
+			return vision.Detection{Type: typ, Severity: sev, BBox: t.bestBox, Snapshot: true,
+				Data: map[string]any{"person_id": person.ID, "name": person.Name, "score": round3(t.best[person.ID]),
+					"bbox": vision.BBoxList(t.bestBox), "group": string(person.Group), "track": t.id}}, true
+		}
+		return vision.Detection{}, false
+	}
+	t.bestScore = max(t.bestScore, score)
+	t.unmatched++
+	if t.unmatched < d.opt.UnknownAfterFrames {
+		return vision.Detection{}, false
+	}
+	t.emitted = true
+	det := vision.Detection{Type: event.FaceUnknown, BBox: t.bestBox, Snapshot: true,
+		Data: map[string]any{"person_id": "", "name": "", "score": round3(t.bestScore), "bbox": vision.BBoxList(t.bestBox), "track": t.id}}
+	if t.bestCrop != nil {
+		det.Images = []vision.Image{{Kind: "crop", ContentType: "image/jpeg", Data: t.bestCrop}}
+		if d.gal != nil {
+			if u, err := d.gal.AddUnknown(d.cam, f.Wall, t.bestScore, t.bestCrop); err != nil {
+				d.log.Error("keep unknown face crop", "err", err)
+			} else {
+				det.Data["crop_id"] = u.ID
+			}
+		}
+	}
+	d.log.Info("unknown face", "track", t.id)
+	return det, true
+}
+
+func round3(v float64) float64 { return float64(int(v*1000+0.5)) / 1000 }
+
+// boxJPEG encodes the face box widened by a quarter, for people to look at.
+func boxJPEG(img gocv.Mat, r image.Rectangle) []byte {
+	pad := r.Dx() / 4
+	r = image.Rect(r.Min.X-pad, r.Min.Y-pad, r.Max.X+pad, r.Max.Y+pad).Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
+	if r.Empty() {
+		return nil
+	}
+	roi := img.Region(r)
+	defer roi.Close()
+	b, err := gocv.IMEncode(gocv.JPEGFileExt, roi)
+	if err != nil {
+		return nil
+	}
+	defer b.Close()
+	return append([]byte(nil), b.GetBytes()...)
+}
