@@ -146,6 +146,8 @@ func (d *decoder) object(v any, p string) (*obj, bool) {
 		return &obj{d: d, m: out, path: p, used: map[string]bool{}}, true
 	case nil:
 		d.add(p, "is empty; want a mapping")
+	case config.Rule: // yaml.v3 gives nested mappings the outer map's type
+		return &obj{d: d, m: m, path: p, used: map[string]bool{}}, true
 	default:
 		d.add(p, "wrong type %s; want a mapping", typeName(v))
 	}
@@ -265,7 +267,7 @@ func typeName(v any) string {
 		return "number"
 	case []any:
 		return "list"
-	case map[string]any, map[any]any:
+	case map[string]any, map[any]any, config.Rule:
 		return "mapping"
 	}
 	return fmt.Sprintf("%T", v)

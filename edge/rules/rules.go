@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"maps"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"text/template"
@@ -464,12 +465,14 @@ func (e *Engine) targets(a *Action, ev *event.Event) []string {
 	if want == "" {
 		return ids
 	}
+	var same []string
 	for _, d := range e.opts.Actuators.Kind(actionKinds[a.Kind].kind) {
-		if placeOf(d.Location, a.Same) == want && !contains(ids, d.ID) {
-			ids = append(ids, d.ID)
+		if placeOf(d.Location, a.Same) == want && !slices.Contains(ids, d.ID) {
+			same = append(same, d.ID)
 		}
 	}
-	return ids
+	slices.Sort(same)
+	return append(ids, same...)
 }
 
 func placeOf(l event.Location, same string) string {
@@ -492,14 +495,6 @@ func placeOf(l event.Location, same string) string {
 	return ""
 }
 
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
 
 // Source is the committed event log the engine follows; *store.Store is one.
 type Source interface {
@@ -522,7 +517,12 @@ func (e *Engine) Run(ctx context.Context, src Source) error {
 		return fmt.Errorf("rules: read cursor: %w", err)
 	}
 	if cur == 0 {
+		// First start: history is not acted on. Save the starting point so
+		// events committed before a crash in the next moments are not lost.
 		cur = src.LastSeq()
+		if err := src.SetCursor(CursorName, cur); err != nil {
+			return fmt.Errorf("rules: save cursor: %w", err)
+		}
 	}
 	for {
 		changed := src.Changed()
