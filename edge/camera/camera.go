@@ -18,6 +18,7 @@ import (
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/vision"
+	"github.com/smartcommunity/warden/edge/vision/face"
 	"github.com/smartcommunity/warden/edge/vision/motion"
 )
 
@@ -33,7 +34,7 @@ type MediaStore interface {
 
 // DefaultDetectors are used when Deps.Detectors is nil. The face and throw
 // detectors are added by the caller, which imports them.
-func DefaultDetectors() []vision.Factory { return []vision.Factory{motion.New} }
+func DefaultDetectors() []vision.Factory { return []vision.Factory{motion.New, face.New} }
 
 // Deps are what a camera needs from the rest of the gateway.
 type Deps struct {

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/smartcommunity/warden/edge/gallery"
+)
+
+func init() {
+	register("gallery", "list or remove gallery persons: gallery list|remove --config FILE [ID]", runGallery)
+}
+
+func runGallery(_ context.Context, args []string) int {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "remove") {
+		fmt.Fprintln(os.Stderr, "usage: warden gallery list --config FILE\n       warden gallery remove --config FILE ID...")
+		return 2
+	}
+	fs := flag.NewFlagSet("gallery "+args[0], flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "config file (required)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if *cfgPath == "" || (args[0] == "remove" && fs.NArg() == 0) {
+		fmt.Fprintln(os.Stderr, "usage: warden gallery list --config FILE\n       warden gallery remove --config FILE ID...")
+		return 2
+	}
+	cfg, o, err := loadFaceConfig(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "warden gallery:", err)
+		return 2
+	}
+	st, g, err := openGallery(cfg, o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "warden gallery:", err)
+		return 1
+	}
+	defer st.Close()
+	if args[0] == "list" {
+		ps, err := g.List()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "warden gallery:", err)
+			return 1
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tGROUP\tTEMPLATES\tUPDATED")
+		for _, p := range ps {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", p.ID, p.Name, p.Group, p.Templates, p.Updated.Format("2006-01-02 15:04"))
+		}
+		tw.Flush()
+		return 0
+	}
+	code := 0
+	for _, id := range fs.Args() {
+		if err := g.Remove(cliActor(), id); err != nil {
+			if errors.Is(err, gallery.ErrNotFound) {
+				fmt.Fprintf(os.Stderr, "warden gallery: %s: not in the gallery\n", id)
+			} else {
+				fmt.Fprintln(os.Stderr, "warden gallery:", err)
+			}
+			code = 1
+			continue
+		}
+		fmt.Printf("removed %s\n", id)
+	}
+	return code
+}
