@@ -495,7 +495,6 @@ func placeOf(l event.Location, same string) string {
 	return ""
 }
 
-
 // Source is the committed event log the engine follows; *store.Store is one.
 type Source interface {
 	Changed() <-chan struct{}
