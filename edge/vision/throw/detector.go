@@ -23,9 +23,9 @@ const (
 	globalFrac     = 0.025 // changed fraction of the watched area that means a global change
 	maxBlobs       = 80    // more blobs in one frame is clutter (shake, heavy rain): suspend
 	suspendFor     = 800 * time.Millisecond
-	maxMisses      = 3     // frames a track may go unseen
-	maxTracks      = 120   // safety cap
-	maxTrackPoints = 400   // 16 s at 25 fps
+	maxMisses      = 3   // frames a track may go unseen
+	maxTracks      = 120 // safety cap
+	maxTrackPoints = 400 // 16 s at 25 fps
 	minFitPoints   = 8
 	maxBackExtrap  = 0.3 // s: how far before the first observation the origin may be traced
 	dupMemory      = 4 * time.Second
@@ -64,13 +64,13 @@ type Detector struct {
 	ppm   float64 // px per metre
 	gpx   float64 // g in px/s²
 
-	size    image.Point
-	roi     image.Rectangle
-	open    bool
-	mask    gocv.Mat // 255 where motion counts (ROI size)
-	watched int
+	size                                                        image.Point
+	roi                                                         image.Rectangle
+	open                                                        bool
+	mask                                                        gocv.Mat // 255 where motion counts (ROI size)
+	watched                                                     int
 	gray, grayF, bg, diff, d8, fg, labels, stats, cents, kernel gocv.Mat
-	haveBG  bool
+	haveBG                                                      bool
 
 	suspendUntil time.Duration
 	lastPTS      time.Duration
@@ -80,6 +80,7 @@ type Detector struct {
 
 	// Stats for evaluation and tests.
 	Stats Stats
+	debug func(tr *track, why string) // tests: why a track was rejected
 }
 
 // Stats count what the detector did.
@@ -347,9 +348,17 @@ type verdict struct {
 
 // fall decides whether tr is a free fall; ok is false for anything else.
 func (d *Detector) fall(tr *track) (verdict, bool) {
+	v, why := d.fallWhy(tr)
+	if why != "" && d.debug != nil {
+		d.debug(tr, why)
+	}
+	return v, why == ""
+}
+
+func (d *Detector) fallWhy(tr *track) (verdict, string) {
 	n := len(tr.pts)
 	if n < minFitPoints || tr.misses > 0 {
-		return verdict{}, false
+		return verdict{}, "short"
 	}
 	minY := tr.pts[0].y
 	for _, p := range tr.pts {
@@ -358,7 +367,7 @@ func (d *Detector) fall(tr *track) (verdict, bool) {
 	last := tr.pts[n-1]
 	span := last.y - minY
 	if span < d.opt.MinFloors*d.opt.Facade.FloorPx() {
-		return verdict{}, false
+		return verdict{}, "span"
 	}
 	t0 := tr.pts[0].t
 	ts := make([]float64, n)
@@ -370,25 +379,25 @@ func (d *Detector) fall(tr *track) (verdict, bool) {
 	dur := ts[n-1]
 	// enough of the fall was seen: few gaps
 	if frameDur := (tr.pts[1].t - tr.pts[0].t).Seconds(); frameDur > 0 && float64(n) < 0.6*dur/frameDur {
-		return verdict{}, false
+		return verdict{}, "gaps"
 	}
 	fy := polyfit(ts, ys, 2)
 	fx := polyfit(ts, xs, 1)
 	if !fy.ok || !fx.ok {
-		return verdict{}, false
+		return verdict{}, "fit"
 	}
 	a := 2 * fy.c[2]
 	if a < d.opt.GMin*d.gpx || a > d.opt.GMax*d.gpx {
-		return verdict{}, false
+		return verdict{}, fmt.Sprintf("accel %.2f g", a/d.gpx)
 	}
 	if fy.rms > 1.2+0.012*span || fx.rms > 1.5+0.01*span {
-		return verdict{}, false
+		return verdict{}, fmt.Sprintf("rms y %.1f x %.1f", fy.rms, fx.rms)
 	}
 	if vEnd := fy.c[1] + a*dur; vEnd <= 0 {
-		return verdict{}, false
+		return verdict{}, "rising"
 	}
 	if math.Abs(fx.c[1]) > 10*d.ppm { // 10 m/s sideways is no drop from a window
-		return verdict{}, false
+		return verdict{}, "sideways"
 	}
 	// origin: where the vertical velocity was zero, but no earlier than
 	// maxBackExtrap before the first sighting, and the first sighting when
@@ -398,7 +407,7 @@ func (d *Detector) fall(tr *track) (verdict, bool) {
 	if tv < 0 {
 		to = max(tv, -maxBackExtrap)
 	}
-	return verdict{fy: fy, fx: fx, t0: t0, originT: to, originX: fx.at(to), originY: fy.at(to), accel: a}, true
+	return verdict{fy: fy, fx: fx, t0: t0, originT: to, originX: fx.at(to), originY: fy.at(to), accel: a}, ""
 }
 
 func (d *Detector) duplicate(tr *track, pts time.Duration) bool {
@@ -490,20 +499,20 @@ func (d *Detector) trajectoryImage(frame gocv.Mat, tr *track, v verdict, floor i
 	k := float64(floor - fc.LowestFloor)
 	yb, yt := fc.BottomY-k*fp, fc.BottomY-(k+1)*fp
 	band := image.Rect(int(fc.LeftX), int(yt), int(fc.RightX), int(yb))
-	gocv.Rectangle(&img, band, color.RGBA{0, 200, 255, 0}, 2)
-	gocv.PutText(&img, fmt.Sprintf("floor %d", floor), image.Pt(int(fc.LeftX)+4, max(14, int(yt)-4)), gocv.FontHersheySimplex, 0.6, color.RGBA{0, 200, 255, 0}, 2)
+	gocv.Rectangle(&img, band, color.RGBA{255, 160, 0, 0}, 2)
+	gocv.PutText(&img, fmt.Sprintf("floor %d", floor), image.Pt(int(fc.LeftX)+4, max(14, int(yt)-4)), gocv.FontHersheySimplex, 0.6, color.RGBA{255, 160, 0, 0}, 2)
 	// fitted path from the origin to the first sighting (dashed by dots)
 	for t := v.originT; t < 0; t += 0.02 {
-		gocv.Circle(&img, image.Pt(int(v.fx.at(t)), int(v.fy.at(t))), 1, color.RGBA{255, 255, 0, 0}, -1)
+		gocv.Circle(&img, image.Pt(int(v.fx.at(t)), int(v.fy.at(t))), 1, color.RGBA{255, 255, 255, 0}, -1)
 	}
 	pts := make([]image.Point, len(tr.pts))
 	for i, p := range tr.pts {
 		pts[i] = image.Pt(int(math.Round(p.x)), int(math.Round(p.y)))
 	}
 	pv := gocv.NewPointsVectorFromPoints([][]image.Point{pts})
-	gocv.Polylines(&img, pv, false, color.RGBA{0, 0, 255, 0}, 2)
+	gocv.Polylines(&img, pv, false, color.RGBA{255, 0, 0, 0}, 2)
 	pv.Close()
-	gocv.Circle(&img, image.Pt(int(v.originX), int(v.originY)), 6, color.RGBA{0, 255, 255, 0}, 2)
+	gocv.Circle(&img, image.Pt(int(v.originX), int(v.originY)), 6, color.RGBA{255, 255, 0, 0}, 2)
 	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, img, []int{gocv.IMWriteJpegQuality, 85})
 	if err != nil {
 		return nil, err
