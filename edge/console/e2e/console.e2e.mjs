@@ -1,0 +1,192 @@
+// Browser test of the guard console, run by console_e2e_test.go (which
+// starts the gateway parts, a drop-able proxy and a control server).
+// Prints progress lines and one "RESULT {json}" line; exits non-zero on the
+// first failed check.
+import { chromium } from 'playwright-core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`missing env ${k}`);
+  return v;
+};
+const BASE = env('CONSOLE_URL');
+const CONTROL = env('CONTROL_URL');
+const EVIL = env('EVIL_URL');
+const ART = env('ARTIFACTS');
+const T = 20000; // generous: the machine may be slow; latencies are measured, not bounded
+
+const result = {};
+const log = (...a) => console.log(new Date().toISOString(), ...a);
+function check(cond, msg) {
+  if (!cond) throw new Error('check failed: ' + msg);
+  log('ok -', msg);
+}
+async function ctl(path) {
+  const r = await fetch(CONTROL + path, { method: 'POST' });
+  const body = await r.text();
+  if (!r.ok) throw new Error(`control ${path}: ${r.status} ${body}`);
+  return JSON.parse(body);
+}
+
+const userDataDir = mkdtempSync(join(tmpdir(), 'warden-console-e2e-'));
+const ctx = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: env('CHROMIUM'),
+  headless: true,
+  viewport: { width: 1366, height: 768 },
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+    '--autoplay-policy=no-user-gesture-required',
+  ],
+});
+const consoleErrors = [];
+try {
+  const page = ctx.pages()[0] || await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+
+  // ---- login: a wrong token is refused, then the guard logs in ----
+  await page.goto(BASE + '/');
+  await page.locator('#login').waitFor({ state: 'visible', timeout: T });
+  check(await page.locator('html').getAttribute('lang') === 'zh-CN', 'page is zh-CN by default');
+  await page.click('.seg [data-mode="token"]');
+  await page.fill('input[name="token"]', 'not-a-real-token');
+  await page.click('#login-form button[type="submit"]');
+  await page.waitForFunction(() => document.querySelector('#login-error').textContent.length > 0, null, { timeout: T });
+  check(await page.locator('#app').isHidden(), 'wrong token refused: still on the login form');
+  const cookies0 = await ctx.cookies();
+  check(!cookies0.some((c) => c.name === 'warden_session'), 'no session cookie after a wrong token');
+
+  await page.click('.seg [data-mode="user"]');
+  await page.fill('input[name="username"]', env('GUARD_USER'));
+  await page.fill('input[name="password"]', env('GUARD_PASS'));
+  await page.click('#login-form button[type="submit"]');
+  await page.locator('#app').waitFor({ state: 'visible', timeout: T });
+  const ck = (await ctx.cookies()).find((c) => c.name === 'warden_session');
+  check(ck && ck.httpOnly && ck.sameSite === 'Strict', 'session cookie is HttpOnly, SameSite=Strict');
+  await page.locator('#conn.live').waitFor({ timeout: T });
+  check(await page.evaluate(() => document.cookie.includes('warden_session')) === false, 'script cannot read the session cookie');
+
+  // ---- a gas leak through the real broker shows up live ----
+  const t0 = Date.now();
+  await ctl('/publish?fixture=gas-leak-3-2-201.jsonl');
+  const card = page.locator('li.alarm[data-type="gas.leak"][data-state="open"]').filter({ hasText: '201' });
+  await card.waitFor({ timeout: T });
+  result.alarm_latency_ms = Date.now() - t0;
+  log(`gas leak alarm visible after ${result.alarm_latency_ms} ms`);
+  const text = await card.innerText();
+  check(text.includes('燃气泄漏') && text.includes('3 号楼') && text.includes('2 单元') && text.includes('201 室'), 'alarm shows type in words and building/unit/room');
+  check(text.includes('紧急') && (await card.getAttribute('class')).includes('sev-critical'), 'alarm shows critical severity');
+  check(text.includes('gas-3-2-201'), 'alarm shows its source');
+  await page.waitForFunction(() => document.body.dataset.alerting === '1' && window.wardenConsole.stats.beeps > 0, null, { timeout: T });
+  check(true, 'critical alarm beeps (WebAudio) and the page is alerting');
+  await page.waitForFunction(() => document.title.startsWith('⚠'), null, { timeout: T });
+  check(true, 'page title flashes');
+  await page.screenshot({ path: join(ART, 'alarm-open.png') });
+
+  // ---- acknowledge, then resolve with a note ----
+  await card.locator('[data-act="ack"]').click();
+  await page.locator('#dlg textarea').fill('on my way');
+  await page.click('#dlg-ok');
+  const acked = page.locator('li.alarm[data-type="gas.leak"][data-state="acknowledged"]').filter({ hasText: '201' });
+  await acked.waitFor({ timeout: T });
+  check(await acked.innerText().then((s) => s.includes(env('GUARD_USER'))), 'acknowledged alarm names the guard');
+  await page.waitForFunction(() => document.body.dataset.alerting === '0', null, { timeout: T });
+  const beepsAtAck = await page.evaluate(() => window.wardenConsole.stats.beeps);
+  await page.waitForTimeout(2500);
+  check(await page.evaluate(() => window.wardenConsole.stats.beeps) === beepsAtAck, 'the beeping stops once acknowledged');
+
+  await acked.locator('[data-act="resolve"]').click();
+  await page.click('#dlg-ok'); // empty note: the browser refuses (required)
+  check(await page.locator('#dlg').evaluate((d) => d.open), 'resolve without a note is not sent');
+  await page.locator('#dlg textarea').fill('valve closed, flat ventilated');
+  await page.click('#dlg-ok');
+  await page.locator('li.alarm[data-type="gas.leak"]').filter({ hasText: '201' }).waitFor({ state: 'detached', timeout: T });
+  await page.check('#show-resolved');
+  const resolved = page.locator('#resolved-list li.alarm[data-state="resolved"]').filter({ hasText: '201' });
+  await resolved.waitFor({ timeout: T });
+  check((await resolved.innerText()).includes('valve closed, flat ventilated'), 'resolved alarm shows the note');
+  await resolved.locator('[data-act="timeline"]').click();
+  await page.locator('#dlg .timeline li').nth(2).waitFor({ timeout: T });
+  const tl = await page.locator('#dlg .timeline').innerText();
+  check(tl.includes('发生') && tl.includes('确认') && tl.includes('解除'), 'timeline lists opened, acknowledged, resolved');
+  await page.screenshot({ path: join(ART, 'alarm-timeline.png') });
+  await page.click('#dlg-ok');
+
+  // ---- a cross-site form post (no CSRF token, cookie withheld) is refused ----
+  await ctl('/publish?fixture=gas-leak-5-1-102.jsonl');
+  const other = page.locator('li.alarm[data-type="gas.leak"][data-state="open"]').filter({ hasText: '102' });
+  await other.waitFor({ timeout: T });
+  const otherID = await other.getAttribute('data-id');
+  const evil = await ctx.newPage();
+  const target = `${BASE}/api/v1/alarms/${otherID}/ack`;
+  const [resp] = await Promise.all([
+    evil.waitForResponse((r) => r.url() === target, { timeout: T }),
+    evil.goto(`${EVIL}/evil?target=${encodeURIComponent(target)}`),
+  ]);
+  check(resp.status() === 401, `cross-site POST refused (${resp.status()})`);
+  await evil.close();
+  const direct = await page.evaluate(async (id) => (await fetch(`/api/v1/alarms/${id}/ack`, { method: 'POST', body: '{}' })).status, otherID);
+  check(direct === 401, `same-origin POST without the CSRF token refused (${direct})`);
+  const still = await page.evaluate(async (id) => (await (await fetch(`/api/v1/alarms/${id}`)).json()).state, otherID);
+  check(still === 'open', 'the attacked alarm is still open');
+
+  // ---- SSE resume: drop the connection during a burst of 100 events ----
+  const opensBefore = await page.evaluate(() => window.wardenConsole.stats.sseOpens);
+  const burst = await ctl('/burst?n=100');
+  result.connections_cut = burst.connections_cut;
+  check(burst.connections_cut >= 1, `the proxy dropped the page's connections (${burst.connections_cut})`);
+  await page.waitForFunction(() => document.querySelectorAll('#live-list li[data-type="gate.vehicle"]').length >= 100, null, { timeout: 45000 });
+  await page.waitForTimeout(1000); // anything duplicated would arrive now
+  const seqs = await page.evaluate(() => [...document.querySelectorAll('#live-list li[data-type="gate.vehicle"]')].map((li) => Number(li.dataset.seq)));
+  check(seqs.length === 100, `page shows exactly 100 burst events (${seqs.length})`);
+  check(new Set(seqs).size === 100, 'no event shown twice');
+  const sorted = [...seqs].sort((a, b) => a - b);
+  check(sorted[99] - sorted[0] === 99, 'burst seqs are contiguous: none missed');
+  const st = await page.evaluate(() => window.wardenConsole.stats);
+  check(st.sseOpens > opensBefore, `the stream reconnected by itself (opens ${opensBefore} → ${st.sseOpens})`);
+  result.sse_opens = st.sseOpens;
+  result.duplicates_dropped = st.duplicatesDropped;
+  await page.locator('#conn.live').waitFor({ timeout: T });
+  await page.screenshot({ path: join(ART, 'after-burst.png') });
+
+  // ---- English switch, status tabs, phone layout ----
+  await page.click('header [data-action="lang"]');
+  check(await page.locator('.tabs [data-tab="devices"]').innerText() === 'Devices', 'English switch');
+  await page.click('.tabs [data-tab="devices"]');
+  await page.locator('[data-dev="gate-north"]').waitFor({ timeout: T });
+  check((await page.locator('[data-dev="gate-north"]').innerText()).includes('Online'), 'devices view shows the gate online');
+  await page.screenshot({ path: join(ART, 'devices-en.png') });
+  await page.click('.tabs [data-tab="events"]');
+  await page.locator('#event-rows tr').first().waitFor({ timeout: T });
+  await page.selectOption('#event-form select[name="type"]', 'gas.leak');
+  await page.fill('#event-form input[name="building"]', '5');
+  await page.click('#event-form button[type="submit"]');
+  await page.waitForFunction(() => {
+    const rows = document.querySelectorAll('#event-rows tr');
+    return rows.length === 1 && rows[0].innerText.includes('Gas leak');
+  }, null, { timeout: T });
+  check(true, 'event search by type and building');
+  await page.click('.tabs [data-tab="alarms"]');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(300);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 1, `phone layout has no horizontal scroll (${overflow}px)`);
+  await page.screenshot({ path: join(ART, 'phone.png'), fullPage: false });
+
+  // ---- logout ----
+  await page.setViewportSize({ width: 1366, height: 768 });
+  await page.click('#logout');
+  await page.locator('#login').waitFor({ state: 'visible', timeout: T });
+  const after = await page.evaluate(async () => (await fetch('/api/v1/alarms?state=open')).status);
+  check(after === 401, 'after logout the API refuses the browser');
+
+  check(consoleErrors.filter((e) => !/401|Unauthorized|Failed to load resource/.test(e)).length === 0, `no script errors (${consoleErrors.join(' | ')})`);
+  console.log('RESULT ' + JSON.stringify(result));
+} finally {
+  await ctx.close();
+  rmSync(userDataDir, { recursive: true, force: true });
+}

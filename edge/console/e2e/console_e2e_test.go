@@ -1,0 +1,228 @@
+// Package e2e_test drives the guard console in a real browser: Debian's
+// chromium, headless, through playwright-core (pinned in package.json) from
+// a Node script, against real gateway parts on 127.0.0.1.
+package e2e_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"html"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smartcommunity/warden/edge/alarm"
+	"github.com/smartcommunity/warden/edge/mqttreplay"
+)
+
+func chromiumPath() string {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			t.Fatalf("no go.mod above %s", dir)
+		}
+	}
+}
+
+// requireBrowser skips without chromium or node and installs playwright-core
+// (npm ci, from the lock file) when node_modules is missing.
+func requireBrowser(t *testing.T) (chromium, node string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	chromium = chromiumPath()
+	if chromium == "" {
+		t.Skip("chromium not installed (apt-get install chromium, or `make deps`); set CHROMIUM to use another binary")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not installed (apt-get install nodejs npm, or `make deps`)")
+	}
+	if _, err := os.Stat("node_modules/playwright-core/package.json"); err != nil {
+		npm, err := exec.LookPath("npm")
+		if err != nil {
+			t.Skip("npm not installed and node_modules missing (apt-get install npm, or `make deps`)")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, npm, "ci", "--prefer-offline", "--no-audit", "--no-fund")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("npm ci (installs the pinned playwright-core into edge/console/e2e/node_modules): %v\n%s", err, out)
+		}
+	}
+	return chromium, node
+}
+
+// control is the test's side channel for the Node script: it publishes
+// fixtures through the real broker and cuts the browser's connection.
+func control(t *testing.T, s *stack, p *proxy) *httptest.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /publish", func(w http.ResponseWriter, r *http.Request) {
+		name := r.URL.Query().Get("fixture")
+		if strings.ContainsAny(name, `/\`) {
+			http.Error(w, "bad fixture", 400)
+			return
+		}
+		lines, err := mqttreplay.ReadFiles(filepath.Join("testdata", name))
+		if err == nil {
+			err = mqttreplay.Play(r.Context(), s.devices, lines, 0, nil)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		fmt.Fprintf(w, `{"published":%d}`, len(lines))
+	})
+	// burst publishes n plate reads at the north gate; halfway through it
+	// drops the browser's connections and keeps them refused for a while.
+	mux.HandleFunc("POST /burst", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		cutAt, down := n/3, 2*time.Second
+		cut := 0
+		for i := range n {
+			if i == cutAt {
+				cut = p.cut(down)
+			}
+			payload := fmt.Sprintf(`{"plate":"E2E%04d","direction":"in"}`, i)
+			if err := s.devices.Publish(r.Context(), "gate/north", 1, false, []byte(payload)); err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			time.Sleep(15 * time.Millisecond) // a burst, but long enough to straddle the drop
+		}
+		fmt.Fprintf(w, `{"published":%d,"connections_cut":%d}`, n, cut)
+	})
+	// evil is a page on another site (localhost vs 127.0.0.1) that posts a
+	// form to the console's API, as a CSRF attack would.
+	mux.HandleFunc("GET /evil", func(w http.ResponseWriter, r *http.Request) {
+		target := r.URL.Query().Get("target")
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><title>evil</title><form id=f method=POST action="%s" enctype="text/plain">`+
+			`<input name='{"note":"' value='pwned"}'></form><script>document.getElementById('f').submit()</script>`, html.EscapeString(target))
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestConsoleInBrowser(t *testing.T) {
+	chromium, node := requireBrowser(t)
+	s := startStack(t)
+	p := startProxy(t, s.apiAddr)
+	ctl := control(t, s, p)
+	artifacts := filepath.Join(repoRoot(t), "test-artifacts", "console")
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctlURL, _ := url.Parse(ctl.URL)
+	evilBase := "http://localhost:" + ctlURL.Port() // another site than 127.0.0.1
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "console.e2e.mjs")
+	cmd.Env = append(os.Environ(),
+		"CHROMIUM="+chromium,
+		"CONSOLE_URL=http://"+p.addr(),
+		"CONTROL_URL="+ctl.URL,
+		"EVIL_URL="+evilBase,
+		"GUARD_USER="+userName, "GUARD_PASS="+userPass,
+		"ARTIFACTS="+artifacts,
+	)
+	cmd.WaitDelay = 10 * time.Second
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	results := map[string]any{}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		t.Log(line)
+		if js, ok := strings.CutPrefix(line, "RESULT "); ok {
+			if err := json.Unmarshal([]byte(js), &results); err != nil {
+				t.Errorf("result line: %v", err)
+			}
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("browser script failed: %v\n%s", err, stderr.String())
+	}
+	t.Logf("gas leak → alarm on the page: %v ms; SSE opens %v; duplicate frames dropped %v; connections cut %v",
+		results["alarm_latency_ms"], results["sse_opens"], results["duplicates_dropped"], results["connections_cut"])
+
+	// The API shows what the guard did in the page.
+	leak := findAlarm(t, s, "gas-3-2-201")
+	if leak.State != alarm.Resolved || leak.Acknowledged == nil || leak.Acknowledged.By != userName ||
+		leak.Resolved == nil || leak.Resolved.By != userName || leak.Resolved.Note != "valve closed, flat ventilated" {
+		t.Errorf("gas alarm after the page acted: state %s ack %+v resolved %+v", leak.State, leak.Acknowledged, leak.Resolved)
+	}
+	if other := findAlarm(t, s, "gas-5-1-102"); other.State != alarm.Open {
+		t.Errorf("the cross-site form changed alarm %s: state %s", other.ID, other.State)
+	}
+	entries, err := s.audit.List(0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts := map[string]bool{}
+	for _, e := range entries {
+		if e.Actor == userName {
+			acts[e.Action] = true
+		}
+	}
+	for _, a := range []string{"console.login", "alarm.ack", "alarm.resolve"} {
+		if !acts[a] {
+			t.Errorf("audit has no %s by %s: %+v", a, userName, entries)
+		}
+	}
+}
+
+func findAlarm(t *testing.T, s *stack, source string) alarm.Alarm {
+	t.Helper()
+	for _, st := range []alarm.State{alarm.Open, alarm.Acknowledged, alarm.Resolved} {
+		as, err := s.alarms.List(st, "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range as {
+			if a.Source.ID == source {
+				return a
+			}
+		}
+	}
+	t.Fatalf("no alarm from %s", source)
+	return alarm.Alarm{}
+}

@@ -1,0 +1,313 @@
+package e2e_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/smartcommunity/warden/drivers"
+	_ "github.com/smartcommunity/warden/drivers/all"
+	"github.com/smartcommunity/warden/edge/alarm"
+	"github.com/smartcommunity/warden/edge/api"
+	"github.com/smartcommunity/warden/edge/audit"
+	"github.com/smartcommunity/warden/edge/bus"
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/console"
+	"github.com/smartcommunity/warden/edge/ingest"
+	"github.com/smartcommunity/warden/edge/store"
+)
+
+// The gateway does not mount the console yet, so the test assembles the same
+// real parts edge/gateway does (store, embedded broker, MQTT client, ingest,
+// alarm manager, API) from a parsed config and mounts the console on the API.
+
+const (
+	guardToken = "e2e-guard-token-0123456789"
+	adminToken = "e2e-admin-token-0123456789"
+	userName   = "wang"
+	userPass   = "night-shift-2026"
+)
+
+type stack struct {
+	cfg      *config.Config
+	st       *store.Store
+	audit    *audit.Log
+	alarms   *alarm.Manager
+	api      *api.Server
+	console  *console.Console
+	apiAddr  string
+	broker   *bus.Broker
+	devices  *bus.Client // publishes as the devices would
+	stop     func()
+	internal string
+}
+
+func logger() *slog.Logger {
+	if os.Getenv("E2E_VERBOSE") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func siteConfig(t *testing.T, dir string) *config.Config {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(userPass), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := fmt.Sprintf(`gateway: {id: gw-e2e, site: e2e-site, data_dir: %q}
+mqtt:
+  embedded: {listen: "127.0.0.1:0", allow_anonymous: true}
+api:
+  listen: "127.0.0.1:0"
+  tokens:
+    - {name: guard-desk, token: %q, role: guard}
+    - {name: site-admin, token: %q, role: admin}
+  users:
+    - {username: %s, password_hash: %q, role: guard}
+  session_ttl: 1h
+devices:
+  - {id: gas-3-2-201, kind: gas_detector, driver: zigbee2mqtt, topic: "zigbee2mqtt/gas-3-2-201",
+     location: {building: "3", unit: "2", room: "201"}}
+  - {id: gas-5-1-102, kind: gas_detector, driver: zigbee2mqtt, topic: "zigbee2mqtt/gas-5-1-102",
+     location: {building: "5", unit: "1", room: "102"}}
+  - {id: gate-north, kind: barrier_gate, driver: generic, topic: "gate/north", location: {zone: north-gate}}
+`, filepath.Join(dir, "data"), guardToken, adminToken, userName, string(hash))
+	cfg, err := config.Parse("e2e.yaml", []byte(y))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return cfg
+}
+
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := siteConfig(t, dir)
+	log := logger()
+	s := &stack{cfg: cfg, internal: "internal-e2e-secret"}
+	var err error
+	s.st, err = store.Open(store.Options{Dir: cfg.Gateway.DataDir, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.audit, err = audit.New(s.st.DB(), log); err != nil {
+		t.Fatal(err)
+	}
+	router, err := ingest.New(ingest.Options{
+		Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Devices: cfg.Devices,
+		Registry: drivers.Default, Store: s.st, Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.console, err = console.New(console.Options{
+		Users: cfg.API.Users, Tokens: cfg.API.Tokens, SessionTTL: cfg.API.SessionTTL.D(),
+		Audit: s.audit, Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.api = api.New(api.Options{
+		Events: s.st, Media: s.st, DeadLetters: s.st,
+		Devices: func() []api.DeviceStatus {
+			var out []api.DeviceStatus
+			for _, d := range router.Devices() {
+				out = append(out, api.DeviceStatus{ID: d.ID, Kind: d.Kind, Driver: d.Driver, Location: d.Location,
+					LastSeen: d.LastSeen, Online: !d.LastSeen.IsZero()})
+			}
+			return out
+		},
+		Cameras:     func() []api.CameraStatus { return nil },
+		Tokens:      cfg.API.Tokens,
+		SessionAuth: s.console.SessionAuth,
+		Heartbeat:   2 * time.Second,
+		Logger:      log,
+	})
+	s.alarms, err = alarm.New(alarm.Options{
+		DB: s.st.DB(), Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
+		Sink: s.st, Source: s.st, Audit: s.audit, Logger: log,
+		Notify: []func(alarm.Change){func(c alarm.Change) { s.api.PublishLive("alarm", c.Alarm.Rev, c.Payload()) }},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.alarms.Mount(s.api)
+	s.console.Mount(s.api)
+
+	ln, err := net.Listen("tcp", cfg.API.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.apiAddr = ln.Addr().String()
+	s.broker, err = bus.StartBroker(bus.BrokerOptions{
+		Listen: cfg.MQTT.Embedded.Listen, AllowAnonymous: true,
+		Internal: bus.Credentials{Username: "warden-gateway", Password: s.internal},
+		Logger:   log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("%s: %v", name, err)
+			}
+		}()
+	}
+	run("store", s.st.Run)
+	run("ingest", router.Run)
+	run("alarm", s.alarms.Run)
+	run("api", func(ctx context.Context) error { return s.api.Serve(ctx, ln) })
+
+	gw, err := bus.Connect(ctx, bus.ClientOptions{
+		URL: "tcp://" + s.broker.Addr(), ClientID: "warden-gateway-e2e", Username: "warden-gateway", Password: s.internal,
+		Subscriptions: router.Filters(),
+		OnMessage: func(m *bus.Message) {
+			router.Handle(ingest.Message{Topic: m.Topic, Payload: m.Payload, Dup: m.Dup, Received: m.Received, Ack: m.Ack})
+		},
+		Logger: log,
+	})
+	if err != nil {
+		cancel()
+		wg.Wait()
+		t.Fatal(err)
+	}
+	s.devices, err = bus.Connect(ctx, bus.ClientOptions{URL: "tcp://" + s.broker.Addr(), ClientID: "devices-e2e", Logger: log})
+	if err != nil {
+		cancel()
+		wg.Wait()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer ccancel()
+			_ = s.devices.Close(cctx)
+			_ = gw.Close(cctx)
+			cancel()
+			wg.Wait()
+			_ = s.broker.Close()
+			_ = s.st.Close()
+		})
+	}
+	t.Cleanup(s.stop)
+	waitHTTP(t, "http://"+s.apiAddr+"/healthz")
+	return s
+}
+
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s not up after 20s", url)
+}
+
+// proxy forwards TCP to the API; cut drops every connection and refuses new
+// ones for a while, like a Wi-Fi drop between the guard's browser and the gateway.
+type proxy struct {
+	ln     net.Listener
+	target string
+
+	mu        sync.Mutex
+	conns     map[net.Conn]struct{}
+	downUntil time.Time
+	wg        sync.WaitGroup
+}
+
+func startProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(func() {
+		ln.Close()
+		p.cut(0)
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		down := time.Now().Before(p.downUntil)
+		p.mu.Unlock()
+		if down {
+			c.Close()
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns[c], p.conns[up] = struct{}{}, struct{}{}
+		p.mu.Unlock()
+		p.wg.Add(2)
+		pipe := func(dst, src net.Conn) {
+			defer p.wg.Done()
+			_, _ = io.Copy(dst, src)
+			dst.Close()
+			src.Close()
+			p.mu.Lock()
+			delete(p.conns, dst)
+			delete(p.conns, src)
+			p.mu.Unlock()
+		}
+		go pipe(up, c)
+		go pipe(c, up)
+	}
+}
+
+// cut closes every open connection and refuses new ones for d; it returns
+// how many client connections it dropped.
+func (p *proxy) cut(d time.Duration) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.downUntil = time.Now().Add(d)
+	n := 0
+	for c := range p.conns {
+		c.Close()
+		n++
+	}
+	return n / 2
+}
