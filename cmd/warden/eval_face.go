@@ -42,6 +42,7 @@ func runEvalFace(_ context.Context, args []string) int {
 	fs := flag.NewFlagSet("eval face", flag.ContinueOnError)
 	det := fs.String("detector-model", "", "YuNet ONNX (empty: Haar cascade)")
 	rec := fs.String("recognizer-model", "", "embedding ONNX (empty: LBPH)")
+	cascade := fs.String("cascade", face.Defaults().Cascade, "fallback cascade when no --detector-model")
 	recIn := fs.String("recognizer-input", "sface", "sface or arcface (how crops are normalised)")
 	dir := fs.String("dir", "", "folder of person folders")
 	k := fs.Int("k", 5, "images enrolled per person (with --dir)")
@@ -62,6 +63,7 @@ func runEvalFace(_ context.Context, args []string) int {
 	cv.SetNumThreads(*threads)
 	o := face.Defaults()
 	o.DetectorModel, o.RecognizerModel, o.RecognizerInput, o.Threshold = *det, *rec, *recIn, *thr
+	o.Cascade = *cascade
 	if *minFace > 0 {
 		o.MinFacePx = *minFace
 	}

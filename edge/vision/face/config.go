@@ -57,7 +57,7 @@ func Defaults() Options {
 		Cascade:            "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml",
 		RecognizerInput:    "sface",
 		Threshold:          DefaultThreshold,
-		LBPHThreshold:      60,
+		LBPHThreshold:      80,
 		DetectScore:        0.8,
 		MinFacePx:          48,
 		MinSharpness:       15,

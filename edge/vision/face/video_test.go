@@ -1,0 +1,125 @@
+package face_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/smartcommunity/warden/edge/camera"
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/gallery"
+	"github.com/smartcommunity/warden/edge/vision/face"
+)
+
+// slideshow builds an MP4 where each image stays in view for hold seconds,
+// separated by black gaps longer than a track's life.
+func slideshow(t *testing.T, out string, imgs []string, hold, gap float64) {
+	t.Helper()
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Skip("ffmpeg not installed")
+	}
+	var args []string
+	var filter strings.Builder
+	n := 0
+	for i, img := range imgs {
+		if i > 0 {
+			args = append(args, "-f", "lavfi", "-t", fmt.Sprint(gap), "-i", "color=c=black:s=640x480:r=10")
+			fmt.Fprintf(&filter, "[%d:v]setsar=1,format=yuv420p[v%d];", n, n)
+			n++
+		}
+		args = append(args, "-loop", "1", "-framerate", "10", "-t", fmt.Sprint(hold), "-i", img)
+		fmt.Fprintf(&filter, "[%d:v]scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=10,format=yuv420p[v%d];", n, n)
+		n++
+	}
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&filter, "[v%d]", i)
+	}
+	fmt.Fprintf(&filter, "concat=n=%d:v=1:a=0[out]", n)
+	args = append(args, "-filter_complex", filter.String(), "-map", "[out]", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-y", out)
+	cmd := exec.Command("ffmpeg", append([]string{"-hide_banner", "-loglevel", "error"}, args...)...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, b)
+	}
+}
+
+// TestVideoEvents enrols two London people (one on the watchlist) from their
+// neutral photos, builds a video of their smiling photos plus a stranger,
+// and runs the camera's analyze path (what `warden analyze` runs) over it:
+// each person in view gives exactly one event of the right type.
+func TestVideoEvents(t *testing.T) {
+	d := data(t)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "face-key")
+	os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
+	dbPath := filepath.Join(dir, "warden.db")
+
+	sec := testOptions(d)
+	sec["key_file"] = keyFile
+	sec["gallery_db"] = dbPath
+	sec["min_face_px"] = 40
+	o, err := face.ParseOptions(sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := face.NewEngine(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := func(p string) gallery.Template {
+		b, err := os.ReadFile(filepath.Join(d, "faces/london", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp, err := eng.Template(b, p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		return tp
+	}
+	db, err := bolt.Open(dbPath, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := gallery.LoadKey(keyFile)
+	g, err := gallery.Open(gallery.Options{DB: db, Key: key, Dir: filepath.Join(dir, "faces")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Enroll("test", gallery.Person{ID: "p001", Name: "Resident One"}, []gallery.Template{tpl("neutral_front/001_03.jpg")})
+	g.Enroll("test", gallery.Person{ID: "w002", Name: "Watched", Group: gallery.Watchlist}, []gallery.Template{tpl("neutral_front/002_03.jpg")})
+	eng.Close()
+	db.Close()
+
+	video := filepath.Join(dir, "entrance.mp4")
+	slideshow(t, video, []string{
+		filepath.Join(d, "faces/london/smiling_front/001_08.jpg"),
+		filepath.Join(d, "faces/london/smiling_front/002_08.jpg"),
+		filepath.Join(d, "faces/london/smiling_front/003_08.jpg"),
+	}, 3, 3)
+
+	cam := config.Camera{ID: "entrance", Detect: config.Detect{FPS: 5, Face: sec}}
+	var evs []*event.Event
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err = camera.Analyze(ctx, camera.AnalyzeOptions{Gateway: "gw", Site: "s", Camera: cam}, video, func(e *event.Event) { evs = append(evs, e) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		got = append(got, fmt.Sprintf("%s/%s/%v", e.Type, e.Severity, e.Data["person_id"]))
+		t.Logf("%s %s %v", e.Time.Format("05.000"), e.Type, e.Data)
+	}
+	want := []string{"face.recognized/info/p001", "face.watchlist/critical/w002", "face.unknown/warning/"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("events\n got %v\nwant %v", got, want)
+	}
+}
