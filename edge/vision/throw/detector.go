@@ -18,6 +18,7 @@ import (
 const (
 	bgAlpha        = 0.04  // background learning rate per frame
 	bgAlphaFast    = 0.35  // while suspended: re-learn the scene quickly
+	absorbEvery    = 6     // frames: how often moving pixels are learnt too
 	minThreshold   = 14    // grey levels; the noise-scaled threshold never goes below
 	noiseK         = 6.0   // threshold = noiseK × mean |difference| (≈ 5σ of Gaussian noise)
 	globalFrac     = 0.025 // changed fraction of the watched area that means a global change
@@ -64,13 +65,13 @@ type Detector struct {
 	ppm   float64 // px per metre
 	gpx   float64 // g in px/s²
 
-	size                                                        image.Point
-	roi                                                         image.Rectangle
-	open                                                        bool
-	mask                                                        gocv.Mat // 255 where motion counts (ROI size)
-	watched                                                     int
-	gray, grayF, bg, diff, d8, fg, labels, stats, cents, kernel gocv.Mat
-	haveBG                                                      bool
+	size                                                               image.Point
+	roi                                                                image.Rectangle
+	open                                                               bool
+	mask                                                               gocv.Mat // 255 where motion counts (ROI size)
+	watched                                                            int
+	gray, grayF, bg, diff, d8, fg, notFG, labels, stats, cents, kernel gocv.Mat
+	haveBG                                                             bool
 
 	suspendUntil time.Duration
 	lastPTS      time.Duration
@@ -149,7 +150,7 @@ func (d *Detector) setup(sz image.Point) {
 		pv.Close()
 	}
 	d.watched = gocv.CountNonZero(d.mask)
-	for _, m := range []*gocv.Mat{&d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.labels, &d.stats, &d.cents} {
+	for _, m := range []*gocv.Mat{&d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.labels, &d.stats, &d.cents} {
 		*m = gocv.NewMat()
 	}
 	d.kernel = gocv.GetStructuringElement(gocv.MorphRect, image.Pt(3, 3))
@@ -213,16 +214,21 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 		d.suspend(f.PTS)
 		suspended = true
 	}
-	alpha := bgAlpha
 	if suspended {
-		alpha = bgAlphaFast
-	}
-	gocv.AccumulatedWeighted(d.grayF, &d.bg, alpha)
-	if suspended {
+		gocv.AccumulatedWeighted(d.grayF, &d.bg, bgAlphaFast)
 		d.Stats.SuspendedFrames++
 		return nil
 	}
 	gocv.Dilate(d.fg, &d.fg, d.kernel)
+	// Learn the background where nothing moves, so a slow start (a drop
+	// from rest) leaves no ghost; every absorbEvery frames learn everywhere
+	// so that a light left on becomes background.
+	if d.Stats.Frames%absorbEvery == 0 {
+		gocv.AccumulatedWeighted(d.grayF, &d.bg, bgAlpha)
+	} else {
+		gocv.BitwiseNot(d.fg, &d.notFG)
+		gocv.AccumulatedWeightedWithMask(d.grayF, &d.bg, bgAlpha, d.notFG)
+	}
 	blobs, clutter := d.blobs(f.PTS)
 	if clutter {
 		d.Stats.Suspensions++
@@ -524,7 +530,7 @@ func (d *Detector) trajectoryImage(frame gocv.Mat, tr *track, v verdict, floor i
 // Close frees the OpenCV buffers.
 func (d *Detector) Close() {
 	if d.open {
-		for _, m := range []*gocv.Mat{&d.mask, &d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.labels, &d.stats, &d.cents, &d.kernel} {
+		for _, m := range []*gocv.Mat{&d.mask, &d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.labels, &d.stats, &d.cents, &d.kernel} {
 			m.Close()
 			*m = gocv.Mat{}
 		}

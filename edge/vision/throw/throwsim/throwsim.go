@@ -146,7 +146,7 @@ type drawer interface {
 	close()
 }
 
-// One renders a single clip.
+// One renders a single clip DIR/NAME.mp4 and its truth DIR/NAME.json.
 func One(dir, name string, seed uint64, o Options) (Truth, error) {
 	s := &scene{o: o, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 	defer func() {
@@ -212,6 +212,7 @@ func One(dir, name string, seed uint64, o Options) (Truth, error) {
 	if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644); err != nil {
 		return Truth{}, err
 	}
+	s.truth.Clip = filepath.Join(dir, name+".mp4") // the file says it relative to itself
 	return s.truth, nil
 }
 

@@ -1,0 +1,123 @@
+package throw_test
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/smartcommunity/warden/edge/vision"
+	"github.com/smartcommunity/warden/edge/vision/throw"
+	"github.com/smartcommunity/warden/edge/vision/throw/throwsim"
+)
+
+// detect runs a fresh detector over a generated clip, PTS = frame/fps.
+func detect(t *testing.T, tr throwsim.Truth) []throwsim.Alarm {
+	t.Helper()
+	o, err := throw.ParseOptions("detect.throw", tr.ThrowSection())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := throw.NewDetector(o, nil)
+	defer d.Close()
+	vc, err := gocv.VideoCaptureFile(tr.Clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Close()
+	m := gocv.NewMat()
+	defer m.Close()
+	var out []throwsim.Alarm
+	for i := 0; vc.Read(&m) && !m.Empty(); i++ {
+		pts := time.Duration(float64(i) / tr.FPS * float64(time.Second))
+		for _, det := range d.Detect(vision.Frame{Mat: m, PTS: pts, Seq: i}) {
+			if det.Type != "throw.detected" {
+				t.Errorf("type %q", det.Type)
+			}
+			org := det.Data["origin"].(map[string]any)
+			out = append(out, throwsim.Alarm{T: pts, Floor: org["floor"].(int), X: org["x"].(float64)})
+		}
+	}
+	return out
+}
+
+func smallOptions() throwsim.Options {
+	o := throwsim.DefaultOptions()
+	o.W, o.H, o.Seconds = 640, 360, 5
+	o.Floors = [2]int{6, 12}
+	o.Size = [2]int{5, 12}
+	return o
+}
+
+// TestGeneratedThrows: fixed seeds, so the clips are the same on every run.
+func TestGeneratedThrows(t *testing.T) {
+	dir := t.TempDir()
+	o := smallOptions()
+	o.NegFrac = 0
+	truths, err := throwsim.Generate(dir, 42, 6, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []throwsim.Result
+	for _, tr := range truths {
+		rs = append(rs, throwsim.Result{Truth: tr, Alarms: detect(t, tr)})
+	}
+	rep := throwsim.Score(rs, 5)
+	t.Logf("\n%s", rep.Markdown())
+	if rep.Eligible < 5 {
+		t.Fatalf("only %d eligible throws generated", rep.Eligible)
+	}
+	if rep.Detected*10 < rep.Eligible*8 {
+		t.Errorf("recall %d/%d; missed %v", rep.Detected, rep.Eligible, rep.Misses)
+	}
+	if rep.FalseAlarms != 0 {
+		t.Errorf("false alarms: %v", rep.FalseList)
+	}
+	if rep.OriginPM1 != rep.Detected {
+		t.Errorf("origin floor ±1 in %d of %d", rep.OriginPM1, rep.Detected)
+	}
+	for _, l := range rep.Latencies {
+		if l > 1 {
+			t.Errorf("latency %.2f s after the 2nd floor", l)
+		}
+	}
+}
+
+// TestGeneratedDistractors: one distractor-only clip per kind, no alarm.
+func TestGeneratedDistractors(t *testing.T) {
+	dir := t.TempDir()
+	for i, kind := range throwsim.DistractorKinds {
+		o := smallOptions()
+		o.Seconds = 4
+		o.NegFrac = 1
+		o.Distractors = []string{kind}
+		tr, err := throwsim.One(dir, kind, uint64(100+i), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := detect(t, tr); len(got) != 0 {
+			t.Errorf("%s: %d false alarms: %+v", kind, len(got), got)
+		}
+	}
+}
+
+func TestTruthRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	o := smallOptions()
+	o.Seconds, o.NegFrac = 2, 0
+	_, err := throwsim.One(dir, "rt", 5, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := throwsim.ReadTruth(filepath.Join(dir, "rt.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Clip != filepath.Join(dir, "rt.mp4") {
+		t.Errorf("clip %q", back.Clip)
+	}
+	if len(back.Throws) != 1 || back.Throws[0].ReleaseFloor < 3 {
+		t.Errorf("throws %+v", back.Throws)
+	}
+}
