@@ -118,4 +118,3 @@ func runEnroll(_ context.Context, args []string) int {
 	fmt.Printf("enrolled %s (%s): %d new templates, %d in all\n", p.ID, p.Group, len(tpls), p.Templates)
 	return 0
 }
-
