@@ -20,6 +20,7 @@ import (
 	"github.com/smartcommunity/warden/edge/vision"
 	"github.com/smartcommunity/warden/edge/vision/face"
 	"github.com/smartcommunity/warden/edge/vision/motion"
+	"github.com/smartcommunity/warden/edge/vision/throw"
 )
 
 // Sink receives the camera's events; (*store.Store).Append satisfies it.
@@ -34,7 +35,7 @@ type MediaStore interface {
 
 // DefaultDetectors are used when Deps.Detectors is nil. The face and throw
 // detectors are added by the caller, which imports them.
-func DefaultDetectors() []vision.Factory { return []vision.Factory{motion.New, face.New} }
+func DefaultDetectors() []vision.Factory { return []vision.Factory{motion.New, face.New, throw.New} }
 
 // Deps are what a camera needs from the rest of the gateway.
 type Deps struct {
