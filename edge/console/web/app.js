@@ -333,7 +333,7 @@ function onEvent(e) {
   li.className = 'sev-' + e.severity;
   li.dataset.seq = String(e.seq);
   li.dataset.type = e.type;
-  li.innerHTML = `<span class="t">${esc(fmtTime(e.time))}</span><span>${esc(typeName(e.type))}</span><span class="muted">${esc(home(e.location, e.source && e.source.id))}</span>`;
+  li.innerHTML = `<span class="t">${esc(fmtTime(e.time))}</span><span class="ty">${esc(typeName(e.type))}</span><span class="muted">${esc(home(e.location, e.source && e.source.id))}</span>`;
   const list = $('#live-list');
   list.prepend(li);
   while (list.children.length > LIVE_MAX) list.lastElementChild.remove();
@@ -546,6 +546,7 @@ function renderAll() {
     setConn(es && es.readyState === EventSource.OPEN);
     renderAlarms();
     renderEvents();
+    for (const li of document.querySelectorAll('#live-list li')) $('.ty', li).textContent = typeName(li.dataset.type);
     if (tab !== 'alarms') showTab(tab);
   }
 }
