@@ -1,0 +1,104 @@
+package throw
+
+import (
+	"image"
+	"image/color"
+	"strings"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/vision"
+)
+
+func facadeMap() map[string]any {
+	return map[string]any{"top_y": 60, "bottom_y": 660, "left_x": 240, "right_x": 1040, "floors": 18, "lowest_floor": 1}
+}
+
+func TestParseOptions(t *testing.T) {
+	o, err := ParseOptions("cameras[1].detect.throw", map[string]any{"facade": facadeMap(), "min_floors": 3, "floor_height_m": 2.8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Facade.Floors != 18 || o.MinFloors != 3 || o.FloorHeightM != 2.8 || !o.Clip || !o.Snapshot {
+		t.Errorf("options %+v", o)
+	}
+	if got := o.Facade.FloorAt(655); got != 1 {
+		t.Errorf("floor at 655 = %d", got)
+	}
+	if got := o.Facade.FloorAt(61); got != 18 {
+		t.Errorf("floor at 61 = %d", got)
+	}
+	bad := map[string]map[string]any{
+		"cameras[1].detect.throw.facade.floorz": {"facade": func() map[string]any { m := facadeMap(); m["floorz"] = 3; return m }()},
+		"cameras[1].detect.throw.color":         {"facade": facadeMap(), "color": "red"},
+		"cameras[1].detect.throw.facade.floors": {"facade": func() map[string]any { m := facadeMap(); delete(m, "floors"); return m }()},
+		"cameras[1].detect.throw.facade":        {"min_floors": 2},
+		"cameras[1].detect.throw.min_floors":    {"facade": facadeMap(), "min_floors": "two"},
+		"cameras[1].detect.throw.facade.bottom_y": {"facade": func() map[string]any {
+			m := facadeMap()
+			m["bottom_y"] = 10
+			return m
+		}()},
+	}
+	for key, m := range bad {
+		_, err := ParseOptions("cameras[1].detect.throw", m)
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: err %v", key, err)
+		}
+	}
+}
+
+func TestFactoryAndCheck(t *testing.T) {
+	cam := config.Camera{ID: "f", Detect: config.Detect{FPS: 25}}
+	if d, err := New(cam); d != nil || err != nil {
+		t.Fatalf("no section: %v %v", d, err)
+	}
+	cam.Detect.Throw = map[string]any{"facade": facadeMap()}
+	d, err := New(cam)
+	if err != nil || d == nil {
+		t.Fatalf("New: %v", err)
+	}
+	d.Close()
+	cam.Detect.FPS = 5
+	if _, err := New(cam); err == nil {
+		t.Error("fps 5 accepted")
+	}
+	ps := Check(&config.Config{Cameras: []config.Camera{cam}})
+	if len(ps) != 1 || ps[0].Key != "cameras[0].detect.fps" {
+		t.Errorf("problems %v", ps)
+	}
+}
+
+// TestStaticNoise: a still scene with sensor noise and a global light jump
+// never alarms and suspends once.
+func TestStaticNoise(t *testing.T) {
+	o := Defaults()
+	o.Facade = Facade{TopY: 20, BottomY: 340, LeftX: 100, RightX: 540, Floors: 10, LowestFloor: 1}
+	d := NewDetector(o, nil)
+	defer d.Close()
+	base := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(120, 130, 140, 0), 360, 640, gocv.MatTypeCV8UC3)
+	defer base.Close()
+	gocv.Rectangle(&base, image.Rect(200, 100, 300, 200), colorRGBA(40), -1)
+	fr, nz := gocv.NewMat(), gocv.NewMatWithSize(360, 640, gocv.MatTypeCV8UC3)
+	defer fr.Close()
+	defer nz.Close()
+	for i := range 150 {
+		base.CopyTo(&fr)
+		if i >= 60 { // lights on: global jump, then a slow drift
+			fr.ConvertToWithParams(&fr, gocv.MatTypeCV8UC3, 1.4+float32(i-60)*0.002, 0)
+		}
+		gocv.RandN(&nz, gocv.NewScalar(128, 128, 128, 0), gocv.NewScalar(4, 4, 4, 0))
+		gocv.AddWeighted(fr, 1, nz, 1, -128, &fr)
+		if dets := d.Detect(vision.Frame{Mat: fr, PTS: time.Duration(i) * 40 * time.Millisecond, Seq: i}); len(dets) > 0 {
+			t.Fatalf("frame %d: false alarm %+v", i, dets[0].Data)
+		}
+	}
+	if d.Stats.Suspensions < 1 {
+		t.Errorf("stats %+v: the light jump did not suspend", d.Stats)
+	}
+}
+
+func colorRGBA(g uint8) color.RGBA { return color.RGBA{g, g, g, 0} }
