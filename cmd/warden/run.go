@@ -12,8 +12,6 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
-	"github.com/smartcommunity/warden/drivers"
-	_ "github.com/smartcommunity/warden/drivers/all" // registers every device driver
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/gateway"
 )
@@ -23,9 +21,10 @@ func init() {
 	register("check-config", "validate a config file (exit 0 ok, 2 bad)", checkConfig)
 }
 
-// loadConfig loads and validates, including every driver's own keys.
+// loadConfig loads and validates, including every driver's and section
+// owner's own keys.
 func loadConfig(path string) (*config.Config, error) {
-	return config.Load(path, drivers.Default.Validate)
+	return gateway.LoadConfig(path)
 }
 
 func configFlag(name string, args []string) (*flag.FlagSet, *string) {

@@ -27,9 +27,14 @@ import (
 	"github.com/smartcommunity/warden/edge/audit"
 	"github.com/smartcommunity/warden/edge/bus"
 	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/gate"
 	"github.com/smartcommunity/warden/edge/ingest"
+	"github.com/smartcommunity/warden/edge/liveness"
+	"github.com/smartcommunity/warden/edge/rules"
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/uplink"
+	"github.com/smartcommunity/warden/edge/zones"
 )
 
 // Options tune a gateway beyond its config; the zero value is production.
@@ -59,6 +64,9 @@ type Gateway struct {
 	audit       *audit.Log
 	act         *action.Actuators
 	lock        *action.Interlock
+	gate        *gate.Controller
+	zones       *zones.Zones
+	live        *liveness.Watcher
 	alarms      *alarm.Manager
 	uplink      atomic.Pointer[uplink.Uplink]
 	pub         *publisher
@@ -120,9 +128,31 @@ func (g *Gateway) build() (err error) {
 	if err != nil {
 		return err
 	}
+	g.zones, err = zones.New(zones.Options{Zones: cfg.Alarms.Zones, DB: g.store.DB(), Audit: g.audit,
+		Logger: g.log.With("component", "zones"), Registerer: g.reg})
+	if err != nil {
+		return err
+	}
+	g.gate, err = gate.New(gate.Options{
+		Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Config: cfg.Gate, Devices: cfg.Devices,
+		Opener: g.act, DB: g.store.DB(), Audit: g.audit, Logger: g.log.With("component", "gate"), Registerer: g.reg,
+	})
+	if err != nil {
+		return err
+	}
+	g.live, err = liveness.New(liveness.Options{
+		Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Devices: cfg.Devices, Config: cfg.Liveness,
+		Sink: g.store, DB: g.store.DB(), Logger: g.log.With("component", "liveness"), Registerer: g.reg,
+	})
+	if err != nil {
+		return err
+	}
 	g.router, err = ingest.New(ingest.Options{
 		Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
-		Devices: cfg.Devices, Registry: drivers.Default, Store: g.store, Actors: []ingest.Actor{g.lock},
+		Devices: cfg.Devices, Registry: drivers.Default, Store: g.store,
+		// Safety first: the interlock acts before anything else; liveness
+		// sees the final events last.
+		Actors:          []ingest.Actor{g.lock, g.zones, g.gate, g.live},
 		MaxPayloadBytes: cfg.MQTT.MaxPayloadBytes,
 		Logger:          g.log, Registerer: g.reg,
 	})
@@ -186,6 +216,9 @@ func (g *Gateway) build() (err error) {
 		return err
 	}
 	g.alarms.Mount(g.api)
+	g.act.Mount(g.api)
+	g.gate.Mount(g.api)
+	g.zones.Mount(g.api)
 	g.api.Handle("GET /api/v1/uplink", api.RolePlatform, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusOK, map[string]any{"targets": g.uplink.Load().Status()})
 	}))
@@ -277,6 +310,17 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.client.PublishNoWait("warden/"+g.cfg.Gateway.ID+"/alarms", 1, false, c.Payload())
 	})
 	goRun("alarms", g.alarms.Run)
+	eng, err := rules.New(g.cfg, rules.Options{Publisher: g.client, Actuators: g.act,
+		Alarms: alarmRaiser{g.alarms}, Logger: g.log.With("component", "rules"), Registerer: g.reg})
+	if err != nil {
+		cancel()
+		wg.Wait()
+		g.closeAll()
+		return fmt.Errorf("rules: %w", err)
+	}
+	goRun("rules", func(ctx context.Context) error { return eng.Run(ctx, g.store) })
+	goRun("gate", g.gate.Run)
+	goRun("liveness", g.live.Run)
 	goRun("uplink", g.uplink.Load().Run)
 	g.pub = newPublisher(g.store, g.client, g.cfg.Gateway.ID, g.eventsTotal, g.log)
 	goRun("event publisher", g.pub.run)
@@ -340,12 +384,21 @@ func (g *Gateway) checkReady() error {
 	return nil
 }
 
+// alarmRaiser lets rules raise alarms without knowing the alarm package.
+type alarmRaiser struct{ m *alarm.Manager }
+
+func (a alarmRaiser) Raise(ctx context.Context, e event.Event, key string, sev event.Severity) error {
+	_, err := a.m.Raise(ctx, e, key, sev)
+	return err
+}
+
 func (g *Gateway) deviceStatus() []api.DeviceStatus {
 	ds := g.router.Devices()
 	out := make([]api.DeviceStatus, len(ds))
 	for i, d := range ds {
-		out[i] = api.DeviceStatus{ID: d.ID, Kind: d.Kind, Driver: d.Driver, Location: d.Location, LastSeen: d.LastSeen,
-			Online: !d.LastSeen.IsZero(), State: map[string]any{"messages": d.Messages, "last_event": d.LastType}}
+		seen, online := g.live.Status(d.ID)
+		out[i] = api.DeviceStatus{ID: d.ID, Kind: d.Kind, Driver: d.Driver, Location: d.Location, LastSeen: seen,
+			Online: online, State: map[string]any{"messages": d.Messages, "last_event": d.LastType}}
 	}
 	return out
 }

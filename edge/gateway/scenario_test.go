@@ -72,6 +72,10 @@ func scenarioDevices(t *testing.T, dir string) string {
 	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
 		out.WriteString("  " + l + "\n")
 	}
+	// config.yaml adds other top-level sections (gate lists, rules, …).
+	if extra, err := os.ReadFile(filepath.Join(dir, "config.yaml")); err == nil {
+		out.WriteString(string(extra))
+	}
 	return out.String()
 }
 
