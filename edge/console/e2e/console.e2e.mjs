@@ -153,12 +153,37 @@ try {
   await page.locator('#conn.live').waitFor({ timeout: T });
   await page.screenshot({ path: join(ART, 'after-burst.png') });
 
-  // ---- English switch, status tabs, phone layout ----
+  // ---- an alarm nobody acknowledges is escalated ----
+  await page.locator(`li.alarm[data-id="${otherID}"] [data-escalated]`).waitFor({ timeout: T });
+  check(true, 'escalated alarm is marked');
+
+  // ---- a snapshot thumbnail opens in the media viewer ----
+  await ctl('/throw');
+  const thr = page.locator('li.alarm[data-type="throw.detected"][data-state="open"]');
+  await thr.waitFor({ timeout: T });
+  await thr.locator('img.thumb').waitFor({ timeout: T });
+  await page.waitForFunction(() => { const i = document.querySelector('li.alarm[data-type="throw.detected"] img.thumb'); return i && i.complete && i.naturalWidth === 320; }, null, { timeout: T });
+  check(true, 'alarm shows its snapshot thumbnail');
+  await page.screenshot({ path: join(ART, 'alarms-escalated-throw.png') });
+  await thr.locator('img.thumb').click();
+  await page.waitForFunction(() => { const i = document.querySelector('#dlg[open] #dlg-body img'); return i && i.complete && i.naturalWidth === 320; }, null, { timeout: T });
+  check(true, 'media viewer shows the snapshot');
+  await page.click('#dlg-ok');
+
+  // ---- English switch, devices and a gate command ----
   await page.click('header [data-action="lang"]');
   check(await page.locator('.tabs [data-tab="devices"]').innerText() === 'Devices', 'English switch');
   await page.click('.tabs [data-tab="devices"]');
-  await page.locator('[data-dev="gate-north"]').waitFor({ timeout: T });
-  check((await page.locator('[data-dev="gate-north"]').innerText()).includes('Online'), 'devices view shows the gate online');
+  const gate = page.locator('[data-dev="gate-north"]');
+  await gate.waitFor({ timeout: T });
+  check((await gate.innerText()).includes('Online'), 'devices view shows the gate online');
+  check(await page.locator('[data-dev="valve-3-2-201"] [data-cmd="valve"]').isDisabled(), 'a guard cannot reopen a valve');
+  await gate.locator('[data-cmd="gate"]').click();
+  check((await page.locator('#dlg-title').innerText()).includes('gate-north'), 'gate confirmation names the gate');
+  await page.locator('#dlg textarea').fill('delivery van');
+  await page.click('#dlg-ok');
+  await page.waitForFunction(() => document.querySelector('#toast').textContent === 'Command sent', null, { timeout: T });
+  check(true, 'gate opened after confirmation');
   await page.screenshot({ path: join(ART, 'devices-en.png') });
   await page.click('.tabs [data-tab="events"]');
   await page.locator('#event-rows tr').first().waitFor({ timeout: T });
@@ -183,6 +208,24 @@ try {
   await page.locator('#login').waitFor({ state: 'visible', timeout: T });
   const after = await page.evaluate(async () => (await fetch('/api/v1/alarms?state=open')).status);
   check(after === 401, 'after logout the API refuses the browser');
+
+  // ---- an admin reopens a gas valve; the confirmation names the home ----
+  await page.click('.seg [data-mode="token"]');
+  await page.fill('input[name="token"]', env('ADMIN_TOKEN'));
+  await page.click('#login-form button[type="submit"]');
+  await page.locator('#app').waitFor({ state: 'visible', timeout: T });
+  await page.click('.tabs [data-tab="devices"]');
+  const valve = page.locator('[data-dev="valve-3-2-201"] [data-cmd="valve"]');
+  await valve.waitFor({ timeout: T });
+  check(await valve.isEnabled(), 'an admin may reopen a valve');
+  await valve.click();
+  check((await page.locator('#dlg-title').innerText()).includes('3-2-201'), 'valve confirmation names the home 3-2-201');
+  await page.click('#dlg-ok'); // no note: refused by the form
+  check(await page.locator('#dlg').evaluate((d) => d.open), 'reopening a valve needs a note');
+  await page.locator('#dlg textarea').fill('leak fixed by the gas company, checked on site');
+  await page.click('#dlg-ok');
+  await page.waitForFunction(() => document.querySelector('#toast').textContent === 'Command sent', null, { timeout: T });
+  check(true, 'valve reopened by the admin');
 
   check(consoleErrors.filter((e) => !/401|Unauthorized|Failed to load resource/.test(e)).length === 0, `no script errors (${consoleErrors.join(' | ')})`);
   console.log('RESULT ' + JSON.stringify(result));

@@ -5,10 +5,14 @@ package e2e_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"html"
+	"image"
+	"image/color"
+	"image/jpeg"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -21,6 +25,7 @@ import (
 	"time"
 
 	"github.com/smartcommunity/warden/edge/alarm"
+	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/mqttreplay"
 )
 
@@ -121,6 +126,39 @@ func control(t *testing.T, s *stack, p *proxy) *httptest.Server {
 		}
 		fmt.Fprintf(w, `{"published":%d,"connections_cut":%d}`, n, cut)
 	})
+	// throw stores a camera snapshot and commits a throw.detected event that
+	// names it, as the camera pipeline does.
+	mux.HandleFunc("POST /throw", func(w http.ResponseWriter, r *http.Request) {
+		img := image.NewRGBA(image.Rect(0, 0, 320, 180))
+		for y := range 180 {
+			for x := range 320 {
+				img.Set(x, y, color.RGBA{uint8(x * 255 / 320), 40, uint8(y * 255 / 180), 255})
+			}
+		}
+		var buf bytes.Buffer
+		if err := jpeg.Encode(&buf, img, nil); err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		mi, err := s.st.PutMedia("snapshot", "image/jpeg", buf.Bytes())
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		e, err := event.Make(event.Origin{Gateway: "gw-e2e", Site: "e2e-site",
+			Source:   event.Source{Kind: "camera", ID: "facade-3"},
+			Location: event.Location{Building: "3", Zone: "facade"}},
+			event.ThrowDetected, event.Critical, map[string]any{"origin": map[string]any{"floor": 7, "x": 512}})
+		if err == nil {
+			e.Media = []event.Media{{Kind: "snapshot", URL: "/api/v1/media/" + mi.ID, SHA256: mi.SHA256}}
+			err = s.st.Append(r.Context(), e)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		fmt.Fprintf(w, `{"media":%q}`, mi.ID)
+	})
 	// evil is a page on another site (localhost vs 127.0.0.1) that posts a
 	// form to the console's API, as a CSRF attack would.
 	mux.HandleFunc("GET /evil", func(w http.ResponseWriter, r *http.Request) {
@@ -154,7 +192,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		"CONSOLE_URL=http://"+p.addr(),
 		"CONTROL_URL="+ctl.URL,
 		"EVIL_URL="+evilBase,
-		"GUARD_USER="+userName, "GUARD_PASS="+userPass,
+		"GUARD_USER="+userName, "GUARD_PASS="+userPass, "ADMIN_TOKEN="+adminToken,
 		"ARTIFACTS="+artifacts,
 	)
 	cmd.WaitDelay = 10 * time.Second
@@ -199,13 +237,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	acts := map[string]bool{}
 	for _, e := range entries {
-		if e.Actor == userName {
-			acts[e.Action] = true
+		if e.Error == "" {
+			acts[e.Actor+" "+e.Action+" "+e.Target] = true
 		}
 	}
-	for _, a := range []string{"console.login", "alarm.ack", "alarm.resolve"} {
+	for _, a := range []string{userName + " console.login console", userName + " alarm.ack " + leak.ID,
+		userName + " alarm.resolve " + leak.ID, userName + " device.open gate-north",
+		"site-admin console.login console", "site-admin device.open valve-3-2-201"} {
 		if !acts[a] {
-			t.Errorf("audit has no %s by %s: %+v", a, userName, entries)
+			t.Errorf("audit has no %q: %+v", a, entries)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/smartcommunity/warden/drivers"
 	_ "github.com/smartcommunity/warden/drivers/all"
+	"github.com/smartcommunity/warden/edge/action"
 	"github.com/smartcommunity/warden/edge/alarm"
 	"github.com/smartcommunity/warden/edge/api"
 	"github.com/smartcommunity/warden/edge/audit"
@@ -82,6 +83,8 @@ devices:
      location: {building: "3", unit: "2", room: "201"}}
   - {id: gas-5-1-102, kind: gas_detector, driver: zigbee2mqtt, topic: "zigbee2mqtt/gas-5-1-102",
      location: {building: "5", unit: "1", room: "102"}}
+  - {id: valve-3-2-201, kind: gas_valve, driver: zigbee2mqtt, topic: "zigbee2mqtt/valve-3-2-201",
+     location: {building: "3", unit: "2", room: "201"}}
   - {id: gate-north, kind: barrier_gate, driver: generic, topic: "gate/north", location: {zone: north-gate}}
 `, filepath.Join(dir, "data"), guardToken, adminToken, userName, string(hash))
 	cfg, err := config.Parse("e2e.yaml", []byte(y))
@@ -137,6 +140,7 @@ func startStack(t *testing.T) *stack {
 	})
 	s.alarms, err = alarm.New(alarm.Options{
 		DB: s.st.DB(), Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
+		EscalateAfter: 5 * time.Second, // the alarm left open is escalated during the test
 		Sink: s.st, Source: s.st, Audit: s.audit, Logger: log,
 		Notify: []func(alarm.Change){func(c alarm.Change) { s.api.PublishLive("alarm", c.Alarm.Rev, c.Payload()) }},
 	})
@@ -144,6 +148,11 @@ func startStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	s.alarms.Mount(s.api)
+	act, err := action.NewActuators(cfg.Devices, drivers.Default, s.audit, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	act.Mount(s.api)
 	s.console.Mount(s.api)
 
 	ln, err := net.Listen("tcp", cfg.API.Listen)
@@ -189,6 +198,7 @@ func startStack(t *testing.T) *stack {
 		wg.Wait()
 		t.Fatal(err)
 	}
+	act.SetPublisher(gw)
 	s.devices, err = bus.Connect(ctx, bus.ClientOptions{URL: "tcp://" + s.broker.Addr(), ClientID: "devices-e2e", Logger: log})
 	if err != nil {
 		cancel()
