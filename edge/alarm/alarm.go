@@ -92,9 +92,16 @@ type Alarm struct {
 }
 
 func (a *Alarm) clone() *Alarm {
+	c := a.cloneHead()
+	c.Timeline = append([]Entry(nil), a.Timeline...)
+	return c
+}
+
+// cloneHead is clone without the timeline.
+func (a *Alarm) cloneHead() *Alarm {
 	c := *a
 	c.Media = append([]event.Media{}, a.Media...)
-	c.Timeline = append([]Entry(nil), a.Timeline...)
+	c.Timeline = nil
 	if a.Acknowledged != nil {
 		s := *a.Acknowledged
 		c.Acknowledged = &s

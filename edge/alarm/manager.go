@@ -56,8 +56,10 @@ type Options struct {
 	// Source, when set, is followed by Run: every committed event is passed
 	// to Observe in seq order, resuming after a restart where it stopped.
 	Source Source
-	// Notify is called for every change, in order, with the manager's lock
-	// held: it must not block (queue, or use a non-waiting publish).
+	// Notify is called for every change, in order, after the transaction
+	// that made it durable (followed events commit a batch at a time), with
+	// the manager's lock held: it must not block (queue, or use a
+	// non-waiting publish).
 	Notify     []func(Change)
 	Audit      *audit.Log // ack and resolve are audited with the actor; nil = not audited
 	Logger     *slog.Logger
@@ -205,43 +207,22 @@ func (m *Manager) Cursor() uint64 {
 
 // Observe applies the default policy to a committed event: it opens an
 // alarm, counts a repeat, or notes that the condition cleared. Call it for
-// every committed event in seq order (Run does when Options.Source is set);
-// events at or below the cursor are ignored, so replays are harmless. It
-// returns the alarm touched, if any, and whether it was newly opened.
+// every committed event in seq order (Run does when Options.Source is set,
+// committing a page of events at a time); events at or below the cursor are
+// ignored, so replays are harmless. It returns the alarm touched, if any,
+// and whether it was newly opened.
 func (m *Manager) Observe(ctx context.Context, e event.Event) (*Alarm, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e.Seq != 0 && e.Seq <= m.cursor {
-		return nil, false, nil
-	}
-	a, opened, err := m.observe(ctx, &e)
-	if err != nil {
+	b := m.begin()
+	a, opened := b.observe(&e)
+	if err := b.commit(ctx); err != nil {
 		return nil, false, err
 	}
-	m.cursor = max(m.cursor, e.Seq)
-	return a, opened, nil
-}
-
-func (m *Manager) observe(ctx context.Context, e *event.Event) (*Alarm, bool, error) {
-	if target, ok := m.policy.Clears[e.Type]; ok {
-		a := m.active[target+"/"+e.Source.ID]
-		if a == nil {
-			return nil, false, nil
-		}
-		now := m.now().UTC()
-		n := a.clone()
-		n.ClearedAt = &now
-		n.UpdatedAt = now
-		n.addEntry(Entry{At: now, Action: ActCleared, EventID: e.ID})
-		if err := m.commit(ctx, n, e.Seq, ActCleared, nil); err != nil {
-			return nil, false, err
-		}
-		return n.clone(), false, nil
-	}
-	if !m.policy.raises(e) {
+	if a == nil {
 		return nil, false, nil
 	}
-	return m.raise(ctx, e, Key(e), e.Severity)
+	return a.clone(), opened, nil
 }
 
 // Raise opens an alarm for e under key (empty = Key(e)) with severity sev
@@ -260,51 +241,12 @@ func (m *Manager) Raise(ctx context.Context, e event.Event, key string, sev even
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	a, _, err := m.raise(ctx, &e, key, sev)
-	return a, err
-}
-
-func (m *Manager) raise(ctx context.Context, e *event.Event, key string, sev event.Severity) (*Alarm, bool, error) {
-	now := m.now().UTC()
-	if a := m.active[key]; a != nil {
-		n := a.clone()
-		n.Count++
-		n.LastEventID = e.ID
-		n.LastSeq = max(n.LastSeq, e.Seq)
-		n.UpdatedAt = now
-		n.ClearedAt = nil
-		n.addMedia(e.Media)
-		rose := sev.Rank() > n.Severity.Rank()
-		if rose {
-			n.Severity = sev
-		}
-		if last := len(n.Timeline) - 1; last >= 0 && n.Timeline[last].Action == ActRepeated {
-			n.Timeline[last].At, n.Timeline[last].EventID = now, e.ID
-			n.Timeline[last].Repeats++
-		} else {
-			n.addEntry(Entry{At: now, Action: ActRepeated, EventID: e.ID, Repeats: 1})
-		}
-		action := ""
-		if rose {
-			action = ActRepeated // a repeat is news only when it is worse
-		}
-		if err := m.commit(ctx, n, e.Seq, action, nil); err != nil {
-			return nil, false, err
-		}
-		return n.clone(), false, nil
+	b := m.begin()
+	a, _ := b.raise(&e, key, sev)
+	if err := b.commit(ctx); err != nil {
+		return nil, err
 	}
-	n := &Alarm{
-		ID: event.NewID(now), Key: key, Type: e.Type, Severity: sev, State: Open,
-		Title: title(e), Location: e.Location, Source: e.Source,
-		FirstEventID: e.ID, LastEventID: e.ID, LastSeq: e.Seq, Count: 1,
-		OpenedAt: now, UpdatedAt: now, Media: []event.Media{},
-		Timeline: []Entry{{At: now, Action: ActOpened, EventID: e.ID}},
-	}
-	n.addMedia(e.Media)
-	if err := m.commit(ctx, n, e.Seq, ActOpened, &eventSpec{typ: event.AlarmOpened}); err != nil {
-		return nil, false, err
-	}
-	return n.clone(), true, nil
+	return a.clone(), nil
 }
 
 // Ack acknowledges an open alarm: a guard has seen it and is on it.
@@ -375,7 +317,10 @@ func (m *Manager) transition(ctx context.Context, id, actor string, apply func(*
 	if action == ActResolved {
 		typ = event.AlarmResolved
 	}
-	if err := m.commit(ctx, a, 0, action, &eventSpec{typ: typ, actor: actor, note: note}); err != nil {
+	b := m.begin()
+	b.add(a) // a is already a private copy
+	b.stage(a, action, &eventSpec{typ: typ, actor: actor, note: note})
+	if err := b.commit(ctx); err != nil {
 		return nil, err
 	}
 	if action == ActAcknowledged {
@@ -410,8 +355,9 @@ func (m *Manager) escalateDue(ctx context.Context) {
 		}
 	}
 	slices.SortFunc(due, func(x, y *Alarm) int { return strings.Compare(x.ID, y.ID) })
+	b := m.begin()
 	for _, a := range due {
-		n := a.clone()
+		n := b.edit(a)
 		n.Escalated = true
 		n.EscalationLevel++
 		n.Severity = raise(n.Severity)
@@ -419,10 +365,13 @@ func (m *Manager) escalateDue(ctx context.Context) {
 		n.UpdatedAt = now
 		note := fmt.Sprintf("not acknowledged within %s (level %d)", m.o.EscalateAfter, n.EscalationLevel)
 		n.addEntry(Entry{At: now, Action: ActEscalated, By: "gateway", Note: note})
-		if err := m.commit(ctx, n, 0, ActEscalated, &eventSpec{typ: event.AlarmEscalated, actor: "gateway", note: note}); err != nil {
-			m.log.Error("alarm: escalate", "alarm", a.ID, "err", err)
-			return
-		}
+		b.stage(n, ActEscalated, &eventSpec{typ: event.AlarmEscalated, actor: "gateway", note: note})
+	}
+	if err := b.commit(ctx); err != nil {
+		m.log.Error("alarm: escalate", "alarms", len(due), "err", err)
+		return
+	}
+	for _, n := range b.order {
 		m.met.escalations.Inc()
 		m.log.Warn("alarm escalated", "alarm", n.ID, "key", n.Key, "level", n.EscalationLevel, "severity", n.Severity)
 	}
@@ -431,88 +380,6 @@ func (m *Manager) escalateDue(ctx context.Context) {
 // eventSpec says which alarm.* event a change records.
 type eventSpec struct {
 	typ, actor, note string
-}
-
-// commit persists n (already changed) in one transaction together with the
-// cursor and, when spec is set, its alarm.* event in the outbox; then hands
-// the event to the Sink and calls Notify (action "" = no notification).
-// m.mu is held.
-func (m *Manager) commit(ctx context.Context, n *Alarm, seq uint64, action string, spec *eventSpec) error {
-	var ev *event.Event
-	err := m.o.DB.Update(func(tx *bbolt.Tx) error {
-		rev, err := tx.Bucket(bktMeta).NextSequence()
-		if err != nil {
-			return err
-		}
-		n.Rev = rev
-		b, err := encodeAlarm(n)
-		if err != nil {
-			return err
-		}
-		if err := tx.Bucket(bktAlarms).Put([]byte(n.ID), b); err != nil {
-			return err
-		}
-		act := tx.Bucket(bktActive)
-		if n.State == Resolved {
-			err = act.Delete([]byte(n.Key))
-		} else {
-			err = act.Put([]byte(n.Key), []byte(n.ID))
-		}
-		if err != nil {
-			return err
-		}
-		if c := max(m.cursor, seq); c > m.saved {
-			if err := tx.Bucket(bktMeta).Put(keyCursor, u64(c)); err != nil {
-				return err
-			}
-		}
-		if spec != nil && m.o.Sink != nil {
-			ev = m.alarmEvent(n, spec)
-			js, err := ev.MarshalJSON()
-			if err != nil {
-				return err
-			}
-			return tx.Bucket(bktOutbox).Put(u64(rev), js)
-		}
-		return nil
-	})
-	if err != nil {
-		m.met.errors.WithLabelValues("persist").Inc()
-		return fmt.Errorf("alarm %s: persist: %w", n.ID, err)
-	}
-	if c := max(m.cursor, seq); c > m.saved {
-		m.saved, m.savedAt = c, m.now()
-	}
-	prev := m.active[n.Key]
-	if n.State == Resolved {
-		delete(m.active, n.Key)
-		m.resolvedN++
-	} else {
-		m.active[n.Key] = n.clone()
-	}
-	if prev == nil || prev.State != n.State || action == ActOpened {
-		m.met.transitions.WithLabelValues(string(n.State)).Inc()
-	}
-	if action == ActEscalated {
-		m.met.transitions.WithLabelValues("escalated").Inc()
-	}
-	m.updateGauge()
-	if ev != nil {
-		m.pending = append(m.pending, pendingEvent{rev: n.Rev, ev: ev})
-		m.flush(ctx)
-	}
-	if action != "" {
-		c := Change{Action: action, Alarm: *n.clone()}
-		c.Alarm.Timeline = nil
-		if ev != nil {
-			cp := *ev // the outbox keeps the original for retries
-			c.Event = &cp
-		}
-		for _, f := range m.notify {
-			m.call(f, c)
-		}
-	}
-	return nil
 }
 
 // call runs one Notify callback; a panic in it is logged, not spread.

@@ -54,7 +54,7 @@ func (m *Manager) tickEvery() time.Duration {
 	return min(max(m.o.EscalateAfter/10, 10*time.Millisecond), time.Second)
 }
 
-// follow passes every committed event to Observe in seq order.
+// follow observes every committed event in seq order, a page at a time.
 func (m *Manager) follow(ctx context.Context) {
 	src := m.o.Source
 	retry := time.Second
@@ -73,13 +73,16 @@ func (m *Manager) follow(ctx context.Context) {
 			if len(evs) == 0 {
 				break
 			}
-			for i := range evs {
-				if _, _, err := m.Observe(ctx, evs[i]); err != nil {
-					// Not skipped: the event is tried again, an alarm is never lost.
-					m.log.Warn("alarm: observe", "seq", evs[i].Seq, "type", evs[i].Type, "err", err)
-					failed = true
-					break read
+			// One transaction per batch, not per event: the store's group
+			// commits share bbolt's single writer.
+			if err := m.observeAll(ctx, evs); err != nil {
+				if ctx.Err() != nil {
+					return
 				}
+				// Not skipped: the events are tried again, an alarm is never lost.
+				m.log.Warn("alarm: observe", "after", m.Cursor(), "events", len(evs), "err", err)
+				failed = true
+				break read
 			}
 		}
 		m.saveCursor(false)
