@@ -141,7 +141,7 @@ func startStack(t *testing.T) *stack {
 	s.alarms, err = alarm.New(alarm.Options{
 		DB: s.st.DB(), Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
 		EscalateAfter: 5 * time.Second, // the alarm left open is escalated during the test
-		Sink: s.st, Source: s.st, Audit: s.audit, Logger: log,
+		Sink:          s.st, Source: s.st, Audit: s.audit, Logger: log,
 		Notify: []func(alarm.Change){func(c alarm.Change) { s.api.PublishLive("alarm", c.Alarm.Rev, c.Payload()) }},
 	})
 	if err != nil {
