@@ -47,6 +47,9 @@ type Options struct {
 	// GalleryDB is a warden.db to read the gallery from once at start when
 	// the detector is not given the daemon's live gallery (warden analyze).
 	GalleryDB string `json:"gallery_db"`
+	// DetectWidth: frames wider than this are scaled down for detection
+	// (alignment still uses the full frame); 0 keeps full size.
+	DetectWidth int `json:"detect_width"`
 	// MaxFaces bounds faces handled per frame.
 	MaxFaces int `json:"max_faces"`
 }
@@ -66,6 +69,7 @@ func Defaults() Options {
 		ConfirmFrames:      2,
 		TrackLostSeconds:   2,
 		MaxFaces:           10,
+		DetectWidth:        640,
 	}
 }
 
@@ -104,6 +108,8 @@ func ParseOptions(m map[string]any) (Options, error) {
 		return o, fmt.Errorf("detect.face.confirm_frames: %d is below 1", o.ConfirmFrames)
 	case o.TrackLostSeconds <= 0:
 		return o, fmt.Errorf("detect.face.track_lost_seconds: %v must be positive", o.TrackLostSeconds)
+	case o.DetectWidth != 0 && o.DetectWidth < 64:
+		return o, fmt.Errorf("detect.face.detect_width: %d is below 64", o.DetectWidth)
 	case o.MaxFaces < 1:
 		return o, fmt.Errorf("detect.face.max_faces: %d is below 1", o.MaxFaces)
 	case o.MaxYaw <= 0:

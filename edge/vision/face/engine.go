@@ -121,9 +121,24 @@ func (e *Engine) Close() {
 // Detect finds faces in a BGR frame.
 func (e *Engine) Detect(img gocv.Mat) ([]Face, error) {
 	if e.yunet != nil {
-		fs, err := e.yunet.Detect(img, e.opt.MaxFaces)
+		src, k := img, float32(1)
+		if w := e.opt.DetectWidth; w > 0 && img.Cols() > w {
+			k = float32(img.Cols()) / float32(w)
+			small := gocv.NewMat()
+			defer small.Close()
+			gocv.Resize(img, &small, image.Pt(w, int(float32(img.Rows())/k)), 0, 0, gocv.InterpolationArea)
+			src = small
+		}
+		fs, err := e.yunet.Detect(src, e.opt.MaxFaces)
 		if err != nil {
 			return nil, err
+		}
+		if k != 1 {
+			for i := range fs {
+				for j := 0; j < 14; j++ {
+					fs[i].Row[j] *= k
+				}
+			}
 		}
 		out := make([]Face, 0, len(fs))
 		for _, f := range fs {
