@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/smartcommunity/warden/edge/api"
 	"github.com/smartcommunity/warden/edge/audit"
 	"github.com/smartcommunity/warden/edge/bus"
+	"github.com/smartcommunity/warden/edge/camera"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/gate"
@@ -66,6 +68,7 @@ type Gateway struct {
 	lock        *action.Interlock
 	gate        *gate.Controller
 	zones       *zones.Zones
+	cams        []*camera.Camera
 	live        *liveness.Watcher
 	alarms      *alarm.Manager
 	uplink      atomic.Pointer[uplink.Uplink]
@@ -188,11 +191,21 @@ func (g *Gateway) build() (err error) {
 			return fmt.Errorf("mqtt: embedded broker: %w", err)
 		}
 	}
+	camMetrics := camera.NewMetrics(g.reg)
+	for _, cc := range cfg.Cameras {
+		g.cams = append(g.cams, camera.New(cc, camera.Deps{
+			Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Sink: g.store, Media: g.store,
+			Metrics: camMetrics, Log: g.log.With("component", "camera", "camera", cc.ID),
+			Detectors: camera.DefaultDetectors(),
+		}))
+	}
 	g.api = api.New(api.Options{
 		Events:        g.store,
 		Media:         g.store,
 		DeadLetters:   g.store,
 		Devices:       g.deviceStatus,
+		Cameras:       g.cameraStatus,
+		Snapshot:      g.snapshot,
 		Ready:         g.readyChecks(),
 		Tokens:        cfg.API.Tokens,
 		MetricsPublic: cfg.API.MetricsPublic,
@@ -319,6 +332,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return fmt.Errorf("rules: %w", err)
 	}
 	goRun("rules", func(ctx context.Context) error { return eng.Run(ctx, g.store) })
+	for _, c := range g.cams {
+		goRun("camera "+c.ID(), c.Run)
+	}
 	goRun("gate", g.gate.Run)
 	goRun("liveness", g.live.Run)
 	goRun("uplink", g.uplink.Load().Run)
@@ -382,6 +398,37 @@ func (g *Gateway) checkReady() error {
 		}
 	}
 	return nil
+}
+
+func (g *Gateway) cameraStatus() []api.CameraStatus {
+	out := make([]api.CameraStatus, 0, len(g.cams))
+	for i, c := range g.cams {
+		st := c.Status()
+		cc := g.cfg.Cameras[i]
+		var dets []string
+		for name, on := range map[string]bool{"face": cc.Detect.Face != nil, "throw": cc.Detect.Throw != nil, "motion": cc.Detect.Motion != nil} {
+			if on {
+				dets = append(dets, name)
+			}
+		}
+		sort.Strings(dets)
+		out = append(out, api.CameraStatus{ID: c.ID(), Location: cc.Location, Online: st.State == camera.Online,
+			LastSeen: st.LastFrame, FPS: st.FPS, Detectors: dets, Error: st.LastError})
+	}
+	return out
+}
+
+func (g *Gateway) snapshot(_ context.Context, id string) ([]byte, time.Time, error) {
+	for _, c := range g.cams {
+		if c.ID() == id {
+			jpeg, at := c.LastSnapshot()
+			if jpeg == nil {
+				return nil, time.Time{}, fmt.Errorf("camera %s: no frame yet: %w", id, api.ErrNotFound)
+			}
+			return jpeg, at, nil
+		}
+	}
+	return nil, time.Time{}, fmt.Errorf("camera %s: %w", id, api.ErrNotFound)
 }
 
 // alarmRaiser lets rules raise alarms without knowing the alarm package.
