@@ -29,6 +29,7 @@ import (
 	"github.com/smartcommunity/warden/edge/bus"
 	"github.com/smartcommunity/warden/edge/camera"
 	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/console"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/gate"
 	"github.com/smartcommunity/warden/edge/ingest"
@@ -69,6 +70,7 @@ type Gateway struct {
 	gate        *gate.Controller
 	zones       *zones.Zones
 	cams        []*camera.Camera
+	console     *console.Console
 	live        *liveness.Watcher
 	alarms      *alarm.Manager
 	uplink      atomic.Pointer[uplink.Uplink]
@@ -191,6 +193,14 @@ func (g *Gateway) build() (err error) {
 			return fmt.Errorf("mqtt: embedded broker: %w", err)
 		}
 	}
+	g.console, err = console.New(console.Options{
+		Users: cfg.API.Users, Tokens: cfg.API.Tokens, SessionTTL: cfg.API.SessionTTL.D(),
+		Secure: cfg.API.TLS.Cert != "", Audit: g.audit,
+		Logger: g.log.With("component", "console"), Registerer: g.reg,
+	})
+	if err != nil {
+		return err
+	}
 	camMetrics := camera.NewMetrics(g.reg)
 	for _, cc := range cfg.Cameras {
 		g.cams = append(g.cams, camera.New(cc, camera.Deps{
@@ -205,6 +215,7 @@ func (g *Gateway) build() (err error) {
 		DeadLetters:   g.store,
 		Devices:       g.deviceStatus,
 		Cameras:       g.cameraStatus,
+		SessionAuth:   g.console.SessionAuth,
 		Snapshot:      g.snapshot,
 		Ready:         g.readyChecks(),
 		Tokens:        cfg.API.Tokens,
@@ -232,6 +243,7 @@ func (g *Gateway) build() (err error) {
 	g.act.Mount(g.api)
 	g.gate.Mount(g.api)
 	g.zones.Mount(g.api)
+	g.console.Mount(g.api)
 	g.api.Handle("GET /api/v1/uplink", api.RolePlatform, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusOK, map[string]any{"targets": g.uplink.Load().Status()})
 	}))
