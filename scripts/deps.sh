@@ -5,6 +5,13 @@ set -euo pipefail
 
 missing=()
 for p in "$@"; do
+	# Node.js may come from another source (NodeSource ships npm inside its
+	# nodejs package, which conflicts with Debian's npm): a working command
+	# is enough.
+	case "$p" in
+	nodejs) command -v node >/dev/null 2>&1 && continue ;;
+	npm) command -v npm >/dev/null 2>&1 && continue ;;
+	esac
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
 		missing+=("$p")
 	fi
