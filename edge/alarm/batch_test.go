@@ -233,3 +233,56 @@ func snapshot(t *testing.T, e *env) state {
 	s.metrics = append(s.metrics, fmt.Sprintf("escalations %v cursor %d", metric(t, e.reg, "warden_alarm_escalations_total", nil), e.m.Cursor()))
 	return s
 }
+
+// A batch whose transaction fails leaves nothing behind: no notification,
+// no cursor move, no change in memory; after a reopen the same page is
+// observed again and counted once.
+func TestFailedBatchKeepsNothing(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnv(t, dir, nil)
+	a := e.observe(t, mk(event.GasLeak, "g1", ""))
+	var page []event.Event
+	for _, ev := range e.commit(t, mk(event.GasLeak, "g1", ""), mk(event.PerimeterIntr, "p1", ""), mk(event.GasCleared, "g1", ""), mk(event.GasLeak, "g1", "")) {
+		page = append(page, *ev)
+	}
+	cursor, notified := e.m.Cursor(), len(e.recorded())
+	if err := e.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.ObserveAll(bg, page); err == nil {
+		t.Fatal("batch on a closed database succeeded")
+	}
+	if e.m.Cursor() != cursor || len(e.recorded()) != notified {
+		t.Errorf("failed batch moved the cursor to %d (was %d) or notified %d changes", e.m.Cursor(), cursor, len(e.recorded())-notified)
+	}
+	// The in-memory alarm is as committed: a Raise on the closed file fails
+	// too, and does not see the failed batch's repeats.
+	if _, err := e.m.Raise(bg, page[0], "", ""); err == nil {
+		t.Error("raise on a closed database succeeded")
+	}
+
+	e2 := newEnv(t, dir, nil)
+	if e2.m.Cursor() != cursor {
+		t.Fatalf("cursor after reopen %d, want %d", e2.m.Cursor(), cursor)
+	}
+	if err := e2.m.ObserveAll(bg, page); err != nil {
+		t.Fatal(err)
+	}
+	g, err := e2.m.Get(a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Count != 3 || g.ClearedAt != nil || !slices.Equal(actions(g.Timeline), []string{"opened", "repeated", "cleared", "repeated"}) {
+		t.Errorf("after replay: count %d cleared %v timeline %v", g.Count, g.ClearedAt, actions(g.Timeline))
+	}
+	var acts []string
+	for _, c := range e2.recorded() {
+		acts = append(acts, c.Action+" "+c.Alarm.Key)
+	}
+	if want := []string{"opened perimeter.intrusion/p1", "cleared gas.leak/g1"}; !slices.Equal(acts, want) {
+		t.Errorf("notified %v, want %v", acts, want)
+	}
+	if e2.m.Cursor() != page[len(page)-1].Seq {
+		t.Errorf("cursor %d, want %d", e2.m.Cursor(), page[len(page)-1].Seq)
+	}
+}
