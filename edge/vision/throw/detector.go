@@ -30,6 +30,8 @@ const (
 	minFitPoints   = 8
 	maxBackExtrap  = 0.3 // s: how far before the first observation the origin may be traced
 	dupMemory      = 4 * time.Second
+	rainTracks     = 4 // parallel falling tracks that mean rain or snow
+	rainHold       = 1500 * time.Millisecond
 )
 
 // New is the vision.Factory: nil when cam has no detect.throw section.
@@ -74,6 +76,7 @@ type Detector struct {
 	haveBG                                                             bool
 
 	suspendUntil time.Duration
+	rainUntil    time.Duration
 	lastPTS      time.Duration
 	tracks       []*track
 	nextID       int
@@ -434,7 +437,39 @@ func (d *Detector) duplicate(tr *track, pts time.Duration) bool {
 	return dup
 }
 
+// rainy reports many tracks falling in parallel at one speed (rain, snow):
+// hopping between drops can fake a parabola, so nothing is reported then.
+func (d *Detector) rainy() bool {
+	var vs [][2]float64
+	for _, tr := range d.tracks {
+		if len(tr.pts) >= 4 && tr.misses == 0 && tr.ky.x[1] > 1.5*d.ppm {
+			vs = append(vs, [2]float64{tr.kx.x[1], tr.ky.x[1]})
+		}
+	}
+	if len(vs) < rainTracks {
+		return false
+	}
+	for _, a := range vs {
+		similar := 0
+		for _, b := range vs {
+			if math.Hypot(a[0]-b[0], a[1]-b[1]) < 0.3*math.Hypot(a[0], a[1]) {
+				similar++
+			}
+		}
+		if similar >= rainTracks {
+			return true
+		}
+	}
+	return false
+}
+
 func (d *Detector) classify(f vision.Frame) []vision.Detection {
+	if d.rainy() {
+		d.rainUntil = f.PTS + rainHold
+	}
+	if f.PTS < d.rainUntil {
+		return nil
+	}
 	var out []vision.Detection
 	for _, tr := range d.tracks {
 		if tr.emitted || tr.last != f.PTS {

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 
 	"gocv.io/x/gocv"
 
@@ -149,6 +150,11 @@ type drawer interface {
 // One renders a single clip DIR/NAME.mp4 and its truth DIR/NAME.json.
 func One(dir, name string, seed uint64, o Options) (Truth, error) {
 	s := &scene{o: o, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	// RandN uses OpenCV's per-thread RNG: pin the thread and seed it so a
+	// clip is the same whatever ran before
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	gocv.SetRNGSeed(int(seed & 0x7fffffff))
 	defer func() {
 		s.base.Close()
 		for _, d := range s.dists {
