@@ -44,7 +44,7 @@ func runAnalyze(ctx context.Context, args []string) int {
 		}
 		start = t
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

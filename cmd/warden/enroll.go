@@ -51,7 +51,7 @@ func cliActor() string {
 }
 
 func loadFaceConfig(path string) (*config.Config, face.Options, error) {
-	cfg, err := config.Load(path)
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return nil, face.Options{}, err
 	}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -31,12 +32,17 @@ import (
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/console"
 	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/gallery"
 	"github.com/smartcommunity/warden/edge/gate"
 	"github.com/smartcommunity/warden/edge/ingest"
 	"github.com/smartcommunity/warden/edge/liveness"
 	"github.com/smartcommunity/warden/edge/rules"
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/uplink"
+	"github.com/smartcommunity/warden/edge/vision"
+	"github.com/smartcommunity/warden/edge/vision/face"
+	"github.com/smartcommunity/warden/edge/vision/motion"
+	"github.com/smartcommunity/warden/edge/vision/throw"
 	"github.com/smartcommunity/warden/edge/zones"
 )
 
@@ -71,6 +77,8 @@ type Gateway struct {
 	zones       *zones.Zones
 	cams        []*camera.Camera
 	console     *console.Console
+	gallery     *gallery.Gallery
+	faceEngine  *face.Engine
 	live        *liveness.Watcher
 	alarms      *alarm.Manager
 	uplink      atomic.Pointer[uplink.Uplink]
@@ -201,12 +209,21 @@ func (g *Gateway) build() (err error) {
 	if err != nil {
 		return err
 	}
+	detectors := camera.DefaultDetectors()
+	if err := g.openGallery(); err != nil {
+		return err
+	}
+	if g.gallery != nil {
+		// The live gallery: enrolments through the API apply at once and
+		// unknown-face crops are kept for retention.
+		detectors = []vision.Factory{motion.New, face.Factory(face.Deps{Gallery: g.gallery, Log: g.log.With("component", "face")}), throw.New}
+	}
 	camMetrics := camera.NewMetrics(g.reg)
 	for _, cc := range cfg.Cameras {
 		g.cams = append(g.cams, camera.New(cc, camera.Deps{
 			Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Sink: g.store, Media: g.store,
 			Metrics: camMetrics, Log: g.log.With("component", "camera", "camera", cc.ID),
-			Detectors: camera.DefaultDetectors(),
+			Detectors: detectors,
 		}))
 	}
 	g.api = api.New(api.Options{
@@ -244,6 +261,9 @@ func (g *Gateway) build() (err error) {
 	g.gate.Mount(g.api)
 	g.zones.Mount(g.api)
 	g.console.Mount(g.api)
+	if g.gallery != nil {
+		g.gallery.Mount(g.api, g.faceEngine)
+	}
 	g.api.Handle("GET /api/v1/uplink", api.RolePlatform, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusOK, map[string]any{"targets": g.uplink.Load().Status()})
 	}))
@@ -347,6 +367,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	for _, c := range g.cams {
 		goRun("camera "+c.ID(), c.Run)
 	}
+	if g.gallery != nil {
+		goRun("face retention", func(ctx context.Context) error {
+			g.gallery.RunRetention(ctx, g.cfg.Retention.UnknownFaceDays, time.Hour)
+			return nil
+		})
+	}
 	goRun("gate", g.gate.Run)
 	goRun("liveness", g.live.Run)
 	goRun("uplink", g.uplink.Load().Run)
@@ -443,6 +469,29 @@ func (g *Gateway) snapshot(_ context.Context, id string) ([]byte, time.Time, err
 	return nil, time.Time{}, fmt.Errorf("camera %s: %w", id, api.ErrNotFound)
 }
 
+// openGallery opens the face gallery when a camera recognises faces. Its
+// key must exist: templates are never stored unencrypted.
+func (g *Gateway) openGallery() error {
+	if !slices.ContainsFunc(g.cfg.Cameras, func(c config.Camera) bool { return c.Detect.Face != nil }) {
+		return nil
+	}
+	opts, err := face.SiteOptions(g.cfg.Cameras)
+	if err != nil {
+		return err
+	}
+	key, err := gallery.LoadKey(opts.KeyFile)
+	if err != nil {
+		return fmt.Errorf("face gallery: %w (detect.face.key_file)", err)
+	}
+	g.gallery, err = gallery.Open(gallery.Options{DB: g.store.DB(), Dir: filepath.Join(g.cfg.Gateway.DataDir, "faces"),
+		Key: key, Audit: g.audit, Log: g.log.With("component", "gallery")})
+	if err != nil {
+		return err
+	}
+	g.faceEngine, err = face.NewEngine(opts)
+	return err
+}
+
 // alarmRaiser lets rules raise alarms without knowing the alarm package.
 type alarmRaiser struct{ m *alarm.Manager }
 
@@ -466,6 +515,9 @@ func (g *Gateway) deviceStatus() []api.DeviceStatus {
 func (g *Gateway) closeAll() {
 	if g.apiLn != nil {
 		g.apiLn.Close()
+	}
+	if g.faceEngine != nil {
+		g.faceEngine.Close()
 	}
 	if g.store != nil {
 		if err := g.store.Close(); err != nil {

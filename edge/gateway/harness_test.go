@@ -117,6 +117,7 @@ func (s *site) start() {
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-s.done:
+			s.cmd = nil
 			s.t.Fatalf("warden exited during start: %v\n%s", err, s.log())
 		default:
 		}
