@@ -112,9 +112,11 @@ func (s *Store) ReadRaw(after uint64, limit int) ([]Raw, error) {
 	limit = clampLimit(limit)
 	var out []Raw
 	err := s.scan(after, func(seq uint64, v []byte) (bool, error) {
-		var l lite
-		if err := json.Unmarshal(v, &l); err != nil {
-			return false, fmt.Errorf("event %d: decode: %v: %w", seq, err, ErrCorrupt)
+		l, ok := rawLite(v)
+		if !ok {
+			if err := json.Unmarshal(v, &l); err != nil {
+				return false, fmt.Errorf("event %d: decode: %v: %w", seq, err, ErrCorrupt)
+			}
 		}
 		out = append(out, Raw{Seq: seq, Type: l.Type, Severity: l.Severity, Time: l.Time, JSON: append([]byte(nil), v...)})
 		return len(out) < limit, nil
