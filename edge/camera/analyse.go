@@ -83,6 +83,7 @@ func (c *Camera) detect(ctx context.Context, dets []vision.Detector, f vision.Fr
 				ev.Media = append(ev.Media, m)
 			}
 		}
+		ev.Media = append(ev.Media, c.putImages(det)...)
 		if det.Clip && c.deps.Media != nil {
 			select {
 			case c.clipSem <- struct{}{}:
@@ -99,6 +100,29 @@ func (c *Camera) detect(ctx context.Context, dets []vision.Detector, f vision.Fr
 		}
 		c.append(ctx, ev)
 	}
+}
+
+// putImages stores the pictures a detector made (a throw's trajectory, a
+// face crop) as media of their kind.
+func (c *Camera) putImages(det vision.Detection) []event.Media {
+	if c.deps.Media == nil {
+		return nil
+	}
+	var out []event.Media
+	for _, img := range det.Images {
+		ct := img.ContentType
+		if ct == "" {
+			ct = "image/jpeg"
+		}
+		info, err := c.deps.Media.PutMedia(img.Kind, ct, img.Data)
+		if err != nil {
+			c.m.Errors.WithLabelValues(c.cfg.ID, "media").Inc()
+			c.log.Error("detector image not stored", "kind", img.Kind, "err", err)
+			continue
+		}
+		out = append(out, event.Media{Kind: img.Kind, URL: "/api/v1/media/" + info.ID, SHA256: info.SHA256})
+	}
+	return out
 }
 
 // EventFor turns a detection into an event of o's camera.
