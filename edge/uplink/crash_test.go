@@ -14,11 +14,13 @@ import (
 	"time"
 
 	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/uplink"
 )
 
 // Crash: the draining process is kill -9ed 20 times. At the end every event
-// is delivered; duplicates exist only for the batch in flight at each kill
-// (accepted by the platform, cursor not yet saved).
+// is delivered; duplicates exist only for the batches accepted in the last
+// window before each kill (cursor not yet saved, or the batch in flight):
+// at most uplink.ResendWindow batches of that run.
 func TestKill9WhileDraining(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a process")
@@ -42,7 +44,7 @@ func TestKill9WhileDraining(t *testing.T) {
 	p := newPlatform(t)
 	var mu sync.Mutex
 	epoch := 0                      // the drainer run now going
-	lastBatch := map[int][]uint64{} // run -> seqs of its last accepted batch
+	lastBatches := map[int][][]uint64{} // run -> seqs of its last ResendWindow accepted batches
 	firstEpoch := map[uint64]int{}  // seq -> run of its first delivery
 	accepted := map[int]int{}
 	p.setHook(func(w http.ResponseWriter, r *http.Request, batch []wireEvent, _ int) bool {
@@ -56,7 +58,11 @@ func TestKill9WhileDraining(t *testing.T) {
 				firstEpoch[e.Seq] = run
 			}
 		}
-		lastBatch[run] = seqs
+		lb := append(lastBatches[run], seqs)
+		if len(lb) > uplink.ResendWindow {
+			lb = lb[1:]
+		}
+		lastBatches[run] = lb
 		accepted[run]++
 		mu.Unlock()
 		time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond) // widen the accepted-but-not-acked window
@@ -123,14 +129,16 @@ func TestKill9WhileDraining(t *testing.T) {
 	for _, s := range dupSeqs {
 		e := firstEpoch[s]
 		inLast := false
-		for _, q := range lastBatch[e] {
-			inLast = inLast || q == s
+		for _, b := range lastBatches[e] {
+			for _, q := range b {
+				inLast = inLast || q == s
+			}
 		}
 		if !inLast || e >= kills {
-			t.Errorf("seq %d was delivered twice but was not in the batch in flight at kill %d", s, e)
+			t.Errorf("seq %d was delivered twice but was not in the last %d batches accepted before kill %d", s, uplink.ResendWindow, e)
 		}
 	}
-	if dups > kills*100 {
+	if dups > kills*uplink.ResendWindow*100 {
 		t.Errorf("%d duplicates for %d kills of batch 100", dups, kills)
 	}
 	st2 := openStore(t, dir, nil)

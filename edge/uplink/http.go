@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/smartcommunity/warden/edge/config"
@@ -58,10 +59,53 @@ func newHTTPTarget(u *Uplink, c *config.UplinkHTTP) (*httpTarget, error) {
 	return &httpTarget{t: t, url: c.URL, headers: c.Headers, client: client}, nil
 }
 
+// prepared is a batch read and encoded ahead of its POST.
+type prepared struct {
+	batch []store.Raw
+	body  []byte
+}
+
+// run delivers batch after batch, one POST at a time. While a POST is in
+// flight the next batch is read and encoded (prefetch), and cursors are
+// saved by a saver goroutine, so neither the store read nor the fsync sits
+// between two POSTs.
 func (h *httpTarget) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := make(chan prepared, 1)
+	sv := newSaver(h.t)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var prefetchErr, saveErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if prefetchErr = h.prefetch(ctx, ready); prefetchErr != nil {
+			cancel()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if saveErr = sv.run(ctx, stop); saveErr != nil {
+			cancel()
+		}
+	}()
+	err := h.send(ctx, ready, sv)
+	cancel()
+	close(stop)
+	wg.Wait()
+	return errors.Join(err, prefetchErr, saveErr)
+}
+
+// prefetch reads batches after the last one it read and hands them over
+// encoded. The sender never drops a batch (it retries, or bisects down to
+// dead letters), so reading ahead of the cursor is safe.
+func (h *httpTarget) prefetch(ctx context.Context, ready chan<- prepared) error {
 	cfg := h.t.u.o.Config
+	var enc encoder
+	after := h.t.cursor.Load()
 	for {
-		batch, err := h.t.next(ctx, h.t.cursor.Load(), cfg.Batch, cfg.Linger.D())
+		batch, err := h.t.next(ctx, after, cfg.Batch, cfg.Linger.D())
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -75,7 +119,26 @@ func (h *httpTarget) run(ctx context.Context) error {
 			}
 			continue
 		}
-		if err := h.deliver(ctx, batch); err != nil {
+		after = batch[len(batch)-1].Seq
+		select {
+		case ready <- prepared{batch: batch, body: enc.encode(batch)}:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// send delivers prepared batches in order until ctx ends.
+func (h *httpTarget) send(ctx context.Context, ready <-chan prepared, sv *saver) error {
+	for {
+		var p prepared
+		select {
+		case <-ctx.Done():
+			return nil
+		case p = <-ready:
+		}
+		h.t.oldest.Store(p.batch[0].Time.UnixNano())
+		if err := h.deliver(ctx, p.batch, p.body, sv); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -120,25 +183,37 @@ func (r result) String() string {
 // split in halves, in order, down to the events that are refused, which
 // are dead-lettered. It returns only when the whole batch is accounted for
 // (or ctx ends).
-func (h *httpTarget) deliver(ctx context.Context, batch []store.Raw) error {
+//
+// body is batch encoded, or nil to encode here. A 2xx moves the cursor in
+// memory and the saver persists it; a dead letter's cursor move is saved
+// at once, so a restart does not dead-letter the event again.
+func (h *httpTarget) deliver(ctx context.Context, batch []store.Raw, body []byte, sv *saver) error {
+	if body == nil {
+		body = EncodeBatch(batch)
+	}
 	bo := h.t.newBackoff()
 	for {
-		r := h.post(ctx, batch)
+		r := h.post(ctx, batch, body)
 		switch {
 		case r.err == nil && r.status >= 200 && r.status < 300:
-			return h.t.ack(ctx, batch[len(batch)-1].Seq, len(batch), true)
+			h.t.advance(batch[len(batch)-1].Seq, len(batch))
+			return sv.ack(ctx)
 		case r.rejects() && len(batch) == 1:
 			if err := h.t.deadLetter(ctx, batch[0], r.status, r.body); err != nil {
 				return err
 			}
-			return h.t.ack(ctx, batch[0].Seq, 0, true)
+			h.t.advance(batch[0].Seq, 0)
+			if err := h.t.persist(ctx); err != nil {
+				return err
+			}
+			return sv.ack(ctx)
 		case r.rejects():
 			mid := len(batch) / 2
 			h.t.log.Info("platform rejected a batch; bisecting", "first_seq", batch[0].Seq, "last_seq", batch[len(batch)-1].Seq, "status", r.status)
-			if err := h.deliver(ctx, batch[:mid]); err != nil {
+			if err := h.deliver(ctx, batch[:mid], nil, sv); err != nil {
 				return err
 			}
-			return h.deliver(ctx, batch[mid:])
+			return h.deliver(ctx, batch[mid:], nil, sv)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -178,22 +253,41 @@ func eventID(js []byte) string {
 
 // EncodeBatch is the request body: the events' JSON as one array, gzipped.
 func EncodeBatch(batch []store.Raw) []byte {
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	_, _ = zw.Write([]byte{'['})
+	var enc encoder
+	return enc.encode(batch)
+}
+
+// encoder keeps its gzip writer and JSON buffer between batches; one
+// goroutine only. Each body is a fresh slice: it lives until the POST is
+// acknowledged.
+type encoder struct {
+	zw   *gzip.Writer
+	js   []byte
+	size int // last body size, to size the next
+}
+
+func (e *encoder) encode(batch []store.Raw) []byte {
+	e.js = append(e.js[:0], '[')
 	for i, r := range batch {
 		if i > 0 {
-			_, _ = zw.Write([]byte{','})
+			e.js = append(e.js, ',')
 		}
-		_, _ = zw.Write(r.JSON)
+		e.js = append(e.js, r.JSON...)
 	}
-	_, _ = zw.Write([]byte{']'})
-	_ = zw.Close()
+	e.js = append(e.js, ']')
+	buf := bytes.NewBuffer(make([]byte, 0, e.size+e.size/4+64))
+	if e.zw == nil {
+		e.zw, _ = gzip.NewWriterLevel(buf, gzip.BestSpeed)
+	} else {
+		e.zw.Reset(buf)
+	}
+	_, _ = e.zw.Write(e.js)
+	_ = e.zw.Close()
+	e.size = buf.Len()
 	return buf.Bytes()
 }
 
-func (h *httpTarget) post(ctx context.Context, batch []store.Raw) result {
-	body := EncodeBatch(batch)
+func (h *httpTarget) post(ctx context.Context, batch []store.Raw, body []byte) result {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
 	if err != nil {
 		return result{err: err}

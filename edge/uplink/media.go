@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
@@ -56,7 +57,22 @@ type mediaRefs struct {
 
 var noMedia = []byte(`"media":[]`)
 
-func (q *mediaQueue) run(ctx context.Context) error {
+const mediaPage = 500 // events read at a time
+
+// run follows the HTTP target's cursor. It reads at most what the target
+// has delivered, in pages of up to mediaPage events; after a short page it
+// rests saveInterval, so a fast drain is not read a second time in small
+// pieces. Its cursor is saved at most every saveInterval and at
+// stop: after a crash a few files are sent again, which the platform
+// answers with 2xx or 409.
+func (q *mediaQueue) run(ctx context.Context) (err error) {
+	defer func() {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if perr := q.t.persist(pctx); perr != nil && err == nil && !errors.Is(perr, store.ErrClosed) {
+			q.t.log.Warn("media cursor not saved at stop; some media will be sent again", "err", perr)
+		}
+	}()
 	for {
 		after, limit := q.t.cursor.Load(), q.events.cursor.Load()
 		if after >= limit {
@@ -70,7 +86,8 @@ func (q *mediaQueue) run(ctx context.Context) error {
 			}
 			continue
 		}
-		batch, err := q.t.u.st.ReadRaw(after, 500)
+		page := int(min(limit-after, mediaPage))
+		batch, err := q.t.u.st.ReadRaw(after, page)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -97,11 +114,14 @@ func (q *mediaQueue) run(ctx context.Context) error {
 			}
 			last = r.Seq
 		}
-		if err := q.t.ack(ctx, last, 0, true); err != nil {
+		if err := q.t.ack(ctx, last, 0, false); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
+		}
+		if page < mediaPage && sleep(ctx, saveInterval) != nil {
+			return nil
 		}
 	}
 }

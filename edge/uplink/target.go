@@ -26,7 +26,8 @@ type target struct {
 	m    targetMetrics
 
 	cursor    atomic.Uint64 // delivered through here (persisted or about to be)
-	saved     uint64        // last persisted value; owned by the run goroutine
+	saveMu    sync.Mutex    // guards saved, savedAt; held while persisting
+	saved     uint64        // last persisted value
 	savedAt   time.Time
 	oldest    atomic.Int64  // unix ns of the first undelivered event's time; 0 = none
 	delivered atomic.Uint64 // since start
@@ -69,6 +70,18 @@ func (t *target) newBackoff() *backoff.ExponentialBackOff {
 // force). Persisting retries until it works or ctx ends: a cursor that
 // cannot be saved only means resending, never losing.
 func (t *target) ack(ctx context.Context, seq uint64, n int, force bool) error {
+	t.advance(seq, n)
+	t.saveMu.Lock()
+	due := force || time.Since(t.savedAt) >= saveInterval
+	t.saveMu.Unlock()
+	if !due {
+		return nil
+	}
+	return t.persist(ctx)
+}
+
+// advance moves the cursor to seq in memory only: the caller persists it.
+func (t *target) advance(seq uint64, n int) {
 	if seq > t.cursor.Load() {
 		t.cursor.Store(seq)
 	}
@@ -83,13 +96,13 @@ func (t *target) ack(ctx context.Context, seq uint64, n int, force bool) error {
 	close(t.advanced)
 	t.advanced = make(chan struct{})
 	t.mu.Unlock()
-	if !force && now.Sub(t.savedAt) < 100*time.Millisecond {
-		return nil
-	}
-	return t.persist(ctx)
 }
 
+// persist saves the in-memory cursor, retrying until it works, the store
+// is closed, or ctx ends.
 func (t *target) persist(ctx context.Context) error {
+	t.saveMu.Lock()
+	defer t.saveMu.Unlock()
 	c := t.cursor.Load()
 	if c == t.saved {
 		return nil
