@@ -43,9 +43,9 @@ func TestKill9WhileDraining(t *testing.T) {
 
 	p := newPlatform(t)
 	var mu sync.Mutex
-	epoch := 0                      // the drainer run now going
+	epoch := 0                          // the drainer run now going
 	lastBatches := map[int][][]uint64{} // run -> seqs of its last ResendWindow accepted batches
-	firstEpoch := map[uint64]int{}  // seq -> run of its first delivery
+	firstEpoch := map[uint64]int{}      // seq -> run of its first delivery
 	accepted := map[int]int{}
 	p.setHook(func(w http.ResponseWriter, r *http.Request, batch []wireEvent, _ int) bool {
 		p.accept(r, batch)
