@@ -300,7 +300,10 @@ if [ "$DEMO_STREAM" != 0 ]; then
 fi
 
 say "replaying ${fixtures[*]} (gas leak, valve closing, SOS, unknown plate, fence)"
-if "$WARDEN" replay mqtt --broker "$BROKER" "${fixtures[@]}" >&2; then
+# In the background and waited for, so a TERM to this script stops it too.
+"$WARDEN" replay mqtt --broker "$BROKER" "${fixtures[@]}" >&2 &
+pids+=($!)
+if wait $!; then
 	say "replay finished; again: $WARDEN replay mqtt --broker $BROKER ${fixtures[*]}"
 else
 	say "replay failed (see above)"

@@ -33,6 +33,9 @@ func TestDemoScript(t *testing.T) {
 	}
 	root := moduleRoot(t)
 	shared := filepath.Join(filepath.Dir(root), "shared", "data")
+	if d := os.Getenv("DEMO_TEST_SHARED_DATA"); d != "" { // e.g. a missing dir, to test the fallbacks
+		shared = d
+	}
 	_, ffErr := exec.LookPath("ffmpeg")
 	cameras := ffErr == nil
 	faces := cameras && fileExists(filepath.Join(shared, "video", "face-demographics-walking-and-pause.gif"))
@@ -208,7 +211,10 @@ func TestDemoScript(t *testing.T) {
 		c.Close()
 		t.Errorf("API %s still answers after the demo stopped", api)
 	}
-	if !strings.Contains(logs(), "Guard console:  http://"+api+"/") {
+	out.mu.Lock()
+	all := out.w.String()
+	out.mu.Unlock()
+	if !strings.Contains(all, "Guard console:  http://"+api+"/") || !strings.Contains(all, demoToken) {
 		t.Errorf("demo.sh did not print the console URL\n%s", logs())
 	}
 }
