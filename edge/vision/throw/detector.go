@@ -5,6 +5,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"slices"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -28,10 +29,14 @@ const (
 	maxTracks      = 120 // safety cap
 	maxTrackPoints = 400 // 16 s at 25 fps
 	minFitPoints   = 8
-	maxBackExtrap  = 0.3 // s: how far before the first observation the origin may be traced
+	maxBackExtrap  = 1.2                     // s: how far before the first observation the origin may be traced
+	lostMemory     = 1500 * time.Millisecond // how long ended tracks may be stitched to a later one
+	maxLost        = 200
+	maxStitch      = 4 // fragments prepended to one track
 	dupMemory      = 4 * time.Second
 	rainTracks     = 4 // parallel falling tracks that mean rain or snow
 	rainHold       = 1500 * time.Millisecond
+	rainV0         = 2.5 // m/s: in rain, a fall first seen faster than this may be hopping between drops
 )
 
 // New is the vision.Factory: nil when cam has no detect.throw section.
@@ -77,8 +82,10 @@ type Detector struct {
 
 	suspendUntil time.Duration
 	rainUntil    time.Duration
+	rainVY       float64 // px/s: the drops' vertical speed while it rains
 	lastPTS      time.Duration
 	tracks       []*track
+	lost         []*track // ended tracks, newest last: may be the start of a later fall
 	nextID       int
 	emitted      []emittedPath
 
@@ -89,7 +96,7 @@ type Detector struct {
 
 // Stats count what the detector did.
 type Stats struct {
-	Frames, SuspendedFrames, Suspensions, Tracks, Emitted, Suppressed int
+	Frames, SuspendedFrames, Suspensions, Tracks, Emitted, Suppressed, RainHeld int
 }
 
 type obs struct {
@@ -160,6 +167,7 @@ func (d *Detector) setup(sz image.Point) {
 	d.open = true
 	d.haveBG = false
 	d.tracks = nil
+	d.lost = nil
 }
 
 // Detect consumes one frame.
@@ -175,7 +183,7 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	}
 	d.Stats.Frames++
 	if f.PTS < d.lastPTS { // a new loop of a file: start over
-		d.haveBG, d.tracks, d.emitted = false, nil, nil
+		d.haveBG, d.tracks, d.emitted, d.lost = false, nil, nil, nil
 	}
 	d.lastPTS = f.PTS
 	region := f.Mat.Region(d.roi)
@@ -244,9 +252,30 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 
 func (d *Detector) suspend(pts time.Duration) {
 	d.suspendUntil = pts + suspendFor
-	// tracks cannot be trusted across a global change; emitted paths are
-	// kept so the same fall is not reported twice
+	// tracks cannot be followed across a global change; emitted paths are
+	// kept so the same fall is not reported twice, and the tracks so far may
+	// be stitched to the start of a fall picked up again after it
+	for _, tr := range d.tracks {
+		d.lose(tr)
+	}
 	d.tracks = nil
+}
+
+// lose keeps an ended track that may be the observed start of a later fall.
+func (d *Detector) lose(tr *track) {
+	if tr.emitted || len(tr.pts) < 2 {
+		return
+	}
+	keep := d.lost[:0]
+	for _, l := range d.lost {
+		if tr.last-l.last <= lostMemory {
+			keep = append(keep, l)
+		}
+	}
+	d.lost = append(keep, tr)
+	if len(d.lost) > maxLost {
+		d.lost = d.lost[len(d.lost)-maxLost:]
+	}
 }
 
 func (d *Detector) blobs(pts time.Duration) ([]obs, bool) {
@@ -335,6 +364,8 @@ func (d *Detector) track(pts time.Duration, blobs []obs) {
 		}
 		if tr.misses <= maxMisses {
 			keep = append(keep, tr)
+		} else {
+			d.lose(tr)
 		}
 	}
 	d.tracks = keep
@@ -347,47 +378,145 @@ func (d *Detector) track(pts time.Duration, blobs []obs) {
 
 // verdict is the classification of a track as a free fall.
 type verdict struct {
+	pts     []obs // observed points: the track, after any stitched fragments
 	fy, fx  fit
 	t0      time.Duration
 	originT float64 // s from t0
 	originX float64
 	originY float64
+	apexY   float64 // row of the traced-back apex, not capped (highest plausible origin)
 	accel   float64 // px/s²
 }
 
 // fall decides whether tr is a free fall; ok is false for anything else.
+// Fragments of tracks lost earlier that lie on the fitted path are
+// stitched in front, so a fall picked up again after a gap (a missed
+// detection, a shake) is traced to where it was first seen.
 func (d *Detector) fall(tr *track) (verdict, bool) {
-	v, why := d.fallWhy(tr)
+	if tr.misses > 0 {
+		return verdict{}, false
+	}
+	v, why := d.fitFall(tr.pts)
+	if why == "" || why == "span" {
+		if pts := d.stitch(tr.pts); len(pts) > len(tr.pts) {
+			if v2, why2 := d.fitFall(pts); why2 == "" {
+				v, why = v2, ""
+			}
+		}
+	}
 	if why != "" && d.debug != nil {
 		d.debug(tr, why)
 	}
 	return v, why == ""
 }
 
-func (d *Detector) fallWhy(tr *track) (verdict, string) {
-	n := len(tr.pts)
-	if n < minFitPoints || tr.misses > 0 {
+// stitch prepends lost fragments that lie on the path fitted to pts.
+func (d *Detector) stitch(pts []obs) []obs {
+	if len(d.lost) == 0 || len(pts) < 6 {
+		return pts
+	}
+	used := make([]bool, len(d.lost))
+	for range maxStitch {
+		fy, fx, ok := d.pathFit(pts)
+		if !ok {
+			return pts
+		}
+		t0 := pts[0].t
+		best := -1
+		var frag []obs
+		for i := len(d.lost) - 1; i >= 0; i-- {
+			l := d.lost[i]
+			if used[i] || t0-l.last > lostMemory {
+				continue
+			}
+			// a fragment may overlap the track in time (an object split
+			// into two blobs, or a ghost): its part before t0 counts
+			k := 0
+			for k < len(l.pts) && l.pts[k].t < t0 {
+				k++
+			}
+			if k >= 2 && d.onPath(l.pts[:k], t0, fy, fx) {
+				best = i
+				frag = l.pts[:k]
+				break
+			}
+		}
+		if best < 0 {
+			return pts
+		}
+		used[best] = true
+		pts = append(append([]obs(nil), frag...), pts...)
+	}
+	return pts
+}
+
+// pathFit fits pts as a fall: a parabola in y whose acceleration is
+// plausible (else one with nominal g), a line in x; times from pts[0].
+func (d *Detector) pathFit(pts []obs) (fy, fx fit, ok bool) {
+	n := len(pts)
+	ts, ys, xs := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i, p := range pts {
+		ts[i], ys[i], xs[i] = (p.t - pts[0].t).Seconds(), p.y, p.x
+	}
+	fy, fx = polyfit(ts, ys, 2), polyfit(ts, xs, 1)
+	if !fy.ok || !fx.ok {
+		return fy, fx, false
+	}
+	if a := 2 * fy.c[2]; a < d.opt.GMin*d.gpx || a > d.opt.GMax*d.gpx {
+		// too short to measure a: assume g
+		for i := range ys {
+			ys[i] -= 0.5 * d.gpx * ts[i] * ts[i]
+		}
+		fy = polyfit(ts, ys, 1)
+		fy.c[2] = 0.5 * d.gpx
+	}
+	return fy, fx, fy.ok && fy.c[1]+2*fy.c[2]*ts[n-1] > 0
+}
+
+// onPath: every point of frag lies near the path traced back from t0.
+func (d *Detector) onPath(frag []obs, t0 time.Duration, fy, fx fit) bool {
+	for _, p := range frag {
+		t := (p.t - t0).Seconds()
+		far := math.Abs(fy.at(t) - fy.at(0))
+		// a blob partly hidden (by a window frame) shifts its centroid
+		tol := 3 + 0.5*float64(max(p.w, p.h)) + 0.1*far
+		if math.Abs(fy.at(t)-p.y) > tol || math.Abs(fx.at(t)-p.x) > tol {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *Detector) fitFall(pts []obs) (verdict, string) {
+	n := len(pts)
+	if n < minFitPoints {
 		return verdict{}, "short"
 	}
-	minY := tr.pts[0].y
-	for _, p := range tr.pts {
+	minY := pts[0].y
+	for _, p := range pts {
 		minY = min(minY, p.y)
 	}
-	last := tr.pts[n-1]
+	last := pts[n-1]
 	span := last.y - minY
 	if span < d.opt.MinFloors*d.opt.Facade.FloorPx() {
 		return verdict{}, "span"
 	}
-	t0 := tr.pts[0].t
+	t0 := pts[0].t
 	ts := make([]float64, n)
 	ys := make([]float64, n)
 	xs := make([]float64, n)
-	for i, p := range tr.pts {
+	for i, p := range pts {
 		ts[i], ys[i], xs[i] = (p.t - t0).Seconds(), p.y, p.x
 	}
 	dur := ts[n-1]
 	// enough of the fall was seen: few gaps
-	if frameDur := (tr.pts[1].t - tr.pts[0].t).Seconds(); frameDur > 0 && float64(n) < 0.6*dur/frameDur {
+	frameDur := dur
+	for i := 1; i < n; i++ {
+		if dt := ts[i] - ts[i-1]; dt > 0 {
+			frameDur = min(frameDur, dt)
+		}
+	}
+	if frameDur > 0 && float64(n) < 0.6*dur/frameDur {
 		return verdict{}, "gaps"
 	}
 	fy := polyfit(ts, ys, 2)
@@ -408,21 +537,28 @@ func (d *Detector) fallWhy(tr *track) (verdict, string) {
 	if math.Abs(fx.c[1]) > 10*d.ppm { // 10 m/s sideways is no drop from a window
 		return verdict{}, "sideways"
 	}
-	// origin: where the vertical velocity was zero, but no earlier than
-	// maxBackExtrap before the first sighting, and the first sighting when
-	// the apex was observed (an upward toss starts there)
+	// origin: where the vertical velocity was zero (the release of a drop,
+	// the top of a toss), traced back at most maxBackExtrap and not above
+	// the roof; the first sighting when the apex was observed
 	tv := -fy.c[1] / a
 	to := 0.0
+	apexY := fy.at(0)
 	if tv < 0 {
 		to = max(tv, -maxBackExtrap)
+		apexY = fy.at(tv)
+		if roof := d.opt.Facade.TopY; fy.at(to) < roof {
+			// the later root of fy(t) = roof, which lies in [to, 0]
+			if disc := fy.c[1]*fy.c[1] - 4*fy.c[2]*(fy.c[0]-roof); disc >= 0 {
+				to = min(0, (-fy.c[1]+math.Sqrt(disc))/(2*fy.c[2]))
+			}
+		}
 	}
-	return verdict{fy: fy, fx: fx, t0: t0, originT: to, originX: fx.at(to), originY: fy.at(to), accel: a}, ""
+	return verdict{pts: pts, fy: fy, fx: fx, t0: t0, originT: to, originX: fx.at(to), originY: fy.at(to), apexY: apexY, accel: a}, ""
 }
 
-func (d *Detector) duplicate(tr *track, pts time.Duration) bool {
+func (d *Detector) duplicate(first obs, pts time.Duration) bool {
 	keep := d.emitted[:0]
 	dup := false
-	first := tr.pts[0]
 	for _, e := range d.emitted {
 		if pts > e.until {
 			continue
@@ -437,9 +573,9 @@ func (d *Detector) duplicate(tr *track, pts time.Duration) bool {
 	return dup
 }
 
-// rainy reports many tracks falling in parallel at one speed (rain, snow):
-// hopping between drops can fake a parabola, so nothing is reported then.
-func (d *Detector) rainy() bool {
+// rainy reports many tracks falling in parallel at one speed (rain, snow)
+// and their median vertical speed (px/s).
+func (d *Detector) rainy() (bool, float64) {
 	var vs [][2]float64
 	for _, tr := range d.tracks {
 		if len(tr.pts) >= 4 && tr.misses == 0 && tr.ky.x[1] > 1.5*d.ppm {
@@ -447,29 +583,39 @@ func (d *Detector) rainy() bool {
 		}
 	}
 	if len(vs) < rainTracks {
-		return false
+		return false, 0
 	}
 	for _, a := range vs {
-		similar := 0
+		var crowd []float64
 		for _, b := range vs {
 			if math.Hypot(a[0]-b[0], a[1]-b[1]) < 0.3*math.Hypot(a[0], a[1]) {
-				similar++
+				crowd = append(crowd, b[1])
 			}
 		}
-		if similar >= rainTracks {
-			return true
+		if len(crowd) >= rainTracks {
+			slices.Sort(crowd)
+			return true, crowd[len(crowd)/2]
 		}
 	}
-	return false
+	return false, 0
+}
+
+// crowdLike: during rain or snow, hopping between drops can fake a
+// parabola, but such a track is already falling at about the drops' speed
+// when first seen, and fits the parabola loosely. A thrown object is first
+// seen near rest (its release or the top of a toss) and moves smoothly, so
+// it is held only when it started fast or fits worse than a real fall.
+func (d *Detector) crowdLike(v verdict) bool {
+	span := v.pts[len(v.pts)-1].y - v.pts[0].y
+	return v.fy.c[1] > rainV0*d.ppm || v.fy.rms > 0.6+0.006*span
 }
 
 func (d *Detector) classify(f vision.Frame) []vision.Detection {
-	if d.rainy() {
+	if rain, vy := d.rainy(); rain {
 		d.rainUntil = f.PTS + rainHold
+		d.rainVY = vy
 	}
-	if f.PTS < d.rainUntil {
-		return nil
-	}
+	raining := f.PTS < d.rainUntil
 	var out []vision.Detection
 	for _, tr := range d.tracks {
 		if tr.emitted || tr.last != f.PTS {
@@ -479,26 +625,38 @@ func (d *Detector) classify(f vision.Frame) []vision.Detection {
 		if !ok {
 			continue
 		}
+		if d.debug != nil {
+			d.debug(tr, fmt.Sprintf("FALL n=%d/%d v0=%.1f m/s a=%.2fg rain=%v crowd=%.1f m/s y0=%.0f t0=%v rms=%.2f", len(v.pts), len(tr.pts), v.fy.c[1]/d.ppm, v.accel/d.gpx, raining, d.rainVY/d.ppm, v.pts[0].y, v.t0, v.fy.rms))
+		}
+		if raining && d.crowdLike(v) {
+			d.Stats.RainHeld++
+			continue
+		}
 		tr.emitted = true
-		if d.duplicate(tr, f.PTS) {
+		if d.duplicate(v.pts[0], f.PTS) {
 			d.Stats.Suppressed++
 			continue
 		}
 		d.emitted = append(d.emitted, emittedPath{t0: v.t0, fy: v.fy, fx: v.fx, until: f.PTS + dupMemory, floorPx: d.opt.Facade.FloorPx()})
 		d.Stats.Emitted++
-		out = append(out, d.detection(f, tr, v))
+		out = append(out, d.detection(f, v))
 	}
 	return out
 }
 
 func round1(v float64) float64 { return math.Round(v*10) / 10 }
 
-func (d *Detector) detection(f vision.Frame, tr *track, v verdict) vision.Detection {
-	floor := d.opt.Facade.FloorAt(v.originY)
-	traj := make([]any, 0, len(tr.pts)+1)
+func (d *Detector) detection(f vision.Frame, v verdict) vision.Detection {
+	fc := d.opt.Facade
+	floor := fc.FloorAt(v.originY)
+	// the range: no lower than where it was first seen falling, no higher
+	// than the uncapped apex of the fitted path
+	lo, hi := fc.FloorAt(v.pts[0].y), fc.FloorAt(v.apexY)
+	lo, hi = min(lo, floor), max(hi, floor)
+	traj := make([]any, 0, len(v.pts)+1)
 	var box image.Rectangle
 	size := 0
-	for i, p := range tr.pts {
+	for i, p := range v.pts {
 		traj = append(traj, []any{p.t.Milliseconds(), round1(p.x), round1(p.y)})
 		r := image.Rect(int(p.x)-p.w/2, int(p.y)-p.h/2, int(p.x)+(p.w+1)/2+1, int(p.y)+(p.h+1)/2+1)
 		if i == 0 {
@@ -510,7 +668,7 @@ func (d *Detector) detection(f vision.Frame, tr *track, v verdict) vision.Detect
 	}
 	box = box.Intersect(image.Rect(0, 0, d.size.X, d.size.Y))
 	data := map[string]any{
-		"origin":     map[string]any{"floor": floor, "x": round1(v.originX)},
+		"origin":     map[string]any{"floor": floor, "floor_min": lo, "floor_max": hi, "x": round1(v.originX)},
 		"trajectory": traj,
 		"bbox":       vision.BBoxList(box),
 		"accel_g":    math.Round(v.accel/d.gpx*100) / 100,
@@ -519,7 +677,7 @@ func (d *Detector) detection(f vision.Frame, tr *track, v verdict) vision.Detect
 	}
 	det := vision.Detection{Type: event.ThrowDetected, Severity: event.Critical, Data: data, BBox: box,
 		Snapshot: d.opt.Snapshot, Clip: d.opt.Clip}
-	if img, err := d.trajectoryImage(f.Mat, tr, v, floor); err == nil {
+	if img, err := d.trajectoryImage(f.Mat, v, floor); err == nil {
 		det.Images = []vision.Image{{Kind: "trajectory", ContentType: "image/jpeg", Data: img}}
 	}
 	return det
@@ -527,7 +685,7 @@ func (d *Detector) detection(f vision.Frame, tr *track, v verdict) vision.Detect
 
 // trajectoryImage draws the observed path, the fitted path back to the
 // origin and the origin floor's band on a copy of the frame.
-func (d *Detector) trajectoryImage(frame gocv.Mat, tr *track, v verdict, floor int) ([]byte, error) {
+func (d *Detector) trajectoryImage(frame gocv.Mat, v verdict, floor int) ([]byte, error) {
 	img := gocv.NewMat()
 	defer img.Close()
 	if frame.Channels() == 1 {
@@ -546,8 +704,8 @@ func (d *Detector) trajectoryImage(frame gocv.Mat, tr *track, v verdict, floor i
 	for t := v.originT; t < 0; t += 0.02 {
 		gocv.Circle(&img, image.Pt(int(v.fx.at(t)), int(v.fy.at(t))), 1, color.RGBA{255, 255, 255, 0}, -1)
 	}
-	pts := make([]image.Point, len(tr.pts))
-	for i, p := range tr.pts {
+	pts := make([]image.Point, len(v.pts))
+	for i, p := range v.pts {
 		pts[i] = image.Pt(int(math.Round(p.x)), int(math.Round(p.y)))
 	}
 	pv := gocv.NewPointsVectorFromPoints([][]image.Point{pts})

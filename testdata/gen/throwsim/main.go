@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/smartcommunity/warden/edge/vision/throw/throwsim"
@@ -29,6 +30,8 @@ func main() {
 	size := flag.String("size", "3-20", "object diameter range (px)")
 	floors := flag.String("floors", "8-20", "floors of the synthetic facade")
 	flag.Float64Var(&o.NegFrac, "neg", o.NegFrac, "share of distractor-only clips")
+	flag.Float64Var(&o.HardRate, "hard", 0, "share of throw clips that also get a distractor overlapping the fall")
+	hard := flag.String("hard-kinds", strings.Join(throwsim.HardDefault, ","), "distractor kinds that may overlap a fall (-hard)")
 	bg := flag.String("bg", "", "backdrop: 'synthetic' (default), 'building' (frame 0 of building_orange_fall.avi, give its path with -bgfile)")
 	bgFile := flag.String("bgfile", "", "path of building_orange_fall.avi (or another image/video) for -bg building")
 	dists := flag.String("distractors", "", "comma-separated distractor kinds (default all: "+strings.Join(throwsim.DistractorKinds, ",")+")")
@@ -54,6 +57,13 @@ func main() {
 	}
 	if *dists != "" {
 		o.Distractors = strings.Split(*dists, ",")
+	}
+	o.HardKinds = strings.Split(*hard, ",")
+	for _, k := range append(append([]string(nil), o.Distractors...), o.HardKinds...) {
+		if !slices.Contains(throwsim.DistractorKinds, k) {
+			fmt.Fprintf(os.Stderr, "throwsim: unknown distractor %q (kinds: %s)\n", k, strings.Join(throwsim.DistractorKinds, ","))
+			os.Exit(2)
+		}
 	}
 	switch *bg {
 	case "", "synthetic":

@@ -9,8 +9,17 @@ import (
 )
 
 func (s *scene) newDistractor(kind string, frames int) (drawer, Distractor) {
+	return s.newDistractorAt(kind, frames, -1)
+}
+
+// newDistractorAt starts the distractor at frame at (< 0: a random frame).
+// Rain, snow and clouds last the whole clip.
+func (s *scene) newDistractorAt(kind string, frames, at int) (drawer, Distractor) {
 	r, fc, o := s.rng, s.fc, s.o
 	start := int(o.FPS * (0.5 + r.Float64()*o.Seconds*0.4))
+	if at >= 0 {
+		start = at
+	}
 	end := min(frames-1, start+int(o.FPS*(1.5+r.Float64()*3)))
 	gt := Distractor{Kind: kind, StartFrame: start, EndFrame: end}
 	W, H := float64(o.W), float64(o.H)
@@ -31,6 +40,11 @@ func (s *scene) newDistractor(kind string, frames int) (drawer, Distractor) {
 	case "rain":
 		gt.StartFrame, gt.EndFrame = 0, frames-1
 		return &rain{n: 60 + r.IntN(140), w: W, h: H, vy: (5 + 4*r.Float64()) * s.ppm * 1.5, vx: (r.Float64() - 0.5) * 2 * s.ppm, fps: o.FPS, seed: r.Uint64()}, gt
+	case "snow":
+		// 80-300 flakes, 2-5 px, 0.8-2 m/s with sway, the whole clip
+		gt.StartFrame, gt.EndFrame = 0, frames-1
+		return &snow{n: 80 + r.IntN(220), w: W, h: H, vy: (0.8 + 1.2*r.Float64()) * s.ppm, sway: (0.3 + 0.7*r.Float64()) * s.ppm,
+			size: 2 + 3*r.Float64(), fps: o.FPS, seed: r.Uint64()}, gt
 	case "lights":
 		var wins []image.Rectangle
 		fp := fc.FloorPx()
@@ -128,6 +142,33 @@ func (r *rain) draw(fr *gocv.Mat, i int) {
 	}
 }
 func (r *rain) close() {}
+
+type snow struct {
+	n                         int
+	w, h, vy, sway, size, fps float64
+	seed                      uint64
+	flakes                    [][4]float64 // x, y, speed factor, phase
+}
+
+func (s *snow) draw(fr *gocv.Mat, i int) {
+	rng := newLCG(s.seed + uint64(i))
+	if s.flakes == nil {
+		for range s.n {
+			s.flakes = append(s.flakes, [4]float64{rng.f() * s.w, rng.f() * s.h, 0.6 + 0.8*rng.f(), rng.f() * 6})
+		}
+	}
+	t := float64(i) / s.fps
+	for k := range s.flakes {
+		f := &s.flakes[k]
+		x := f[0] + s.sway*math.Sin(t*2+f[3])/2
+		gocv.CircleWithParams(fr, image.Pt(int(x*16), int(f[1]*16)), int(s.size*f[2]*8), color.RGBA{235, 235, 240, 0}, -1, gocv.LineAA, 4)
+		f[1] += s.vy * f[2] / s.fps
+		if f[1] > s.h {
+			f[0], f[1] = rng.f()*s.w, -s.size
+		}
+	}
+}
+func (s *snow) close() {}
 
 type lights struct {
 	start int

@@ -32,14 +32,17 @@ type Report struct {
 	FalseAlarms, FANeg        int
 	OriginExact, OriginPM1    int
 	Latencies                 []float64 // s, alarm minus completing the 2nd floor
-	Misses, FalseList         []string
+	// During counts eligible throws by a distractor kind that overlapped
+	// the fall ("none": no distractor did): [detected, eligible].
+	During            map[string][2]int
+	Misses, FalseList []string
 }
 
 // Score matches alarms to throws: an alarm belongs to a throw when it comes
 // between its release and 1.5 s after it was last seen; each throw takes
 // its first alarm, any other alarm is false.
 func Score(rs []Result, minSize int) Report {
-	rep := Report{MinSize: minSize}
+	rep := Report{MinSize: minSize, During: map[string][2]int{}}
 	for _, r := range rs {
 		rep.Clips++
 		t := r.Truth
@@ -69,6 +72,23 @@ func Score(rs []Result, minSize int) Report {
 				continue
 			}
 			rep.Eligible++
+			kinds := map[string]bool{}
+			for _, d := range t.Distractors {
+				if d.StartFrame <= th.LastFrame && d.EndFrame >= th.ReleaseFrame {
+					kinds[d.Kind] = true
+				}
+			}
+			if len(kinds) == 0 {
+				kinds["none"] = true
+			}
+			for k := range kinds {
+				c := rep.During[k]
+				c[1]++
+				if hit >= 0 {
+					c[0]++
+				}
+				rep.During[k] = c
+			}
 			if hit < 0 {
 				rep.Misses = append(rep.Misses, fmt.Sprintf("%s (floor %d, %d px)", t.Clip, th.ReleaseFloor, th.SizePx))
 				continue
@@ -138,6 +158,15 @@ func (r Report) Markdown() string {
 	fmt.Fprintf(&b, "| metric | value |\n|---|---|\n")
 	fmt.Fprintf(&b, "| clips (distractor-only) | %d (%d, %.0f s) |\n", r.Clips, r.NegClips, r.NegSeconds)
 	fmt.Fprintf(&b, "| recall, objects ≥ %d px falling ≥ 2 floors | %s |\n", r.MinSize, pct(r.Detected, r.Eligible))
+	var kinds []string
+	for k := range r.During {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		c := r.During[k]
+		fmt.Fprintf(&b, "| recall with %s during the fall | %s |\n", k, pct(c[0], c[1]))
+	}
 	fmt.Fprintf(&b, "| detected, smaller or shorter falls (not counted) | %d/%d |\n", r.IneligibleHit, r.Ineligible)
 	fmt.Fprintf(&b, "| false alarms, all clips | %d |\n", r.FalseAlarms)
 	fmt.Fprintf(&b, "| false alarms per distractor-only clip | %s |\n", faClip)

@@ -37,7 +37,15 @@ type Options struct {
 	BgFacade     *throw.Facade
 	Distractors  []string // kinds allowed; nil = all
 	FloorHeightM float64
+	// HardRate is the share of throw clips that also get one distractor
+	// from HardKinds timed to overlap the fall (0 = none, and the clips of
+	// a seed are the same as before this option existed).
+	HardRate  float64
+	HardKinds []string // nil = HardDefault
 }
+
+// HardDefault are the distractors that may overlap a fall when HardRate > 0.
+var HardDefault = []string{"rain", "snow", "shake", "exposure", "bird"}
 
 // DefaultOptions: 1280×720 at 25 fps, 8 s clips.
 func DefaultOptions() Options {
@@ -46,7 +54,7 @@ func DefaultOptions() Options {
 }
 
 // DistractorKinds are every distractor the generator draws.
-var DistractorKinds = []string{"bird", "leaf", "rain", "lights", "clouds", "exposure", "shake", "insect"}
+var DistractorKinds = []string{"bird", "leaf", "rain", "lights", "clouds", "exposure", "shake", "insect", "snow"}
 
 // Object is a thrown object's ground truth.
 type Object struct {
@@ -72,6 +80,8 @@ type Distractor struct {
 	Kind       string `json:"kind"`
 	StartFrame int    `json:"start_frame"`
 	EndFrame   int    `json:"end_frame"`
+	// DuringThrow: placed on purpose to overlap the fall (Options.HardRate).
+	DuringThrow bool `json:"during_throw,omitempty"`
 }
 
 // Truth is the ground truth of one clip, written next to it as NAME.json.
@@ -336,6 +346,26 @@ func (s *scene) plan(frames int) {
 			}
 		}
 		allowed = gentle
+		// HardRate > 0 is the one place the rng is drawn more, so clips of
+		// a seed without it stay as they were
+		if s.o.HardRate > 0 && r.Float64() < s.o.HardRate {
+			hard := s.o.HardKinds
+			if hard == nil {
+				hard = HardDefault
+			}
+			if len(hard) > 0 {
+				th := s.throws[0]
+				// start anywhere from 0.5 s before the release to the last
+				// quarter of the fall, so it overlaps the fall
+				lo := th.start - int(0.5*s.o.FPS)
+				hi := th.start + max(1, 3*(th.gt.LastFrame-th.start)/4)
+				start := max(0, lo+r.IntN(max(1, hi-lo)))
+				d, gt := s.newDistractorAt(s.pick(hard), frames, start)
+				gt.DuringThrow = true
+				s.dists = append(s.dists, d)
+				s.truth.Distractors = append(s.truth.Distractors, gt)
+			}
+		}
 	}
 	for range nd {
 		if len(allowed) == 0 {
