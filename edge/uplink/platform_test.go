@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,7 +35,8 @@ type platform struct {
 	types    map[string]int
 	keys     []string
 	requests int
-	times    []time.Time // of every request
+	conns    atomic.Int64 // TCP connections accepted
+	times    []time.Time  // of every request
 	media    map[string][]byte
 	mediaHdr map[string]http.Header
 	// hook may answer a request itself (return true); batch is decoded.
@@ -71,7 +73,12 @@ func newPlatform(t testing.TB) *platform {
 func (p *platform) url() string { return "http://" + p.addr + "/api/events" }
 
 func (p *platform) serve(l net.Listener) {
-	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second,
+		ConnState: func(_ net.Conn, cs http.ConnState) {
+			if cs == http.StateNew {
+				p.conns.Add(1)
+			}
+		}}
 	p.mu.Lock()
 	p.srv = srv
 	p.mu.Unlock()
