@@ -417,10 +417,6 @@ func (d *Detector) stitch(pts []obs) []obs {
 	}
 	used := make([]bool, len(d.lost))
 	for range maxStitch {
-		fy, fx, ok := d.pathFit(pts)
-		if !ok {
-			return pts
-		}
 		t0 := pts[0].t
 		best := -1
 		var frag []obs
@@ -435,7 +431,7 @@ func (d *Detector) stitch(pts []obs) []obs {
 			for k < len(l.pts) && l.pts[k].t < t0 {
 				k++
 			}
-			if k >= 2 && d.onPath(l.pts[:k], t0, fy, fx) {
+			if k >= 2 && d.onPath(l.pts[:k], pts) {
 				best = i
 				frag = l.pts[:k]
 				break
@@ -473,13 +469,23 @@ func (d *Detector) pathFit(pts []obs) (fy, fx fit, ok bool) {
 	return fy, fx, fy.ok && fy.c[1]+2*fy.c[2]*ts[n-1] > 0
 }
 
-// onPath: every point of frag lies near the path traced back from t0.
-func (d *Detector) onPath(frag []obs, t0 time.Duration, fy, fx fit) bool {
+// onPath: frag and pts together fit one fall, with every point of frag
+// near the path (a fit of both, so a short track's poorly measured speed
+// does not decide).
+func (d *Detector) onPath(frag, pts []obs) bool {
+	all := append(append([]obs(nil), frag...), pts...)
+	fy, fx, ok := d.pathFit(all)
+	if !ok {
+		return false
+	}
+	span := all[len(all)-1].y - all[0].y
+	if fy.rms > 1.5+0.015*span || fx.rms > 2+0.012*span {
+		return false
+	}
 	for _, p := range frag {
-		t := (p.t - t0).Seconds()
-		far := math.Abs(fy.at(t) - fy.at(0))
+		t := (p.t - all[0].t).Seconds()
 		// a blob partly hidden (by a window frame) shifts its centroid
-		tol := 3 + 0.5*float64(max(p.w, p.h)) + 0.1*far
+		tol := 3 + 0.5*float64(max(p.w, p.h)) + 0.01*span
 		if math.Abs(fy.at(t)-p.y) > tol || math.Abs(fx.at(t)-p.x) > tol {
 			return false
 		}
@@ -633,11 +639,14 @@ func (d *Detector) classify(f vision.Frame) []vision.Detection {
 			continue
 		}
 		tr.emitted = true
-		if d.duplicate(v.pts[0], f.PTS) {
+		dup := d.duplicate(tr.pts[0], f.PTS)
+		// remember the path either way, so a fall picked up again and
+		// again is followed down
+		d.emitted = append(d.emitted, emittedPath{t0: v.t0, fy: v.fy, fx: v.fx, until: f.PTS + dupMemory, floorPx: d.opt.Facade.FloorPx()})
+		if dup {
 			d.Stats.Suppressed++
 			continue
 		}
-		d.emitted = append(d.emitted, emittedPath{t0: v.t0, fy: v.fy, fx: v.fx, until: f.PTS + dupMemory, floorPx: d.opt.Facade.FloorPx()})
 		d.Stats.Emitted++
 		out = append(out, d.detection(f, v))
 	}
