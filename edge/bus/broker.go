@@ -41,8 +41,12 @@ type BrokerOptions struct {
 	// PersistPath is the bbolt file for sessions, subscriptions, inflight
 	// and retained messages ("" = memory only).
 	PersistPath string
-	Logger      *slog.Logger
-	Registerer  prometheus.Registerer
+	// Inline, when set, hands publishes on its topics to the gateway inside
+	// the broker and PUBACKs them only after Handle returns nil (device
+	// ingest without a subscriber hop; see README.md, "Inline ingest").
+	Inline     *Inline
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Broker is a running embedded broker.
@@ -99,6 +103,16 @@ func StartBroker(opts BrokerOptions) (*Broker, error) {
 		return nil, fmt.Errorf("mqtt broker: order hook: %w", err)
 	}
 	b := &Broker{srv: srv, log: log}
+	var extra []prometheus.Collector
+	if opts.Inline != nil && opts.Inline.Handle != nil {
+		// before the store hook: a refused publish writes nothing there
+		in := newInlineHook(*opts.Inline, log)
+		in.server = srv
+		if err := srv.AddHook(in, nil); err != nil {
+			return nil, fmt.Errorf("mqtt broker: inline hook: %w", err)
+		}
+		extra = append(extra, in.refused)
+	}
 	if opts.PersistPath != "" {
 		st, err := openStore(opts.PersistPath, log, func() { persistErrs.Add(1) })
 		if err != nil {
@@ -134,7 +148,7 @@ func StartBroker(opts BrokerOptions) (*Broker, error) {
 			log.Warn("re-published messages accepted before a crash", "count", n)
 		}
 	}
-	m.register(opts.Registerer, srv, &persistErrs, log)
+	m.register(opts.Registerer, srv, &persistErrs, log, extra...)
 	log.Info("mqtt broker listening", "addr", b.Addr(), "persist", opts.PersistPath != "", "max_inflight", inflight)
 	return b, nil
 }
@@ -229,7 +243,7 @@ func newBrokerMetrics() *brokerMetrics {
 	}
 }
 
-func (m *brokerMetrics) register(reg prometheus.Registerer, srv *mqtt.Server, persistErrs *atomic.Int64, log *slog.Logger) {
+func (m *brokerMetrics) register(reg prometheus.Registerer, srv *mqtt.Server, persistErrs *atomic.Int64, log *slog.Logger, extra ...prometheus.Collector) {
 	if reg == nil {
 		return
 	}
@@ -254,6 +268,7 @@ func (m *brokerMetrics) register(reg prometheus.Registerer, srv *mqtt.Server, pe
 			Name: "warden_mqtt_broker_persist_errors_total", Help: "Failed commits to the broker's persistence file.",
 		}, func() float64 { return float64(persistErrs.Load()) }),
 	}
+	cs = append(cs, extra...)
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 			log.Warn("mqtt broker: metric not registered", "error", err)

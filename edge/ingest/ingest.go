@@ -1,8 +1,18 @@
 // Package ingest turns device messages into committed events. It sits
-// between the MQTT client and the store: look up the device by topic, parse
-// with its driver, let the safety actor react at once, then submit for group
-// commit and ack the MQTT message only after the commit (so a crash loses
-// nothing: the broker redelivers what was not acked).
+// between MQTT and the store: look up the device by topic, parse with its
+// driver, let the safety actor react at once, then submit for group commit
+// and acknowledge the MQTT message only after the commit (so a crash loses
+// nothing: what was not acknowledged is sent again).
+//
+// Two entry points: Handle for a subscriber (external broker; Message.Ack
+// sends the PUBACK after the commit, failed commits are retried by Run) and
+// Ingest for the embedded broker, which calls it inside its OnPublish hook
+// and PUBACKs the device only when Ingest returns nil. Ingest does not
+// retry: an error makes the broker refuse the publish so the device resends
+// it, and the event store's group commit is the only fsync on the path.
+// Both are safe for concurrent use: each device's driver and actors run
+// under that device's lock (per-device state and order), devices in
+// parallel.
 package ingest
 
 import (
@@ -14,6 +24,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,14 +78,19 @@ type device struct {
 	cfg config.Device
 	drv drivers.Device
 
+	// order serialises driver, actors and submission per device: drivers
+	// keep per-device state without locks, and submission order is commit
+	// order.
+	order sync.Mutex
+
 	mu       sync.Mutex
 	lastSeen time.Time
 	messages uint64
 	lastType string
 }
 
-// Router routes device messages to their drivers. Handle is called from one
-// goroutine (the MQTT client's, in arrival order).
+// Router routes device messages to their drivers. Handle and Ingest may be
+// called concurrently; messages of one device are processed one at a time.
 type Router struct {
 	opts    Options
 	log     *slog.Logger
@@ -86,6 +102,9 @@ type Router struct {
 	retryMu sync.Mutex
 	retry   []*store.Request
 	wake    chan struct{}
+
+	// inlineFailing is set while Ingest's last commit failed (readiness).
+	inlineFailing atomic.Bool
 }
 
 type metrics struct {
@@ -136,7 +155,7 @@ func New(o Options) (*Router, error) {
 		invalid:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_invalid_payloads_total", Help: "Device messages rejected and dead-lettered, by reason."}, []string{"reason"}),
 		ignored:   prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_ignored_total", Help: "Messages under device prefixes that are not device reports (commands, zigbee2mqtt bridge)."}),
 		dups:      prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_redelivered_duplicates_total", Help: "Redelivered messages already committed before a crash."}),
-		commitErr: prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_commit_failures_total", Help: "Commits of device messages that failed and were queued for retry."}),
+		commitErr: prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_commit_failures_total", Help: "Commits of device messages that failed (retried, or refused to the publishing device when ingest runs inside the broker)."}),
 		pending:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "warden_ingest_retry_pending", Help: "Device messages waiting to be committed again after a store failure."}),
 	}
 	if o.Registerer != nil {
@@ -194,24 +213,53 @@ const (
 // actor has already run, and a failed commit is retried in the background
 // without acking, so the broker keeps the message across a crash.
 func (r *Router) Handle(m Message) {
+	r.route(m, func(err error) {
+		if err == nil {
+			m.ack()
+		}
+	}, false)
+}
+
+// ErrNotCommitted wraps a commit failure returned by Ingest.
+var ErrNotCommitted = errors.New("ingest: not committed")
+
+// Ingest processes one message and returns once its events (or its dead
+// letter) are committed, or nil at once when nothing needs committing
+// (ignored topics, a message the actors dropped). An error means nothing of
+// it was committed and the publisher must send it again; it is not retried
+// here. The actors have run either way, so a gas leak closes the valve even
+// when the disk is full. m.Ack is not used.
+func (r *Router) Ingest(m Message) error {
+	res := make(chan error, 1)
+	r.route(m, func(err error) { res <- err }, true)
+	return <-res
+}
+
+// route runs the pipeline; done is called exactly once with the commit's
+// outcome (nil when there was nothing to commit). With inline a failed
+// commit goes to done; otherwise it is queued for retry and done is called
+// only after a later commit succeeds.
+func (r *Router) route(m Message, done func(error), inline bool) {
 	if m.Received.IsZero() {
 		m.Received = time.Now()
 	}
 	if len(m.Payload) > r.opts.MaxPayloadBytes {
-		r.reject(m, "", ReasonOversized, fmt.Errorf("payload of %d bytes is over the %d byte limit", len(m.Payload), r.opts.MaxPayloadBytes))
+		r.reject(m, "", ReasonOversized, fmt.Errorf("payload of %d bytes is over the %d byte limit", len(m.Payload), r.opts.MaxPayloadBytes), done, inline)
 		return
 	}
 	d, ok := r.byTopic[m.Topic]
 	if !ok {
 		if ignorable(m.Topic) {
 			r.m.ignored.Inc()
-			m.ack()
+			done(nil)
 			return
 		}
-		r.reject(m, "", ReasonUnknown, errors.New("no configured device uses this topic"))
+		r.reject(m, "", ReasonUnknown, errors.New("no configured device uses this topic"), done, inline)
 		return
 	}
 	r.m.messages.WithLabelValues(d.cfg.Kind).Inc()
+	d.order.Lock()
+	defer d.order.Unlock()
 	origin := event.Origin{
 		Gateway: r.opts.Gateway, Site: r.opts.Site, Time: m.Received,
 		Source: event.Source{Kind: d.cfg.Kind, ID: d.cfg.ID}, Location: d.cfg.Location,
@@ -227,20 +275,20 @@ func (r *Router) Handle(m Message) {
 		if errors.Is(err, drivers.ErrWrongType) {
 			reason = ReasonWrongType
 		}
-		r.reject(m, d.cfg.ID, reason, err)
+		r.reject(m, d.cfg.ID, reason, err, done, inline)
 		return
 	}
 	for _, a := range r.opts.Actors {
 		evs = a.React(d.cfg, dm, evs)
 	}
 	if len(evs) == 0 {
-		m.ack()
+		done(nil)
 		return
 	}
 	d.mu.Lock()
 	d.lastType = evs[len(evs)-1].Type
 	d.mu.Unlock()
-	r.submit(&store.Request{Events: evs, DedupKey: dedupKey(m), SkipIfSeen: m.Dup}, m)
+	r.submit(&store.Request{Events: evs, DedupKey: dedupKey(m), SkipIfSeen: m.Dup}, m, done, inline)
 }
 
 func (m Message) ack() {
@@ -249,27 +297,36 @@ func (m Message) ack() {
 	}
 }
 
-func (r *Router) submit(req *store.Request, m Message) {
+func (r *Router) submit(req *store.Request, m Message, done func(error), inline bool) {
 	req.Done = func(res store.Result) {
 		if res.Err != nil {
 			r.m.commitErr.Inc()
+			if inline {
+				r.inlineFailing.Store(true)
+				r.logLimited("store commit failed; publish refused, the device resends it", "topic", m.Topic, "err", res.Err)
+				done(fmt.Errorf("%w: %s: %w", ErrNotCommitted, m.Topic, res.Err))
+				return
+			}
 			r.logLimited("store commit failed; message kept unacked and retried", "topic", m.Topic, "err", res.Err)
 			r.queueRetry(req)
 			return
 		}
+		if inline {
+			r.inlineFailing.Store(false)
+		}
 		if res.Dup {
 			r.m.dups.Inc()
 		}
-		m.ack()
+		done(nil)
 	}
 	r.opts.Store.Submit(req)
 }
 
-func (r *Router) reject(m Message, deviceID string, reason Reason, err error) {
+func (r *Router) reject(m Message, deviceID string, reason Reason, err error, done func(error), inline bool) {
 	r.m.invalid.WithLabelValues(string(reason)).Inc()
 	r.logLimited("device message rejected", "topic", m.Topic, "device", deviceID, "reason", reason, "bytes", len(m.Payload), "err", err)
 	dl := &store.DeadLetter{Time: m.Received, Source: deviceID, Topic: m.Topic, Reason: fmt.Sprintf("%s: %v", reason, err), Payload: m.Payload, Size: len(m.Payload)}
-	r.submit(&store.Request{DeadLetter: dl, DedupKey: dedupKey(m), SkipIfSeen: m.Dup}, m)
+	r.submit(&store.Request{DeadLetter: dl, DedupKey: dedupKey(m), SkipIfSeen: m.Dup}, m, done, inline)
 }
 
 // logLimited keeps a flood of bad messages from flooding the log; the

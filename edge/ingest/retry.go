@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -59,13 +60,17 @@ func (r *Router) Run(ctx context.Context) error {
 	}
 }
 
-// Healthy is nil unless commits are failing and messages wait for a retry.
+// Healthy is nil unless commits are failing: messages wait for a retry, or
+// Ingest's latest commit failed.
 func (r *Router) Healthy() error {
 	r.retryMu.Lock()
 	n := len(r.retry)
 	r.retryMu.Unlock()
 	if n > 0 {
 		return fmt.Errorf("%d device messages wait to be committed (store failing)", n)
+	}
+	if r.inlineFailing.Load() {
+		return errors.New("the last device message could not be committed (store failing); devices resend")
 	}
 	return nil
 }

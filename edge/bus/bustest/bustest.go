@@ -81,6 +81,7 @@ max_queued_messages 0
 max_queued_bytes 0
 max_inflight_messages 0
 max_inflight_bytes 0
+set_tcp_nodelay true
 persistence true
 persistence_location %s/
 autosave_interval 1

@@ -23,6 +23,7 @@ const (
 	minThreshold   = 14    // grey levels; the noise-scaled threshold never goes below
 	noiseK         = 6.0   // threshold = noiseK × mean |difference| (≈ 5σ of Gaussian noise)
 	globalFrac     = 0.025 // changed fraction of the watched area that means a global change
+	maxGainStep    = 0.6   // a larger gain jump between frame and background suspends
 	maxBlobs       = 80    // more blobs in one frame is clutter (shake, heavy rain): suspend
 	suspendFor     = 800 * time.Millisecond
 	maxMisses      = 3   // frames a track may go unseen
@@ -217,7 +218,9 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	frac := float64(gocv.CountNonZero(d.fg)) / float64(d.watched)
 
 	suspended := f.PTS < d.suspendUntil
-	if frac > globalFrac || math.Abs(ratio-1) > 0.15 {
+	// a gain change alone is compensated (auto-exposure ramps while a
+	// fall goes on); only a change the gain does not explain suspends
+	if frac > globalFrac || math.Abs(ratio-1) > maxGainStep {
 		// a global change (lights, exposure jump, shake): re-learn, no alarms
 		if !suspended {
 			d.Stats.Suspensions++
@@ -234,11 +237,17 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	// Learn the background where nothing moves, so a slow start (a drop
 	// from rest) leaves no ghost; every absorbEvery frames learn everywhere
 	// so that a light left on becomes background.
-	if d.Stats.Frames%absorbEvery == 0 {
+	// While the gain is off (exposure ramping) learn quickly where nothing
+	// moves, so the background follows the new exposure.
+	alpha := bgAlpha
+	if math.Abs(ratio-1) > 0.04 {
+		alpha = bgAlphaFast
+	}
+	if d.Stats.Frames%absorbEvery == 0 && alpha == bgAlpha {
 		gocv.AccumulatedWeighted(d.grayF, &d.bg, bgAlpha)
 	} else {
 		gocv.BitwiseNot(d.fg, &d.notFG)
-		gocv.AccumulatedWeightedWithMask(d.grayF, &d.bg, bgAlpha, d.notFG)
+		gocv.AccumulatedWeightedWithMask(d.grayF, &d.bg, alpha, d.notFG)
 	}
 	blobs, clutter := d.blobs(f.PTS)
 	if clutter {
