@@ -28,6 +28,10 @@ type ClientOptions struct {
 	StatusTopic string
 	// Subscriptions are subscribed at QoS 1 on every (re)connect.
 	Subscriptions []string
+	// Unsubscribe are filters removed on every (re)connect, before
+	// Subscriptions: a persistent session from an older version may still
+	// hold them (device topics, now ingested inside the embedded broker).
+	Unsubscribe []string
 	// OnMessage is called in arrival order from one goroutine. It must
 	// return quickly (hand off) and m.Ack() must be called once the message
 	// is committed; unacked messages are redelivered after a reconnect.
@@ -160,6 +164,12 @@ func (c *Client) onConnect(pc paho.Client) {
 	// paho runs this in its own goroutine, so it may wait for acks.
 	func() {
 		defer c.rOnce.Do(func() { close(c.ready) })
+		if len(c.opts.Unsubscribe) > 0 {
+			tok := pc.Unsubscribe(c.opts.Unsubscribe...)
+			if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+				c.log.Error("mqtt unsubscribe failed", "filters", c.opts.Unsubscribe, "error", tok.Error())
+			}
+		}
 		if len(c.opts.Subscriptions) > 0 {
 			filters := make(map[string]byte, len(c.opts.Subscriptions))
 			for _, f := range c.opts.Subscriptions {
