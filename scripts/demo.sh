@@ -141,9 +141,13 @@ elif [ "$throw_src" = generated ]; then
 	say "generating a throw clip with testdata/gen/throwsim (shared data absent)"
 	if command -v go >/dev/null &&
 		go run ./testdata/gen/throwsim -out "$DEMO_DIR/throwsim" -seed 11 -n 1 -neg 0 \
-			-w 960 -h 540 -seconds 10 -size 8-12 -noise 1-2 -crf 23-23 -floors 8-10 >&2; then
+			-w 960 -h 540 -seconds 10 -size 8-12 -noise 1-2 -crf 23-23 -floors 8-10 >&2 &&
+		# Re-encoded without B-frames and with a key frame a second, like a
+		# camera: the live pipeline joins and clips at key frames.
+		ffmpeg -nostdin -v error -y -i "$DEMO_DIR"/throwsim/*.mp4 -c:v libx264 -preset veryfast -crf 18 \
+			-pix_fmt yuv420p -bf 0 -g 25 "$DEMO_DIR/facade-generated.mp4"; then
+		facade_clip=$DEMO_DIR/facade-generated.mp4
 		truth=("$DEMO_DIR"/throwsim/*.json)
-		facade_clip=("$DEMO_DIR"/throwsim/*.mp4)
 		field() { tr -d ' \n' <"${truth[0]}" | grep -o "\"$1\":[0-9]*" | head -n1 | cut -d: -f2; }
 		facade="{top_y: $(field TopY), bottom_y: $(field BottomY), left_x: $(field LeftX), right_x: $(field RightX), floors: $(field Floors), lowest_floor: $(field LowestFloor)}"
 	else
