@@ -17,7 +17,10 @@ import (
 // layout or an escaped string, and the caller decodes normally. The rest
 // is not validated: the store wrote these bytes itself, and a platform
 // refuses a damaged event, which the uplink then dead-letters.
-func rawLite(v []byte) (l lite, ok bool) {
+//
+// types interns type names (one string per type, not per event); nil is
+// fine.
+func rawLite(v []byte, types map[string]string) (l lite, ok bool) {
 	p := v
 	if p, ok = cutPrefix(p, `{"id":"`); !ok {
 		return l, false
@@ -37,20 +40,29 @@ func rawLite(v []byte) (l lite, ok bool) {
 	}
 	p = p[i:]
 	var typ, sev []byte
-	for _, f := range []struct {
-		key string
-		val *[]byte
-	}{{`,"gateway":"`, nil}, {`,"site":"`, nil}, {`,"type":"`, &typ}, {`,"severity":"`, &sev}} {
-		if p, ok = cutPrefix(p, f.key); !ok {
-			return l, false
-		}
-		var s []byte
-		if s, p, ok = plainString(p); !ok {
-			return l, false
-		}
-		if f.val != nil {
-			*f.val = s
-		}
+	if p, ok = cutPrefix(p, `,"gateway":"`); !ok {
+		return l, false
+	}
+	if _, p, ok = plainString(p); !ok {
+		return l, false
+	}
+	if p, ok = cutPrefix(p, `,"site":"`); !ok {
+		return l, false
+	}
+	if _, p, ok = plainString(p); !ok {
+		return l, false
+	}
+	if p, ok = cutPrefix(p, `,"type":"`); !ok {
+		return l, false
+	}
+	if typ, p, ok = plainString(p); !ok {
+		return l, false
+	}
+	if p, ok = cutPrefix(p, `,"severity":"`); !ok {
+		return l, false
+	}
+	if sev, p, ok = plainString(p); !ok {
+		return l, false
 	}
 	// time is the last member: ,"time":"2006-01-02T15:04:05.000Z"}
 	const tail = len(`,"time":"2006-01-02T15:04:05.000Z"}`)
@@ -61,11 +73,66 @@ func rawLite(v []byte) (l lite, ok bool) {
 	if bytes.IndexByte(ts, '"') >= 0 || bytes.IndexByte(ts, '\\') >= 0 {
 		return l, false
 	}
-	t, err := time.Parse(time.RFC3339Nano, string(ts))
-	if err != nil {
+	t, ok := parseMillisUTC(ts)
+	if !ok {
 		return l, false
 	}
-	return lite{Type: string(typ), Severity: event.Severity(sev), Time: t}, true
+	typName, ok := types[string(typ)]
+	if !ok {
+		typName = string(typ)
+		if types != nil {
+			types[typName] = typName
+		}
+	}
+	return lite{Type: typName, Severity: severity(sev), Time: t}, true
+}
+
+// parseMillisUTC parses 2006-01-02T15:04:05.000Z, the only form
+// MarshalJSON writes, without allocating.
+func parseMillisUTC(b []byte) (time.Time, bool) {
+	if len(b) != 24 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' || b[19] != '.' || b[23] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(i, n int) (int, bool) {
+		v := 0
+		for _, c := range b[i : i+n] {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v, true
+	}
+	var f [7]int
+	for k, pos := range [7][2]int{{0, 4}, {5, 2}, {8, 2}, {11, 2}, {14, 2}, {17, 2}, {20, 3}} {
+		v, ok := num(pos[0], pos[1])
+		if !ok {
+			return time.Time{}, false
+		}
+		f[k] = v
+	}
+	if f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 || f[3] > 23 || f[4] > 59 || f[5] > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(f[0], time.Month(f[1]), f[2], f[3], f[4], f[5], f[6]*int(time.Millisecond), time.UTC)
+	if t.Day() != f[2] { // 31 April and the like
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// severity returns the constant for the usual values, so reading one does
+// not allocate.
+func severity(b []byte) event.Severity {
+	switch string(b) {
+	case string(event.Info):
+		return event.Info
+	case string(event.Warning):
+		return event.Warning
+	case string(event.Critical):
+		return event.Critical
+	}
+	return event.Severity(b)
 }
 
 func cutPrefix(p []byte, s string) ([]byte, bool) {

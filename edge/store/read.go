@@ -20,6 +20,7 @@ const (
 	defaultLimit = 100
 	maxLimit     = 10000
 	scanChunk    = 10000 // records per read transaction, so a long filtered scan never pins the mmap
+	rawChunk     = 64 << 10
 )
 
 // Filter selects events in Read. Zero fields match everything. Since is
@@ -110,15 +111,25 @@ func (s *Store) Read(after uint64, limit int, f Filter) ([]event.Event, uint64, 
 // ReadRaw returns up to limit stored events with seq > after, as JSON.
 func (s *Store) ReadRaw(after uint64, limit int) ([]Raw, error) {
 	limit = clampLimit(limit)
-	var out []Raw
+	out := make([]Raw, 0, min(limit, 1024))
+	var buf []byte // JSON copies share chunks: one allocation per rawChunk, not per event
+	types := map[string]string{}
 	err := s.scan(after, func(seq uint64, v []byte) (bool, error) {
-		l, ok := rawLite(v)
+		l, ok := rawLite(v, types)
 		if !ok {
-			if err := json.Unmarshal(v, &l); err != nil {
+			var d lite // its own variable: l stays off the heap
+			if err := json.Unmarshal(v, &d); err != nil {
 				return false, fmt.Errorf("event %d: decode: %v: %w", seq, err, ErrCorrupt)
 			}
+			l = d
 		}
-		out = append(out, Raw{Seq: seq, Type: l.Type, Severity: l.Severity, Time: l.Time, JSON: append([]byte(nil), v...)})
+		if cap(buf)-len(buf) < len(v) {
+			// room for the rest of the page at this event's size, within rawChunk
+			buf = make([]byte, 0, max(len(v), min(rawChunk, (limit-len(out))*(len(v)+len(v)/4))))
+		}
+		n := len(buf)
+		buf = append(buf, v...)
+		out = append(out, Raw{Seq: seq, Type: l.Type, Severity: l.Severity, Time: l.Time, JSON: buf[n:len(buf):len(buf)]})
 		return len(out) < limit, nil
 	})
 	if err != nil {
