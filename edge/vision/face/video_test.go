@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,42 +12,12 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/smartcommunity/warden/edge/camera"
+	"github.com/smartcommunity/warden/edge/camera/cameratest"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/gallery"
 	"github.com/smartcommunity/warden/edge/vision/face"
 )
-
-// slideshow builds an MP4 where each image stays in view for hold seconds,
-// separated by black gaps longer than a track's life.
-func slideshow(t *testing.T, out string, imgs []string, hold, gap float64) {
-	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed")
-	}
-	var args []string
-	var filter strings.Builder
-	n := 0
-	for i, img := range imgs {
-		if i > 0 {
-			args = append(args, "-f", "lavfi", "-t", fmt.Sprint(gap), "-i", "color=c=black:s=640x480:r=10")
-			fmt.Fprintf(&filter, "[%d:v]setsar=1,format=yuv420p[v%d];", n, n)
-			n++
-		}
-		args = append(args, "-loop", "1", "-framerate", "10", "-t", fmt.Sprint(hold), "-i", img)
-		fmt.Fprintf(&filter, "[%d:v]scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=10,format=yuv420p[v%d];", n, n)
-		n++
-	}
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&filter, "[v%d]", i)
-	}
-	fmt.Fprintf(&filter, "concat=n=%d:v=1:a=0[out]", n)
-	args = append(args, "-filter_complex", filter.String(), "-map", "[out]", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-y", out)
-	cmd := exec.Command("ffmpeg", append([]string{"-hide_banner", "-loglevel", "error"}, args...)...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, b)
-	}
-}
 
 // TestVideoEvents enrols two London people (one on the watchlist) from their
 // neutral photos, builds a video of their smiling photos plus a stranger,
@@ -99,7 +68,7 @@ func TestVideoEvents(t *testing.T) {
 	db.Close()
 
 	video := filepath.Join(dir, "entrance.mp4")
-	slideshow(t, video, []string{
+	cameratest.Slideshow(t, video, []string{
 		filepath.Join(d, "faces/london/smiling_front/001_08.jpg"),
 		filepath.Join(d, "faces/london/smiling_front/002_08.jpg"),
 		filepath.Join(d, "faces/london/smiling_front/003_08.jpg"),

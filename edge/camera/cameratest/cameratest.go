@@ -1,0 +1,49 @@
+// Package cameratest makes test videos with ffmpeg for camera and detector
+// tests: real H.264 files built from real images, at test time.
+package cameratest
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// NeedFFmpeg skips the test when ffmpeg is not installed.
+func NeedFFmpeg(t testing.TB) {
+	t.Helper()
+	for _, b := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("%s not installed: run `make test` (it installs ffmpeg)", b)
+		}
+	}
+}
+
+// Slideshow builds an H.264 MP4 where each image stays in view for hold
+// seconds, each followed by a black gap of gap seconds (longer than a
+// track's life, so each image is a new person passing, also when the clip
+// loops).
+func Slideshow(t testing.TB, out string, imgs []string, hold, gap float64) {
+	t.Helper()
+	NeedFFmpeg(t)
+	var args []string
+	var filter strings.Builder
+	n := 0
+	for _, img := range imgs {
+		args = append(args, "-loop", "1", "-framerate", "10", "-t", fmt.Sprint(hold), "-i", img)
+		fmt.Fprintf(&filter, "[%d:v]scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=10,format=yuv420p[v%d];", n, n)
+		n++
+		args = append(args, "-f", "lavfi", "-t", fmt.Sprint(gap), "-i", "color=c=black:s=640x480:r=10")
+		fmt.Fprintf(&filter, "[%d:v]setsar=1,format=yuv420p[v%d];", n, n)
+		n++
+	}
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&filter, "[v%d]", i)
+	}
+	fmt.Fprintf(&filter, "concat=n=%d:v=1:a=0[out]", n)
+	args = append(args, "-filter_complex", filter.String(), "-map", "[out]", "-c:v", "libx264", "-g", "10", "-pix_fmt", "yuv420p", "-y", out)
+	cmd := exec.Command("ffmpeg", append([]string{"-hide_banner", "-loglevel", "error"}, args...)...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, b)
+	}
+}

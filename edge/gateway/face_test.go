@@ -1,0 +1,107 @@
+package gateway_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smartcommunity/warden/edge/camera/cameratest"
+)
+
+func sharedData(t *testing.T) string {
+	t.Helper()
+	d, _ := filepath.Abs("../../../shared/data")
+	if _, err := os.Stat(filepath.Join(d, "models/face_embed_112_fr_feature.onnx")); err != nil {
+		t.Skipf("../shared/data is absent (%v): the face video test needs its images and models", err)
+	}
+	return d
+}
+
+// Faces walking past a live RTSP entrance camera: residents enrolled
+// through the API while the gateway runs are recognised, a watch-listed
+// person raises a critical alarm, a stranger is reported unknown.
+func TestFaceVideoThroughGateway(t *testing.T) {
+	d := sharedData(t)
+	cameratest.NeedFFmpeg(t)
+	dir := t.TempDir()
+	video := filepath.Join(dir, "entrance.mp4")
+	cameratest.Slideshow(t, video, []string{
+		filepath.Join(d, "faces/london/smiling_front/001_08.jpg"),
+		filepath.Join(d, "faces/london/smiling_front/002_08.jpg"),
+		filepath.Join(d, "faces/london/smiling_front/003_08.jpg"),
+	}, 3, 3)
+	rtspAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	replay := exec.Command(wardenBinary(t), "replay", "rtsp", "--listen", rtspAddr, "entrance="+video)
+	if err := replay.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { replay.Process.Kill(); replay.Wait() })
+
+	keyFile := filepath.Join(dir, "face.key")
+	os.WriteFile(keyFile, []byte(strings.Repeat("cd", 32)+"\n"), 0o600)
+	models, _ := filepath.Abs("../../models")
+	s := newSite(t, "", counterDevice+fmt.Sprintf(`cameras:
+  - id: entrance
+    url: rtsp://%s/entrance
+    location: {zone: north-gate}
+    detect:
+      fps: 5
+      face: {detector_model: %q, recognizer_model: %q, recognizer_input: arcface, key_file: %q, min_face_px: 40}
+`, rtspAddr, filepath.Join(models, "face_detection_yunet_2022mar.onnx"), filepath.Join(d, "models/face_embed_112_fr_feature.onnx"), keyFile))
+	s.start()
+
+	enrol := func(person, group, img string) {
+		b, err := os.ReadFile(filepath.Join(d, "faces/london/neutral_front", img))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := json.Marshal(map[string]any{"person": person, "name": "Person " + person, "group": group,
+			"images": []string{base64.StdEncoding.EncodeToString(b)}})
+		if code, out := s.apiPost("/api/v1/gallery", string(body)); code != 201 {
+			t.Fatalf("enrol %s: %d %s", person, code, out)
+		}
+	}
+	enrol("p001", "resident", "001_03.jpg")
+	enrol("w002", "watchlist", "002_03.jpg")
+
+	eventually(t, 90*time.Second, "recognised, watch-listed and unknown faces", func() (bool, string) {
+		evs, err := s.allEvents("face.")
+		if err != nil {
+			return false, err.Error()
+		}
+		seen := map[string]bool{}
+		for _, e := range evs {
+			seen[e.Type+"/"+fmt.Sprint(e.Data["person_id"])] = true
+			if e.Type == "face.watchlist" && e.Severity != "critical" {
+				t.Errorf("face.watchlist severity %s", e.Severity)
+			}
+		}
+		ok := seen["face.recognized/p001"] && seen["face.watchlist/w002"]
+		unknown := false
+		for k := range seen {
+			unknown = unknown || strings.HasPrefix(k, "face.unknown/")
+		}
+		return ok && unknown, fmt.Sprint(seen)
+	})
+	var open struct{ Alarms []struct{ Type string } }
+	eventually(t, 20*time.Second, "an alarm for the watch-listed face", func() (bool, string) {
+		if err := s.apiGet("/api/v1/alarms?state=open", &open); err != nil {
+			return false, err.Error()
+		}
+		for _, a := range open.Alarms {
+			if a.Type == "face.watchlist" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", open.Alarms)
+	})
+	if strings.Contains(s.log(), "Person p001") {
+		t.Errorf("a person's name appears in the info-level log")
+	}
+}
