@@ -194,6 +194,7 @@ func (g *Gateway) build() (err error) {
 			Internal:       bus.Credentials{Username: internalUser, Password: g.internalPass},
 			MaxInflight:    cfg.MQTT.Embedded.MaxInflight,
 			PersistPath:    persistPath(cfg),
+			Inline:         g.inlineIngest(),
 			Logger:         g.log.With("component", "broker"),
 			Registerer:     g.reg,
 		})
@@ -270,6 +271,19 @@ func (g *Gateway) build() (err error) {
 	return nil
 }
 
+// inlineIngest runs device ingest inside the embedded broker: a device's
+// QoS 1 publish is PUBACKed only after its event is committed, so the event
+// store's group commit is the only fsync on the path (edge/bus README.md,
+// "Inline ingest").
+func (g *Gateway) inlineIngest() *bus.Inline {
+	return &bus.Inline{
+		Filters: g.router.Filters(),
+		Handle: func(m bus.InlineMessage, done func(error)) {
+			g.router.Ingest(ingest.Message{Topic: m.Topic, Payload: m.Payload, Dup: m.Dup, Received: m.Received}, done)
+		},
+	}
+}
+
 const internalUser = "warden-gateway"
 
 func randomSecret() string {
@@ -332,11 +346,18 @@ func (g *Gateway) Run(ctx context.Context) error {
 	goRun("ingest retry", g.router.Run)
 	goRun("api", func(ctx context.Context) error { return g.api.Serve(ctx, g.apiLn) })
 
+	// Embedded: device topics are ingested inside the broker (inlineIngest),
+	// so our client must not subscribe to them.
+	subs, unsubs := g.router.Filters(), []string(nil)
+	if g.broker != nil {
+		subs, unsubs = nil, subs
+	}
 	var err error
 	g.client, err = bus.Connect(runCtx, bus.ClientOptions{
 		URL: brokerURL, ClientID: g.cfg.MQTT.ClientID, Username: user, Password: pass,
 		StatusTopic:   fmt.Sprintf("warden/%s/status", g.cfg.Gateway.ID),
-		Subscriptions: g.router.Filters(),
+		Subscriptions: subs, Unsubscribe: unsubs,
+		// Embedded: only messages an older version's session still queues.
 		OnMessage: func(m *bus.Message) {
 			g.router.Handle(ingest.Message{Topic: m.Topic, Payload: m.Payload, Dup: m.Dup, Received: m.Received, Ack: m.Ack})
 		},

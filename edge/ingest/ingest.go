@@ -6,10 +6,11 @@
 //
 // Two entry points: Handle for a subscriber (external broker; Message.Ack
 // sends the PUBACK after the commit, failed commits are retried by Run) and
-// Ingest for the embedded broker, which calls it inside its OnPublish hook
-// and PUBACKs the device only when Ingest returns nil. Ingest does not
-// retry: an error makes the broker refuse the publish so the device resends
-// it, and the event store's group commit is the only fsync on the path.
+// Ingest for the embedded broker, which calls it from its OnPublish hook
+// and PUBACKs the device only once Ingest's done reports the commit. Ingest
+// does not retry: an error makes the broker refuse the publish so the
+// device resends it, and the event store's group commit is the only fsync
+// on the path.
 // Both are safe for concurrent use: each device's driver and actors run
 // under that device's lock (per-device state and order), devices in
 // parallel.
@@ -223,16 +224,18 @@ func (r *Router) Handle(m Message) {
 // ErrNotCommitted wraps a commit failure returned by Ingest.
 var ErrNotCommitted = errors.New("ingest: not committed")
 
-// Ingest processes one message and returns once its events (or its dead
-// letter) are committed, or nil at once when nothing needs committing
-// (ignored topics, a message the actors dropped). An error means nothing of
-// it was committed and the publisher must send it again; it is not retried
-// here. The actors have run either way, so a gas leak closes the valve even
-// when the disk is full. m.Ack is not used.
-func (r *Router) Ingest(m Message) error {
-	res := make(chan error, 1)
-	r.route(m, func(err error) { res <- err }, true)
-	return <-res
+// Ingest processes one message for a caller that acknowledges it itself
+// (the embedded broker). The driver and actors run before Ingest returns, in
+// the caller's goroutine, so a caller that calls Ingest in arrival order
+// keeps each device's order. done is called exactly once, possibly before
+// Ingest returns, and must not block: nil when the message's events (or its
+// dead letter) are committed or there was nothing to commit (ignored topics,
+// a message the actors dropped); an error when nothing of it was committed,
+// and then the publisher must send it again: it is not retried here. The
+// actors have run either way, so a gas leak closes the valve even when the
+// disk is full. m.Ack is not used.
+func (r *Router) Ingest(m Message, done func(error)) {
+	r.route(m, done, true)
 }
 
 // route runs the pipeline; done is called exactly once with the commit's
