@@ -24,6 +24,7 @@ const (
 	noiseK         = 6.0   // threshold = noiseK × mean |difference| (≈ 5σ of Gaussian noise)
 	globalFrac     = 0.025 // changed fraction of the watched area that means a global change
 	maxGainStep    = 0.6   // a larger gain jump between frame and background suspends
+	noiseJump      = 3     // mean |difference| this many times its average: a global change
 	maxBlobs       = 80    // more blobs in one frame is clutter (shake, heavy rain): suspend
 	suspendFor     = 800 * time.Millisecond
 	maxMisses      = 3   // frames a track may go unseen
@@ -84,6 +85,7 @@ type Detector struct {
 	suspendUntil time.Duration
 	rainUntil    time.Duration
 	rainVY       float64 // px/s: the drops' vertical speed while it rains
+	noiseAvg     float64 // running mean |difference| of undisturbed frames
 	lastPTS      time.Duration
 	tracks       []*track
 	lost         []*track // ended tracks, newest last: may be the start of a later fall
@@ -168,7 +170,7 @@ func (d *Detector) setup(sz image.Point) {
 	d.open = true
 	d.haveBG = false
 	d.tracks = nil
-	d.lost = nil
+	d.lost, d.noiseAvg = nil, 0
 }
 
 // Detect consumes one frame.
@@ -184,7 +186,7 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	}
 	d.Stats.Frames++
 	if f.PTS < d.lastPTS { // a new loop of a file: start over
-		d.haveBG, d.tracks, d.emitted, d.lost = false, nil, nil, nil
+		d.haveBG, d.tracks, d.emitted, d.lost, d.noiseAvg = false, nil, nil, nil, 0
 	}
 	d.lastPTS = f.PTS
 	region := f.Mat.Region(d.roi)
@@ -212,6 +214,15 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	gocv.AddWeighted(d.grayF, 1, d.bg, -ratio, 0, &d.diff)
 	gocv.ConvertScaleAbs(d.diff, &d.d8, 1, 0)
 	noise := d.d8.MeanWithMask(d.mask).Val1
+	// a change over much of the view (a floodlight) raises the noise
+	// estimate and with it the threshold: that is a global change too
+	jump := d.noiseAvg > 0 && noise > noiseJump*d.noiseAvg+2
+	switch {
+	case d.noiseAvg == 0:
+		d.noiseAvg = noise
+	case !jump:
+		d.noiseAvg = 0.95*d.noiseAvg + 0.05*noise
+	}
 	thr := max(minThreshold, noiseK*noise)
 	gocv.Threshold(d.d8, &d.fg, float32(thr), 255, gocv.ThresholdBinary)
 	gocv.BitwiseAnd(d.fg, d.mask, &d.fg)
@@ -220,7 +231,7 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	suspended := f.PTS < d.suspendUntil
 	// a gain change alone is compensated (auto-exposure ramps while a
 	// fall goes on); only a change the gain does not explain suspends
-	if frac > globalFrac || math.Abs(ratio-1) > maxGainStep {
+	if frac > globalFrac || math.Abs(ratio-1) > maxGainStep || jump {
 		// a global change (lights, exposure jump, shake): re-learn, no alarms
 		if !suspended {
 			d.Stats.Suspensions++

@@ -72,8 +72,9 @@ func TestFactoryAndCheck(t *testing.T) {
 	}
 }
 
-// TestStaticNoise: a still scene with sensor noise and a global light jump
-// never alarms and suspends once.
+// TestStaticNoise: a still scene with sensor noise, a global gain jump (x1.4,
+// compensated without suspending detection) and later a change the gain does
+// not explain (a floodlight) never alarms; only the second suspends.
 func TestStaticNoise(t *testing.T) {
 	o := Defaults()
 	o.Facade = Facade{TopY: 20, BottomY: 340, LeftX: 100, RightX: 540, Floors: 10, LowestFloor: 1}
@@ -87,13 +88,20 @@ func TestStaticNoise(t *testing.T) {
 	defer nz.Close()
 	for i := range 150 {
 		base.CopyTo(&fr)
-		if i >= 60 { // lights on: global jump, then a slow drift
+		switch {
+		case i >= 110: // floodlight on a third of the facade
+			fr.ConvertToWithParams(&fr, gocv.MatTypeCV8UC3, 1.5, 0)
+			gocv.Rectangle(&fr, image.Rect(100, 20, 540, 130), colorRGBA(250), -1)
+		case i >= 60: // exposure jump, then a slow drift
 			fr.ConvertToWithParams(&fr, gocv.MatTypeCV8UC3, 1.4+float32(i-60)*0.002, 0)
 		}
 		gocv.RandN(&nz, gocv.NewScalar(128, 128, 128, 0), gocv.NewScalar(4, 4, 4, 0))
 		gocv.AddWeighted(fr, 1, nz, 1, -128, &fr)
 		if dets := d.Detect(vision.Frame{Mat: fr, PTS: time.Duration(i) * 40 * time.Millisecond, Seq: i}); len(dets) > 0 {
 			t.Fatalf("frame %d: false alarm %+v", i, dets[0].Data)
+		}
+		if i == 109 && d.Stats.Suspensions != 0 {
+			t.Errorf("stats %+v: the gain jump suspended detection", d.Stats)
 		}
 	}
 	if d.Stats.Suspensions < 1 {
