@@ -21,7 +21,7 @@ import (
 func counterDevice(id string) config.Device {
 	return config.Device{ID: id, Kind: "perimeter", Driver: "generic_json", Topic: "test/" + id,
 		Location: event.Location{Building: "1", Zone: "north"},
-		Extra: map[string]any{"map": map[string]any{"type": "perimeter.intrusion", "data": map[string]any{"n": "n"}}}}
+		Extra:    map[string]any{"map": map[string]any{"type": "perimeter.intrusion", "data": map[string]any{"n": "n"}}}}
 }
 
 // countingActor records how many messages each device's actors saw.
