@@ -393,6 +393,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			g.gallery.RunRetention(ctx, g.cfg.Retention.UnknownFaceDays, time.Hour)
 			return nil
 		})
+		goRun("face crop retention", g.pruneCrops)
 	}
 	goRun("gate", g.gate.Run)
 	goRun("liveness", g.live.Run)
@@ -511,6 +512,26 @@ func (g *Gateway) openGallery() error {
 	}
 	g.faceEngine, err = face.NewEngine(opts)
 	return err
+}
+
+// pruneCrops deletes the unknown-face crops attached to events once they are
+// older than retention.unknown_face_days, like the gallery's own copies.
+func (g *Gateway) pruneCrops(ctx context.Context) error {
+	keep := time.Duration(g.cfg.Retention.UnknownFaceDays) * 24 * time.Hour
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := g.store.PruneMedia("crop", time.Now().Add(-keep)); err != nil {
+			g.log.Warn("face crop retention", "err", err)
+		} else if n > 0 {
+			g.log.Info("face crops past retention deleted", "deleted", n, "days", g.cfg.Retention.UnknownFaceDays)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 // alarmRaiser lets rules raise alarms without knowing the alarm package.

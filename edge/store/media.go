@@ -271,3 +271,37 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// PruneMedia deletes the media of one kind created before a time, files
+// first, and returns how many went. Face crops use it: personal data is kept
+// for its own retention period, not until the quota pushes it out.
+func (s *Store) PruneMedia(kind string, before time.Time) (int, error) {
+	var ids []string
+	err := s.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bktMedia).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			mi, err := decodeMedia(v)
+			if err != nil {
+				continue
+			}
+			if !mi.Created.Before(before) {
+				break // ULID keys sort by creation time
+			}
+			if mi.Kind == kind {
+				ids = append(ids, string(k))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, s.mediaErr("prune", err)
+	}
+	n := 0
+	for _, id := range ids {
+		if err := s.DeleteMedia(id); err != nil && !errors.Is(err, ErrNotFound) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
