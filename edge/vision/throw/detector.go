@@ -1,6 +1,7 @@
 package throw
 
 import (
+	"cmp"
 	"fmt"
 	"image"
 	"image/color"
@@ -28,7 +29,7 @@ const (
 	maxBlobs       = 80    // more blobs in one frame is clutter (shake, heavy rain): suspend
 	suspendFor     = 800 * time.Millisecond
 	maxMisses      = 3   // frames a track may go unseen
-	maxTracks      = 120 // safety cap
+	maxTracks      = 400 // safety cap (snow)
 	maxTrackPoints = 400 // 16 s at 25 fps
 	minFitPoints   = 8
 	maxBackExtrap  = 1.2                     // s: how far before the first observation the origin may be traced
@@ -86,6 +87,8 @@ type Detector struct {
 	rainUntil    time.Duration
 	rainVY       float64 // px/s: the drops' vertical speed while it rains
 	noiseAvg     float64 // running mean |difference| of undisturbed frames
+	blobAvg      float64 // running mean of blobs per frame
+	fracAvg      float64 // running mean of the changed fraction
 	lastPTS      time.Duration
 	tracks       []*track
 	lost         []*track // ended tracks, newest last: may be the start of a later fall
@@ -170,7 +173,7 @@ func (d *Detector) setup(sz image.Point) {
 	d.open = true
 	d.haveBG = false
 	d.tracks = nil
-	d.lost, d.noiseAvg = nil, 0
+	d.lost, d.noiseAvg, d.blobAvg, d.fracAvg = nil, 0, 0, 0
 }
 
 // Detect consumes one frame.
@@ -186,7 +189,7 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	}
 	d.Stats.Frames++
 	if f.PTS < d.lastPTS { // a new loop of a file: start over
-		d.haveBG, d.tracks, d.emitted, d.lost, d.noiseAvg = false, nil, nil, nil, 0
+		d.haveBG, d.tracks, d.emitted, d.lost, d.noiseAvg, d.blobAvg, d.fracAvg = false, nil, nil, nil, 0, 0, 0
 	}
 	d.lastPTS = f.PTS
 	region := f.Mat.Region(d.roi)
@@ -231,7 +234,11 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	suspended := f.PTS < d.suspendUntil
 	// a gain change alone is compensated (auto-exposure ramps while a
 	// fall goes on); only a change the gain does not explain suspends
-	if frac > globalFrac || math.Abs(ratio-1) > maxGainStep || jump {
+	// steady weather (snow) changes a steady share of the view; a sudden
+	// rise is a global change
+	fracAvg := d.fracAvg
+	d.fracAvg = 0.9*d.fracAvg + 0.1*frac
+	if (frac > globalFrac && frac > 2.5*fracAvg) || math.Abs(ratio-1) > maxGainStep || jump {
 		// a global change (lights, exposure jump, shake): re-learn, no alarms
 		if !suspended {
 			d.Stats.Suspensions++
@@ -300,7 +307,14 @@ func (d *Detector) lose(tr *track) {
 
 func (d *Detector) blobs(pts time.Duration) ([]obs, bool) {
 	n := gocv.ConnectedComponentsWithStats(d.fg, &d.labels, &d.stats, &d.cents)
-	if n-1 > maxBlobs {
+	// many blobs at once is clutter (shake); many blobs all the time is
+	// weather (snow, rain), which the tracks and the rain guard handle
+	avg := d.blobAvg
+	if avg == 0 { // first look after (re)learning: the scene as it is
+		avg = float64(n - 1)
+	}
+	d.blobAvg = 0.9*avg + 0.1*float64(n-1)
+	if n-1 > maxBlobs && float64(n-1) > 2.5*avg {
 		return nil, true
 	}
 	var out []obs
@@ -352,11 +366,7 @@ func (d *Detector) track(pts time.Duration, blobs []obs) {
 		}
 	}
 	// greedy nearest first
-	for i := 1; i < len(pairs); i++ {
-		for j := i; j > 0 && pairs[j].d2 < pairs[j-1].d2; j-- {
-			pairs[j], pairs[j-1] = pairs[j-1], pairs[j]
-		}
-	}
+	slices.SortStableFunc(pairs, func(a, b pair) int { return cmp.Compare(a.d2, b.d2) })
 	usedT := make([]bool, len(d.tracks))
 	usedB := make([]bool, len(blobs))
 	for _, p := range pairs {

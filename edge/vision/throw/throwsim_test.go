@@ -130,3 +130,44 @@ func TestTruthRoundTrip(t *testing.T) {
 		t.Errorf("throws %+v", back.Throws)
 	}
 }
+
+// TestGeneratedThrowsInWeather: throws with rain, snow or an exposure ramp
+// overlapping the fall are still reported (the rain guard holds only
+// tracks that look like hopping between drops; a gain change does not
+// suspend detection). Fixed seeds; shake is left out (it blinds the
+// detector for its duration, see docs/throw.md).
+func TestGeneratedThrowsInWeather(t *testing.T) {
+	dir := t.TempDir()
+	o := smallOptions()
+	o.NegFrac, o.HardRate = 0, 1
+	o.HardKinds = []string{"rain", "snow", "exposure"}
+	truths, err := throwsim.Generate(dir, 7, 6, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []throwsim.Result
+	for _, tr := range truths {
+		during := false
+		for _, d := range tr.Distractors {
+			during = during || d.DuringThrow
+		}
+		if !during {
+			t.Fatalf("%s: no distractor during the throw: %+v", tr.Clip, tr.Distractors)
+		}
+		rs = append(rs, throwsim.Result{Truth: tr, Alarms: detect(t, tr)})
+	}
+	rep := throwsim.Score(rs, 5)
+	t.Logf("\n%s", rep.Markdown())
+	if rep.Eligible < 4 {
+		t.Fatalf("only %d eligible throws generated", rep.Eligible)
+	}
+	if rep.Detected*4 < rep.Eligible*3 {
+		t.Errorf("recall %d/%d; missed %v", rep.Detected, rep.Eligible, rep.Misses)
+	}
+	if rep.FalseAlarms != 0 {
+		t.Errorf("false alarms: %v", rep.FalseList)
+	}
+	if rep.OriginPM1 < rep.Detected {
+		t.Errorf("origin floor ±1 in %d of %d", rep.OriginPM1, rep.Detected)
+	}
+}
