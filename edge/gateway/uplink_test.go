@@ -152,8 +152,11 @@ func TestUplinkDrainSurvivesKillLoop(t *testing.T) {
 			t.Fatalf("first arrivals out of seq order: %d after %d", firstSeqs[i], firstSeqs[i-1])
 		}
 	}
-	t.Logf("%d events delivered across %d kill -9s; %d duplicate deliveries (at most one in-flight batch of 50 per kill: ≤ %d)", total, kills, dups, kills*50)
-	if dups > kills*50 {
-		t.Errorf("%d duplicates, more than one batch per kill", dups)
+	// A kill can resend what was accepted since the cursor was last saved:
+	// at most 33 batches (docs/uplink.md, "resend window").
+	const window = 33 * 50
+	t.Logf("%d events delivered across %d kill -9s; %d duplicate deliveries (bound: %d per kill)", total, kills, dups, window)
+	if dups > kills*window {
+		t.Errorf("%d duplicates, more than the resend window allows", dups)
 	}
 }
