@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# How many cameras one box sustains with zero dropped analysis frames.
+#
+#   scripts/bench-cameras.sh N [SECONDS] [SIZE]      e.g. scripts/bench-cameras.sh 6 30 1280x720
+#
+# Serves N copies of a SIZE@25fps H.264 test clip with `warden replay rtsp`,
+# runs `warden run` with N cameras analysed at 5 fps by the motion detector,
+# and after a 10 s warm-up reports, over SECONDS: frames analysed and
+# dropped (from /metrics) and the CPU of the gateway plus its ffmpeg
+# decoders, beside the CPU of the replay server (which stands in for the
+# cameras and would not run on a real box).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${1:-4}
+T=${2:-30}
+SIZE=${3:-1280x720}
+BIN=${WARDEN:-bin/warden}
+RTSP=127.0.0.1:${RTSP_PORT:-18554}
+API=127.0.0.1:${API_PORT:-18080}
+MQTT=127.0.0.1:${MQTT_PORT:-11883}
+
+dir=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+ffmpeg -v error -f lavfi -i "testsrc2=size=$SIZE:rate=25" -t 20 -c:v libx264 -preset veryfast \
+	-g 50 -bf 0 -pix_fmt yuv420p "$dir/clip.mp4"
+
+streams=()
+cams=""
+for i in $(seq 1 "$N"); do
+	streams+=("cam$i=$dir/clip.mp4")
+	cams+="  - {id: cam$i, url: \"rtsp://$RTSP/cam$i\", detect: {fps: 5, motion: {}}}
+"
+done
+cat >"$dir/w.yaml" <<YAML
+gateway: {id: gw-bench, data_dir: "$dir/data"}
+log: {level: warn}
+mqtt: {embedded: {listen: "$MQTT", allow_anonymous: true}}
+api: {listen: "$API", metrics_public: true}
+cameras:
+$cams
+YAML
+
+"$BIN" replay rtsp --listen "$RTSP" "${streams[@]}" 2>"$dir/replay.log" &
+replay=$!
+pids+=("$replay")
+sleep 2
+"$BIN" run --config "$dir/w.yaml" 2>"$dir/warden.log" &
+warden=$!
+pids+=("$warden")
+
+# CPU seconds (user+sys) of a process and its children still running.
+cpu() {
+	local total=0 p
+	for p in $1 $(pgrep -P "$1" || true); do
+		if [ -r "/proc/$p/stat" ]; then
+			total=$(awk -v t="$total" '{print t + ($14 + $15) / 100}' "/proc/$p/stat")
+		fi
+	done
+	echo "$total"
+}
+metric() { curl -fsS "http://$API/metrics" | awk -v m="$1" '$1 ~ "^"m {s += $2} END {printf "%d", s}'; }
+
+sleep 10
+a0=$(metric warden_camera_frames_analysed_total)
+d0=$(metric warden_camera_frames_dropped_total)
+w0=$(cpu "$warden")
+r0=$(cpu "$replay")
+sleep "$T"
+a1=$(metric warden_camera_frames_analysed_total)
+d1=$(metric warden_camera_frames_dropped_total)
+w1=$(cpu "$warden")
+r1=$(cpu "$replay")
+
+awk -v n="$N" -v t="$T" -v size="$SIZE" -v a=$((a1 - a0)) -v d=$((d1 - d0)) -v w="$w0" -v w1="$w1" -v r="$r0" -v r1="$r1" 'BEGIN {
+	printf "cameras %d (%s@25, motion at 5 fps) over %ds: analysed %d frames (%.1f/s, want %d/s), dropped %d\n", n, size, t, a, a / t, n * 5, d
+	printf "gateway+decoders: %.2f cores (%.3f per camera); replay server (the cameras): %.2f cores\n", (w1 - w) / t, (w1 - w) / t / n, (r1 - r) / t
+}'
