@@ -2,6 +2,7 @@ package camera
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -17,9 +18,15 @@ import (
 // gateway, needs no second RTSP session (the record ring and the decoder
 // share one), and lets ffmpeg drop the frames analysis does not need before
 // the costly colour conversion and pipe copy (select every k-th frame).
+//
+// Units go in in decode order, frames come out in display order (they differ
+// when the stream has B-frames), and the raw pipes carry no timestamps. So
+// every written unit's PTS waits in a min-heap: the frames leave ffmpeg in
+// PTS order, one per unit, and select keeps frames 0, k, 2k … of that order,
+// so frame i is the smallest pending PTS after the k-1 skipped ones.
 type decoder struct {
 	w, h  int
-	every int // keep every k-th access unit
+	every int // keep every k-th frame (display order)
 	alloc func(n int) []byte
 	cmd   *exec.Cmd
 	in    io.WriteCloser
@@ -27,8 +34,8 @@ type decoder struct {
 	lw    *limitedWriter
 
 	mu      sync.Mutex
-	n       int         // units written
-	pending []pendingAU // selected units waiting for their frame
+	pending pendingHeap // written units whose frame has not come out
+	skip    int         // frames select drops before the next one out
 }
 
 type pendingAU struct {
@@ -36,6 +43,23 @@ type pendingAU struct {
 	wall time.Time
 	in   time.Time
 }
+
+// pendingHeap orders written units by PTS (display order).
+type pendingHeap []pendingAU
+
+func (h pendingHeap) Len() int           { return len(h) }
+func (h pendingHeap) Less(i, j int) bool { return h[i].pts < h[j].pts }
+func (h pendingHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *pendingHeap) Push(x any)        { *h = append(*h, x.(pendingAU)) }
+func (h *pendingHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// maxPending bounds the heap if ffmpeg lost frames (a corrupt stream).
+const maxPending = 512
 
 type rawFrame struct {
 	bgr  []byte
@@ -48,7 +72,9 @@ func startDecoder(ctx context.Context, w, h, every int, alloc func(int) []byte) 
 	if w <= 0 || h <= 0 || w*h > 8192*8192 {
 		return nil, fmt.Errorf("decoder: bad frame size %dx%d", w, h)
 	}
-	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-fflags", "nobuffer", "-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0",
+	// no -fflags nobuffer: it makes ffmpeg discard what it read while
+	// probing, i.e. the first frames, and the PTS heap would be off by them
+	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0",
 		"-f", "h264", "-i", "pipe:0"}
 	if every > 1 {
 		args = append(args, "-vf", fmt.Sprintf("select=not(mod(n\\,%d))", every))
@@ -79,13 +105,10 @@ func (d *decoder) write(au [][]byte, pts int64, wall time.Time) error {
 		buf.Write(n)
 	}
 	d.mu.Lock()
-	if d.n%d.every == 0 {
-		if len(d.pending) > 256 {
-			d.pending = d.pending[1:] // the decoder lost frames; keep the map bounded
-		}
-		d.pending = append(d.pending, pendingAU{pts, wall, time.Now()})
+	if d.pending.Len() >= maxPending {
+		heap.Pop(&d.pending) // the decoder lost frames; keep the heap bounded
 	}
-	d.n++
+	heap.Push(&d.pending, pendingAU{pts, wall, time.Now()})
 	d.mu.Unlock()
 	_, err := d.in.Write(buf.Bytes())
 	return err
@@ -99,11 +122,14 @@ func (d *decoder) read() (rawFrame, error) {
 	}
 	f := rawFrame{bgr: b, wall: time.Now()}
 	d.mu.Lock()
-	if len(d.pending) > 0 {
-		p := d.pending[0]
-		d.pending = d.pending[1:]
+	for ; d.skip > 0 && d.pending.Len() > 1; d.skip-- {
+		heap.Pop(&d.pending)
+	}
+	if d.pending.Len() > 0 {
+		p := heap.Pop(&d.pending).(pendingAU)
 		f.pts, f.wall, f.lat = p.pts, p.wall, time.Since(p.in)
 	}
+	d.skip = d.every - 1
 	d.mu.Unlock()
 	return f, nil
 }

@@ -151,7 +151,7 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 		lastMedia atomic.Int64 // unix nanos
 		got       atomic.Bool
 		firstPTS  int64 = math.MinInt64
-		dtsEx     *h264.DTSExtractor
+		started   bool  // a key frame arrived; units before it are useless
 		sps, pps  = forma.SPS, forma.PPS
 		feed      = make(chan feedUnit, 16)
 		waitIDR   = true
@@ -217,6 +217,10 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 	}
 
 	cl.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) {
+		now := time.Now()
+		// any packet is media: with a long GOP no PTS is known (and no unit
+		// is usable) until the first key frame, which may be 10 s away
+		lastMedia.Store(now.UnixNano())
 		pts, ok := cl.PacketPTS(medi, pkt)
 		if !ok {
 			return
@@ -228,8 +232,6 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 			}
 			return
 		}
-		now := time.Now()
-		lastMedia.Store(now.UnixNano())
 		if !got.Load() {
 			got.Store(true)
 			if detect {
@@ -251,12 +253,11 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 		c.m.Received.WithLabelValues(c.cfg.ID).Inc()
 		c.m.Bytes.WithLabelValues(c.cfg.ID).Add(float64(size))
 		idr := h264.IsRandomAccess(au)
-		if dtsEx == nil {
+		if !started {
 			if !idr {
 				return
 			}
-			dtsEx = &h264.DTSExtractor{}
-			dtsEx.Initialize()
+			started = true
 			atomic.StoreInt64(&firstPTS, pts)
 			// a camera may send SPS/PPS only in the SDP; the decoder and
 			// the ring need them in band
@@ -264,13 +265,10 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 				au = append([][]byte{forma.SPS, forma.PPS}, au...)
 			}
 		}
-		dts, err := dtsEx.Extract(au, pts)
-		if err != nil {
-			c.m.Errors.WithLabelValues(c.cfg.ID, "dts").Inc()
-			dts = pts
-		}
+		// no DTS here: the decoder does not need it, and clips derive it
+		// from the PTS when they are muxed (clipDTS)
 		if record {
-			c.ring.push(unit{wall: now, pts: pts, dts: dts, au: au, idr: idr, size: size})
+			c.ring.push(unit{wall: now, pts: pts, au: au, idr: idr, size: size})
 		}
 		if !detect {
 			return
@@ -346,7 +344,7 @@ func (c *Camera) recordH265(ctx context.Context, cl *gortsplib.Client, baseURL *
 	var (
 		lastMedia atomic.Int64
 		got       atomic.Bool
-		dtsEx     *h265.DTSExtractor
+		started   bool
 		params    [][]byte
 	)
 	for _, p := range [][]byte{forma.VPS, forma.SPS, forma.PPS} {
@@ -356,6 +354,9 @@ func (c *Camera) recordH265(ctx context.Context, cl *gortsplib.Client, baseURL *
 	}
 	lastMedia.Store(time.Now().UnixNano())
 	cl.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) {
+		now := time.Now()
+		lastMedia.Store(now.UnixNano())
+		got.Store(true)
 		pts, ok := cl.PacketPTS(medi, pkt)
 		if !ok {
 			return
@@ -367,9 +368,6 @@ func (c *Camera) recordH265(ctx context.Context, cl *gortsplib.Client, baseURL *
 			}
 			return
 		}
-		now := time.Now()
-		lastMedia.Store(now.UnixNano())
-		got.Store(true)
 		size := 0
 		for _, n := range au {
 			size += len(n)
@@ -377,23 +375,17 @@ func (c *Camera) recordH265(ctx context.Context, cl *gortsplib.Client, baseURL *
 		c.m.Received.WithLabelValues(c.cfg.ID).Inc()
 		c.m.Bytes.WithLabelValues(c.cfg.ID).Add(float64(size))
 		idr := h265.IsRandomAccess(au)
-		if dtsEx == nil {
+		if !started {
 			if !idr {
 				return
 			}
-			dtsEx = &h265.DTSExtractor{}
-			dtsEx.Initialize()
+			started = true
 			if params != nil { // parameter sets from the SDP, for the ring
 				au = append(append([][]byte{}, params...), au...)
 				params = nil
 			}
 		}
-		dts, err := dtsEx.Extract(au, pts)
-		if err != nil {
-			c.m.Errors.WithLabelValues(c.cfg.ID, "dts").Inc()
-			dts = pts
-		}
-		c.ring.push(unit{wall: now, pts: pts, dts: dts, au: au, idr: idr, size: size})
+		c.ring.push(unit{wall: now, pts: pts, au: au, idr: idr, size: size})
 	})
 	if _, err := cl.Play(nil); err != nil {
 		return false, fmt.Errorf("play: %w", err)

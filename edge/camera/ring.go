@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,13 +15,15 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
 )
 
-// unit is one encoded access unit of the record input.
+// unit is one encoded access unit of the record input, kept in decode
+// order. Only the PTS (the RTP timestamp) is known; the DTS the MP4 needs is
+// derived from the PTS of the whole clip when it is muxed (see clipDTS).
 type unit struct {
-	wall     time.Time
-	pts, dts int64 // 90 kHz
-	au       [][]byte
-	idr      bool
-	size     int
+	wall time.Time
+	pts  int64 // 90 kHz
+	au   [][]byte
+	idr  bool
+	size int
 }
 
 // ring keeps the recent access units of the record input, starting at a key
@@ -106,7 +110,9 @@ func (r *ring) newest() time.Time {
 }
 
 // slice copies the units from the key frame nearest to from (so the clip
-// length is off by at most half a GOP) up to to.
+// length is off by at most half a GOP) up to to, ending where no later unit
+// is shown earlier: with B-frames a reference frame comes before the frames
+// shown ahead of it, and cutting between them would leave a jump at the end.
 func (r *ring) slice(from, to time.Time) ([]unit, codecs.Codec) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -129,13 +135,16 @@ func (r *ring) slice(from, to time.Time) ([]unit, codecs.Codec) {
 	if start < 0 {
 		return nil, nil
 	}
-	var out []unit
-	for _, u := range r.units[start:] {
+	all := r.units[start:]
+	end := len(all)
+	for i, u := range all {
 		if u.wall.After(to) {
+			end = i
 			break
 		}
-		out = append(out, u)
 	}
+	end = cleanEnd(all, end)
+	out := append([]unit(nil), all[:end]...)
 	switch {
 	case r.sps == nil || r.pps == nil:
 		return out, nil
@@ -147,6 +156,53 @@ func (r *ring) slice(from, to time.Time) ([]unit, codecs.Codec) {
 	return out, &codecs.H264{SPS: r.sps, PPS: r.pps}
 }
 
+// cleanEnd moves end back until every unit from end on (as far as the ring
+// holds them) is shown after every unit before it.
+func cleanEnd(units []unit, end int) int {
+	suffixMin := make([]int64, len(units)+1) // suffixMin[i]: smallest PTS of units[i:]
+	suffixMin[len(units)] = math.MaxInt64
+	for i := len(units) - 1; i >= 0; i-- {
+		suffixMin[i] = min(suffixMin[i+1], units[i].pts)
+	}
+	prefixMax := int64(math.MinInt64) // largest PTS of units[:i]
+	clean := 0
+	for i := 1; i <= end; i++ {
+		prefixMax = max(prefixMax, units[i-1].pts)
+		if prefixMax < suffixMin[i] {
+			clean = i
+		}
+	}
+	if clean < 2 {
+		return end // no clean cut: keep what the window holds
+	}
+	return clean
+}
+
+// clipDTS derives decode timestamps from the PTS of units in decode order.
+// The frames shown, in order, are the sorted PTS; the i-th unit decoded gets
+// the i-th of them, moved back by the largest reorder delay so that no DTS
+// is after its PTS. This is exact for a clip that starts at a key frame and
+// ends cleanly, needs neither the SPS nor a warm-up GOP, and cannot fail
+// (unlike guessing DTS unit by unit while the stream arrives).
+func clipDTS(units []unit) (dts []int64, delay int64) {
+	sorted := make([]int64, len(units))
+	for i, u := range units {
+		sorted[i] = u.pts
+	}
+	slices.Sort(sorted)
+	for i, u := range units {
+		delay = max(delay, sorted[i]-u.pts)
+	}
+	dts = make([]int64, len(units))
+	for i := range units {
+		dts[i] = sorted[i] - delay
+		if i > 0 && dts[i] <= dts[i-1] {
+			dts[i] = dts[i-1] + 1 // two units with one PTS (a broken camera)
+		}
+	}
+	return dts, delay
+}
+
 var errEmptyClip = errors.New("no recorded video for the clip window")
 
 // writeMP4 muxes units into a progressive MP4 without re-encoding.
@@ -155,6 +211,7 @@ func writeMP4(units []unit, codec codecs.Codec) ([]byte, error) {
 		return nil, errEmptyClip
 	}
 	samples := make([]*pmp4.Sample, 0, len(units))
+	dts, delay := clipDTS(units)
 	for i, u := range units {
 		avcc, err := h264.AVCC(u.au).Marshal()
 		if err != nil {
@@ -162,19 +219,21 @@ func writeMP4(units []unit, codec codecs.Codec) ([]byte, error) {
 		}
 		var dur int64
 		if i+1 < len(units) {
-			dur = units[i+1].dts - u.dts
+			dur = dts[i+1] - dts[i]
 		} else {
-			dur = u.dts - units[i-1].dts
+			dur = dts[i] - dts[i-1]
 		}
 		if dur <= 0 || dur > 90000*10 {
 			dur = 90000 / 25
 		}
 		samples = append(samples, &pmp4.Sample{
-			Duration: uint32(dur), PTSOffset: int32(u.pts - u.dts), IsNonSyncSample: !u.idr,
+			Duration: uint32(dur), PTSOffset: int32(u.pts - dts[i]), IsNonSyncSample: !u.idr,
 			PayloadSize: uint32(len(avcc)), GetPayload: func() ([]byte, error) { return avcc, nil },
 		})
 	}
-	p := pmp4.Presentation{Tracks: []*pmp4.Track{{ID: 1, TimeScale: 90000, Codec: codec, Samples: samples}}}
+	// the first frame is shown delay after the first decode; the edit list
+	// starts the presentation there (pmp4 reports the track delay shorter)
+	p := pmp4.Presentation{Tracks: []*pmp4.Track{{ID: 1, TimeScale: 90000, TimeOffset: -int32(delay), Codec: codec, Samples: samples}}}
 	var buf seekBuffer
 	if err := p.Marshal(&buf); err != nil {
 		return nil, fmt.Errorf("clip: mp4: %w", err)

@@ -220,11 +220,14 @@ func (s *Server) playOnce(ctx context.Context, st Stream, ss *gortsplib.ServerSt
 	}
 	var td mpegts.TimeDecoder
 	td.Initialize()
-	first, last, lastStep := int64(-1), int64(0), int64(0)
+	// first is the first unit's DTS. The time decoder starts the first PTS at
+	// 0, so with B-frames the first DTS are negative: no sentinel value.
+	var first, last, lastStep int64
+	started := false
 	r.OnDataH264(track, func(pts, dts int64, au [][]byte) error {
 		pts, dts = td.Decode(pts), td.Decode(dts)
-		if first < 0 {
-			first = dts
+		if !started {
+			started, first = true, dts
 		}
 		if d := dts - first; d > last {
 			lastStep = d - last
