@@ -218,6 +218,7 @@ try {
   const valve = page.locator('[data-dev="valve-3-2-201"] [data-cmd="valve"]');
   await valve.waitFor({ timeout: T });
   check(await valve.isEnabled(), 'an admin may reopen a valve');
+  check(await page.locator('[data-dev="valve-3-2-201"]').count() === 1, 'the devices view was rebuilt for the admin, not left from the guard');
   await valve.click();
   check((await page.locator('#dlg-title').innerText()).includes('3-2-201'), 'valve confirmation names the home 3-2-201');
   await page.click('#dlg-ok'); // no note: refused by the form

@@ -579,7 +579,11 @@ function stop() {
   camTimer = null;
   alarms.clear();
   lastSeq = 0;
-  $('#live-list').innerHTML = '';
+  // Nothing of the last guard's session stays in the page: the next one
+  // (maybe with another role) starts from an empty view.
+  for (const id of ['#live-list', '#alarm-list', '#resolved-list', '#camera-grid', '#device-groups', '#event-rows']) {
+    $(id).innerHTML = '';
+  }
   updateAlert();
 }
 
