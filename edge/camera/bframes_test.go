@@ -182,3 +182,37 @@ func TestLiveBFramesLongGOP(t *testing.T) {
 		t.Errorf("%v reconnects while waiting for the key frame", n)
 	}
 }
+
+// TestClipDTSAndCleanEnd: DTS come from the PTS of the whole clip (exact,
+// no warm-up), and a clip never ends between a reference frame and the
+// B-frames shown before it.
+func TestClipDTSAndCleanEnd(t *testing.T) {
+	const f = 3600
+	// decode order I0 P3 B1 B2 P6 B4 B5 I7 (PTS in frames from 10)
+	order := []int64{0, 3, 1, 2, 6, 4, 5, 7}
+	var units []unit
+	for i, n := range order {
+		units = append(units, unit{pts: (10 + n) * f, idr: i == 0 || i == 7})
+	}
+	dts, delay := clipDTS(units)
+	if delay != f { // B1 is decoded third, shown second
+		t.Errorf("delay %d, want one frame", delay)
+	}
+	for i, u := range units {
+		if dts[i] > u.pts || (i > 0 && dts[i]-dts[i-1] != f) {
+			t.Fatalf("unit %d: dts %d pts %d (all %v)", i, dts[i], u.pts, dts)
+		}
+	}
+	// a broken camera repeating a PTS still gets increasing DTS
+	dup := []unit{{pts: 0}, {pts: 0}, {pts: f}}
+	if d, _ := clipDTS(dup); !(d[0] < d[1] && d[1] < d[2]) {
+		t.Errorf("dts %v not increasing", d)
+	}
+	// ends 2 and 3 (I0 P3, I0 P3 B1) have no clean cut but after the key
+	// frame: the window is kept rather than cut to one frame
+	for end, want := range map[int]int{8: 8, 7: 7, 6: 4, 5: 4, 4: 4, 3: 3, 2: 2} {
+		if got := cleanEnd(units, end); got != want {
+			t.Errorf("cleanEnd(%d) = %d, want %d", end, got, want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtp"
 )
 
@@ -151,6 +153,99 @@ func TestReplay404AndAuth(t *testing.T) {
 		c.Close()
 		if (err == nil) != ok {
 			t.Errorf("%s: describe err=%v, want ok=%v", url, err, ok)
+		}
+	}
+}
+
+// TestReplayBFramesPTS: a clip with B-frames is sent in decode order, each
+// access unit stamped with its PTS; across loops every frame's PTS is
+// exactly one frame after the previous shown frame, with no duplicates (the
+// first GOP of a loop, whose DTS start below zero, included).
+func TestReplayBFramesPTS(t *testing.T) {
+	needFFmpeg(t)
+	dir := t.TempDir()
+	mp4 := filepath.Join(dir, "bf.mp4")
+	// 1 s loops; veryfast: 3 B-frames with pyramid, DTS two frames before PTS
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", "1",
+		"-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-g", "25", "-pix_fmt", "yuv420p", mp4).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, out)
+	}
+	ts, err := Prepare(context.Background(), mp4, dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Addr: "127.0.0.1:0", Streams: []Stream{{"bf", ts}}}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	u, _ := base.ParseURL("rtsp://" + s.ListenAddr() + "/bf")
+	c := gortsplib.Client{Scheme: u.Scheme, Host: u.Host}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	desc, _, err := c.Describe(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var forma *format.H264
+	medi := desc.FindFormat(&forma)
+	if medi == nil {
+		t.Fatal("no H.264 in SDP")
+	}
+	dec, err := forma.CreateDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetupAll(desc.BaseURL, []*description.Media{medi}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var stamps []int64 // one per access unit from the first key frame, decode order
+	var prev uint32
+	var acc int64
+	c.OnPacketRTP(medi, forma, func(p *rtp.Packet) {
+		au, err := dec.Decode(p)
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(stamps) == 0 {
+			if !h264.IsRandomAccess(au) {
+				return
+			}
+			prev = p.Timestamp
+		}
+		acc += int64(int32(p.Timestamp - prev))
+		prev = p.Timestamp
+		stamps = append(stamps, acc)
+	})
+	if _, err := c.Play(nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3500 * time.Millisecond) // two loop wraps at least
+	c.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(stamps) < 50 {
+		t.Fatalf("%d access units", len(stamps))
+	}
+	reordered := false
+	for i := 1; i < len(stamps); i++ {
+		reordered = reordered || stamps[i] < stamps[i-1]
+	}
+	if !reordered {
+		t.Fatal("decode order equals display order: the clip has no B-frames")
+	}
+	shown := slices.Clone(stamps)
+	slices.Sort(shown)
+	// the last few units decoded may miss B-frames shown before them
+	for i := 1; i < len(shown)-4; i++ {
+		if d := shown[i] - shown[i-1]; d != 90000/25 {
+			t.Fatalf("shown frame %d is %d ticks after the previous, want 3600 (PTS in decode order: %v)", i, d, stamps)
 		}
 	}
 }
