@@ -384,7 +384,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.closeAll()
 		return fmt.Errorf("rules: %w", err)
 	}
-	goRun("rules", func(ctx context.Context) error { return eng.Run(ctx, g.store) })
+	if len(g.cfg.Rules) > 0 { // no rules: nothing to follow the log for
+		goRun("rules", func(ctx context.Context) error { return eng.Run(ctx, g.store) })
+	}
 	for _, c := range g.cams {
 		goRun("camera "+c.ID(), c.Run)
 	}

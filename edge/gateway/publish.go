@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -32,7 +31,8 @@ func (p *publisher) run(ctx context.Context) error {
 	for {
 		changed := p.st.Changed()
 		for {
-			evs, next, err := p.st.Read(cursor, 500, store.Filter{})
+			// The stored JSON is published as it is: no decode, no re-encode.
+			evs, err := p.st.ReadRaw(cursor, 500)
 			if err != nil {
 				p.log.Warn("read events", "err", err)
 				break
@@ -42,13 +42,11 @@ func (p *publisher) run(ctx context.Context) error {
 			}
 			for _, e := range evs {
 				p.events.WithLabelValues(e.Type, string(e.Severity)).Inc()
-				b, _ := json.Marshal(e)
-				if err := p.publish(ctx, p.prefix+e.Type, b); err != nil {
+				if err := p.publish(ctx, p.prefix+e.Type, e.JSON); err != nil {
 					return nil // ctx ended
 				}
 				cursor = e.Seq
 			}
-			cursor = max(cursor, next)
 		}
 		select {
 		case <-ctx.Done():
