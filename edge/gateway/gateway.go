@@ -84,6 +84,7 @@ type Gateway struct {
 	uplink      atomic.Pointer[uplink.Uplink]
 	pub         *publisher
 	eventsTotal *prometheus.CounterVec
+	rulesStart  uint64
 	// internalPass is the embedded broker password of our own client,
 	// new on every start and never written anywhere.
 	internalPass string
@@ -126,6 +127,10 @@ func (g *Gateway) build() (err error) {
 		Registerer: g.reg,
 	})
 	if err != nil {
+		return err
+	}
+	// Before anything can commit events, so the rules miss none.
+	if g.rulesStart, err = rules.PrepareCursor(g.store); err != nil {
 		return err
 	}
 	if g.audit, err = audit.New(g.store.DB(), g.log); err != nil {
@@ -384,6 +389,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.closeAll()
 		return fmt.Errorf("rules: %w", err)
 	}
+	eng.StartAt(g.rulesStart)
 	if len(g.cfg.Rules) > 0 { // no rules: nothing to follow the log for
 		goRun("rules", func(ctx context.Context) error { return eng.Run(ctx, g.store) })
 	}

@@ -89,6 +89,9 @@ type Engine struct {
 	opts  Options
 	log   *slog.Logger
 
+	start    uint64 // where Run begins, from StartAt
+	prepared bool
+
 	mu     sync.Mutex
 	last   map[debounceKey]time.Time // last firing per rule and source
 	recent [][]seen                  // per rule: candidate "after" events
@@ -511,16 +514,11 @@ const CursorName = "rules"
 // so history never fires rules) and processes every new event in seq order
 // until ctx ends.
 func (e *Engine) Run(ctx context.Context, src Source) error {
-	cur, err := src.Cursor(CursorName)
-	if err != nil {
-		return fmt.Errorf("rules: read cursor: %w", err)
-	}
-	if cur == 0 {
-		// First start: history is not acted on. Save the starting point so
-		// events committed before a crash in the next moments are not lost.
-		cur = src.LastSeq()
-		if err := src.SetCursor(CursorName, cur); err != nil {
-			return fmt.Errorf("rules: save cursor: %w", err)
+	cur := e.start
+	if !e.prepared {
+		var err error
+		if cur, err = PrepareCursor(src); err != nil {
+			return err
 		}
 	}
 	for {
@@ -558,3 +556,25 @@ func (e *Engine) Run(ctx context.Context, src Source) error {
 		}
 	}
 }
+
+// PrepareCursor fixes where the rules start: the saved cursor, or on the
+// first start the end of the log (history is not acted on), saved at once
+// so events committed before a crash in the next moments are not lost.
+// Call it before events can be committed and hand the result to StartAt,
+// so no event falls between the two; Run calls it itself otherwise.
+func PrepareCursor(src Source) (uint64, error) {
+	cur, err := src.Cursor(CursorName)
+	if err != nil {
+		return 0, fmt.Errorf("rules: read cursor: %w", err)
+	}
+	if cur == 0 {
+		cur = src.LastSeq()
+		if err := src.SetCursor(CursorName, cur); err != nil {
+			return 0, fmt.Errorf("rules: save cursor: %w", err)
+		}
+	}
+	return cur, nil
+}
+
+// StartAt makes Run begin after seq (from PrepareCursor).
+func (e *Engine) StartAt(seq uint64) { e.start, e.prepared = seq, true }
