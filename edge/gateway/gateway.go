@@ -67,6 +67,7 @@ type Gateway struct {
 	store       *store.Store
 	broker      *bus.Broker
 	client      *bus.Client
+	cmdClient   *bus.Client
 	router      *ingest.Router
 	api         *api.Server
 	apiLn       net.Listener
@@ -375,7 +376,19 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.closeAll()
 		return fmt.Errorf("mqtt: connect %s: %w", brokerURL, err)
 	}
-	g.act.SetPublisher(g.client)
+	// Commands to valves, gates and sirens get their own connection, so
+	// they never queue behind the acks and event mirrors of the main one.
+	g.cmdClient, err = bus.Connect(runCtx, bus.ClientOptions{
+		URL: brokerURL, ClientID: g.cfg.MQTT.ClientID + "-cmd", Username: user, Password: pass,
+		Logger: g.log.With("component", "mqtt-commands"),
+	})
+	if err != nil {
+		cancel()
+		wg.Wait()
+		g.closeAll()
+		return fmt.Errorf("mqtt: connect %s for commands: %w", brokerURL, err)
+	}
+	g.act.SetPublisher(g.cmdClient)
 	goRun("interlock", g.lock.Run)
 	g.alarms.AddNotify(func(c alarm.Change) {
 		g.client.PublishNoWait("warden/"+g.cfg.Gateway.ID+"/alarms", 1, false, c.Payload())
@@ -573,6 +586,13 @@ func (g *Gateway) closeAll() {
 		if err := g.store.Close(); err != nil {
 			g.log.Error("store close", "err", err)
 		}
+	}
+	if g.cmdClient != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		if err := g.cmdClient.Close(ctx); err != nil {
+			g.log.Warn("mqtt command client close", "err", err)
+		}
+		cancel()
 	}
 	if g.client != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
