@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -316,4 +315,3 @@ func assertInOrder(t testing.TB, seqs []uint64) {
 	}
 }
 
-func longTests() bool { return os.Getenv("WARDEN_LONG_TESTS") == "1" }
