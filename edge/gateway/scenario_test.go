@@ -156,16 +156,23 @@ func runScenario(t *testing.T, dir, broker string) {
 	eventually(t, 20*time.Second, "expected commands sent", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
+		// Every expected command must be sent; commands go out on two
+		// connections (actuators, rules), so their order is not fixed.
 		i := 0
-		for _, m := range cmds {
-			if i < len(exp.Commands) && m.Topic() == exp.Commands[i].Topic {
+		for _, want := range exp.Commands {
+			for _, m := range cmds {
 				var p map[string]any
-				if json.Unmarshal(m.Payload(), &p) == nil && subset(exp.Commands[i].Payload, p) {
+				if m.Topic() == want.Topic && json.Unmarshal(m.Payload(), &p) == nil && subset(want.Payload, p) {
 					i++
+					break
 				}
 			}
 		}
-		return i == len(exp.Commands), fmt.Sprintf("matched %d of %d commands; saw %d", i, len(exp.Commands), len(cmds))
+		var seen []string
+		for _, m := range cmds {
+			seen = append(seen, m.Topic()+" "+string(m.Payload()))
+		}
+		return i == len(exp.Commands), fmt.Sprintf("matched %d of %d commands; saw %q", i, len(exp.Commands), seen)
 	})
 	mu.Lock()
 	for _, m := range cmds {
