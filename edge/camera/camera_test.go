@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/smartcommunity/warden/edge/testenv"
 	"io"
 	"net"
 	"os"
@@ -304,25 +305,9 @@ func probe(t *testing.T, path string) (string, float64) {
 	return p.Streams[0].Codec, d
 }
 
-// sharedData finds ../shared/data from the module root.
+// sharedData is the path of rel under ../shared/data, or skips.
 func sharedData(t *testing.T, rel string) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "data", rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("test data %s is absent: %v", rel, err)
-	}
-	return p
+	return filepath.Join(testenv.SharedData(t, rel), rel)
 }
 
 func TestAnalyzeIsDeterministic(t *testing.T) {

@@ -3,6 +3,7 @@ package config_test
 import (
 	"bytes"
 	"errors"
+	"github.com/smartcommunity/warden/edge/testenv"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,25 +16,6 @@ import (
 
 	"github.com/smartcommunity/warden/edge/config"
 )
-
-// repoRoot walks up from the package directory to the one holding go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
 
 func mustLoad(t *testing.T, path string) *config.Config {
 	t.Helper()
@@ -71,7 +53,7 @@ func findProblem(ps []config.Problem, key string) (config.Problem, bool) {
 }
 
 func TestShippedConfigsLoad(t *testing.T) {
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	for _, name := range []string{"warden.yaml", "demo.yaml"} {
 		t.Run(name, func(t *testing.T) {
 			c := mustLoad(t, filepath.Join(root, "configs", name))
@@ -83,7 +65,7 @@ func TestShippedConfigsLoad(t *testing.T) {
 }
 
 func TestDemoConfig(t *testing.T) {
-	c := mustLoad(t, filepath.Join(repoRoot(t), "configs", "demo.yaml"))
+	c := mustLoad(t, filepath.Join(testenv.RepoRoot(t), "configs", "demo.yaml"))
 	if c.Gateway.ID != "gw-demo" {
 		t.Errorf("gateway.id = %q, want gw-demo", c.Gateway.ID)
 	}
@@ -101,7 +83,7 @@ func TestDemoConfig(t *testing.T) {
 		t.Errorf("demo tokens have roles %v, want guard and admin", roles)
 	}
 	// scripts/demo.sh streams with this token.
-	script, err := os.ReadFile(filepath.Join(repoRoot(t), "scripts", "demo.sh"))
+	script, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "scripts", "demo.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +135,7 @@ func TestDemoConfig(t *testing.T) {
 // TestReferenceShowsDefaults checks that the values configs/warden.yaml
 // presents as defaults are the ones the loader applies.
 func TestReferenceShowsDefaults(t *testing.T) {
-	ref := mustLoad(t, filepath.Join(repoRoot(t), "configs", "warden.yaml"))
+	ref := mustLoad(t, filepath.Join(testenv.RepoRoot(t), "configs", "warden.yaml"))
 	def, err := config.Parse("min.yaml", []byte("gateway: {id: gw-east}\ncameras: [{id: c, url: x.mp4}]\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +247,7 @@ func nodeKeys(n *yaml.Node, prefix string, out map[string]bool) {
 // TestReferenceHasEveryKey is the drift guard: a field added to config.Config
 // must be documented in configs/warden.yaml.
 func TestReferenceHasEveryKey(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(repoRoot(t), "configs", "warden.yaml"))
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "configs", "warden.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +415,7 @@ func TestChecksAddProblems(t *testing.T) {
 
 // interfacesExample returns the config example of INTERFACES.md.
 func interfacesExample(t *testing.T) []byte {
-	path := filepath.Join(repoRoot(t), "..", "shared", "INTERFACES.md")
+	path := filepath.Join(testenv.RepoRoot(t), "..", "shared", "INTERFACES.md")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Skipf("INTERFACES.md not available at %s: %v", path, err)

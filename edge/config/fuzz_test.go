@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"github.com/smartcommunity/warden/edge/testenv"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,7 +12,7 @@ import (
 // FuzzParse: any input gives a config or an error, never a panic, and an
 // error always carries at least one problem.
 func FuzzParse(f *testing.F) {
-	root := repoRoot(f)
+	root := testenv.RepoRoot(f)
 	for _, name := range []string{"warden.yaml", "demo.yaml"} {
 		if data, err := os.ReadFile(filepath.Join(root, "configs", name)); err == nil {
 			f.Add(data)

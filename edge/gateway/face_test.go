@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/smartcommunity/warden/edge/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,12 +16,7 @@ import (
 )
 
 func sharedData(t *testing.T) string {
-	t.Helper()
-	d, _ := filepath.Abs("../../../shared/data")
-	if _, err := os.Stat(filepath.Join(d, "models/face_embed_112_fr_feature.onnx")); err != nil {
-		t.Skipf("../shared/data is absent (%v): the face video test needs its images and models", err)
-	}
-	return d
+	return testenv.SharedData(t, "models/face_embed_112_fr_feature.onnx", "faces/london")
 }
 
 // Faces walking past a live RTSP entrance camera: residents enrolled

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/smartcommunity/warden/edge/testenv"
 	"html"
 	"image"
 	"image/color"
@@ -39,22 +40,6 @@ func chromiumPath() string {
 		}
 	}
 	return ""
-}
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
-		if filepath.Dir(d) == d {
-			t.Fatalf("no go.mod above %s", dir)
-		}
-	}
 }
 
 // requireBrowser skips without chromium or node and installs playwright-core
@@ -177,7 +162,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	s := startStack(t)
 	p := startProxy(t, s.apiAddr)
 	ctl := control(t, s, p)
-	artifacts := filepath.Join(repoRoot(t), "test-artifacts", "console")
+	artifacts := filepath.Join(testenv.RepoRoot(t), "test-artifacts", "console")
 	if err := os.MkdirAll(artifacts, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package throw
 
 import (
 	"encoding/csv"
+	"github.com/smartcommunity/warden/edge/testenv"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,25 +13,6 @@ import (
 
 	"github.com/smartcommunity/warden/edge/vision"
 )
-
-// repoRoot walks up to the directory holding go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = up
-	}
-}
 
 type hit struct {
 	pts time.Duration
@@ -65,7 +47,7 @@ func runClip(t testing.TB, d *Detector, path string) []hit {
 var orangeFacade = Facade{TopY: 27, BottomY: 531, LeftX: 150, RightX: 868, Floors: 7, LowestFloor: 1}
 
 func TestOrangeClip(t *testing.T) {
-	dir := filepath.Join(repoRoot(t), "..", "shared", "data", "throw")
+	dir := filepath.Join(testenv.RepoRoot(t), "..", "shared", "data", "throw")
 	clip := filepath.Join(dir, "building_orange_fall.avi")
 	if _, err := os.Stat(clip); err != nil {
 		t.Skipf("semi-synthetic clip absent (%v): skipping", err)

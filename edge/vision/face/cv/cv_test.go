@@ -1,6 +1,7 @@
 package cv
 
 import (
+	"github.com/smartcommunity/warden/edge/testenv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,25 +10,7 @@ import (
 	"gocv.io/x/gocv"
 )
 
-func sharedData(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found")
-		}
-		dir = parent
-	}
-	d := filepath.Join(dir, "..", "shared", "data")
-	if _, err := os.Stat(d); err != nil {
-		t.Skipf("test data %s is absent: %v", d, err)
-	}
-	return d
-}
+func sharedData(t *testing.T) string { return testenv.SharedData(t) }
 
 func TestLoadErrors(t *testing.T) {
 	d := sharedData(t)
