@@ -54,6 +54,7 @@ type Broker struct {
 	srv      *mqtt.Server
 	tcp      *listeners.TCP
 	store    *storeHook
+	takeover *takeoverHook
 	log      *slog.Logger
 	once     sync.Once
 	closeErr error
@@ -113,6 +114,7 @@ func StartBroker(opts BrokerOptions) (*Broker, error) {
 		}
 		extra = append(extra, in.refused)
 	}
+	takeover := &takeoverHook{server: srv, log: log}
 	if opts.PersistPath != "" {
 		st, err := openStore(opts.PersistPath, log, func() { persistErrs.Add(1) })
 		if err != nil {
@@ -120,12 +122,18 @@ func StartBroker(opts BrokerOptions) (*Broker, error) {
 		}
 		st.server = srv
 		st.seed = order.seed
+		takeover.persist = st.putInflight
 		if err := srv.AddHook(st, nil); err != nil {
 			_ = st.Stop()
 			return nil, fmt.Errorf("mqtt broker: store hook: %w", err)
 		}
 		b.store = st
 	}
+	if err := srv.AddHook(takeover, nil); err != nil {
+		b.stopStore()
+		return nil, fmt.Errorf("mqtt broker: takeover hook: %w", err)
+	}
+	b.takeover = takeover
 	if err := srv.AddHook(&dropHook{}, nil); err != nil {
 		return nil, fmt.Errorf("mqtt broker: drop hook: %w", err)
 	}
@@ -148,6 +156,10 @@ func StartBroker(opts BrokerOptions) (*Broker, error) {
 			log.Warn("re-published messages accepted before a crash", "count", n)
 		}
 	}
+	extra = append(extra, prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "warden_mqtt_broker_takeover_rescued_total",
+		Help: "QoS>0 messages routed to a persistent session while a reconnect took it over, moved to the new connection.",
+	}, func() float64 { return float64(takeover.rescued.Load()) }))
 	m.register(opts.Registerer, srv, &persistErrs, log, extra...)
 	log.Info("mqtt broker listening", "addr", b.Addr(), "persist", opts.PersistPath != "", "max_inflight", inflight)
 	return b, nil

@@ -325,12 +325,19 @@ func (h *storeHook) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, r int64)
 
 func (h *storeHook) OnRetainedExpired(topic string) { h.del(retainedKey(topic)) }
 
-func (h *storeHook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64, _ int) {
+func (h *storeHook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, _ int) {
 	if cl.Net.Inline {
 		return
 	}
+	if cl.IsTakenOver() && pk.FixedHeader.Type == packets.Publish {
+		return // takeoverHook stores it under the session that gets it
+	}
+	h.putInflight(cl, pk)
+}
+
+func (h *storeHook) putInflight(cl *mqtt.Client, pk packets.Packet) {
 	key := inflightKey(cl.ID, pk)
-	h.put(false, key, toMessage(key, storage.InflightKey, cl.ID, pk, sent))
+	h.put(false, key, toMessage(key, storage.InflightKey, cl.ID, pk, pk.Created))
 }
 
 func (h *storeHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {

@@ -2,6 +2,7 @@ package uplink_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -132,14 +133,52 @@ func TestMQTTBrokerStopMidStream(t *testing.T) {
 			}
 			t.Logf("broker stopped with cursor at %d of %d", c1-1, first+second)
 			startBroker()
-			waitFor(t, "every event at the subscriber", func() bool {
+			waitForOr(t, "every event at the subscriber", func() bool {
 				n, _, _ := sub.distinct()
 				return n == first+second
-			})
+			}, func() string { return sub.missing(first + second) })
 			waitFor(t, "cursor at the end", func() bool { return r.u.Protect() == first+second+1 })
 			_, order, dups := sub.distinct()
 			assertInOrder(t, order)
 			t.Logf("%s: %d events, %d duplicates (resent after the broker stop)", name, first+second, dups)
 		})
+	}
+}
+
+// missing describes the seqs 1..total not yet seen, as ranges.
+func (s *subscriber) missing(total int) string {
+	s.mu.Lock()
+	seen := map[uint64]bool{}
+	for _, q := range s.seqs {
+		seen[q] = true
+	}
+	got := len(s.seqs)
+	s.mu.Unlock()
+	var out []string
+	n := 0
+	for q := uint64(1); q <= uint64(total); q++ {
+		if seen[q] {
+			continue
+		}
+		start := q
+		for q+1 <= uint64(total) && !seen[q+1] {
+			q++
+		}
+		n += int(q - start + 1)
+		if len(out) < 20 {
+			out = append(out, fmt.Sprintf("%d-%d", start, q))
+		}
+	}
+	return fmt.Sprintf("%d missing of %d (%d deliveries, connected=%v): %v", n, total, got, s.c.IsConnectionOpen(), out)
+}
+
+func waitForOr(t testing.TB, what string, cond func() bool, describe func() string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s: %s", what, describe())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
