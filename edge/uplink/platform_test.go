@@ -314,4 +314,3 @@ func assertInOrder(t testing.TB, seqs []uint64) {
 		}
 	}
 }
-
