@@ -69,6 +69,7 @@ type site struct {
 	stderr  *lockedWriter
 	done    chan error
 	env     []string // extra environment for the process
+	bin     string   // the binary to run; default the race-enabled test build
 }
 
 // newSite writes a config. broker "" means the embedded one on a free port.
@@ -105,7 +106,11 @@ devices:
 func (s *site) start() {
 	s.t.Helper()
 	s.stderr = &lockedWriter{w: &bytes.Buffer{}}
-	s.cmd = exec.Command(wardenBinary(s.t), "run", "--config", s.cfgPath)
+	bin := s.bin
+	if bin == "" {
+		bin = wardenBinary(s.t)
+	}
+	s.cmd = exec.Command(bin, "run", "--config", s.cfgPath)
 	s.cmd.Stderr = s.stderr
 	s.cmd.Env = append(os.Environ(), s.env...)
 	if err := s.cmd.Start(); err != nil {

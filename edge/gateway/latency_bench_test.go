@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -13,8 +15,6 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/smartcommunity/warden/edge/bus/bustest"
-	"github.com/smartcommunity/warden/edge/config"
-	"github.com/smartcommunity/warden/edge/gateway"
 )
 
 // BenchmarkLeakToValve measures the time from a gas detector's message to
@@ -48,23 +48,14 @@ func BenchmarkLeakToValve(b *testing.B) {
 		for i := range devices {
 			fmt.Fprintf(&devs, "  - {id: band-%d, kind: wristband, driver: zigbee2mqtt, topic: \"bg/band-%d\"}\n", i, i)
 		}
-		dir := b.TempDir()
-		yaml := fmt.Sprintf("gateway: {id: gw-lat, data_dir: %q}\nlog: {level: error}\nmqtt: {broker: %q}\napi: {listen: \"127.0.0.1:0\"}\ndevices:\n%s",
-			filepath.Join(dir, "data"), m.URL(), devs.String())
-		cfg, err := config.Parse("lat.yaml", []byte(yaml), gateway.Checks...)
-		if err != nil {
-			b.Fatal(err)
+		// The gateway runs as its own process, as in production, so the
+		// load generators' garbage is not collected on its time.
+		s := newSite(b, m.URL(), devs.String())
+		s.bin = plainBinary(b)
+		if g := os.Getenv("BENCH_GATEWAY_GOGC"); g != "" {
+			s.env = []string{"GOGC=" + g}
 		}
-		ready := make(chan struct{})
-		g, err := gateway.New(cfg, gateway.Options{Ready: func() { close(ready) }, Logger: quietLogger()})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- g.Run(ctx) }()
-		defer func() { cancel(); <-done }()
-		<-ready
+		s.start()
 		stop := background(b, m.URL(), devices, rate)
 		defer stop()
 		// Alternate leak and clear so every other message is a new leak;
@@ -72,6 +63,15 @@ func BenchmarkLeakToValve(b *testing.B) {
 		measure(b, m.URL(), "zigbee2mqtt/gas-1", "zigbee2mqtt/valve-1/set", func(i int) []byte { return []byte(`{"gas":true}`) },
 			func(c paho.Client) { c.Publish("zigbee2mqtt/gas-1", 1, false, `{"gas":false}`).Wait() })
 	})
+}
+
+// plainBinary builds bin/warden without the race detector, for timings.
+func plainBinary(b *testing.B) string {
+	out := filepath.Join(b.TempDir(), "warden")
+	if o, err := exec.Command("go", "build", "-o", out, "../../cmd/warden").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, o)
+	}
+	return out
 }
 
 func connect(b *testing.B, url, id string) paho.Client {
