@@ -65,6 +65,7 @@ func runDaemon(ctx context.Context, args []string) int {
 	}
 	log := newLogger(cfg.Log.Level)
 	slog.SetDefault(log)
+	tuneGC(log)
 
 	opts := gateway.Options{
 		Logger: log,
