@@ -42,7 +42,9 @@ type Server struct {
 	UDPRTPAddress, UDPRTCPAddress string
 	Log                           *slog.Logger
 
-	srv     *gortsplib.Server
+	srv *gortsplib.Server
+	// mu guards streams: clients may DESCRIBE while Start still adds them.
+	mu      sync.RWMutex
 	streams map[string]*gortsplib.ServerStream
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -73,7 +75,9 @@ func (s *Server) Start() error {
 			s.Close()
 			return fmt.Errorf("replay: %s: %w", st.Name, err)
 		}
+		s.mu.Lock()
 		s.streams[st.Name] = ss
+		s.mu.Unlock()
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -95,6 +99,8 @@ func (s *Server) Close() {
 		s.srv.Close()
 	}
 	s.wg.Wait()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	for _, ss := range s.streams {
 		ss.Close()
 	}
@@ -292,7 +298,9 @@ func (s *Server) lookup(conn *gortsplib.ServerConn, req *base.Request, path stri
 		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
 	}
 	name := strings.Trim(path, "/")
+	s.mu.RLock()
 	ss, ok := s.streams[name]
+	s.mu.RUnlock()
 	if !ok {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, fmt.Errorf("no stream %q", name)
 	}
