@@ -75,6 +75,16 @@ func (q *query) limit() (int, error) {
 	return min(n, maxLimit), nil
 }
 
+// page reads the cursor paging pair shared by every list route: "after"
+// (default 0) and "limit".
+func (q *query) page() (after uint64, limit int, err error) {
+	if after, err = q.uint("after", 0); err != nil {
+		return 0, 0, err
+	}
+	limit, err = q.limit()
+	return after, limit, err
+}
+
 func (q *query) time(name string) (time.Time, error) {
 	s := q.v.Get(name)
 	if s == "" {
@@ -128,12 +138,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	after, err := q.uint("after", 0)
-	if err != nil {
-		WriteError(w, err)
-		return
-	}
-	limit, err := q.limit()
+	after, limit, err := q.page()
 	if err != nil {
 		WriteError(w, err)
 		return

@@ -217,12 +217,7 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	after, err := q.uint("after", 0)
-	if err != nil {
-		WriteError(w, err)
-		return
-	}
-	limit, err := q.limit()
+	after, limit, err := q.page()
 	if err != nil {
 		WriteError(w, err)
 		return
