@@ -1,9 +1,7 @@
 package action
 
 import (
-	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/smartcommunity/warden/edge/api"
 	"github.com/smartcommunity/warden/edge/audit"
@@ -92,31 +90,10 @@ func (a *Actuators) listAudit(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, api.Errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "audit log not configured"))
 		return
 	}
-	q := r.URL.Query()
-	var after uint64
-	limit := 100
-	for k, vs := range q {
-		if len(vs) != 1 {
-			api.WriteError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "parameter %q given more than once", k))
-			return
-		}
-		var err error
-		switch k {
-		case "after":
-			after, err = strconv.ParseUint(vs[0], 10, 64)
-		case "limit":
-			limit, err = strconv.Atoi(vs[0])
-			if err == nil && limit < 1 {
-				err = errors.New("must be at least 1")
-			}
-			limit = min(limit, 1000)
-		default:
-			err = errors.New("unknown parameter")
-		}
-		if err != nil {
-			api.WriteError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "parameter %q: %v", k, err))
-			return
-		}
+	after, limit, err := api.Page(r)
+	if err != nil {
+		api.WriteError(w, err)
+		return
 	}
 	es, err := a.audit.List(after, limit)
 	if err != nil {

@@ -75,6 +75,17 @@ func (q *query) limit() (int, error) {
 	return min(n, maxLimit), nil
 }
 
+// Page reads a list route's paging parameters, "after" (default 0) and
+// "limit" (default 100, clamped to 1000), refusing any other parameter with
+// a 400 that names it. For routes mounted from other packages.
+func Page(r *http.Request) (after uint64, limit int, err error) {
+	q, err := newQuery(r, "after", "limit")
+	if err != nil {
+		return 0, 0, err
+	}
+	return q.page()
+}
+
 // page reads the cursor paging pair shared by every list route: "after"
 // (default 0) and "limit".
 func (q *query) page() (after uint64, limit int, err error) {
