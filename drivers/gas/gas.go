@@ -93,12 +93,8 @@ func (g *Detector) Topics() []string {
 // changes no state and yields no events.
 func (g *Detector) Handle(m drivers.Message, o event.Origin) ([]*event.Event, error) {
 	o = kit.Stamp(o, m)
-	if g.avail != nil && m.Topic == g.topic+kit.AvailabilitySuffix {
-		evs, err := g.avail.Handle(m.Payload, o)
-		if err != nil {
-			return nil, fmt.Errorf("gas %s: %w", g.id, err)
-		}
-		return evs, nil
+	if evs, ok, err := g.avail.Route(m, o, g.topic, "gas "+g.id); ok {
+		return evs, err
 	}
 	obj, err := kit.Object(m.Payload)
 	if err != nil {

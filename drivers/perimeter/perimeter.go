@@ -65,12 +65,8 @@ func (s *Sensor) Topics() []string { return []string{s.topic, s.topic + kit.Avai
 // and no state change.
 func (s *Sensor) Handle(m drivers.Message, o event.Origin) ([]*event.Event, error) {
 	o = kit.Stamp(o, m)
-	if m.Topic == s.topic+kit.AvailabilitySuffix {
-		evs, err := s.avail.Handle(m.Payload, o)
-		if err != nil {
-			return nil, fmt.Errorf("perimeter %s: %w", s.id, err)
-		}
-		return evs, nil
+	if evs, ok, err := s.avail.Route(m, o, s.topic, "perimeter "+s.id); ok {
+		return evs, err
 	}
 	obj, err := kit.Object(m.Payload)
 	if err != nil {

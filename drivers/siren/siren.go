@@ -99,12 +99,8 @@ func (s *Siren) Command(action string) (string, []byte, error) {
 // their rising edge; availability transitions. Nothing else.
 func (s *Siren) Handle(m drivers.Message, o event.Origin) ([]*event.Event, error) {
 	o = kit.Stamp(o, m)
-	if m.Topic == s.topic+kit.AvailabilitySuffix {
-		evs, err := s.avail.Handle(m.Payload, o)
-		if err != nil {
-			return nil, fmt.Errorf("siren %s: %w", s.id, err)
-		}
-		return evs, nil
+	if evs, ok, err := s.avail.Route(m, o, s.topic, "siren "+s.id); ok {
+		return evs, err
 	}
 	obj, err := kit.Object(m.Payload)
 	if err != nil {

@@ -87,12 +87,8 @@ func (v *Valve) Topics() []string { return []string{v.topic, v.topic + kit.Avail
 // normal state and every valve reports it at startup).
 func (v *Valve) Handle(m drivers.Message, o event.Origin) ([]*event.Event, error) {
 	o = kit.Stamp(o, m)
-	if m.Topic == v.topic+kit.AvailabilitySuffix {
-		evs, err := v.avail.Handle(m.Payload, o)
-		if err != nil {
-			return nil, fmt.Errorf("valve %s: %w", v.id, err)
-		}
-		return evs, nil
+	if evs, ok, err := v.avail.Route(m, o, v.topic, "valve "+v.id); ok {
+		return evs, err
 	}
 	closed, ok, err := v.parse(m.Payload)
 	if err != nil {

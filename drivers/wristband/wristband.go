@@ -143,12 +143,8 @@ type reading struct {
 // and no state change.
 func (b *Band) Handle(m drivers.Message, o event.Origin) ([]*event.Event, error) {
 	o = kit.Stamp(o, m)
-	if b.avail != nil && m.Topic == b.topic+kit.AvailabilitySuffix {
-		evs, err := b.avail.Handle(m.Payload, o)
-		if err != nil {
-			return nil, fmt.Errorf("wristband %s: %w", b.id, err)
-		}
-		return evs, nil
+	if evs, ok, err := b.avail.Route(m, o, b.topic, "wristband "+b.id); ok {
+		return evs, err
 	}
 	obj, err := kit.Object(m.Payload)
 	if err != nil {
