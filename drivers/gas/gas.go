@@ -93,7 +93,7 @@ func (g *Detector) Topics() []string {
 // changes no state and yields no events.
 func (g *Detector) Handle(m drivers.Message, o event.Origin) ([]*event.Event, error) {
 	o = kit.Stamp(o, m)
-	if evs, ok, err := g.avail.Route(m, o, g.topic, "gas "+g.id); ok {
+	if evs, ok, err := g.avail.Route(m, o, g.topic, "gas", g.id); ok {
 		return evs, err
 	}
 	obj, err := kit.Object(m.Payload)

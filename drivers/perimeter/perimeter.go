@@ -65,7 +65,7 @@ func (s *Sensor) Topics() []string { return []string{s.topic, s.topic + kit.Avai
 // and no state change.
 func (s *Sensor) Handle(m drivers.Message, o event.Origin) ([]*event.Event, error) {
 	o = kit.Stamp(o, m)
-	if evs, ok, err := s.avail.Route(m, o, s.topic, "perimeter "+s.id); ok {
+	if evs, ok, err := s.avail.Route(m, o, s.topic, "perimeter", s.id); ok {
 		return evs, err
 	}
 	obj, err := kit.Object(m.Payload)

@@ -99,7 +99,7 @@ func (s *Siren) Command(action string) (string, []byte, error) {
 // their rising edge; availability transitions. Nothing else.
 func (s *Siren) Handle(m drivers.Message, o event.Origin) ([]*event.Event, error) {
 	o = kit.Stamp(o, m)
-	if evs, ok, err := s.avail.Route(m, o, s.topic, "siren "+s.id); ok {
+	if evs, ok, err := s.avail.Route(m, o, s.topic, "siren", s.id); ok {
 		return evs, err
 	}
 	obj, err := kit.Object(m.Payload)

@@ -87,7 +87,7 @@ func (v *Valve) Topics() []string { return []string{v.topic, v.topic + kit.Avail
 // normal state and every valve reports it at startup).
 func (v *Valve) Handle(m drivers.Message, o event.Origin) ([]*event.Event, error) {
 	o = kit.Stamp(o, m)
-	if evs, ok, err := v.avail.Route(m, o, v.topic, "valve "+v.id); ok {
+	if evs, ok, err := v.avail.Route(m, o, v.topic, "valve", v.id); ok {
 		return evs, err
 	}
 	closed, ok, err := v.parse(m.Payload)

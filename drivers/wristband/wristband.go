@@ -143,7 +143,7 @@ type reading struct {
 // and no state change.
 func (b *Band) Handle(m drivers.Message, o event.Origin) ([]*event.Event, error) {
 	o = kit.Stamp(o, m)
-	if evs, ok, err := b.avail.Route(m, o, b.topic, "wristband "+b.id); ok {
+	if evs, ok, err := b.avail.Route(m, o, b.topic, "wristband", b.id); ok {
 		return evs, err
 	}
 	obj, err := kit.Object(m.Payload)

@@ -70,16 +70,16 @@ func (a *Availability) Handle(payload []byte, o event.Origin) ([]*event.Event, e
 }
 
 // Route handles m when it arrived on the availability topic of the device
-// whose state topic is topic, and reports whether it did; errors are
-// prefixed with label (e.g. "gas gas-3-2-201"). A nil Availability (a
-// protocol without one) handles nothing.
-func (a *Availability) Route(m drivers.Message, o event.Origin, topic, label string) (evs []*event.Event, handled bool, err error) {
+// whose state topic is topic, and reports whether it did; errors name the
+// driver kind and device id. A nil Availability (a protocol without one)
+// handles nothing.
+func (a *Availability) Route(m drivers.Message, o event.Origin, topic, kind, id string) (evs []*event.Event, handled bool, err error) {
 	if a == nil || m.Topic != topic+AvailabilitySuffix {
 		return nil, false, nil
 	}
 	evs, err = a.Handle(m.Payload, o)
 	if err != nil {
-		return nil, true, fmt.Errorf("%s: %w", label, err)
+		return nil, true, fmt.Errorf("%s %s: %w", kind, id, err)
 	}
 	return evs, true, nil
 }
