@@ -351,6 +351,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	// fail stops what already runs and releases everything: Run's exits
+	// before the gateway is fully up.
+	fail := func(err error) error {
+		cancel()
+		wg.Wait()
+		g.closeAll()
+		return err
+	}
 	goRun("store retention", g.store.Run)
 	goRun("ingest retry", g.router.Run)
 	goRun("api", func(ctx context.Context) error { return g.api.Serve(ctx, g.apiLn) })
@@ -374,10 +382,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		Registerer: g.reg,
 	})
 	if err != nil {
-		cancel()
-		wg.Wait()
-		g.closeAll()
-		return fmt.Errorf("mqtt: connect %s: %w", brokerURL, err)
+		return fail(fmt.Errorf("mqtt: connect %s: %w", brokerURL, err))
 	}
 	// Commands to valves, gates and sirens get their own connection, so
 	// they never queue behind the acks and event mirrors of the main one.
@@ -386,10 +391,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		Logger: g.log.With("component", "mqtt-commands"),
 	})
 	if err != nil {
-		cancel()
-		wg.Wait()
-		g.closeAll()
-		return fmt.Errorf("mqtt: connect %s for commands: %w", brokerURL, err)
+		return fail(fmt.Errorf("mqtt: connect %s for commands: %w", brokerURL, err))
 	}
 	g.act.SetPublisher(g.cmdClient)
 	goRun("interlock", g.lock.Run)
@@ -400,10 +402,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	eng, err := rules.New(g.cfg, rules.Options{Publisher: g.client, Actuators: g.act,
 		Alarms: alarmRaiser{g.alarms}, Logger: g.log.With("component", "rules"), Registerer: g.reg})
 	if err != nil {
-		cancel()
-		wg.Wait()
-		g.closeAll()
-		return fmt.Errorf("rules: %w", err)
+		return fail(fmt.Errorf("rules: %w", err))
 	}
 	eng.StartAt(g.rulesStart)
 	if len(g.cfg.Rules) > 0 { // no rules: nothing to follow the log for
