@@ -87,10 +87,12 @@ type Detector struct {
 	watched                                                            int
 	gray, grayF, bg, diff, d8, fg, notFG, labels, stats, cents, kernel gocv.Mat
 	bgS, bgLo, bgHi, diff2, hann                                       gocv.Mat // stabilisation (camera shake)
+	fgGrey                                                             gocv.Mat
 	haveBG                                                             bool
 	shift                                                              [2]float64 // this frame's shake offset from the background, px
 	clutterRun                                                         int        // consecutive cluttered frames skipped
 	shakeUntil                                                         time.Duration
+	chroma                                                             *chroma // nil until a colour frame
 
 	suspendUntil time.Duration
 	rainUntil    time.Duration
@@ -175,7 +177,7 @@ func (d *Detector) setup(sz image.Point) {
 		pv.Close()
 	}
 	d.watched = gocv.CountNonZero(d.mask)
-	for _, m := range []*gocv.Mat{&d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.labels, &d.stats, &d.cents, &d.bgS, &d.bgLo, &d.bgHi, &d.diff2, &d.hann} {
+	for _, m := range []*gocv.Mat{&d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.labels, &d.stats, &d.cents, &d.bgS, &d.bgLo, &d.bgHi, &d.diff2, &d.hann, &d.fgGrey} {
 		*m = gocv.NewMat()
 	}
 	d.kernel = gocv.GetStructuringElement(gocv.MorphRect, image.Pt(3, 3))
@@ -199,11 +201,18 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	d.Stats.Frames++
 	if f.PTS < d.lastPTS { // a new loop of a file: start over
 		d.haveBG, d.tracks, d.emitted, d.lost, d.noiseAvg, d.blobAvg, d.fracAvg = false, nil, nil, nil, 0, 0, 0
+		if d.chroma != nil {
+			d.chroma.reset()
+		}
 	}
 	d.lastPTS = f.PTS
 	region := f.Mat.Region(d.roi)
 	if f.Mat.Channels() == 3 {
 		gocv.CvtColor(region, &d.gray, gocv.ColorBGRToGray)
+		if d.chroma == nil {
+			d.chroma = newChroma(d.roi.Dx(), d.roi.Dy())
+		}
+		d.chroma.load(region)
 	} else {
 		region.CopyTo(&d.gray)
 	}
@@ -271,8 +280,19 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	}
 	if suspended {
 		gocv.AccumulatedWeighted(d.grayF, &d.bg, bgAlphaFast)
+		if d.colour() {
+			d.chroma.learn(bgAlphaFast, nil)
+		}
 		d.Stats.SuspendedFrames++
 		return nil
+	}
+	// not while the camera settles after a shake: the encoder repaints
+	// the coarse chroma in blocks for a while
+	withChroma := !shaken && d.colour() && f.PTS >= d.shakeUntil
+	if withChroma {
+		d.fg.CopyTo(&d.fgGrey)
+		d.chroma.detect(&d.fg)
+		gocv.BitwiseAnd(d.fg, d.mask, &d.fg)
 	}
 	gocv.Dilate(d.fg, &d.fg, d.kernel)
 	if shaken {
@@ -296,7 +316,18 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 		gocv.BitwiseNot(d.fg, &d.notFG)
 		gocv.AccumulatedWeightedWithMask(d.grayF, &d.bg, alpha, d.notFG)
 	}
+	if d.colour() {
+		// learnt everywhere, quickly: the encoder leaves a moving object's
+		// colour smeared in blocks it does not repaint, and such a ghost
+		// must fade before it captures a passing track
+		d.chroma.learn(max(alpha, chromaAlpha), nil)
+	}
 	blobs, clutter := d.blobs(f.PTS)
+	if clutter && withChroma {
+		// chroma noise (a block-repainting encoder): grey alone
+		gocv.Dilate(d.fgGrey, &d.fg, d.kernel)
+		blobs, clutter = d.blobs(f.PTS)
+	}
 	if clutter && d.stabilise(ratio) {
 		d.Stats.ShakeFrames++
 		d.shakeUntil = f.PTS + shakeHold
@@ -390,6 +421,9 @@ func hannWindow(w, h int) gocv.Mat {
 	defer m.Close()
 	return m.Clone() // NewMatFromBytes shares buf
 }
+
+// colour: this frame came in colour (a grey camera has no chroma).
+func (d *Detector) colour() bool { return d.chroma != nil && d.chroma.have }
 
 func (d *Detector) suspend(pts time.Duration) {
 	d.suspendUntil = pts + suspendFor
@@ -875,8 +909,12 @@ func (d *Detector) trajectoryImage(frame gocv.Mat, v verdict, floor int) ([]byte
 
 // Close frees the OpenCV buffers.
 func (d *Detector) Close() {
+	if d.chroma != nil {
+		d.chroma.close()
+		d.chroma = nil
+	}
 	if d.open {
-		for _, m := range []*gocv.Mat{&d.mask, &d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.labels, &d.stats, &d.cents, &d.kernel, &d.bgS, &d.bgLo, &d.bgHi, &d.diff2, &d.hann} {
+		for _, m := range []*gocv.Mat{&d.mask, &d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.labels, &d.stats, &d.cents, &d.kernel, &d.bgS, &d.bgLo, &d.bgHi, &d.diff2, &d.hann, &d.fgGrey} {
 			m.Close()
 			*m = gocv.Mat{}
 		}
