@@ -40,6 +40,7 @@ const (
 	dupMemory      = 4 * time.Second
 	rainTracks     = 4 // parallel falling tracks that mean rain or snow
 	rainHold       = 1500 * time.Millisecond
+	rainWider      = 2    // px: blobs this much wider than the drops are not drops
 	rainV0         = 2.5  // m/s: in rain, a fall first seen faster than this may be hopping between drops
 	shakeResponse  = 0.05 // phase correlation peak that means the view moved as a whole
 	maxShakePx     = 24
@@ -97,6 +98,7 @@ type Detector struct {
 	suspendUntil time.Duration
 	rainUntil    time.Duration
 	rainVY       float64 // px/s: the drops' vertical speed while it rains
+	rainW        int     // px: the drops' median blob width
 	noiseAvg     float64 // running mean |difference| of undisturbed frames
 	blobAvg      float64 // running mean of blobs per frame
 	fracAvg      float64 // running mean of the changed fraction
@@ -575,7 +577,7 @@ func (d *Detector) fall(tr *track) (verdict, bool) {
 		return verdict{}, false
 	}
 	v, why := d.fitFall(tr.pts)
-	if why == "" || why == "span" {
+	if why == "" || why == "span" || why == "short" {
 		if pts := d.stitch(tr.pts); len(pts) > len(tr.pts) {
 			if v2, why2 := d.fitFall(pts); why2 == "" {
 				v, why = v2, ""
@@ -757,31 +759,47 @@ func (d *Detector) duplicate(first obs, pts time.Duration) bool {
 	return dup
 }
 
-// rainy reports many tracks falling in parallel at one speed (rain, snow)
-// and their median vertical speed (px/s).
-func (d *Detector) rainy() (bool, float64) {
-	var vs [][2]float64
+// rainy reports many tracks falling in parallel at one speed (rain, snow),
+// their median vertical speed (px/s) and median blob width (px).
+func (d *Detector) rainy() (bool, float64, int) {
+	type mover struct {
+		vx, vy float64
+		w      int
+	}
+	var vs []mover
 	for _, tr := range d.tracks {
 		if len(tr.pts) >= 4 && tr.misses == 0 && tr.ky.x[1] > 1.5*d.ppm {
-			vs = append(vs, [2]float64{tr.kx.x[1], tr.ky.x[1]})
+			vs = append(vs, mover{tr.kx.x[1], tr.ky.x[1], medianWidth(tr.pts)})
 		}
 	}
 	if len(vs) < rainTracks {
-		return false, 0
+		return false, 0, 0
 	}
 	for _, a := range vs {
 		var crowd []float64
+		var ws []int
 		for _, b := range vs {
-			if math.Hypot(a[0]-b[0], a[1]-b[1]) < 0.3*math.Hypot(a[0], a[1]) {
-				crowd = append(crowd, b[1])
+			if math.Hypot(a.vx-b.vx, a.vy-b.vy) < 0.3*math.Hypot(a.vx, a.vy) {
+				crowd = append(crowd, b.vy)
+				ws = append(ws, b.w)
 			}
 		}
 		if len(crowd) >= rainTracks {
 			slices.Sort(crowd)
-			return true, crowd[len(crowd)/2]
+			slices.Sort(ws)
+			return true, crowd[len(crowd)/2], ws[len(ws)/2]
 		}
 	}
-	return false, 0
+	return false, 0, 0
+}
+
+func medianWidth(pts []obs) int {
+	ws := make([]int, len(pts))
+	for i, p := range pts {
+		ws[i] = p.w
+	}
+	slices.Sort(ws)
+	return ws[len(ws)/2]
 }
 
 // crowdLike: during rain or snow, hopping between drops can fake a
@@ -789,15 +807,21 @@ func (d *Detector) rainy() (bool, float64) {
 // when first seen, and fits the parabola loosely. A thrown object is first
 // seen near rest (its release or the top of a toss) and moves smoothly, so
 // it is held only when it started fast or fits worse than a real fall.
+// A track of blobs clearly wider than the drops is not made of drops; it
+// is held only for its start (an object over a wall of its own grey is
+// seen in pieces that fit loosely).
 func (d *Detector) crowdLike(v verdict) bool {
 	span := v.pts[len(v.pts)-1].y - v.pts[0].y
-	return v.fy.c[1] > rainV0*d.ppm || v.fy.rms > 0.6+0.006*span
+	if v.fy.c[1] > rainV0*d.ppm {
+		return true
+	}
+	return v.fy.rms > 0.6+0.006*span && medianWidth(v.pts) < d.rainW+rainWider
 }
 
 func (d *Detector) classify(f vision.Frame) []vision.Detection {
-	if rain, vy := d.rainy(); rain {
+	if rain, vy, w := d.rainy(); rain {
 		d.rainUntil = f.PTS + rainHold
-		d.rainVY = vy
+		d.rainVY, d.rainW = vy, w
 	}
 	raining := f.PTS < d.rainUntil
 	var out []vision.Detection
@@ -810,7 +834,7 @@ func (d *Detector) classify(f vision.Frame) []vision.Detection {
 			continue
 		}
 		if d.debug != nil {
-			d.debug(tr, fmt.Sprintf("FALL n=%d/%d v0=%.1f m/s a=%.2fg rain=%v crowd=%.1f m/s y0=%.0f t0=%v rms=%.2f", len(v.pts), len(tr.pts), v.fy.c[1]/d.ppm, v.accel/d.gpx, raining, d.rainVY/d.ppm, v.pts[0].y, v.t0, v.fy.rms))
+			d.debug(tr, fmt.Sprintf("FALL n=%d/%d v0=%.1f m/s a=%.2fg rain=%v crowd=%.1f m/s w=%d y0=%.0f t0=%v rms=%.2f w=%d", len(v.pts), len(tr.pts), v.fy.c[1]/d.ppm, v.accel/d.gpx, raining, d.rainVY/d.ppm, d.rainW, v.pts[0].y, v.t0, v.fy.rms, medianWidth(v.pts)))
 		}
 		if raining && d.crowdLike(v) {
 			d.Stats.RainHeld++
