@@ -25,6 +25,7 @@ const (
 	minThreshold   = 14    // grey levels; the noise-scaled threshold never goes below
 	noiseK         = 6.0   // threshold = noiseK × mean |difference| (≈ 5σ of Gaussian noise)
 	globalFrac     = 0.025 // changed fraction of the watched area that means a global change
+	globalSpread   = 0.3   // … if it is spread over this share of the view
 	maxGainStep    = 0.6   // a larger gain jump between frame and background suspends
 	noiseJump      = 3     // mean |difference| this many times its average: a global change
 	maxBlobs       = 80    // more blobs in one frame is clutter (shake, heavy rain): suspend
@@ -88,7 +89,7 @@ type Detector struct {
 	watched                                                            int
 	gray, grayF, bg, diff, d8, fg, notFG, labels, stats, cents, kernel gocv.Mat
 	bgS, bgLo, bgHi, diff2, hann                                       gocv.Mat // stabilisation (camera shake)
-	fgGrey                                                             gocv.Mat
+	fgGrey, grid                                                       gocv.Mat
 	haveBG                                                             bool
 	shift                                                              [2]float64 // this frame's shake offset from the background, px
 	clutterRun                                                         int        // consecutive cluttered frames skipped
@@ -179,7 +180,7 @@ func (d *Detector) setup(sz image.Point) {
 		pv.Close()
 	}
 	d.watched = gocv.CountNonZero(d.mask)
-	for _, m := range []*gocv.Mat{&d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.labels, &d.stats, &d.cents, &d.bgS, &d.bgLo, &d.bgHi, &d.diff2, &d.hann, &d.fgGrey} {
+	for _, m := range []*gocv.Mat{&d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.labels, &d.stats, &d.cents, &d.bgS, &d.bgLo, &d.bgHi, &d.diff2, &d.hann, &d.fgGrey, &d.grid} {
 		*m = gocv.NewMat()
 	}
 	d.kernel = gocv.GetStructuringElement(gocv.MorphRect, image.Pt(3, 3))
@@ -271,6 +272,13 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 		d.shakeUntil = f.PTS + shakeHold
 	} else {
 		d.fracAvg = 0.9*d.fracAvg + 0.1*frac
+	}
+	if !shaken && global && d.spread() < globalSpread {
+		// an insect or a hand at the lens, not a change of the scene: its
+		// blob is too big to track; threshold the rest at the usual noise
+		global = false
+		gocv.Threshold(d.d8, &d.fg, float32(max(minThreshold, noiseK*d.noiseAvg)), 255, gocv.ThresholdBinary)
+		gocv.BitwiseAnd(d.fg, d.mask, &d.fg)
 	}
 	if !shaken && (global || math.Abs(ratio-1) > maxGainStep) {
 		// a global change (lights, exposure jump, shake): re-learn, no alarms
@@ -399,11 +407,21 @@ func (d *Detector) stabilise(ratio float64) bool {
 		reg.SetTo(gocv.NewScalar(0, 0, 0, 0))
 		reg.Close()
 	}
-	if frac := float64(gocv.CountNonZero(d.fg)) / float64(d.watched); frac > globalFrac {
-		return false // more than a shift: lights, a person at the lens
+	if frac := float64(gocv.CountNonZero(d.fg)) / float64(d.watched); frac > globalFrac && d.spread() >= globalSpread {
+		return false // more than a shift: lights switched on, clouds
 	}
 	d.shift = [2]float64{dx, dy}
 	return true
+}
+
+// spread is the share of an 8×8 grid over the watched area in which
+// something changed. A global change (a shake, lights, a gust over the
+// whole view) is everywhere; an insect or a hand near the lens, however
+// big, covers a few cells.
+func (d *Detector) spread() float64 {
+	gocv.Resize(d.fg, &d.grid, image.Pt(8, 8), 0, 0, gocv.InterpolationArea)
+	gocv.Threshold(d.grid, &d.grid, 1, 255, gocv.ThresholdBinary) // > 0.4 % of a cell
+	return float64(gocv.CountNonZero(d.grid)) / 64
 }
 
 // hannWindow is cv::createHanningWindow, which gocv 0.32 lacks.
@@ -938,7 +956,7 @@ func (d *Detector) Close() {
 		d.chroma = nil
 	}
 	if d.open {
-		for _, m := range []*gocv.Mat{&d.mask, &d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.labels, &d.stats, &d.cents, &d.kernel, &d.bgS, &d.bgLo, &d.bgHi, &d.diff2, &d.hann, &d.fgGrey} {
+		for _, m := range []*gocv.Mat{&d.mask, &d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.labels, &d.stats, &d.cents, &d.kernel, &d.bgS, &d.bgLo, &d.bgHi, &d.diff2, &d.hann, &d.fgGrey, &d.grid} {
 			m.Close()
 			*m = gocv.Mat{}
 		}

@@ -15,6 +15,12 @@ import (
 // detect runs a fresh detector over a generated clip, PTS = frame/fps.
 func detect(t *testing.T, tr throwsim.Truth) []throwsim.Alarm {
 	t.Helper()
+	a, _ := detectStats(t, tr)
+	return a
+}
+
+func detectStats(t *testing.T, tr throwsim.Truth) ([]throwsim.Alarm, throw.Stats) {
+	t.Helper()
 	o, err := throw.ParseOptions("detect.throw", tr.ThrowSection())
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +45,7 @@ func detect(t *testing.T, tr throwsim.Truth) []throwsim.Alarm {
 			out = append(out, throwsim.Alarm{T: pts, Floor: org["floor"].(int), X: org["x"].(float64)})
 		}
 	}
-	return out
+	return out, d.Stats
 }
 
 func smallOptions() throwsim.Options {
@@ -134,8 +140,7 @@ func TestTruthRoundTrip(t *testing.T) {
 // TestGeneratedThrowsInWeather: throws with rain, snow or an exposure ramp
 // overlapping the fall are still reported (the rain guard holds only
 // tracks that look like hopping between drops; a gain change does not
-// suspend detection). Fixed seeds; shake is left out (it blinds the
-// detector for its duration, see docs/throw.md).
+// suspend detection). Fixed seeds; shake and birds have their own test.
 func TestGeneratedThrowsInWeather(t *testing.T) {
 	dir := t.TempDir()
 	o := smallOptions()
@@ -162,6 +167,48 @@ func TestGeneratedThrowsInWeather(t *testing.T) {
 		t.Fatalf("only %d eligible throws generated", rep.Eligible)
 	}
 	if rep.Detected*4 < rep.Eligible*3 {
+		t.Errorf("recall %d/%d; missed %v", rep.Detected, rep.Eligible, rep.Misses)
+	}
+	if rep.FalseAlarms != 0 {
+		t.Errorf("false alarms: %v", rep.FalseList)
+	}
+	if rep.OriginPM1 < rep.Detected {
+		t.Errorf("origin floor ±1 in %d of %d", rep.OriginPM1, rep.Detected)
+	}
+}
+
+// TestGeneratedThrowsDuringShakeAndBirds: a camera shake or a bird during
+// the fall. Shaken frames are followed (phase correlation), not skipped:
+// every shake clip must show shaken frames and no suspension.
+func TestGeneratedThrowsDuringShakeAndBirds(t *testing.T) {
+	dir := t.TempDir()
+	o := smallOptions()
+	o.NegFrac, o.HardRate = 0, 1
+	o.HardKinds = []string{"shake", "bird"}
+	truths, err := throwsim.Generate(dir, 11, 6, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []throwsim.Result
+	shakes := 0
+	for _, tr := range truths {
+		alarms, st := detectStats(t, tr)
+		for _, d := range tr.Distractors {
+			if d.Kind == "shake" && d.DuringThrow {
+				shakes++
+				if st.ShakeFrames == 0 || st.Suspensions != 0 {
+					t.Errorf("%s: shake %d-%d: %d frames followed, %d suspensions", tr.Clip, d.StartFrame, d.EndFrame, st.ShakeFrames, st.Suspensions)
+				}
+			}
+		}
+		rs = append(rs, throwsim.Result{Truth: tr, Alarms: alarms})
+	}
+	rep := throwsim.Score(rs, 5)
+	t.Logf("\n%s", rep.Markdown())
+	if shakes < 2 || rep.Eligible < 4 {
+		t.Fatalf("seed gives %d shakes during a fall, %d eligible throws", shakes, rep.Eligible)
+	}
+	if rep.Detected*6 < rep.Eligible*5 {
 		t.Errorf("recall %d/%d; missed %v", rep.Detected, rep.Eligible, rep.Misses)
 	}
 	if rep.FalseAlarms != 0 {
