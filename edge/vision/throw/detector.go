@@ -45,6 +45,8 @@ const (
 	rainV0         = 2.5  // m/s: in rain, a fall first seen faster than this may be hopping between drops
 	shakeResponse  = 0.05 // phase correlation peak that means the view moved as a whole
 	maxShakePx     = 24
+	growLimit      = 4                      // a blob this many times a track's median area does not continue it
+	minGrownArea   = 30                     // px²: … if it is at least this big
 	maxClutterSkip = 2                      // cluttered frames skipped before suspending
 	shakeHold      = 500 * time.Millisecond // after a shaken frame, measure the shift of every frame
 )
@@ -500,6 +502,19 @@ func (d *Detector) blobs(pts time.Duration) ([]obs, bool) {
 	return out, false
 }
 
+// smallArea is the median blob area of a track of at least 5 points, or 0.
+func (tr *track) smallArea() int {
+	if len(tr.pts) < 5 {
+		return 0
+	}
+	as := make([]int, 0, 8)
+	for _, p := range tr.pts[max(0, len(tr.pts)-8):] {
+		as = append(as, p.w*p.h)
+	}
+	slices.Sort(as)
+	return as[len(as)/2]
+}
+
 func (d *Detector) newTrack(o obs) *track {
 	d.nextID++
 	d.Stats.Tracks++
@@ -526,9 +541,16 @@ func (d *Detector) track(pts time.Duration, blobs []obs) {
 		} else {
 			gate = min(60, 3*math.Sqrt(px.innovVar()+py.innovVar())+3)
 		}
+		small := tr.smallArea()
 		for bi, b := range blobs {
 			dx, dy := b.x-px.x[0], b.y-py.x[0]
 			if d2 := dx*dx + dy*dy; d2 <= gate*gate {
+				if small > 0 && b.w*b.h > growLimit*small && b.w*b.h >= minGrownArea {
+					// a big blob over a small steady one (an object passing
+					// a snowflake) is not the flake grown: it must not hijack
+					// the flake's track
+					continue
+				}
 				pairs = append(pairs, pair{ti, bi, d2})
 			}
 		}
