@@ -275,12 +275,13 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	} else {
 		d.fracAvg = 0.9*d.fracAvg + 0.1*frac
 	}
-	if !shaken && global && d.spread() < globalSpread {
-		// an insect or a hand at the lens, not a change of the scene: its
-		// blob is too big to track; threshold the rest at the usual noise
-		global = false
+	if !shaken && global {
+		// at the usual noise level (a big change raised this frame's
+		// threshold): is the change spread over the view, or is it an
+		// insect or a hand at the lens, whose blob is too big to track?
 		gocv.Threshold(d.d8, &d.fg, float32(max(minThreshold, noiseK*d.noiseAvg)), 255, gocv.ThresholdBinary)
 		gocv.BitwiseAnd(d.fg, d.mask, &d.fg)
+		global = d.spread() >= globalSpread
 	}
 	if !shaken && (global || math.Abs(ratio-1) > maxGainStep) {
 		// a global change (lights, exposure jump, shake): re-learn, no alarms
