@@ -2,6 +2,7 @@ package throw
 
 import (
 	"image"
+	"math"
 
 	"gocv.io/x/gocv"
 )
@@ -16,6 +17,8 @@ type chroma struct {
 	fg, notFG   gocv.Mat       // half resolution
 	up          gocv.Mat       // fg at ROI size
 	have        bool
+	grey        bool // the stream has no colour (an IR night image sent as BGR)
+	nextLook    int  // frames until a grey stream is looked at again
 	noiseAvg    [2]float64
 	size, sizeH image.Point
 }
@@ -25,6 +28,8 @@ type chromaPlane struct{ f, bg, diff, d8, fg gocv.Mat }
 const (
 	chromaMinThreshold = 10  // chroma levels; compression noise in chroma is lower than in luma
 	chromaAlpha        = 0.1 // chroma background learning rate, everywhere
+	greyLookEvery      = 250 // frames: how often a grey stream is checked for colour (10 s at 25 fps)
+	greyChroma         = 1.5 // chroma levels: planes this close to neutral and this flat are grey
 )
 
 func newChroma(w, h int) *chroma {
@@ -50,10 +55,19 @@ func (c *chroma) close() {
 	}
 }
 
-func (c *chroma) reset() { c.have, c.noiseAvg = false, [2]float64{} }
+func (c *chroma) reset() { c.have, c.noiseAvg, c.grey, c.nextLook = false, [2]float64{}, false, 0 }
 
-// load converts the colour ROI to half-resolution Cr and Cb planes.
+// active: chroma is worth differencing in this frame.
+func (c *chroma) active() bool { return c.have && !c.grey }
+
+// load converts the colour ROI to half-resolution Cr and Cb planes. A grey
+// stream (night IR) is recognised and then looked at only every
+// greyLookEvery frames, so it does not pay for chroma it does not have.
 func (c *chroma) load(roi gocv.Mat) {
+	if c.grey && c.nextLook > 0 {
+		c.nextLook--
+		return
+	}
 	gocv.Resize(roi, &c.small, c.sizeH, 0, 0, gocv.InterpolationArea)
 	gocv.CvtColor(c.small, &c.ycc, gocv.ColorBGRToYCrCb)
 	chans := gocv.Split(c.ycc)
@@ -63,12 +77,35 @@ func (c *chroma) load(roi gocv.Mat) {
 	for _, m := range chans {
 		m.Close()
 	}
+	wasGrey := c.grey
+	c.grey = c.neutral()
+	if c.grey {
+		c.nextLook = greyLookEvery
+		return
+	}
+	if wasGrey {
+		c.have = false // colour came back (day mode): learn it afresh
+	}
 	if !c.have {
 		for i := range c.planes {
 			c.planes[i].f.CopyTo(&c.planes[i].bg)
 		}
 		c.have = true
 	}
+}
+
+// neutral: both chroma planes are flat and near 128, as in a grey image.
+func (c *chroma) neutral() bool {
+	mean, sd := gocv.NewMat(), gocv.NewMat()
+	defer mean.Close()
+	defer sd.Close()
+	for i := range c.planes {
+		gocv.MeanStdDev(c.planes[i].f, &mean, &sd)
+		if math.Abs(mean.GetDoubleAt(0, 0)-128) > greyChroma || sd.GetDoubleAt(0, 0) > greyChroma {
+			return false
+		}
+	}
+	return true
 }
 
 // detect ORs into fg (ROI size, 8-bit) the pixels whose hue changed.

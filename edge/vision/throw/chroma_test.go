@@ -14,7 +14,9 @@ import (
 // TestChromaSeesObjectOfTheWallsGrey: a lilac ball of exactly the beige
 // wall's luma falls 4 floors. Grey differencing cannot see it; the chroma
 // planes must. The same frames in grey give no alarm, which shows the
-// detection comes from colour and not from luma left in by rounding.
+// detection comes from colour and not from luma left in by rounding. The
+// grey frames sent as BGR (a night IR image) are recognised as grey, so
+// they do not pay for chroma.
 func TestChromaSeesObjectOfTheWallsGrey(t *testing.T) {
 	const w, h, fps = 640, 360, 25.0
 	o := Defaults()
@@ -24,7 +26,12 @@ func TestChromaSeesObjectOfTheWallsGrey(t *testing.T) {
 	ball := color.RGBA{170, 156, 210, 0}
 	gpx := o.GPx()
 	const y0, x0 = 60.0, 320.0
-	run := func(grey bool) (hits []vision.Detection, frames int) {
+	const (
+		colour = iota
+		grey
+		greyBGR
+	)
+	run := func(mode int) (hits []vision.Detection, greyStream bool) {
 		d := NewDetector(o, nil)
 		defer d.Close()
 		fr := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(0, 0, 0, 0), h, w, gocv.MatTypeCV8UC3)
@@ -44,16 +51,23 @@ func TestChromaSeesObjectOfTheWallsGrey(t *testing.T) {
 			gocv.RandN(&noise, gocv.NewScalar(128, 128, 128, 0), gocv.NewScalar(2, 2, 2, 0))
 			gocv.AddWeighted(fr, 1, noise, 1, -128, &fr)
 			m := fr
-			if grey {
+			switch mode {
+			case grey:
 				gocv.CvtColor(fr, &g, gocv.ColorBGRToGray)
+				m = g
+			case greyBGR:
+				gocv.CvtColor(fr, &g, gocv.ColorBGRToGray)
+				gocv.CvtColor(g, &g, gocv.ColorGrayToBGR)
 				m = g
 			}
 			hits = append(hits, d.Detect(vision.Frame{Mat: m, PTS: time.Duration(float64(i) / fps * float64(time.Second)), Seq: i})...)
-			frames++
 		}
-		return hits, frames
+		return hits, d.chroma != nil && d.chroma.grey
 	}
-	hits, _ := run(false)
+	hits, greyStream := run(colour)
+	if greyStream {
+		t.Error("the colour stream was taken for grey")
+	}
 	if len(hits) != 1 {
 		t.Fatalf("colour: %d detections, want 1", len(hits))
 	}
@@ -61,7 +75,11 @@ func TestChromaSeesObjectOfTheWallsGrey(t *testing.T) {
 	if f := org["floor"].(int); f < 7 || f > 8 { // released at y 60: floor 8
 		t.Errorf("origin floor %d, want 8 (±1)", f)
 	}
-	if hits, _ := run(true); len(hits) != 0 {
+	if hits, _ := run(grey); len(hits) != 0 {
 		t.Errorf("grey frames: %d detections; the ball should be invisible in luma", len(hits))
+	}
+	hits, greyStream = run(greyBGR)
+	if len(hits) != 0 || !greyStream {
+		t.Errorf("grey frames as BGR: %d detections, recognised as grey: %v", len(hits), greyStream)
 	}
 }

@@ -445,8 +445,8 @@ func hannWindow(w, h int) gocv.Mat {
 	return m.Clone() // NewMatFromBytes shares buf
 }
 
-// colour: this frame came in colour (a grey camera has no chroma).
-func (d *Detector) colour() bool { return d.chroma != nil && d.chroma.have }
+// colour: this frame came in colour (a grey camera or an IR night image has no chroma).
+func (d *Detector) colour() bool { return d.chroma != nil && d.chroma.active() }
 
 func (d *Detector) suspend(pts time.Duration) {
 	d.suspendUntil = pts + suspendFor
