@@ -6,6 +6,7 @@ package vision
 
 import (
 	"image"
+	"image/color"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -84,4 +85,17 @@ func Open(cam config.Camera, factories ...Factory) ([]Detector, error) {
 // BBoxList renders a rectangle as [x, y, w, h], the contract's bbox shape.
 func BBoxList(r image.Rectangle) []int {
 	return []int{r.Min.X, r.Min.Y, r.Dx(), r.Dy()}
+}
+
+// Shift moves src by (dx, dy) pixels into dst (bilinear, edges
+// replicated): camera shake in the scene generator and its compensation
+// in the throw detector.
+func Shift(src gocv.Mat, dst *gocv.Mat, dx, dy float64) {
+	m := gocv.NewMatWithSize(2, 3, gocv.MatTypeCV64F)
+	defer m.Close()
+	m.SetDoubleAt(0, 0, 1)
+	m.SetDoubleAt(0, 2, dx)
+	m.SetDoubleAt(1, 1, 1)
+	m.SetDoubleAt(1, 2, dy)
+	gocv.WarpAffineWithParams(src, dst, m, image.Pt(src.Cols(), src.Rows()), gocv.InterpolationLinear, gocv.BorderReplicate, color.RGBA{})
 }

@@ -384,13 +384,7 @@ func (d *Detector) stabilise(ratio float64) bool {
 	if resp < shakeResponse || math.Hypot(dx, dy) < 0.25 || math.Abs(dx) > maxShakePx || math.Abs(dy) > maxShakePx {
 		return false
 	}
-	m := gocv.NewMatWithSize(2, 3, gocv.MatTypeCV64F)
-	defer m.Close()
-	m.SetDoubleAt(0, 0, 1)
-	m.SetDoubleAt(0, 2, dx)
-	m.SetDoubleAt(1, 1, 1)
-	m.SetDoubleAt(1, 2, dy)
-	gocv.WarpAffineWithParams(d.bg, &d.bgS, m, image.Pt(d.bg.Cols(), d.bg.Rows()), gocv.InterpolationLinear, gocv.BorderReplicate, color.RGBA{})
+	vision.Shift(d.bg, &d.bgS, dx, dy)
 	d.bgS.MultiplyFloat(float32(ratio))
 	gocv.Erode(d.bgS, &d.bgLo, d.kernel)
 	gocv.Dilate(d.bgS, &d.bgHi, d.kernel)

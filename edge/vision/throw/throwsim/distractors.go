@@ -6,6 +6,8 @@ import (
 	"math"
 
 	"gocv.io/x/gocv"
+
+	"github.com/smartcommunity/warden/edge/vision"
 )
 
 func (s *scene) newDistractor(kind string, frames int) (drawer, Distractor) {
@@ -245,13 +247,7 @@ func (s *shake) apply(fr *gocv.Mat, i int) {
 	}
 	rng := newLCG(s.seed + uint64(i))
 	dx, dy := (rng.f()*2-1)*s.amp, (rng.f()*2-1)*s.amp
-	m := gocv.NewMatWithSize(2, 3, gocv.MatTypeCV64F)
-	defer m.Close()
-	m.SetDoubleAt(0, 0, 1)
-	m.SetDoubleAt(0, 2, dx)
-	m.SetDoubleAt(1, 1, 1)
-	m.SetDoubleAt(1, 2, dy)
-	gocv.WarpAffineWithParams(*fr, fr, m, image.Pt(fr.Cols(), fr.Rows()), gocv.InterpolationLinear, gocv.BorderReplicate, color.RGBA{})
+	vision.Shift(*fr, fr, dx, dy)
 }
 func (s *shake) close() {}
 
