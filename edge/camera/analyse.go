@@ -59,6 +59,33 @@ func (c *Camera) analyse(ctx context.Context, dets []vision.Detector) {
 	}
 }
 
+// countsEvery: frames between exports of the detectors' counts.
+const countsEvery = 5
+
+// exportCounts adds what each counting detector counted since the last
+// export. It runs on the analysis goroutine only.
+func (c *Camera) exportCounts(dets []vision.Detector) {
+	if c.counted == nil {
+		c.counted = map[string]int{}
+	}
+	for _, d := range dets {
+		cd, ok := d.(vision.Counting)
+		if !ok {
+			continue
+		}
+		for name, n := range cd.Counts() {
+			delta := n - c.counted[name]
+			if delta < 0 { // a new detector (a new session) counts from 0
+				delta = n
+			}
+			if delta > 0 {
+				c.m.Counts.WithLabelValues(c.cfg.ID, name).Add(float64(delta))
+			}
+			c.counted[name] = n
+		}
+	}
+}
+
 // detect runs every detector on one frame and emits what they found.
 func (c *Camera) detect(ctx context.Context, dets []vision.Detector, f vision.Frame) {
 	t0 := time.Now()
@@ -68,6 +95,9 @@ func (c *Camera) detect(ctx context.Context, dets []vision.Detector, f vision.Fr
 	}
 	c.m.DetectLat.WithLabelValues(c.cfg.ID).Observe(time.Since(t0).Seconds())
 	c.m.Analysed.WithLabelValues(c.cfg.ID).Inc()
+	if f.Seq%countsEvery == 0 {
+		c.exportCounts(dets)
+	}
 	for _, det := range found {
 		ev, err := EventFor(c.origin(f.Wall), det)
 		if err != nil {

@@ -52,6 +52,13 @@ type counterCheck struct {
 
 func (c *counterCheck) factory(config.Camera) (vision.Detector, error) { return c, nil }
 func (c *counterCheck) Close()                                         {}
+
+// Counts makes counterCheck a vision.Counting detector.
+func (c *counterCheck) Counts() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return map[string]int{"check_frames": len(c.seen)}
+}
 func (c *counterCheck) Detect(f vision.Frame) []vision.Detection {
 	n, best := -1, uint8(0)
 	for k := range 25 {
@@ -129,6 +136,11 @@ func liveBFrames(t *testing.T, secs string, x264 ...string) *Metrics {
 	cancel()
 	wg.Wait()
 	cc.check(t)
+	// the counts are exported every countsEvery frames
+	want := cc.Counts()["check_frames"]
+	if got := int(testutil.ToFloat64(m.Counts.WithLabelValues("bf", "check_frames"))); got == 0 || got > want || got < want-countsEvery {
+		t.Errorf("warden_camera_detector_counts_total{counter=check_frames} = %d, the detector counted %d", got, want)
+	}
 	ev := rec.find("motion.detected", "bf")[0]
 	var clipMedia = ev.Media[0]
 	for _, md := range ev.Media {

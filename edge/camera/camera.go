@@ -77,7 +77,9 @@ type Camera struct {
 	deps Deps
 	log  *slog.Logger
 	m    *Metrics
-	ring *ring
+	// counted: the detectors' counts at the last export (analysis goroutine)
+	counted map[string]int
+	ring    *ring
 
 	start time.Time
 

@@ -14,6 +14,7 @@ type Metrics struct {
 	DecodeLat  *prometheus.HistogramVec // ffmpeg in-to-out latency
 	DetectLat  *prometheus.HistogramVec // all detectors on one frame
 	FrameAge   *prometheus.GaugeVec     // seconds since the last decoded frame
+	Counts     *prometheus.CounterVec   // what the detectors counted (vision.Counting), by counter
 }
 
 // NewMetrics registers the camera metrics on reg; nil reg keeps them
@@ -35,11 +36,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time from an access unit entering the decoder to its frame leaving it.", Buckets: lat}, []string{"camera"}),
 		DetectLat: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "warden_camera_detect_seconds",
 			Help: "Time for all detectors of a camera on one frame.", Buckets: lat}, []string{"camera"}),
+		Counts: c("detector_counts_total", "What the detectors counted (throw_suspensions, throw_shaken_frames, …).", "counter"),
 		FrameAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "warden_camera_last_frame_age_seconds",
 			Help: "Seconds since the last decoded frame."}, []string{"camera"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Received, m.Decoded, m.Analysed, m.Dropped, m.Reconnects, m.Bytes, m.Errors, m.DecodeLat, m.DetectLat, m.FrameAge)
+		reg.MustRegister(m.Received, m.Decoded, m.Analysed, m.Dropped, m.Reconnects, m.Bytes, m.Errors, m.DecodeLat, m.DetectLat, m.FrameAge, m.Counts)
 	}
 	return m
 }

@@ -59,6 +59,13 @@ type Detector interface {
 	Close()
 }
 
+// Counting is a Detector that counts what it does: Counts returns running
+// totals by name (prefixed with the detector, e.g. "throw_suspensions").
+// The camera exports them as warden_camera_detector_counts_total.
+type Counting interface {
+	Counts() map[string]int
+}
+
 // Factory builds a detector for a camera. It returns (nil, nil) when the
 // camera's config does not enable it (its detect section is absent).
 type Factory func(cam config.Camera) (Detector, error)

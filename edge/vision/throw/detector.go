@@ -116,6 +116,16 @@ type Detector struct {
 	debug func(tr *track, why string) // tests: why a track was rejected
 }
 
+// Counts is vision.Counting: the Stats for metrics. A camera whose
+// throw_shaken_frames keeps rising has a loose mount; throw_suspensions
+// are times detection was blind (lights, exposure jumps).
+func (d *Detector) Counts() map[string]int {
+	s := d.Stats
+	return map[string]int{"throw_frames": s.Frames, "throw_suspensions": s.Suspensions, "throw_suspended_frames": s.SuspendedFrames,
+		"throw_shaken_frames": s.ShakeFrames, "throw_tracks": s.Tracks, "throw_emitted": s.Emitted,
+		"throw_suppressed": s.Suppressed, "throw_rain_held": s.RainHeld}
+}
+
 // Stats count what the detector did.
 type Stats struct {
 	Frames, SuspendedFrames, Suspensions, ShakeFrames, Tracks, Emitted, Suppressed, RainHeld int
