@@ -20,6 +20,7 @@ import (
 	"github.com/smartcommunity/warden/edge/api"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 type eventsBody struct {
@@ -185,10 +186,10 @@ func TestAuthMatrix(t *testing.T) {
 	if r.code != 401 {
 		t.Errorf("basic auth: %d", r.code)
 	}
-	if n := metricValue(t, e.reg, "warden_api_auth_failures_total", map[string]string{"reason": "forbidden"}); n != 2 {
+	if n := testenv.MetricValue(t, e.reg, "warden_api_auth_failures_total", map[string]string{"reason": "forbidden"}); n != 2 {
 		t.Errorf("forbidden failures = %v, want 2", n)
 	}
-	if n := metricValue(t, e.reg, "warden_api_auth_failures_total", nil); n != 7 {
+	if n := testenv.MetricValue(t, e.reg, "warden_api_auth_failures_total", nil); n != 7 {
 		t.Errorf("auth failures = %v, want 7", n)
 	}
 
@@ -315,7 +316,7 @@ func TestPanicRecovered(t *testing.T) {
 	if r.code != 500 || !strings.Contains(string(r.body), `"internal"`) {
 		t.Fatalf("panic: %d %s", r.code, r.body)
 	}
-	if n := metricValue(t, e.reg, "warden_api_panics_total", nil); n != 1 {
+	if n := testenv.MetricValue(t, e.reg, "warden_api_panics_total", nil); n != 1 {
 		t.Fatalf("panics metric %v", n)
 	}
 	if r := e.do(t, "GET", "/healthz", ""); r.code != 200 {
@@ -434,7 +435,7 @@ func TestStreamLive(t *testing.T) {
 	appendN(t, e.st, 5) // before connecting: not replayed without resume
 	c := openStream(t, e.ts.URL+"/api/v1/events/stream", platformTok)
 	waitFor(t, "sse client gauge", func() bool {
-		return metricValue(t, e.reg, "warden_api_sse_clients", nil) == 1
+		return testenv.MetricValue(t, e.reg, "warden_api_sse_clients", nil) == 1
 	})
 	appendN(t, e.st, 3, event.WristbandSOS)
 	for want := uint64(6); want <= 8; want++ {
@@ -464,7 +465,7 @@ func TestStreamLive(t *testing.T) {
 	}
 	c.close()
 	waitFor(t, "sse client gauge back to 0", func() bool {
-		return metricValue(t, e.reg, "warden_api_sse_clients", nil) == 0
+		return testenv.MetricValue(t, e.reg, "warden_api_sse_clients", nil) == 0
 	})
 }
 
@@ -623,7 +624,7 @@ func TestSlowClientBlocksNobody(t *testing.T) {
 	}
 	fmt.Fprintf(slow, "GET /api/v1/events/stream?after=0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", platformTok)
 	waitFor(t, "slow client connected", func() bool {
-		return metricValue(t, e.reg, "warden_api_sse_clients", nil) == 1
+		return testenv.MetricValue(t, e.reg, "warden_api_sse_clients", nil) == 1
 	})
 	fast := openStream(t, e.ts.URL+"/api/v1/events/stream?after=0", platformTok)
 	const n = 4000 // about 1.5 MB of SSE, far more than the slow socket holds

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/smartcommunity/warden/edge/bus"
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 // commits stands in for the event store: the test decides when (and
@@ -174,24 +175,9 @@ func TestInlineRefusalDisconnectsAndDeviceResends(t *testing.T) {
 	if len(seen) != 3 || !seen[1].Dup || string(seen[1].Payload) != `{"gas":true}` {
 		t.Fatalf("handler saw %+v, want the refused message twice (the second with DUP), then the next", seen)
 	}
-	if n := counterValue(t, reg, "warden_mqtt_inline_refused_total"); n != 1 {
+	if n := testenv.CounterValue(t, reg, "warden_mqtt_inline_refused_total"); n != 1 {
 		t.Errorf("warden_mqtt_inline_refused_total = %v, want 1", n)
 	}
-}
-
-func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("metric %s not registered", name)
-	return 0
 }
 
 func TestMatchFilter(t *testing.T) {

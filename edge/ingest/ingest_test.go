@@ -16,6 +16,7 @@ import (
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/ingest"
 	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 func counterDevice(id string) config.Device {
@@ -146,7 +147,7 @@ func TestIngestRedeliveryIsDeduplicated(t *testing.T) {
 	for name, want := range map[string]float64{
 		"warden_ingest_redelivered_duplicates_total": 1, "warden_ingest_ignored_total": 1,
 	} {
-		if got := counterValue(t, reg, name); got != want {
+		if got := testenv.CounterValue(t, reg, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
@@ -176,19 +177,4 @@ func TestIngestCommitFailureIsReturned(t *testing.T) {
 	if r.Healthy() == nil {
 		t.Error("Healthy() = nil while commits fail")
 	}
-}
-
-func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("metric %s not registered", name)
-	return 0
 }

@@ -1,5 +1,6 @@
-// Package testenv finds the repository root and the shared test data
-// (../shared/data beside the checkout) for tests.
+// Package testenv holds what tests of several packages need: the
+// repository root, the shared test data (../shared/data beside the
+// checkout) and metric values read from a registry.
 package testenv
 
 import (
