@@ -277,19 +277,16 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 		// the whole view moved (camera shake): follow it instead of going
 		// blind; while it shakes, small moves that do not trip the global
 		// test are followed too, so they are not learnt into the background
-		shaken = d.stabilise(ratio)
+		shaken = d.stabilise(f.PTS, ratio)
 	}
-	if shaken {
-		d.Stats.ShakeFrames++
-		d.shakeUntil = f.PTS + shakeHold
-	} else {
+	if !shaken {
 		d.fracAvg = 0.9*d.fracAvg + 0.1*frac
 	}
 	if !shaken && global {
 		// at the usual noise level (a big change raised this frame's
 		// threshold): is the change spread over the view, or is it an
 		// insect or a hand at the lens, whose blob is too big to track?
-		gocv.Threshold(d.d8, &d.fg, float32(max(minThreshold, noiseK*d.noiseAvg)), 255, gocv.ThresholdBinary)
+		gocv.Threshold(d.d8, &d.fg, float32(d.usualThreshold()), 255, gocv.ThresholdBinary)
 		gocv.BitwiseAnd(d.fg, d.mask, &d.fg)
 		global = d.spread() >= globalSpread
 	}
@@ -351,23 +348,20 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 		gocv.Dilate(d.fgGrey, &d.fg, d.kernel)
 		blobs, clutter = d.blobs(f.PTS)
 	}
-	if clutter && d.stabilise(ratio) {
-		d.Stats.ShakeFrames++
-		d.shakeUntil = f.PTS + shakeHold
+	if clutter && d.stabilise(f.PTS, ratio) {
 		gocv.Dilate(d.fg, &d.fg, d.kernel)
 		blobs, clutter = d.blobs(f.PTS)
 	}
-	if clutter && d.clutterRun < maxClutterSkip {
+	switch {
+	case !clutter:
+		d.clutterRun = 0
+	case d.clutterRun < maxClutterSkip:
 		// one noisy frame (the encoder catching up after a shake): skip
 		// it; tracks survive a few misses, a suspension would blind us
 		d.clutterRun++
 		d.track(f.PTS, nil)
 		return nil
-	}
-	if !clutter {
-		d.clutterRun = 0
-	}
-	if clutter {
+	default:
 		d.clutterRun = 0
 		d.Stats.Suspensions++
 		d.suspend(f.PTS)
@@ -383,7 +377,7 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 // differ from every background pixel in its 3×3 neighbourhood, so the
 // sub-pixel resampling error at edges (windows, slabs) does not count.
 // Blob positions are reported in background coordinates.
-func (d *Detector) stabilise(ratio float64) bool {
+func (d *Detector) stabilise(pts time.Duration, ratio float64) bool {
 	if d.hann.Empty() {
 		d.hann = hannWindow(d.bg.Cols(), d.bg.Rows())
 	}
@@ -402,8 +396,7 @@ func (d *Detector) stabilise(ratio float64) bool {
 	gocv.Subtract(d.grayF, d.bgHi, &d.diff)
 	gocv.Subtract(d.bgLo, d.grayF, &d.diff2)
 	gocv.Max(d.diff, d.diff2, &d.diff)
-	thr := max(minThreshold, noiseK*d.noiseAvg)
-	gocv.Threshold(d.diff, &d.diff2, float32(thr), 255, gocv.ThresholdBinary)
+	gocv.Threshold(d.diff, &d.diff2, float32(d.usualThreshold()), 255, gocv.ThresholdBinary)
 	d.diff2.ConvertTo(&d.d8, gocv.MatTypeCV8U)
 	gocv.BitwiseAnd(d.d8, d.mask, &d.fg)
 	// the strip the shift uncovered has no background
@@ -418,8 +411,14 @@ func (d *Detector) stabilise(ratio float64) bool {
 		return false // more than a shift: lights switched on, clouds
 	}
 	d.shift = [2]float64{dx, dy}
+	d.Stats.ShakeFrames++
+	d.shakeUntil = pts + shakeHold
 	return true
 }
+
+// usualThreshold is the difference threshold at the running noise level,
+// for frames whose own noise a big change has inflated.
+func (d *Detector) usualThreshold() float64 { return max(minThreshold, noiseK*d.noiseAvg) }
 
 // spread is the share of an 8×8 grid over the watched area in which
 // something changed. A global change (a shake, lights, a gust over the
@@ -512,12 +511,17 @@ func (tr *track) smallArea() int {
 	if len(tr.pts) < 5 {
 		return 0
 	}
-	as := make([]int, 0, 8)
-	for _, p := range tr.pts[max(0, len(tr.pts)-8):] {
-		as = append(as, p.w*p.h)
+	return median(tr.pts[max(0, len(tr.pts)-8):], func(p obs) int { return p.w * p.h })
+}
+
+// median of f over pts (the upper one of an even count).
+func median(pts []obs, f func(obs) int) int {
+	vs := make([]int, len(pts))
+	for i, p := range pts {
+		vs[i] = f(p)
 	}
-	slices.Sort(as)
-	return as[len(as)/2]
+	slices.Sort(vs)
+	return vs[len(vs)/2]
 }
 
 func (d *Detector) newTrack(o obs) *track {
@@ -838,14 +842,7 @@ func (d *Detector) rainy() (bool, float64, int) {
 	return false, 0, 0
 }
 
-func medianWidth(pts []obs) int {
-	ws := make([]int, len(pts))
-	for i, p := range pts {
-		ws[i] = p.w
-	}
-	slices.Sort(ws)
-	return ws[len(ws)/2]
-}
+func medianWidth(pts []obs) int { return median(pts, func(p obs) int { return p.w }) }
 
 // crowdLike: during rain or snow, hopping between drops can fake a
 // parabola, but such a track is already falling at about the drops' speed
