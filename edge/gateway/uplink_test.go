@@ -28,14 +28,8 @@ func TestUplinkPushesEventsInOrder(t *testing.T) {
 			http.Error(w, "want gzip and Idempotency-Key", http.StatusBadRequest)
 			return
 		}
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), 400)
-			return
-		}
-		var batch []apiEvent
-		if err := json.NewDecoder(zr).Decode(&batch); err != nil {
-			http.Error(w, err.Error(), 400)
+		batch, ok := readBatch(w, r)
+		if !ok {
 			return
 		}
 		got = append(got, batch...)
@@ -96,14 +90,8 @@ func TestUplinkDrainSurvivesKillLoop(t *testing.T) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond) // a platform that takes its time
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), 400)
-			return
-		}
-		var batch []apiEvent
-		if err := json.NewDecoder(zr).Decode(&batch); err != nil {
-			http.Error(w, err.Error(), 400)
+		batch, ok := readBatch(w, r)
+		if !ok {
 			return
 		}
 		mu.Lock()
@@ -159,4 +147,20 @@ func TestUplinkDrainSurvivesKillLoop(t *testing.T) {
 	if dups > kills*window {
 		t.Errorf("%d duplicates, more than the resend window allows", dups)
 	}
+}
+
+// readBatch decodes the fake platform's gzipped JSON batch, answering 400
+// to one it cannot read.
+func readBatch(w http.ResponseWriter, r *http.Request) ([]apiEvent, bool) {
+	zr, err := gzip.NewReader(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), 400)
+		return nil, false
+	}
+	var batch []apiEvent
+	if err := json.NewDecoder(zr).Decode(&batch); err != nil {
+		http.Error(w, err.Error(), 400)
+		return nil, false
+	}
+	return batch, true
 }
