@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 
 	"gocv.io/x/gocv"
 
@@ -411,16 +412,8 @@ func (s *scene) newThrow(frames int) *thrown {
 	start := int((0.8 + 1.2*r.Float64()) * o.FPS)
 	t := &thrown{start: start, gt: Object{Kind: "throw", ReleaseFloor: floor, ReleaseFrame: start, ReleaseX: round2(x0), ReleaseY: round2(y0),
 		Frame2Floors: -1, SizePx: size, VX: round2(vx), VY: round2(vy), TerminalMPS: round2(vt), LastFrame: -1}}
-	// contrast against the wall at the release point
-	bgc := s.base.GetVecbAt(int(max(0, min(float64(o.H-1), y0))), int(x0))
-	grey := (int(bgc[0]) + int(bgc[1]) + int(bgc[2])) / 3
-	c := grey + 70 + r.IntN(60)
-	if grey > 128 {
-		c = grey - 70 - r.IntN(60)
-	}
-	c = max(0, min(255, c))
+	contrast := 70 + r.IntN(60)
 	tint := r.IntN(40)
-	t.col = color.RGBA{uint8(c), uint8(max(0, c-tint)), uint8(min(255, c+tint/2)), 0}
 	// integrate in metres (X right, Y up) with 8 substeps per frame
 	dt := 1 / o.FPS / 8
 	kd := throw.Gravity / (vt * vt)
@@ -449,6 +442,26 @@ func (s *scene) newThrow(frames int) *thrown {
 		}
 	}
 	t.gt.FallFloors = round2(maxFall * s.ppm / fp)
+	// contrast against the facade the object falls past (the median grey
+	// along its path): one of the wall's own shade is seen by no camera
+	greys := []int{128}
+	for _, p := range t.pos {
+		if x, y := int(p[0]), int(p[1]); x >= 0 && y >= 0 && x < o.W && y < o.H {
+			c := s.base.GetVecbAt(y, x)
+			greys = append(greys, (int(c[0])+int(c[1])+int(c[2]))/3)
+		}
+	}
+	if len(greys) > 1 {
+		greys = greys[1:]
+	}
+	slices.Sort(greys)
+	grey := greys[len(greys)/2]
+	c := grey + contrast
+	if grey > 128 {
+		c = grey - contrast
+	}
+	c = max(0, min(255, c))
+	t.col = color.RGBA{uint8(c), uint8(max(0, c-tint)), uint8(min(255, c+tint/2)), 0}
 	return t
 }
 
