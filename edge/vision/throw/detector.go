@@ -38,17 +38,20 @@ const (
 	lostMemory     = 1500 * time.Millisecond // how long ended tracks may be stitched to a later one
 	maxLost        = 200
 	maxStitch      = 4 // fragments prepended to one track
+	maxTailDrop    = 4 // points at the end of a fragment that may be dropped to stitch it
 	dupMemory      = 4 * time.Second
 	rainTracks     = 4 // parallel falling tracks that mean rain or snow
 	rainHold       = 1500 * time.Millisecond
 	rainWider      = 2    // px: blobs this much wider than the drops are not drops
 	rainV0         = 2.5  // m/s: in rain, a fall first seen faster than this may be hopping between drops
+	crowdFast      = 3    // … unless the crowd is slower (snow) and it is this many times faster
 	shakeResponse  = 0.05 // phase correlation peak that means the view moved as a whole
 	maxShakePx     = 24
 	growLimit      = 4                      // a blob this many times a track's median area does not continue it
 	minGrownArea   = 30                     // px²: … if it is at least this big
 	maxClutterSkip = 2                      // cluttered frames skipped before suspending
 	shakeHold      = 500 * time.Millisecond // after a shaken frame, measure the shift of every frame
+	stillFrames    = 15                     // frames a pixel may stay foreground before it is learnt (a ghost)
 )
 
 // New is the vision.Factory: nil when cam has no detect.throw section.
@@ -90,6 +93,7 @@ type Detector struct {
 	mask                                                               gocv.Mat // 255 where motion counts (ROI size)
 	watched                                                            int
 	gray, grayF, bg, diff, d8, fg, notFG, labels, stats, cents, kernel gocv.Mat
+	fgAge, still                                                       gocv.Mat // frames each pixel has been foreground; those learnt now (ghosts)
 	bgS, bgLo, bgHi, diff2, hann                                       gocv.Mat // stabilisation (camera shake)
 	fgGrey, grid                                                       gocv.Mat
 	haveBG                                                             bool
@@ -192,7 +196,7 @@ func (d *Detector) setup(sz image.Point) {
 		pv.Close()
 	}
 	d.watched = gocv.CountNonZero(d.mask)
-	for _, m := range []*gocv.Mat{&d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.labels, &d.stats, &d.cents, &d.bgS, &d.bgLo, &d.bgHi, &d.diff2, &d.hann, &d.fgGrey, &d.grid} {
+	for _, m := range []*gocv.Mat{&d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.fgAge, &d.still, &d.labels, &d.stats, &d.cents, &d.bgS, &d.bgLo, &d.bgHi, &d.diff2, &d.hann, &d.fgGrey, &d.grid} {
 		*m = gocv.NewMat()
 	}
 	d.kernel = gocv.GetStructuringElement(gocv.MorphRect, image.Pt(3, 3))
@@ -336,6 +340,7 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 		gocv.BitwiseNot(d.fg, &d.notFG)
 		gocv.AccumulatedWeightedWithMask(d.grayF, &d.bg, alpha, d.notFG)
 	}
+	d.absorbStill()
 	if d.colour() {
 		// learnt everywhere, quickly: the encoder leaves a moving object's
 		// colour smeared in blocks it does not repaint, and such a ghost
@@ -369,6 +374,23 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	}
 	d.track(f.PTS, blobs)
 	return d.classify(f)
+}
+
+// absorbStill learns quickly where the foreground has stayed for
+// stillFrames: a ghost (a snowflake in the frame the background started
+// from) or a window lit a moment ago would otherwise stay for seconds,
+// hiding or capturing a fall that passes over it; a thing that stays is
+// no throw.
+func (d *Detector) absorbStill() {
+	if d.fgAge.Empty() {
+		d.fgAge = gocv.NewMatWithSizeFromScalar(gocv.NewScalar(0, 0, 0, 0), d.fg.Rows(), d.fg.Cols(), gocv.MatTypeCV8U)
+	}
+	d.fgAge.AddUChar(1)
+	gocv.BitwiseAnd(d.fgAge, d.fg, &d.fgAge)
+	gocv.Threshold(d.fgAge, &d.still, stillFrames-1, 255, gocv.ThresholdBinary)
+	if gocv.CountNonZero(d.still) > 0 {
+		gocv.AccumulatedWeightedWithMask(d.grayF, &d.bg, bgAlphaFast, d.still)
+	}
 }
 
 // stabilise measures how far the view moved from the background (phase
@@ -453,6 +475,9 @@ func (d *Detector) colour() bool { return d.chroma != nil && d.chroma.active() }
 
 func (d *Detector) suspend(pts time.Duration) {
 	d.suspendUntil = pts + suspendFor
+	if !d.fgAge.Empty() {
+		d.fgAge.SetTo(gocv.NewScalar(0, 0, 0, 0))
+	}
 	// tracks cannot be followed across a global change; emitted paths are
 	// kept so the same fall is not reported twice, and the tracks so far may
 	// be stitched to the start of a fall picked up again after it
@@ -524,6 +549,32 @@ func median(pts []obs, f func(obs) int) int {
 	return vs[len(vs)/2]
 }
 
+// visibility weighs each point of a fit by how well its blob matches the
+// object's full height and width (the squared ratio): the centroid of an
+// object partly hidden by a window frame, or partly of the wall's own
+// shade, is off by up to half of what is hidden, and that of a blob merged
+// with a snowflake by up to half of what was added.
+func visibility(pts []obs) (wy, wx []float64) {
+	fh, fw := fullSize(pts, func(p obs) int { return p.h }), fullSize(pts, func(p obs) int { return p.w })
+	wy, wx = make([]float64, len(pts)), make([]float64, len(pts))
+	for i, p := range pts {
+		wy[i] = math.Pow(min(float64(p.h)/fh, fh/float64(p.h)), 2)
+		wx[i] = math.Pow(min(float64(p.w)/fw, fw/float64(p.w)), 2)
+	}
+	return wy, wx
+}
+
+// fullSize is the size f of the object when wholly seen: the upper
+// quartile over pts (at least 1).
+func fullSize(pts []obs, f func(obs) int) float64 {
+	vs := make([]int, len(pts))
+	for i, p := range pts {
+		vs[i] = f(p)
+	}
+	slices.Sort(vs)
+	return float64(max(1, vs[len(vs)*3/4]))
+}
+
 func (d *Detector) newTrack(o obs) *track {
 	d.nextID++
 	d.Stats.Tracks++
@@ -560,12 +611,29 @@ func (d *Detector) track(pts time.Duration, blobs []obs) {
 					// the flake's track
 					continue
 				}
+				if small > 0 {
+					// the blob of the object's own size first: a snowflake
+					// next to a big object must not take its track
+					a := float64(max(1, b.w*b.h))
+					d2 *= math.Sqrt(max(a/float64(small), float64(small)/a))
+				}
 				pairs = append(pairs, pair{ti, bi, d2})
 			}
 		}
 	}
-	// greedy nearest first
-	slices.SortStableFunc(pairs, func(a, b pair) int { return cmp.Compare(a.d2, b.d2) })
+	// greedy nearest first, tracks of five points or more before younger
+	// ones: a fragment (a flake seen twice) must not take the blob of an
+	// object followed for a while
+	young := func(p pair) bool { return len(d.tracks[p.ti].pts) < 5 }
+	slices.SortStableFunc(pairs, func(a, b pair) int {
+		if ya, yb := young(a), young(b); ya != yb {
+			if ya {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(a.d2, b.d2)
+	})
 	usedT := make([]bool, len(d.tracks))
 	usedB := make([]bool, len(blobs))
 	for _, p := range pairs {
@@ -660,9 +728,15 @@ func (d *Detector) stitch(pts []obs) []obs {
 			for k < len(l.pts) && l.pts[k].t < t0 {
 				k++
 			}
-			if k >= 2 && d.onPath(l.pts[:k], pts) {
-				best = i
-				frag = l.pts[:k]
+			// a track that lost its object may have taken a few wrong
+			// blobs (rain drops) before it ended: its tail may go
+			for j := k; j >= max(2, k-maxTailDrop); j-- {
+				if d.onPath(l.pts[:j], pts) {
+					best, frag = i, l.pts[:j]
+					break
+				}
+			}
+			if best >= 0 {
 				break
 			}
 		}
@@ -683,7 +757,8 @@ func (d *Detector) pathFit(pts []obs) (fy, fx fit, ok bool) {
 	for i, p := range pts {
 		ts[i], ys[i], xs[i] = (p.t - pts[0].t).Seconds(), p.y, p.x
 	}
-	fy, fx = polyfit(ts, ys, 2), polyfit(ts, xs, 1)
+	wy, wx := visibility(pts)
+	fy, fx = polyfit(ts, ys, wy, 2), polyfit(ts, xs, wx, 1)
 	if !fy.ok || !fx.ok {
 		return fy, fx, false
 	}
@@ -692,7 +767,7 @@ func (d *Detector) pathFit(pts []obs) (fy, fx fit, ok bool) {
 		for i := range ys {
 			ys[i] -= 0.5 * d.gpx * ts[i] * ts[i]
 		}
-		fy = polyfit(ts, ys, 1)
+		fy = polyfit(ts, ys, wy, 1)
 		fy.c[2] = 0.5 * d.gpx
 	}
 	return fy, fx, fy.ok && fy.c[1]+2*fy.c[2]*ts[n-1] > 0
@@ -711,10 +786,11 @@ func (d *Detector) onPath(frag, pts []obs) bool {
 	if fy.rms > 1.5+0.015*span || fx.rms > 2+0.012*span {
 		return false
 	}
+	// a blob partly hidden (by a window frame) shifts its centroid by up
+	// to half the object's full size
+	tol := 3 + 0.5*fullSize(all, func(p obs) int { return max(p.w, p.h) }) + 0.01*span
 	for _, p := range frag {
 		t := (p.t - all[0].t).Seconds()
-		// a blob partly hidden (by a window frame) shifts its centroid
-		tol := 3 + 0.5*float64(max(p.w, p.h)) + 0.01*span
 		if math.Abs(fy.at(t)-p.y) > tol || math.Abs(fx.at(t)-p.x) > tol {
 			return false
 		}
@@ -754,8 +830,9 @@ func (d *Detector) fitFall(pts []obs) (verdict, string) {
 	if frameDur > 0 && float64(n) < 0.6*dur/frameDur {
 		return verdict{}, "gaps"
 	}
-	fy := polyfit(ts, ys, 2)
-	fx := polyfit(ts, xs, 1)
+	wy, wx := visibility(pts)
+	fy := polyfit(ts, ys, wy, 2)
+	fx := polyfit(ts, xs, wx, 1)
 	if !fy.ok || !fx.ok {
 		return verdict{}, "fit"
 	}
@@ -824,6 +901,9 @@ func (d *Detector) rainy() (bool, float64, int) {
 	if len(vs) < rainTracks {
 		return false, 0, 0
 	}
+	// the fastest crowd: with snow and rain together, hopping between
+	// the drops must be judged against the drops
+	rain, vy, w := false, 0.0, 0
 	for _, a := range vs {
 		var crowd []float64
 		var ws []int
@@ -836,10 +916,12 @@ func (d *Detector) rainy() (bool, float64, int) {
 		if len(crowd) >= rainTracks {
 			slices.Sort(crowd)
 			slices.Sort(ws)
-			return true, crowd[len(crowd)/2], ws[len(ws)/2]
+			if v := crowd[len(crowd)/2]; !rain || v > vy {
+				rain, vy, w = true, v, ws[len(ws)/2]
+			}
 		}
 	}
-	return false, 0, 0
+	return rain, vy, w
 }
 
 func medianWidth(pts []obs) int { return median(pts, func(p obs) int { return p.w }) }
@@ -854,7 +936,7 @@ func medianWidth(pts []obs) int { return median(pts, func(p obs) int { return p.
 // seen in pieces that fit loosely).
 func (d *Detector) crowdLike(v verdict) bool {
 	span := v.pts[len(v.pts)-1].y - v.pts[0].y
-	if v.fy.c[1] > rainV0*d.ppm {
+	if v0 := v.fy.c[1]; v0 > rainV0*d.ppm && (d.rainVY >= rainV0*d.ppm || v0 < crowdFast*d.rainVY) {
 		return true
 	}
 	return v.fy.rms > 0.6+0.006*span && medianWidth(v.pts) < d.rainW+rainWider
@@ -879,8 +961,13 @@ func (d *Detector) classify(f vision.Frame) []vision.Detection {
 			d.debug(tr, fmt.Sprintf("FALL n=%d/%d v0=%.1f m/s a=%.2fg rain=%v crowd=%.1f m/s w=%d y0=%.0f t0=%v rms=%.2f w=%d", len(v.pts), len(tr.pts), v.fy.c[1]/d.ppm, v.accel/d.gpx, raining, d.rainVY/d.ppm, d.rainW, v.pts[0].y, v.t0, v.fy.rms, medianWidth(v.pts)))
 		}
 		if raining && d.crowdLike(v) {
-			d.Stats.RainHeld++
-			continue
+			// fragments stitched in front may be flakes: the track alone
+			v2, why := d.fitFall(tr.pts)
+			if len(v.pts) == len(tr.pts) || why != "" || d.crowdLike(v2) {
+				d.Stats.RainHeld++
+				continue
+			}
+			v = v2
 		}
 		tr.emitted = true
 		dup := d.duplicate(tr.pts[0], f.PTS)
@@ -980,7 +1067,7 @@ func (d *Detector) Close() {
 		d.chroma = nil
 	}
 	if d.open {
-		for _, m := range []*gocv.Mat{&d.mask, &d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.labels, &d.stats, &d.cents, &d.kernel, &d.bgS, &d.bgLo, &d.bgHi, &d.diff2, &d.hann, &d.fgGrey, &d.grid} {
+		for _, m := range []*gocv.Mat{&d.mask, &d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.fgAge, &d.still, &d.labels, &d.stats, &d.cents, &d.kernel, &d.bgS, &d.bgLo, &d.bgHi, &d.diff2, &d.hann, &d.fgGrey, &d.grid} {
 			m.Close()
 			*m = gocv.Mat{}
 		}

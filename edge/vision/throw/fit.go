@@ -12,21 +12,29 @@ type fit struct {
 func (f fit) at(t float64) float64 { return f.c[0] + f.c[1]*t + f.c[2]*t*t }
 
 // polyfit fits ys over ts (t relative to ts[0] for conditioning is up to the
-// caller) with a polynomial of the given degree (1 or 2).
-func polyfit(ts, ys []float64, deg int) fit {
+// caller) with a polynomial of the given degree (1 or 2), by least squares
+// weighted by ws (nil: all 1); rms is the weighted one.
+func polyfit(ts, ys, ws []float64, deg int) fit {
 	n := deg + 1
 	if len(ts) < n+1 {
 		return fit{}
+	}
+	w := func(i int) float64 {
+		if ws == nil {
+			return 1
+		}
+		return ws[i]
 	}
 	// normal equations, at most 3×3
 	var a [3][4]float64
 	for i, t := range ts {
 		pw := [5]float64{1, t, t * t, t * t * t, t * t * t * t}
+		wi := w(i)
 		for r := range n {
 			for c := range n {
-				a[r][c] += pw[r+c]
+				a[r][c] += wi * pw[r+c]
 			}
-			a[r][3] += pw[r] * ys[i]
+			a[r][3] += wi * pw[r] * ys[i]
 		}
 	}
 	// Gauss-Jordan with partial pivoting
@@ -55,12 +63,13 @@ func polyfit(ts, ys []float64, deg int) fit {
 	for r := range n {
 		f.c[r] = a[r][3] / a[r][r]
 	}
-	var ss float64
+	var ss, sw float64
 	for i, t := range ts {
 		d := ys[i] - f.at(t)
-		ss += d * d
+		ss += w(i) * d * d
+		sw += w(i)
 	}
-	f.rms = math.Sqrt(ss / float64(len(ts)))
+	f.rms = math.Sqrt(ss / sw)
 	f.ok = true
 	return f
 }
