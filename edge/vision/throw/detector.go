@@ -901,8 +901,8 @@ func (d *Detector) rainy() (bool, float64, int) {
 	if len(vs) < rainTracks {
 		return false, 0, 0
 	}
-	// the fastest crowd: with snow and rain together, hopping between
-	// the drops must be judged against the drops
+	// the fastest crowd and the widest: with snow and rain together (or
+	// two layers of rain), hopping must be judged against both kinds
 	rain, vy, w := false, 0.0, 0
 	for _, a := range vs {
 		var crowd []float64
@@ -916,9 +916,7 @@ func (d *Detector) rainy() (bool, float64, int) {
 		if len(crowd) >= rainTracks {
 			slices.Sort(crowd)
 			slices.Sort(ws)
-			if v := crowd[len(crowd)/2]; !rain || v > vy {
-				rain, vy, w = true, v, ws[len(ws)/2]
-			}
+			rain, vy, w = true, max(vy, crowd[len(crowd)/2]), max(w, ws[len(ws)/2])
 		}
 	}
 	return rain, vy, w
