@@ -555,7 +555,11 @@ func median(pts []obs, f func(obs) int) int {
 // shade, is off by up to half of what is hidden, and that of a blob merged
 // with a snowflake by up to half of what was added.
 func visibility(pts []obs) (wy, wx []float64) {
-	fh, fw := fullSize(pts, func(p obs) int { return p.h }), fullSize(pts, func(p obs) int { return p.w })
+	return weights(pts, fullSize(pts, func(p obs) int { return p.h }), fullSize(pts, func(p obs) int { return p.w }))
+}
+
+// weights are visibility's against a given full height and width.
+func weights(pts []obs, fh, fw float64) (wy, wx []float64) {
 	wy, wx = make([]float64, len(pts)), make([]float64, len(pts))
 	for i, p := range pts {
 		wy[i] = math.Pow(min(float64(p.h)/fh, fh/float64(p.h)), 2)
@@ -696,7 +700,7 @@ func (d *Detector) fall(tr *track) (verdict, bool) {
 	v, why := d.fitFall(tr.pts)
 	if why == "" || why == "span" || why == "short" {
 		if pts := d.stitch(tr.pts); len(pts) > len(tr.pts) {
-			if v2, why2 := d.fitFall(pts); why2 == "" {
+			if v2, why2 := d.fitFall(pts); why2 == "" && d.fallsAsFitted(tr.pts, v2) {
 				v, why = v2, ""
 			}
 		}
@@ -707,14 +711,29 @@ func (d *Detector) fall(tr *track) (verdict, bool) {
 	return v, why == ""
 }
 
+// fallsAsFitted: the track's own points fall at least half as far as the
+// path fitted with the fragments in front says they should. A track that
+// stays put (a ghost, a blob on the wall) after fragments that happen to
+// line up is no fall, however well the fragments fit.
+func (d *Detector) fallsAsFitted(own []obs, v verdict) bool {
+	a, b := own[0], own[len(own)-1]
+	fit := v.fy.at((b.t - v.t0).Seconds()) - v.fy.at((a.t - v.t0).Seconds())
+	return fit <= 0 || b.y-a.y >= 0.5*fit
+}
+
 // stitch prepends lost fragments that lie on the path fitted to pts.
 func (d *Detector) stitch(pts []obs) []obs {
 	if len(d.lost) == 0 || len(pts) < 6 {
 		return pts
 	}
 	used := make([]bool, len(d.lost))
+	// the object's full size, from the track: weights and tolerances of
+	// every try below
+	fh, fw := fullSize(pts, func(p obs) int { return p.h }), fullSize(pts, func(p obs) int { return p.w })
 	for range maxStitch {
 		t0 := pts[0].t
+		// how fast the track starts: the object was slower before
+		v0 := max(0, (pts[2].y-pts[0].y)/(pts[2].t-pts[0].t).Seconds())
 		best := -1
 		var frag []obs
 		for i := len(d.lost) - 1; i >= 0; i-- {
@@ -728,10 +747,13 @@ func (d *Detector) stitch(pts []obs) []obs {
 			for k < len(l.pts) && l.pts[k].t < t0 {
 				k++
 			}
+			if k < 2 || !d.mayLead(l.pts[0], pts[0], v0) {
+				continue
+			}
 			// a track that lost its object may have taken a few wrong
 			// blobs (rain drops) before it ended: its tail may go
 			for j := k; j >= max(2, k-maxTailDrop); j-- {
-				if d.onPath(l.pts[:j], pts) {
+				if d.onPath(l.pts[:j], pts, fh, fw) {
 					best, frag = i, l.pts[:j]
 					break
 				}
@@ -749,15 +771,27 @@ func (d *Detector) stitch(pts []obs) []obs {
 	return pts
 }
 
+// mayLead: a fragment starting at a can lead to a track starting at b,
+// whose speed there is v0 (px/s), without rising from below or moving
+// faster than a thrown object (a cheap test before any fit: in snow
+// there are hundreds of fragments).
+func (d *Detector) mayLead(a, b obs, v0 float64) bool {
+	dt := (b.t - a.t).Seconds()
+	slack := 20.0
+	return b.y-a.y >= -slack-2*d.ppm*dt && b.y-a.y <= (v0+2*d.ppm)*dt+slack &&
+		math.Abs(b.x-a.x) <= 10*d.ppm*dt+slack
+}
+
 // pathFit fits pts as a fall: a parabola in y whose acceleration is
 // plausible (else one with nominal g), a line in x; times from pts[0].
-func (d *Detector) pathFit(pts []obs) (fy, fx fit, ok bool) {
+// Points are weighted against the full size fh×fw.
+func (d *Detector) pathFit(pts []obs, fh, fw float64) (fy, fx fit, ok bool) {
 	n := len(pts)
 	ts, ys, xs := make([]float64, n), make([]float64, n), make([]float64, n)
 	for i, p := range pts {
 		ts[i], ys[i], xs[i] = (p.t - pts[0].t).Seconds(), p.y, p.x
 	}
-	wy, wx := visibility(pts)
+	wy, wx := weights(pts, fh, fw)
 	fy, fx = polyfit(ts, ys, wy, 2), polyfit(ts, xs, wx, 1)
 	if !fy.ok || !fx.ok {
 		return fy, fx, false
@@ -776,9 +810,9 @@ func (d *Detector) pathFit(pts []obs) (fy, fx fit, ok bool) {
 // onPath: frag and pts together fit one fall, with every point of frag
 // near the path (a fit of both, so a short track's poorly measured speed
 // does not decide).
-func (d *Detector) onPath(frag, pts []obs) bool {
+func (d *Detector) onPath(frag, pts []obs, fh, fw float64) bool {
 	all := append(append([]obs(nil), frag...), pts...)
-	fy, fx, ok := d.pathFit(all)
+	fy, fx, ok := d.pathFit(all, fh, fw)
 	if !ok {
 		return false
 	}
@@ -788,7 +822,7 @@ func (d *Detector) onPath(frag, pts []obs) bool {
 	}
 	// a blob partly hidden (by a window frame) shifts its centroid by up
 	// to half the object's full size
-	tol := 3 + 0.5*fullSize(all, func(p obs) int { return max(p.w, p.h) }) + 0.01*span
+	tol := 3 + 0.5*max(fh, fw) + 0.01*span
 	for _, p := range frag {
 		t := (p.t - all[0].t).Seconds()
 		if math.Abs(fy.at(t)-p.y) > tol || math.Abs(fx.at(t)-p.x) > tol {

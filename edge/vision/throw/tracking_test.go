@@ -165,3 +165,26 @@ func TestCrowdLikeSnowAndRain(t *testing.T) {
 		t.Error("rain at 7 m/s: a fall first seen at 9 m/s was not held")
 	}
 }
+
+// A track that stays put after fragments that line up with a fall is no
+// fall (a blob on the wall, 1.9 s after an object landed, was reported
+// once stitched to fragments of the clouds' shadows).
+func TestStitchedTrackMustFallItself(t *testing.T) {
+	d := testDetector()
+	all := fallPts(d, 300, 40, 32, 6)
+	v, why := d.fitFall(all)
+	if why != "" {
+		t.Fatalf("fitFall: %s", why)
+	}
+	if !d.fallsAsFitted(all[20:], v) {
+		t.Error("the fall's own tail was refused")
+	}
+	still := make([]obs, 10)
+	for i := range still {
+		still[i] = all[22]
+		still[i].t = all[22].t + time.Duration(i)*40*time.Millisecond
+	}
+	if d.fallsAsFitted(still, v) {
+		t.Error("a track that stays put was taken for the fall's tail")
+	}
+}
