@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
+	"maps"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -58,7 +60,12 @@ type Detector struct {
 	tracks  []*track
 	nextID  int
 	Elapsed time.Duration // time spent in Detect, for benchmarks
+	counts  map[string]int
 }
+
+// Counts implements vision.Counting: what an installer checks when a
+// camera gives no face events (no faces found, too small, too blurred).
+func (d *Detector) Counts() map[string]int { return maps.Clone(d.counts) }
 
 type track struct {
 	id        int
@@ -84,7 +91,7 @@ func NewDetector(camID string, o Options, d Deps) (*Detector, error) {
 	if err != nil {
 		return nil, err
 	}
-	det := &Detector{cam: camID, opt: o, eng: eng, gal: d.Gallery, log: d.Log.With("component", "face", "camera", camID)}
+	det := &Detector{cam: camID, opt: o, eng: eng, gal: d.Gallery, log: d.Log.With("component", "face", "camera", camID), counts: map[string]int{}}
 	if d.Gallery == nil && o.GalleryDB != "" {
 		if det.static, err = readGallery(o); err != nil {
 			eng.Close()
@@ -213,19 +220,27 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 			d.log.Error("face gallery reload", "err", err)
 		}
 	}
+	d.counts["face_frames"]++
 	faces, err := d.eng.Detect(f.Mat)
 	if err != nil {
+		d.counts["face_errors"]++
 		d.log.Error("face detect", "err", err)
 		return nil
 	}
+	d.counts["face_faces"] += len(faces)
 	tracks := d.assign(faces, f.PTS)
 	var out []vision.Detection
 	for i, fc := range faces {
 		t := tracks[i]
-		if t.emitted || fc.Box.Dy() < d.opt.MinFacePx {
+		if t.emitted {
+			continue
+		}
+		if fc.Box.Dy() < d.opt.MinFacePx {
+			d.counts["face_too_small"]++
 			continue
 		}
 		if det, ok := d.observe(f, fc, t); ok {
+			d.counts["face_"+strings.TrimPrefix(det.Type, "face.")]++
 			out = append(out, det)
 		}
 	}
@@ -245,11 +260,13 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 func (d *Detector) observe(f vision.Frame, fc Face, t *track) (vision.Detection, bool) {
 	p, err := d.eng.Embed(f.Mat, fc)
 	if err != nil {
+		d.counts["face_errors"]++
 		d.log.Warn("face embed", "err", err)
 		return vision.Detection{}, false
 	}
 	defer p.Crop.Close()
 	if p.Sharpness < d.opt.MinSharpness || p.Yaw > d.opt.MaxYaw {
+		d.counts["face_poor_quality"]++
 		return vision.Detection{}, false
 	}
 	// Quality favours big, sharp, frontal faces.

@@ -16,6 +16,7 @@ import (
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/gallery"
+	"github.com/smartcommunity/warden/edge/vision"
 	"github.com/smartcommunity/warden/edge/vision/face"
 )
 
@@ -90,5 +91,24 @@ func TestVideoEvents(t *testing.T) {
 	want := []string{"face.recognized/info/p001", "face.watchlist/critical/w002", "face.unknown/warning/"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("events\n got %v\nwant %v", got, want)
+	}
+
+	// what the detector counts (warden_camera_detector_counts_total)
+	det, err := face.New(cam)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer det.Close()
+	n, err := camera.ReadFile(ctx, video, camera.FileOptions{FPS: 5}, func(f vision.Frame) { det.Detect(f) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := det.(vision.Counting).Counts()
+	t.Logf("%d frames, counts %v", n, c)
+	if c["face_frames"] != n || c["face_recognized"] != 1 || c["face_watchlist"] != 1 || c["face_unknown"] != 1 {
+		t.Errorf("counts %v after %d frames: want every frame and one of each event", c, n)
+	}
+	if c["face_faces"] < 3 || c["face_errors"] != 0 {
+		t.Errorf("counts %v: want at least one face per person and no errors", c)
 	}
 }
