@@ -133,6 +133,10 @@ type Camera struct {
 	Location event.Location `yaml:"location"`
 	Record   Record         `yaml:"record"`
 	Detect   Detect         `yaml:"detect"`
+	// OfflineGrace: down this long before camera.offline (default 30s);
+	// StallTimeout: no media this long drops the session (default 10s).
+	OfflineGrace Duration `yaml:"offline_grace"`
+	StallTimeout Duration `yaml:"stall_timeout"`
 }
 
 type Record struct {

@@ -3,7 +3,6 @@ package config_test
 import (
 	"bytes"
 	"errors"
-	"github.com/smartcommunity/warden/edge/testenv"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +10,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 
 	"go.yaml.in/yaml/v3"
 
@@ -170,6 +172,8 @@ func TestReferenceShowsDefaults(t *testing.T) {
 		{"cameras[].record.pre_seconds", ref.Cameras[0].Record.PreSeconds, def.Cameras[0].Record.PreSeconds},
 		{"cameras[].record.post_seconds", ref.Cameras[0].Record.PostSeconds, def.Cameras[0].Record.PostSeconds},
 		{"cameras[].detect.fps", ref.Cameras[0].Detect.FPS, def.Cameras[0].Detect.FPS},
+		{"cameras[].offline_grace", ref.Cameras[0].OfflineGrace, def.Cameras[0].OfflineGrace},
+		{"cameras[].stall_timeout", ref.Cameras[0].StallTimeout, def.Cameras[0].StallTimeout},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.ref, c.want) {
@@ -437,5 +441,22 @@ func TestInterfacesExampleLoads(t *testing.T) {
 	}
 	if c.Cameras[1].Detect.Throw == nil || c.Cameras[0].Detect.Throw != nil {
 		t.Errorf("detector presence wrong: %+v", c.Cameras)
+	}
+}
+
+func TestCameraOfflineGraceAndStallTimeout(t *testing.T) {
+	c, err := config.Parse("x.yaml", []byte("gateway: {id: gw}\ncameras:\n  - {id: c1, url: a.mp4, offline_grace: 2m}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, s := c.Cameras[0].OfflineGrace.D(), c.Cameras[0].StallTimeout.D(); g != 2*time.Minute || s != config.DefaultStallTimeout {
+		t.Errorf("offline_grace %v, stall_timeout %v; want 2m and the default %v", g, s, config.DefaultStallTimeout)
+	}
+	ps := parseErr(t, "gateway: {id: gw}\ncameras:\n  - id: c1\n    url: a.mp4\n    stall_timeout: 200ms\n    offline_grace: -5s\n")
+	if p, ok := findProblem(ps, "cameras[0].stall_timeout"); !ok || p.Line != 5 || !strings.Contains(p.Msg, "below 1s") {
+		t.Errorf("problems = %v, want cameras[0].stall_timeout at line 5 'below 1s'", ps)
+	}
+	if p, ok := findProblem(ps, "cameras[0].offline_grace"); !ok || p.Line != 6 {
+		t.Errorf("problems = %v, want cameras[0].offline_grace at line 6", ps)
 	}
 }

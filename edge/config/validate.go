@@ -24,6 +24,8 @@ const (
 	DefaultUnknownFace    = 7
 	DefaultBatch          = 200
 	DefaultOpenTimeout    = 5 * time.Second
+	DefaultOfflineGrace   = 30 * time.Second
+	DefaultStallTimeout   = 10 * time.Second
 	DefaultSessionTTL     = 12 * time.Hour
 	DefaultEscalate       = 2 * time.Minute
 	DefaultPreSeconds     = 5
@@ -109,6 +111,12 @@ func (c *Config) applyDefaults() {
 		}
 		if cam.Detect.FPS == 0 {
 			cam.Detect.FPS = DefaultDetectFPS
+		}
+		if cam.OfflineGrace == 0 {
+			cam.OfflineGrace = Duration(DefaultOfflineGrace)
+		}
+		if cam.StallTimeout == 0 {
+			cam.StallTimeout = Duration(DefaultStallTimeout)
 		}
 	}
 }
@@ -226,6 +234,12 @@ func (c *Config) validate() []Problem {
 		}
 		if cam.Detect.FPS < 0 || cam.Detect.FPS > 60 {
 			add(k+".detect.fps", "%v is outside 0..60", cam.Detect.FPS)
+		}
+		if cam.OfflineGrace.D() < time.Second {
+			add(k+".offline_grace", "%v is below 1s", cam.OfflineGrace.D())
+		}
+		if cam.StallTimeout.D() < time.Second {
+			add(k+".stall_timeout", "%v is below 1s", cam.StallTimeout.D())
 		}
 	}
 	if h := c.Uplink.HTTP; h != nil {

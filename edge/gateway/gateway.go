@@ -230,7 +230,7 @@ func (g *Gateway) build() (err error) {
 		g.cams = append(g.cams, camera.New(cc, camera.Deps{
 			Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Sink: g.store, Media: g.store,
 			Metrics: camMetrics, Log: g.log.With("component", "camera", "camera", cc.ID),
-			Detectors: detectors,
+			Detectors: detectors, OfflineGrace: cc.OfflineGrace.D(), StallTimeout: cc.StallTimeout.D(),
 		}))
 	}
 	g.api = api.New(api.Options{
