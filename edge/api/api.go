@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,6 +65,9 @@ type Options struct {
 	// an error wrapping ErrNotFound means no such camera.
 	Snapshot func(ctx context.Context, cameraID string) ([]byte, time.Time, error)
 	Ready    []Check
+	// ReadyTimeout bounds each readiness check (default 2s): a probe gets
+	// an answer even when a check hangs (a store stuck on a dead disk).
+	ReadyTimeout time.Duration
 
 	Tokens        []config.Token
 	SessionAuth   SessionAuth
@@ -94,6 +98,8 @@ type Server struct {
 	mux    *http.ServeMux
 	live   *liveHub
 
+	running []atomic.Bool // per readiness check: a run is in flight
+
 	closeMu   sync.Mutex
 	closing   chan struct{} // closed when Serve starts shutting down
 	closeOnce sync.Once
@@ -118,6 +124,7 @@ func New(o Options) *Server {
 	def(&o.ShutdownTimeout, 10*time.Second)
 	def(&o.Heartbeat, 15*time.Second)
 	def(&o.SSEWriteTimeout, 30*time.Second)
+	def(&o.ReadyTimeout, 2*time.Second)
 	if o.LiveRing <= 0 {
 		o.LiveRing = 256
 	}
@@ -130,6 +137,7 @@ func New(o Options) *Server {
 		met:     newMetrics(o.Registerer),
 		mux:     http.NewServeMux(),
 		closing: make(chan struct{}),
+		running: make([]atomic.Bool, len(o.Ready)),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -348,6 +349,50 @@ func TestReadyz(t *testing.T) {
 	r = e.do(t, "GET", "/readyz", "")
 	if r.code != 503 || strings.Contains(string(r.body), "/var/lib") || !strings.Contains(string(r.body), `"store":"failed"`) {
 		t.Fatalf("not ready (anonymous) leaks or lacks detail: %d %s", r.code, r.body)
+	}
+}
+
+// A hung check (a store stuck on a dead disk) must not hang the probe, and
+// probes while it stays hung must not pile up goroutines behind it.
+func TestReadyzTimesOutAHungCheck(t *testing.T) {
+	release := make(chan struct{})
+	var runs atomic.Int32
+	e := newEnv(t, func(o *api.Options) {
+		o.ReadyTimeout = time.Second
+		o.Ready = []api.Check{
+			{Name: "store", Fn: func() error { runs.Add(1); <-release; return nil }},
+			{Name: "mqtt", Fn: func() error { return nil }},
+		}
+	})
+	var b struct {
+		Failed map[string]string `json:"failed"`
+	}
+	r := e.do(t, "GET", "/readyz", adminTok)
+	r.json(t, &b)
+	if r.code != 503 || !strings.Contains(b.Failed["store"], "timed out") || len(b.Failed) != 1 {
+		t.Fatalf("hung check: %d %s", r.code, r.body)
+	}
+	r = e.do(t, "GET", "/readyz", adminTok)
+	b.Failed = nil
+	r.json(t, &b)
+	if r.code != 503 || !strings.Contains(b.Failed["store"], "still running") {
+		t.Fatalf("second probe while hung: %d %s", r.code, r.body)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Errorf("the hung check was started %d times, want once", n)
+	}
+	close(release)
+	// the first run ends; then a probe runs the check again and passes
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r = e.do(t, "GET", "/readyz", "")
+		if r.code == 200 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if r.code != 200 || runs.Load() < 2 {
+		t.Fatalf("after release: %d %s (runs %d)", r.code, r.body, runs.Load())
 	}
 }
 

@@ -67,12 +67,7 @@ type readyResponse struct {
 // readyz runs every check. It needs no credentials (probes and systemd
 // helpers call it); only an authenticated caller sees the error texts.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	failed := map[string]string{}
-	for _, c := range s.opts.Ready {
-		if err := runCheck(c); err != nil {
-			failed[c.Name] = err.Error()
-		}
-	}
+	failed := s.runChecks()
 	if len(failed) == 0 {
 		WriteJSON(w, http.StatusOK, readyResponse{Status: "ok"})
 		return
@@ -84,6 +79,49 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	WriteJSON(w, http.StatusServiceUnavailable, readyResponse{Status: "not ready", Failed: failed})
+}
+
+// runChecks runs the checks at once, each bounded by ReadyTimeout, and
+// returns the failed ones. A check that does not return in time is failed;
+// its goroutine ends when the check returns, and no second run of that
+// check starts before then, so a hung check costs one goroutine, not one
+// per probe.
+func (s *Server) runChecks() map[string]string {
+	type result struct {
+		i   int
+		err error
+	}
+	failed := map[string]string{}
+	res := make(chan result, len(s.opts.Ready)) // never blocks a late check
+	pending := map[int]bool{}
+	for i, c := range s.opts.Ready {
+		if !s.running[i].CompareAndSwap(false, true) {
+			failed[c.Name] = "still running (timed out on an earlier probe)"
+			continue
+		}
+		pending[i] = true
+		go func() {
+			defer s.running[i].Store(false)
+			res <- result{i, runCheck(c)}
+		}()
+	}
+	timeout := time.NewTimer(s.opts.ReadyTimeout)
+	defer timeout.Stop()
+	for len(pending) > 0 {
+		select {
+		case r := <-res:
+			delete(pending, r.i)
+			if r.err != nil {
+				failed[s.opts.Ready[r.i].Name] = r.err.Error()
+			}
+		case <-timeout.C:
+			for i := range pending {
+				failed[s.opts.Ready[i].Name] = fmt.Sprintf("timed out after %v", s.opts.ReadyTimeout)
+			}
+			return failed
+		}
+	}
+	return failed
 }
 
 func runCheck(c Check) (err error) {
