@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smartcommunity/warden/edge/testenv"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/smartcommunity/warden/edge/alarm"
@@ -170,34 +172,9 @@ func actions(tl []alarm.Entry) []string {
 	return out
 }
 
-// metric returns the value of a gauge or counter with the given labels.
+// metric is the value of a gauge, counter (or histogram's count) with the
+// given labels.
 func metric(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			switch {
-			case m.Gauge != nil:
-				return m.Gauge.GetValue()
-			case m.Counter != nil:
-				return m.Counter.GetValue()
-			case m.Histogram != nil:
-				return float64(m.Histogram.GetSampleCount())
-			}
-		}
-	}
-	t.Fatalf("metric %s%v not found", name, labels)
-	return 0
+	return testenv.MetricValue(t, reg, name, labels)
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smartcommunity/warden/edge/testenv"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/crypto/bcrypt"
@@ -60,7 +62,7 @@ func TestAuth(t *testing.T) {
 			t.Errorf("error leaks the password: %v", err)
 		}
 	}
-	if got := testutil.ToFloat64(mustGather(t, reg, "warden_mqtt_auth_failures_total")); got != 4 {
+	if got := testenv.CounterValue(t, reg, "warden_mqtt_auth_failures_total"); got != 4 {
 		t.Errorf("auth failures = %v, want 4", got)
 	}
 	gateway(t, bus.ClientOptions{URL: url, ClientID: "ok", Username: "dev-gas", Password: "gas-pw"})
@@ -105,7 +107,7 @@ func TestACL(t *testing.T) {
 					t.Errorf("gateway saw a forged message on %s", m.Topic)
 				}
 			}
-			if got := testutil.ToFloat64(mustGatherLabel(t, reg, "warden_mqtt_acl_denied_total", "write")); got < 5 {
+			if got := testenv.MetricValue(t, reg, "warden_mqtt_acl_denied_total", map[string]string{"action": "write"}); got < 5 {
 				t.Errorf("denied writes = %v, want >= 5", got)
 			}
 			// the internal user may command the valve
@@ -249,32 +251,4 @@ func TestBrokerMetrics(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatalf("second close: %v", err)
 	}
-}
-
-func mustGather(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
-	return mustGatherLabel(t, reg, name, "")
-}
-
-// mustGatherLabel returns a collector reporting the value of one series.
-func mustGatherLabel(t *testing.T, reg *prometheus.Registry, name, label string) prometheus.Collector {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if label != "" && (len(m.GetLabel()) == 0 || m.GetLabel()[0].GetValue() != label) {
-				continue
-			}
-			g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "x"})
-			g.Set(m.GetCounter().GetValue())
-			return g
-		}
-	}
-	t.Fatalf("metric %s{%s} not found", name, label)
-	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smartcommunity/warden/edge/testenv"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/smartcommunity/warden/drivers"
@@ -184,25 +186,9 @@ func mk(typ string, src event.Source, loc event.Location, at time.Time, data map
 	return *e
 }
 
+// metric is the value of a gauge, counter (or histogram's count) with the
+// given labels.
 func metric(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
+	return testenv.MetricValue(t, reg, name, labels)
 }

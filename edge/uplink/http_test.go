@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smartcommunity/warden/edge/testenv"
+
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
@@ -57,46 +58,17 @@ func TestOutageAllArriveInOrder(t *testing.T) {
 		t.Fatalf("got %d deliveries with %d duplicates, want %d and 0", len(seqs), dups, n)
 	}
 	waitFor(t, "cursor at the end", func() bool { return r.u.Protect() == n+1 })
-	if v := testutil.ToFloat64(mustVec(t, reg, "warden_uplink_delivered_total", "http")); v != n {
+	if v := testenv.MetricValue(t, reg, "warden_uplink_delivered_total", httpTarget); v != n {
 		t.Errorf("delivered_total = %v, want %d", v, n)
 	}
-	if v := testutil.ToFloat64(mustVec(t, reg, "warden_uplink_retries_total", "http")); v < 1 {
+	if v := testenv.MetricValue(t, reg, "warden_uplink_retries_total", httpTarget); v < 1 {
 		t.Errorf("retries_total = %v, want > 0 after an outage", v)
 	}
 	t.Logf("outage %s, %d events, delivered in order after it", down, n)
 }
 
-// mustVec finds one labelled child metric in reg by gathering.
-func mustVec(t testing.TB, reg *prometheus.Registry, name, target string) prometheus.Collector {
-	t.Helper()
-	return collectorFunc(func() float64 {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() != name {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == "target" && l.GetValue() == target {
-						if m.Counter != nil {
-							return m.Counter.GetValue()
-						}
-						return m.Gauge.GetValue()
-					}
-				}
-			}
-		}
-		t.Fatalf("metric %s{target=%q} not found", name, target)
-		return 0
-	})
-}
-
-func collectorFunc(f func() float64) prometheus.Collector {
-	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "probe", Help: "probe"}, f)
-}
+// httpTarget selects the http uplink's series.
+var httpTarget = map[string]string{"target": "http"}
 
 func TestFaults(t *testing.T) {
 	type fault struct {
@@ -310,7 +282,7 @@ func TestPoisonIsolatedByBisection(t *testing.T) {
 		!strings.Contains(d["response"].(string), "poison") {
 		t.Errorf("system.deadletter data = %v", d)
 	}
-	if v := testutil.ToFloat64(mustVec(t, reg, "warden_uplink_deadlettered_total", "http")); v != float64(len(poison)) {
+	if v := testenv.MetricValue(t, reg, "warden_uplink_deadlettered_total", httpTarget); v != float64(len(poison)) {
 		t.Errorf("deadlettered_total = %v", v)
 	}
 }

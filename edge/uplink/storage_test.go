@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smartcommunity/warden/edge/testenv"
+
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
@@ -89,7 +90,7 @@ func TestBacklogBudgetEvictionOrderAndStorageFull(t *testing.T) {
 	if err := r.u.Healthy(); !strings.Contains(err.Error(), "only undelivered critical events remain") {
 		t.Errorf("Healthy() = %v", err)
 	}
-	if v := testutil.ToFloat64(gauge(t, reg, "warden_uplink_backlog_critical_full")); v != 1 {
+	if v := testenv.CounterValue(t, reg, "warden_uplink_backlog_critical_full"); v != 1 {
 		t.Errorf("warden_uplink_backlog_critical_full = %v, want 1", v)
 	}
 	waitFor(t, "system.storage event", func() bool {
@@ -109,7 +110,7 @@ func TestBacklogBudgetEvictionOrderAndStorageFull(t *testing.T) {
 	waitFor(t, "backlog delivered", func() bool { return r.u.Protect() == st.LastSeq()+1 })
 	retain("after delivery")
 	waitFor(t, "signal cleared", func() bool { return r.u.Healthy() == nil })
-	if v := testutil.ToFloat64(gauge(t, reg, "warden_uplink_backlog_critical_full")); v != 0 {
+	if v := testenv.CounterValue(t, reg, "warden_uplink_backlog_critical_full"); v != 0 {
 		t.Errorf("gauge after recovery = %v", v)
 	}
 	seqs, dups := p.received()
@@ -141,21 +142,4 @@ func TestBacklogBudgetEvictionOrderAndStorageFull(t *testing.T) {
 	if c, _ := st2.Cursor("uplink:http"); c != before.LastSeq {
 		t.Fatalf("cursor after reopen = %d, want %d", c, before.LastSeq)
 	}
-}
-
-func gauge(t testing.TB, reg *prometheus.Registry, name string) prometheus.Collector {
-	t.Helper()
-	return collectorFunc(func() float64 {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-				return mf.GetMetric()[0].GetGauge().GetValue()
-			}
-		}
-		t.Fatalf("metric %s not found", name)
-		return 0
-	})
 }
