@@ -51,6 +51,7 @@ const (
 	minGrownArea   = 30                     // px²: … if it is at least this big
 	maxClutterSkip = 2                      // cluttered frames skipped before suspending
 	shakeHold      = 500 * time.Millisecond // after a shaken frame, measure the shift of every frame
+	restEvery      = 10 * time.Second       // how often the phase correlation's reading at rest is taken again
 	stillFrames    = 15                     // frames a pixel may stay foreground before it is learnt (a ghost)
 )
 
@@ -94,12 +95,15 @@ type Detector struct {
 	watched                                                            int
 	gray, grayF, bg, diff, d8, fg, notFG, labels, stats, cents, kernel gocv.Mat
 	fgAge, still                                                       gocv.Mat // frames each pixel has been foreground; those learnt now (ghosts)
-	bgS, bgLo, bgHi, diff2, hann                                       gocv.Mat // stabilisation (camera shake)
+	bgS, bgLo, bgHi, diff2, hann, pcA, pcB, noWin                      gocv.Mat // stabilisation (camera shake)
 	fgGrey, grid                                                       gocv.Mat
 	haveBG                                                             bool
 	shift                                                              [2]float64 // this frame's shake offset from the background, px
 	clutterRun                                                         int        // consecutive cluttered frames skipped
 	shakeUntil                                                         time.Duration
+	rest                                                               [2]float64 // phase correlation's reading at rest (see measureRest)
+	restAt                                                             time.Duration
+	haveRest                                                           bool
 	chroma                                                             *chroma // nil until a colour frame
 
 	suspendUntil time.Duration
@@ -196,12 +200,12 @@ func (d *Detector) setup(sz image.Point) {
 		pv.Close()
 	}
 	d.watched = gocv.CountNonZero(d.mask)
-	for _, m := range []*gocv.Mat{&d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.fgAge, &d.still, &d.labels, &d.stats, &d.cents, &d.bgS, &d.bgLo, &d.bgHi, &d.diff2, &d.hann, &d.fgGrey, &d.grid} {
+	for _, m := range []*gocv.Mat{&d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.fgAge, &d.still, &d.labels, &d.stats, &d.cents, &d.bgS, &d.bgLo, &d.bgHi, &d.diff2, &d.hann, &d.pcA, &d.pcB, &d.noWin, &d.fgGrey, &d.grid} {
 		*m = gocv.NewMat()
 	}
 	d.kernel = gocv.GetStructuringElement(gocv.MorphRect, image.Pt(3, 3))
 	d.open = true
-	d.haveBG = false
+	d.haveBG, d.haveRest = false, false
 	d.tracks = nil
 	d.lost, d.noiseAvg, d.blobAvg, d.fracAvg = nil, 0, 0, 0
 }
@@ -320,9 +324,14 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	}
 	gocv.Dilate(d.fg, &d.fg, d.kernel)
 	if shaken {
-		// the background is not seen in place: keep it as it was
 		blobs, _ := d.blobs(f.PTS)
 		d.track(f.PTS, blobs)
+		// learn the frame moved back into place, so what changed slowly
+		// during a long shake (clouds) is no global change when it ends
+		vision.Shift(d.grayF, &d.bgS, -d.shift[0], -d.shift[1])
+		gocv.BitwiseNot(d.fg, &d.notFG)
+		clearBorder(&d.notFG, shiftBorder(d.shift[0], d.shift[1]))
+		gocv.AccumulatedWeightedWithMask(d.bgS, &d.bg, bgAlpha, d.notFG)
 		return d.classify(f)
 	}
 	// Learn the background where nothing moves, so a slow start (a drop
@@ -360,6 +369,7 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	switch {
 	case !clutter:
 		d.clutterRun = 0
+		d.measureRest(f.PTS)
 	case d.clutterRun < maxClutterSkip:
 		// one noisy frame (the encoder catching up after a shake): skip
 		// it; tracks survive a few misses, a suspension would blind us
@@ -400,13 +410,8 @@ func (d *Detector) absorbStill() {
 // sub-pixel resampling error at edges (windows, slabs) does not count.
 // Blob positions are reported in background coordinates.
 func (d *Detector) stabilise(pts time.Duration, ratio float64) bool {
-	if d.hann.Empty() {
-		d.hann = hannWindow(d.bg.Cols(), d.bg.Rows())
-	}
-	// the window keeps the ROI's cut edges out of the estimate (0.4 px
-	// off without it, 0.01 px with it on a textured scene)
-	sh, resp := gocv.PhaseCorrelate(d.bg, d.grayF, d.hann)
-	dx, dy := float64(sh.X), float64(sh.Y)
+	dx, dy, resp := d.phaseShift()
+	dx, dy = dx-d.rest[0], dy-d.rest[1]
 	if resp < shakeResponse || math.Hypot(dx, dy) < 0.25 || math.Abs(dx) > maxShakePx || math.Abs(dy) > maxShakePx {
 		return false
 	}
@@ -422,13 +427,7 @@ func (d *Detector) stabilise(pts time.Duration, ratio float64) bool {
 	d.diff2.ConvertTo(&d.d8, gocv.MatTypeCV8U)
 	gocv.BitwiseAnd(d.d8, d.mask, &d.fg)
 	// the strip the shift uncovered has no background
-	b := int(math.Ceil(max(math.Abs(dx), math.Abs(dy)))) + 1
-	w, h := d.fg.Cols(), d.fg.Rows()
-	for _, r := range []image.Rectangle{image.Rect(0, 0, w, b), image.Rect(0, h-b, w, h), image.Rect(0, 0, b, h), image.Rect(w-b, 0, w, h)} {
-		reg := d.fg.Region(r.Intersect(image.Rect(0, 0, w, h)))
-		reg.SetTo(gocv.NewScalar(0, 0, 0, 0))
-		reg.Close()
-	}
+	clearBorder(&d.fg, shiftBorder(dx, dy))
 	if frac := float64(gocv.CountNonZero(d.fg)) / float64(d.watched); frac > globalFrac && d.spread() >= globalSpread {
 		return false // more than a shift: lights switched on, clouds
 	}
@@ -436,6 +435,52 @@ func (d *Detector) stabilise(pts time.Duration, ratio float64) bool {
 	d.Stats.ShakeFrames++
 	d.shakeUntil = pts + shakeHold
 	return true
+}
+
+// measureRest takes phase correlation's reading on a still frame. On
+// some facades (rows of windows at a fractional pitch) it reads half a
+// pixel with the camera at rest; shifts are measured from that reading,
+// or a shaken camera back at rest would look shaken for ever.
+func (d *Detector) measureRest(pts time.Duration) {
+	if d.haveRest && pts-d.restAt < restEvery {
+		return
+	}
+	dx, dy, resp := d.phaseShift()
+	d.restAt = pts
+	if resp < shakeResponse || math.Abs(dx) > 1 || math.Abs(dy) > 1 {
+		return
+	}
+	d.rest = [2]float64{dx, dy}
+	d.haveRest = true
+}
+
+// phaseShift is the frame's shift against the background by phase
+// correlation. The window keeps the ROI's cut edges out of the estimate
+// (0.4 px off without it, 0.01 px with it on a textured scene). It is
+// applied here: OpenCV 4.6 applies it in place, to the inputs
+// themselves, when their size is already a fast DFT size (640×512,
+// not 644×577), which windowed the background and the frame.
+func (d *Detector) phaseShift() (dx, dy, resp float64) {
+	if d.hann.Empty() {
+		d.hann = hannWindow(d.bg.Cols(), d.bg.Rows())
+	}
+	gocv.Multiply(d.bg, d.hann, &d.pcA)
+	gocv.Multiply(d.grayF, d.hann, &d.pcB)
+	sh, resp := gocv.PhaseCorrelate(d.pcA, d.pcB, d.noWin)
+	return float64(sh.X), float64(sh.Y), resp
+}
+
+// shiftBorder is the width of the strip a shift of (dx, dy) uncovers.
+func shiftBorder(dx, dy float64) int { return int(math.Ceil(max(math.Abs(dx), math.Abs(dy)))) + 1 }
+
+// clearBorder zeroes a strip b pixels wide along the edges of m.
+func clearBorder(m *gocv.Mat, b int) {
+	w, h := m.Cols(), m.Rows()
+	for _, r := range []image.Rectangle{image.Rect(0, 0, w, b), image.Rect(0, h-b, w, h), image.Rect(0, 0, b, h), image.Rect(w-b, 0, w, h)} {
+		reg := m.Region(r.Intersect(image.Rect(0, 0, w, h)))
+		reg.SetTo(gocv.NewScalar(0, 0, 0, 0))
+		reg.Close()
+	}
 }
 
 // usualThreshold is the difference threshold at the running noise level,
@@ -1099,7 +1144,7 @@ func (d *Detector) Close() {
 		d.chroma = nil
 	}
 	if d.open {
-		for _, m := range []*gocv.Mat{&d.mask, &d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.fgAge, &d.still, &d.labels, &d.stats, &d.cents, &d.kernel, &d.bgS, &d.bgLo, &d.bgHi, &d.diff2, &d.hann, &d.fgGrey, &d.grid} {
+		for _, m := range []*gocv.Mat{&d.mask, &d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.fgAge, &d.still, &d.labels, &d.stats, &d.cents, &d.kernel, &d.bgS, &d.bgLo, &d.bgHi, &d.diff2, &d.hann, &d.pcA, &d.pcB, &d.noWin, &d.fgGrey, &d.grid} {
 			m.Close()
 			*m = gocv.Mat{}
 		}

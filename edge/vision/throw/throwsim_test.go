@@ -1,6 +1,7 @@
 package throw_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -203,4 +204,54 @@ func TestGeneratedThrowsDuringShakeAndBirds(t *testing.T) {
 		t.Fatalf("seed gives %d shakes during a fall", shakes)
 	}
 	checkScore(t, rs, 4, 5, 6)
+}
+
+// TestFallThroughALongShake: two 720p clips of tuning seed 4701 (each
+// clip's own seed), with the camera shaking for about a second during the
+// fall. In the first, phase correlation reads half a pixel with the camera
+// at rest (rows of windows) and one frame mid-shake lands near rest; in the
+// second, clouds drift while the camera shakes. Both used to end in a
+// suspension that lost the fall (missed; 1.04 s late).
+func TestFallThroughALongShake(t *testing.T) {
+	dir := t.TempDir()
+	o := throwsim.DefaultOptions()
+	o.Size = [2]int{5, 14}
+	o.NegFrac, o.HardRate = 0.1, 1
+	o.HardKinds = []string{"shake"}
+	for _, c := range []struct {
+		clip   int
+		clouds bool
+	}{{4, false}, {21, true}} {
+		tr, err := throwsim.One(dir, fmt.Sprintf("shake-%d", c.clip), 4701*1000003+uint64(c.clip), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var shake *throwsim.Distractor
+		clouds := false
+		for i, d := range tr.Distractors {
+			if d.Kind == "shake" && d.DuringThrow {
+				shake = &tr.Distractors[i]
+			}
+			clouds = clouds || d.Kind == "clouds"
+		}
+		if len(tr.Throws) != 1 || shake == nil || shake.EndFrame-shake.StartFrame < 20 || clouds != c.clouds {
+			t.Fatalf("clip %d is not what the test needs: %+v %+v", c.clip, tr.Throws, tr.Distractors)
+		}
+		alarms, st := detectStats(t, tr)
+		th := tr.Throws[0]
+		if len(alarms) != 1 {
+			t.Errorf("clip %d: %d alarms (%+v), want 1; stats %+v", c.clip, len(alarms), alarms, st)
+			continue
+		}
+		if lat := alarms[0].T.Seconds() - float64(th.Frame2Floors)/tr.FPS; lat > 1 {
+			t.Errorf("clip %d: alarm %.2f s after the 2nd floor", c.clip, lat)
+		}
+		if d := alarms[0].Floor - th.ReleaseFloor; d < -1 || d > 1 {
+			t.Errorf("clip %d: floor %d, released from %d", c.clip, alarms[0].Floor, th.ReleaseFloor)
+		}
+		// followed throughout, and the shake ends with it (the hold is 0.5 s)
+		if shaken := shake.EndFrame - shake.StartFrame + 1; st.Suspensions != 0 || st.ShakeFrames > shaken+int(0.5*tr.FPS) {
+			t.Errorf("clip %d: %d suspensions, %d frames followed as shaken for a shake of %d", c.clip, st.Suspensions, st.ShakeFrames, shaken)
+		}
+	}
 }
