@@ -744,7 +744,7 @@ func (d *Detector) fall(tr *track) (verdict, bool) {
 	}
 	v, why := d.fitFall(tr.pts)
 	if why == "" || why == "span" || why == "short" {
-		if pts := d.stitch(tr.pts); len(pts) > len(tr.pts) {
+		if pts := d.stitch(tr.pts, tr); len(pts) > len(tr.pts) {
 			if v2, why2 := d.fitFall(pts); why2 == "" && d.fallsAsFitted(tr.pts, v2) {
 				v, why = v2, ""
 			}
@@ -766,12 +766,25 @@ func (d *Detector) fallsAsFitted(own []obs, v verdict) bool {
 	return fit <= 0 || b.y-a.y >= 0.5*fit
 }
 
-// stitch prepends lost fragments that lie on the path fitted to pts.
-func (d *Detector) stitch(pts []obs) []obs {
-	if len(d.lost) == 0 || len(pts) < 6 {
+// stitch prepends fragments that lie on the path fitted to pts: lost
+// tracks, and the start of live ones (a track whose object merged with a
+// drop and then followed the drops; self is the track of pts).
+func (d *Detector) stitch(pts []obs, self *track) []obs {
+	if len(pts) < 6 {
 		return pts
 	}
-	used := make([]bool, len(d.lost))
+	var cands []*track
+	for _, tr := range d.tracks {
+		if tr != self && !tr.emitted && len(tr.pts) >= 2 && tr.pts[0].t < pts[0].t {
+			cands = append(cands, tr)
+		}
+	}
+	if len(cands)+len(d.lost) == 0 {
+		return pts
+	}
+	// lost tracks are tried first, newest first
+	cands = append(cands, d.lost...)
+	used := make([]bool, len(cands))
 	// the object's full size, from the track: weights and tolerances of
 	// every try below
 	fh, fw := fullSize(pts, func(p obs) int { return p.h }), fullSize(pts, func(p obs) int { return p.w })
@@ -781,8 +794,8 @@ func (d *Detector) stitch(pts []obs) []obs {
 		v0 := max(0, (pts[2].y-pts[0].y)/(pts[2].t-pts[0].t).Seconds())
 		best := -1
 		var frag []obs
-		for i := len(d.lost) - 1; i >= 0; i-- {
-			l := d.lost[i]
+		for i := len(cands) - 1; i >= 0; i-- {
+			l := cands[i]
 			if used[i] || t0-l.last > lostMemory {
 				continue
 			}
@@ -792,14 +805,28 @@ func (d *Detector) stitch(pts []obs) []obs {
 			for k < len(l.pts) && l.pts[k].t < t0 {
 				k++
 			}
-			if k < 2 || !d.mayLead(l.pts[0], pts[0], v0) {
+			if k < 2 {
 				continue
 			}
 			// a track that lost its object may have taken a few wrong
-			// blobs (rain drops) before it ended: its tail may go
-			for j := k; j >= max(2, k-maxTailDrop); j-- {
-				if d.onPath(l.pts[:j], pts, fh, fw) {
-					best, frag = i, l.pts[:j]
+			// blobs (rain drops) before it ended: its tail may go; a drop's
+			// track that took the object on its way has a wrong head: it
+			// starts where the blobs grow to the object's size
+			heads := []int{0}
+			if h := objectRun(l.pts[:k], fh, fw); h > 0 && k-h >= 3 {
+				heads = append(heads, h)
+			}
+			for _, h := range heads {
+				if !d.mayLead(l.pts[h], pts[0], v0) {
+					continue
+				}
+				for j := k; j >= max(h+2, k-maxTailDrop); j-- {
+					if d.onPath(l.pts[h:j], pts, fh, fw) {
+						best, frag = i, l.pts[h:j]
+						break
+					}
+				}
+				if best >= 0 {
 					break
 				}
 			}
@@ -814,6 +841,16 @@ func (d *Detector) stitch(pts []obs) []obs {
 		pts = append(append([]obs(nil), frag...), pts...)
 	}
 	return pts
+}
+
+// objectRun is where the last run of blobs of about the object's full
+// size (fh×fw) in pts begins; len(pts) when the last blob is not one.
+func objectRun(pts []obs, fh, fw float64) int {
+	h := len(pts)
+	for h > 0 && float64(pts[h-1].w) >= fw/2 && float64(pts[h-1].h) >= fh/2 {
+		h--
+	}
+	return h
 }
 
 // mayLead: a fragment starting at a can lead to a track starting at b,

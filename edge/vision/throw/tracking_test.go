@@ -134,12 +134,52 @@ func TestStitchDropsAWrongTail(t *testing.T) {
 	// two drops taken at the end, 15 px off the path
 	frag = append(frag, obs{t: all[12].t, x: 315, y: all[12].y - 20, w: 2, h: 6}, obs{t: all[13].t, x: 316, y: all[13].y - 18, w: 2, h: 6})
 	d.lost = []*track{{id: 1, pts: frag, last: frag[len(frag)-1].t}}
-	got := d.stitch(all[16:])
+	got := d.stitch(all[16:], nil)
 	if len(got) != 12+len(all[16:]) {
 		t.Fatalf("stitched %d points, want the fragment's 12 good ones + %d", len(got), len(all[16:]))
 	}
 	if got[0] != all[0] {
 		t.Errorf("first point %+v, want %+v", got[0], all[0])
+	}
+}
+
+// An object that merged with a drop can leave its track to the drops
+// while a new track picks it up: the start of the live track is stitched
+// in front of the new one (its wrong tail before the new track dropped).
+func TestStitchTakesTheStartOfALiveTrack(t *testing.T) {
+	d := testDetector()
+	all := fallPts(d, 300, 40, 30, 6)
+	hijacked := &track{id: 1, pts: append([]obs(nil), all[:12]...)}
+	// drops taken from frame 12 on, drifting right while the object goes on down
+	for i := 12; i < 24; i++ {
+		hijacked.pts = append(hijacked.pts, obs{t: all[i].t, x: 312 + 2*float64(i-12), y: all[11].y + 8*float64(i-11), w: 2, h: 8})
+	}
+	hijacked.last = hijacked.pts[len(hijacked.pts)-1].t
+	self := &track{id: 2, pts: all[14:24]}
+	d.tracks = []*track{hijacked, self}
+	got := d.stitch(self.pts, self)
+	if len(got) != 12+len(self.pts) || got[0] != all[0] {
+		t.Fatalf("stitched %d points from %+v, want the live track's 12 good ones + %d from %+v", len(got), got[0], len(self.pts), all[0])
+	}
+	if again := d.stitch(hijacked.pts[:12], hijacked); len(again) != 12 {
+		t.Errorf("a track was stitched to itself or to a later one: %d points", len(again))
+	}
+}
+
+// A drop's track that took the object on its way starts wrong: the
+// fragment is stitched from where its blobs grow to the object's size.
+func TestStitchCutsAWrongHead(t *testing.T) {
+	d := testDetector()
+	all := fallPts(d, 300, 40, 30, 8)
+	var frag []obs
+	for i := range 6 { // a drop falling at a constant 10 px a frame onto the release point
+		frag = append(frag, obs{t: all[0].t - time.Duration(6-i)*40*time.Millisecond, x: 290 + 1.5*float64(i), y: all[0].y - 60 + 10*float64(i), w: 2, h: 8})
+	}
+	frag = append(frag, all[:12]...)
+	d.lost = []*track{{id: 1, pts: frag, last: frag[len(frag)-1].t}}
+	got := d.stitch(all[15:], nil)
+	if len(got) != 12+len(all[15:]) || got[0] != all[0] {
+		t.Fatalf("stitched %d points from %+v, want the fragment's 12 object points + %d from %+v", len(got), got[0], len(all[15:]), all[0])
 	}
 }
 
