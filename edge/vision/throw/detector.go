@@ -783,6 +783,7 @@ func (d *Detector) stitch(pts []obs, self *track) []obs {
 		return pts
 	}
 	// lost tracks are tried first, newest first
+	live := len(cands)
 	cands = append(cands, d.lost...)
 	used := make([]bool, len(cands))
 	// the object's full size, from the track: weights and tolerances of
@@ -821,6 +822,12 @@ func (d *Detector) stitch(pts []obs, self *track) []obs {
 					continue
 				}
 				for j := k; j >= max(h+2, k-maxTailDrop); j-- {
+					// a live track was with the object a moment ago: its
+					// end must lead to the track too (in snow hundreds of
+					// flakes' tracks are live; this spares their fits)
+					if i < live && !d.mayLead(l.pts[j-1], pts[0], v0) {
+						continue
+					}
 					if d.onPath(l.pts[h:j], pts, fh, fw) {
 						best, frag = i, l.pts[h:j]
 						break
