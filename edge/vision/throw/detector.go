@@ -200,7 +200,7 @@ func (d *Detector) setup(sz image.Point) {
 		pv.Close()
 	}
 	d.watched = gocv.CountNonZero(d.mask)
-	for _, m := range []*gocv.Mat{&d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.fgAge, &d.still, &d.labels, &d.stats, &d.cents, &d.bgS, &d.bgLo, &d.bgHi, &d.diff2, &d.hann, &d.pcA, &d.pcB, &d.noWin, &d.fgGrey, &d.grid} {
+	for _, m := range d.scratch() {
 		*m = gocv.NewMat()
 	}
 	d.kernel = gocv.GetStructuringElement(gocv.MorphRect, image.Pt(3, 3))
@@ -208,6 +208,12 @@ func (d *Detector) setup(sz image.Point) {
 	d.haveBG, d.haveRest = false, false
 	d.tracks = nil
 	d.lost, d.noiseAvg, d.blobAvg, d.fracAvg = nil, 0, 0, 0
+}
+
+// scratch is every working Mat setup makes and Close frees (besides the
+// mask and the kernel, made their own way): one list, so none leaks.
+func (d *Detector) scratch() []*gocv.Mat {
+	return []*gocv.Mat{&d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.fgAge, &d.still, &d.labels, &d.stats, &d.cents, &d.bgS, &d.bgLo, &d.bgHi, &d.diff2, &d.hann, &d.pcA, &d.pcB, &d.noWin, &d.fgGrey, &d.grid}
 }
 
 // Detect consumes one frame.
@@ -600,7 +606,8 @@ func median(pts []obs, f func(obs) int) int {
 // shade, is off by up to half of what is hidden, and that of a blob merged
 // with a snowflake by up to half of what was added.
 func visibility(pts []obs) (wy, wx []float64) {
-	return weights(pts, fullSize(pts, func(p obs) int { return p.h }), fullSize(pts, func(p obs) int { return p.w }))
+	fh, fw := fullSizes(pts)
+	return weights(pts, fh, fw)
 }
 
 // weights are visibility's against a given full height and width.
@@ -611,6 +618,11 @@ func weights(pts []obs, fh, fw float64) (wy, wx []float64) {
 		wx[i] = math.Pow(min(float64(p.w)/fw, fw/float64(p.w)), 2)
 	}
 	return wy, wx
+}
+
+// fullSizes are the object's full height and width (fullSize of each).
+func fullSizes(pts []obs) (fh, fw float64) {
+	return fullSize(pts, func(p obs) int { return p.h }), fullSize(pts, func(p obs) int { return p.w })
 }
 
 // fullSize is the size f of the object when wholly seen: the upper
@@ -788,7 +800,7 @@ func (d *Detector) stitch(pts []obs, self *track) []obs {
 	used := make([]bool, len(cands))
 	// the object's full size, from the track: weights and tolerances of
 	// every try below
-	fh, fw := fullSize(pts, func(p obs) int { return p.h }), fullSize(pts, func(p obs) int { return p.w })
+	fh, fw := fullSizes(pts)
 	for range maxStitch {
 		t0 := pts[0].t
 		// how fast the track starts: the object was slower before
@@ -1188,7 +1200,7 @@ func (d *Detector) Close() {
 		d.chroma = nil
 	}
 	if d.open {
-		for _, m := range []*gocv.Mat{&d.mask, &d.gray, &d.grayF, &d.bg, &d.diff, &d.d8, &d.fg, &d.notFG, &d.fgAge, &d.still, &d.labels, &d.stats, &d.cents, &d.kernel, &d.bgS, &d.bgLo, &d.bgHi, &d.diff2, &d.hann, &d.pcA, &d.pcB, &d.noWin, &d.fgGrey, &d.grid} {
+		for _, m := range append(d.scratch(), &d.mask, &d.kernel) {
 			m.Close()
 			*m = gocv.Mat{}
 		}
