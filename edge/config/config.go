@@ -63,6 +63,16 @@ type Embedded struct {
 	MaxInflight int `yaml:"max_inflight"`
 	// Persist keeps sessions and retained messages in data_dir/broker.db.
 	Persist *bool `yaml:"persist"`
+	// MaxPacketBytes bounds any MQTT packet, CONNECT included: a bigger
+	// announcement closes the connection before anything is allocated.
+	MaxPacketBytes int `yaml:"max_packet_bytes"`
+	// MaxClients caps connected clients; ConnectTimeout is how long a new
+	// connection may take to send its CONNECT.
+	MaxClients     int      `yaml:"max_clients"`
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+	// CommandUsers may publish to actuator command topics (a local Home
+	// Assistant, say). Default none: commands are the gateway's alone.
+	CommandUsers []string `yaml:"command_users"`
 }
 
 type MQTTUser struct {

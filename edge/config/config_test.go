@@ -2,6 +2,8 @@ package config_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -459,4 +461,54 @@ func TestCameraOfflineGraceAndStallTimeout(t *testing.T) {
 	if p, ok := findProblem(ps, "cameras[0].offline_grace"); !ok || p.Line != 6 {
 		t.Errorf("problems = %v, want cameras[0].offline_grace at line 6", ps)
 	}
+}
+
+// Values that check-config once accepted, each with a bad effect: every one
+// must be refused with its key and line.
+func TestDangerousValuesRefused(t *testing.T) {
+	cases := []struct {
+		name, src, key string
+		line           int
+		msg            string
+	}{
+		{"negative escalation turned escalation off", "gateway: {id: gw}\nalarms:\n  escalate_after: -1s\n", "alarms.escalate_after", 3, "below 1s"},
+		{"events_days overflowing a duration deleted every event", "gateway: {id: gw}\nretention:\n  events_days: 202163959358895\n", "retention.events_days", 3, "outside 1..36500"},
+		{"negative events_max_bytes", "gateway: {id: gw}\nretention:\n  events_max_bytes: -5\n", "retention.events_max_bytes", 3, "positive"},
+		{"negative unknown_face_days", "gateway: {id: gw}\nretention:\n  unknown_face_days: -1\n", "retention.unknown_face_days", 3, "outside"},
+		{"negative open_timeout", "gateway: {id: gw}\nstore:\n  open_timeout: -3s\n", "store.open_timeout", 3, "positive"},
+		{"api port above 65535", "gateway: {id: gw}\napi:\n  listen: 127.0.0.1:70000\n", "api.listen", 3, "0..65535"},
+		{"mqtt port above 65535", "gateway: {id: gw}\nmqtt:\n  embedded:\n    listen: \"0.0.0.0:99999\"\n", "mqtt.embedded.listen", 4, "0..65535"},
+		{"device topic inside warden/", "gateway: {id: gw}\ndevices:\n  - {id: g1, kind: gas_detector, driver: zigbee2mqtt, topic: warden/gw/events/gas.leak}\n", "devices[0].topic", 3, "inside warden/"},
+		{"max_packet_bytes not above max_payload_bytes", "gateway: {id: gw}\nmqtt:\n  embedded:\n    max_packet_bytes: 65536\n", "mqtt.embedded.max_packet_bytes", 4, "above mqtt.max_payload_bytes"},
+		{"connect_timeout of zero seconds' worth", "gateway: {id: gw}\nmqtt:\n  embedded:\n    connect_timeout: 10ms\n", "mqtt.embedded.connect_timeout", 4, "outside 1s..5m"},
+		{"command_users naming no user", "gateway: {id: gw}\nmqtt:\n  embedded:\n    command_users: [ha]\n", "mqtt.embedded.command_users[0]", 4, "not one of mqtt.embedded.users"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ps := parseErr(t, c.src)
+			p, ok := findProblem(ps, c.key)
+			if !ok || p.Line != c.line || !strings.Contains(p.Msg, c.msg) {
+				t.Errorf("problems = %v, want %s at line %d saying %q", ps, c.key, c.line, c.msg)
+			}
+		})
+	}
+}
+
+func TestSameTokenForTwoRolesRefused(t *testing.T) {
+	// The second token is the first one's sha256: the same secret.
+	src := `gateway: {id: gw}
+api:
+  tokens:
+    - {name: desk, token: "guard-desk-token-0001", role: guard}
+    - {name: boss, token: "sha256:` + sha256Hex("guard-desk-token-0001") + `", role: admin}
+`
+	ps := parseErr(t, src)
+	if p, ok := findProblem(ps, "api.tokens[1].token"); !ok || p.Line != 5 || !strings.Contains(p.Msg, "api.tokens[0].token") {
+		t.Errorf("problems = %v, want api.tokens[1].token at line 5 naming tokens[0]", ps)
+	}
+}
+
+func sha256Hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
 }

@@ -1,11 +1,14 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -17,6 +20,11 @@ const (
 	DefaultAPIListen      = "127.0.0.1:8080"
 	DefaultMaxPayload     = 64 << 10
 	DefaultMaxInflight    = 65535
+	DefaultMaxPacket      = 256 << 10
+	DefaultMaxClients     = 1000
+	DefaultConnectTimeout = 10 * time.Second
+	// MaxDays bounds day counts (100 years): more overflows a Duration.
+	MaxDays               = 36500
 	DefaultMaxBody        = 1 << 20
 	DefaultEventsDays     = 90
 	DefaultMediaMaxBytes  = 2 << 30
@@ -51,6 +59,15 @@ func (c *Config) applyDefaults() {
 	}
 	if c.MQTT.Embedded.MaxInflight == 0 {
 		c.MQTT.Embedded.MaxInflight = DefaultMaxInflight
+	}
+	if c.MQTT.Embedded.MaxPacketBytes == 0 {
+		c.MQTT.Embedded.MaxPacketBytes = DefaultMaxPacket
+	}
+	if c.MQTT.Embedded.MaxClients == 0 {
+		c.MQTT.Embedded.MaxClients = DefaultMaxClients
+	}
+	if c.MQTT.Embedded.ConnectTimeout == 0 {
+		c.MQTT.Embedded.ConnectTimeout = Duration(DefaultConnectTimeout)
 	}
 	if c.MQTT.Embedded.Persist == nil {
 		t := true
@@ -139,8 +156,34 @@ func (c *Config) validate() []Problem {
 		if u, err := url.Parse(c.MQTT.Broker); err != nil || !slices.Contains([]string{"tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss"}, u.Scheme) || u.Host == "" {
 			add("mqtt.broker", "%q is not a broker URL like tcp://host:1883", c.MQTT.Broker)
 		}
-	} else if _, _, err := net.SplitHostPort(c.MQTT.Embedded.Listen); err != nil {
-		add("mqtt.embedded.listen", "%q is not host:port", c.MQTT.Embedded.Listen)
+	} else {
+		if msg := checkListen(c.MQTT.Embedded.Listen); msg != "" {
+			add("mqtt.embedded.listen", "%s", msg)
+		}
+		e := c.MQTT.Embedded
+		if e.MaxInflight < 1 || e.MaxInflight > 65535 {
+			add("mqtt.embedded.max_inflight", "%d is outside 1..65535", e.MaxInflight)
+		}
+		if e.MaxPacketBytes < 1024 || e.MaxPacketBytes > 256<<20 {
+			add("mqtt.embedded.max_packet_bytes", "%d is outside 1024..268435456", e.MaxPacketBytes)
+		} else if c.MQTT.MaxPayloadBytes >= e.MaxPacketBytes {
+			add("mqtt.embedded.max_packet_bytes", "%d must be above mqtt.max_payload_bytes (%d), or oversized payloads disconnect devices instead of being dead-lettered", e.MaxPacketBytes, c.MQTT.MaxPayloadBytes)
+		}
+		if e.MaxClients < 1 {
+			add("mqtt.embedded.max_clients", "%d must be at least 1", e.MaxClients)
+		}
+		if d := e.ConnectTimeout.D(); d < time.Second || d > 5*time.Minute {
+			add("mqtt.embedded.connect_timeout", "%v is outside 1s..5m", d)
+		}
+		users := map[string]bool{}
+		for _, u := range e.Users {
+			users[u.Username] = true
+		}
+		for i, u := range e.CommandUsers {
+			if !users[u] {
+				add(fmt.Sprintf("mqtt.embedded.command_users[%d]", i), "%q is not one of mqtt.embedded.users", u)
+			}
+		}
 	}
 	for i, u := range c.MQTT.Embedded.Users {
 		k := fmt.Sprintf("mqtt.embedded.users[%d]", i)
@@ -154,10 +197,17 @@ func (c *Config) validate() []Problem {
 	if c.MQTT.MaxPayloadBytes < 0 {
 		add("mqtt.max_payload_bytes", "must be positive")
 	}
-	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
-		add("api.listen", "%q is not host:port", c.API.Listen)
+	if msg := checkListen(c.API.Listen); msg != "" {
+		add("api.listen", "%s", msg)
+	}
+	if c.API.MaxBodyBytes < 0 {
+		add("api.max_body_bytes", "must be positive")
+	}
+	if c.API.SessionTTL < 0 {
+		add("api.session_ttl", "must be positive")
 	}
 	names := map[string]bool{}
+	values := map[string]string{} // sha256 hex → key of the token that has it
 	for i, t := range c.API.Tokens {
 		k := fmt.Sprintf("api.tokens[%d]", i)
 		if t.Name == "" {
@@ -174,6 +224,13 @@ func (c *Config) validate() []Problem {
 		}
 		if !slices.Contains(Roles, t.Role) {
 			add(k+".role", "%q is not guard, platform or admin", t.Role)
+		}
+		if h := tokenHash(t.Token); h != "" {
+			if prev, dup := values[h]; dup {
+				add(k+".token", "the same token value as %s: one secret must not carry two names or roles", prev)
+			} else {
+				values[h] = k + ".token"
+			}
 		}
 	}
 	for i, u := range c.API.Users {
@@ -212,6 +269,8 @@ func (c *Config) validate() []Problem {
 			add(k+".topic", "is required")
 		} else if strings.ContainsAny(d.Topic, "+#") {
 			add(k+".topic", "%q must be a plain topic, not a filter", d.Topic)
+		} else if d.Topic == "warden" || strings.HasPrefix(d.Topic, "warden/") {
+			add(k+".topic", "%q is inside warden/, which only the gateway may write", d.Topic)
 		} else if prev, ok := topics[d.Topic]; ok {
 			add(k+".topic", "%q is also used by %s", d.Topic, prev)
 		} else {
@@ -264,11 +323,51 @@ func (c *Config) validate() []Problem {
 	if c.Uplink.MaxBacklogBytes < 0 {
 		add("uplink.max_backlog_bytes", "must be positive")
 	}
-	if c.Retention.EventsDays < 0 {
-		add("retention.events_days", "must be positive")
+	if c.Uplink.Linger < 0 {
+		add("uplink.linger", "must be positive")
+	}
+	if c.Alarms.EscalateAfter.D() < time.Second {
+		add("alarms.escalate_after", "%v is below 1s: escalation cannot be turned off", c.Alarms.EscalateAfter.D())
+	}
+	if c.Retention.EventsDays < 0 || c.Retention.EventsDays > MaxDays {
+		add("retention.events_days", "%d is outside 1..%d", c.Retention.EventsDays, MaxDays)
+	}
+	if c.Retention.UnknownFaceDays < 0 || c.Retention.UnknownFaceDays > MaxDays {
+		add("retention.unknown_face_days", "%d is outside 1..%d", c.Retention.UnknownFaceDays, MaxDays)
 	}
 	if c.Retention.MediaMaxBytes < 0 {
 		add("retention.media_max_bytes", "must be positive")
 	}
+	if c.Retention.EventsMaxBytes < 0 {
+		add("retention.events_max_bytes", "must be positive")
+	}
+	if c.Store.OpenTimeout < 0 {
+		add("store.open_timeout", "must be positive")
+	}
 	return ps
+}
+
+// checkListen checks a host:port listen address; "" when it is fine.
+func checkListen(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Sprintf("%q: port %q is not a number in 0..65535", addr, port)
+	}
+	return ""
+}
+
+// tokenHash is the sha256 hex of a token, whether written plain or hashed;
+// "" for a malformed hash (reported on its own).
+func tokenHash(tok string) string {
+	if h, ok := strings.CutPrefix(tok, "sha256:"); ok {
+		if len(h) != 64 {
+			return ""
+		}
+		return h
+	}
+	sum := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(sum[:])
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/smartcommunity/warden/drivers"
 	_ "github.com/smartcommunity/warden/drivers/all" // every device driver registers itself
+	"github.com/smartcommunity/warden/edge/action"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/gate"
 	"github.com/smartcommunity/warden/edge/liveness"
@@ -17,7 +18,7 @@ import (
 
 // Checks are the validations owned by other packages; every command that
 // loads a config runs them, so check-config and run agree.
-var Checks = []config.Check{drivers.Default.Validate, gate.Check, liveness.Check, rules.Check, zones.Check,
+var Checks = []config.Check{drivers.Default.Validate, action.Check, gate.Check, liveness.Check, rules.Check, zones.Check,
 	throw.Check, detectorCheck("face", face.ParseOptions), detectorCheck("motion", motion.ParseOptions)}
 
 // detectorCheck runs a detector's strict option parser on every camera that
