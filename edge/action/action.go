@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,9 +125,21 @@ func (a *Actuators) Kind(kind string) []config.Device {
 	return out
 }
 
+// ErrNeedsPerson is returned when code asks to open a gas valve: only a
+// person may, through Do (the audited API, admin role, with a note).
+var ErrNeedsPerson = errors.New("only an admin through the audited API may open a gas valve")
+
 // Send publishes a command at once. It never blocks: the MQTT client queues
-// it while the broker is unreachable.
+// it while the broker is unreachable. It never opens a gas valve.
 func (a *Actuators) Send(id, action string) error {
+	if act, ok := a.devs[id]; ok && act.cfg.Kind == "gas_valve" && action == "open" {
+		a.sent.WithLabelValues(act.cfg.Kind, action, "refused").Inc()
+		return fmt.Errorf("device %s: %w", id, ErrNeedsPerson)
+	}
+	return a.send(id, action)
+}
+
+func (a *Actuators) send(id, action string) error {
 	act, ok := a.devs[id]
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownDevice, id)
@@ -147,8 +160,14 @@ func (a *Actuators) Send(id, action string) error {
 }
 
 // Do is a person's command through the API: it is audited, success or not.
+// Opening a gas valve needs a named actor and a note.
 func (a *Actuators) Do(id, action, actor, note string) error {
-	err := a.Send(id, action)
+	var err error
+	if act, ok := a.devs[id]; ok && act.cfg.Kind == "gas_valve" && action == "open" && (actor == "" || strings.TrimSpace(note) == "") {
+		err = fmt.Errorf("device %s: opening a gas valve needs a named person and a note: %w", id, ErrNeedsPerson)
+	} else {
+		err = a.send(id, action)
+	}
 	if a.audit != nil {
 		e := audit.Entry{Actor: actor, Action: "device." + action, Target: id, Detail: map[string]any{"note": note}}
 		if err != nil {

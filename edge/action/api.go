@@ -2,6 +2,7 @@ package action
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/smartcommunity/warden/edge/api"
 	"github.com/smartcommunity/warden/edge/audit"
@@ -61,6 +62,7 @@ func (a *Actuators) command(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, api.Errorf(http.StatusForbidden, api.CodeForbidden, "%s %s needs role %s", cfg.Kind, req.Action, need))
 		return
 	}
+	req.Note = strings.TrimSpace(req.Note)
 	if need == api.RoleAdmin && req.Note == "" {
 		a.refused(id, req, p.Name, "refused: a note is required")
 		api.WriteError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "reopening a gas valve needs a note (why it is safe)"))

@@ -4,17 +4,19 @@
 package bus
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/smartcommunity/warden/drivers"
 	"github.com/smartcommunity/warden/edge/config"
 )
 
@@ -41,6 +43,19 @@ type BrokerOptions struct {
 	// PersistPath is the bbolt file for sessions, subscriptions, inflight
 	// and retained messages ("" = memory only).
 	PersistPath string
+	// Reserved client ids (the gateway's own) may be used by Internal only.
+	Reserved []string
+	// Commands is the command space: topics no device account may write
+	// (nil = the generic forms of drivers.IsCommandTopic). CommandUsers
+	// may write them anyway, except warden/#.
+	Commands     *drivers.CommandSpace
+	CommandUsers []string
+	// MaxPacketBytes bounds every packet (0 = config.DefaultMaxPacket);
+	// MaxClients caps connected clients (0 = config.DefaultMaxClients);
+	// ConnectTimeout bounds the wait for CONNECT (0 = 10s).
+	MaxPacketBytes int
+	MaxClients     int
+	ConnectTimeout time.Duration
 	// Inline, when set, hands publishes on its topics to the gateway inside
 	// the broker and PUBACKs them only after Handle returns nil (device
 	// ingest without a subscriber hop; see README.md, "Inline ingest").
@@ -52,7 +67,7 @@ type BrokerOptions struct {
 // Broker is a running embedded broker.
 type Broker struct {
 	srv      *mqtt.Server
-	tcp      *listeners.TCP
+	tcp      *guardedTCP
 	store    *storeHook
 	takeover *takeoverHook
 	log      *slog.Logger
@@ -90,11 +105,19 @@ func StartBroker(opts BrokerOptions) (*Broker, error) {
 	srv := mqtt.New(&mqtt.Options{
 		InlineClient: true, // used to replay pending publishes after a crash
 		Logger:       log,
-		Capabilities: brokerCaps(inflight),
+		Capabilities: brokerCaps(inflight, cmp.Or(opts.MaxPacketBytes, config.DefaultMaxPacket), cmp.Or(opts.MaxClients, config.DefaultMaxClients)),
 	})
 	access := &accessHook{
-		anonymous: opts.AllowAnonymous, users: users, acl: opts.ACL,
-		internal: opts.Internal, trustAnon: opts.TrustAnonymous && opts.AllowAnonymous, authFail: m.authFail, denied: m.denied,
+		server: srv, anonymous: opts.AllowAnonymous, users: users, acl: opts.ACL,
+		internal: opts.Internal, trustAnon: opts.TrustAnonymous && opts.AllowAnonymous,
+		reserved: map[string]bool{}, commands: opts.Commands, cmdUsers: map[string]bool{},
+		authFail: m.authFail, idRefuse: m.idRefused, denied: m.denied,
+	}
+	for _, id := range opts.Reserved {
+		access.reserved[id] = true
+	}
+	for _, u := range opts.CommandUsers {
+		access.cmdUsers[u] = true
 	}
 	if err := srv.AddHook(access, nil); err != nil {
 		return nil, fmt.Errorf("mqtt broker: access hook: %w", err)
@@ -117,6 +140,10 @@ func StartBroker(opts BrokerOptions) (*Broker, error) {
 	takeover := &takeoverHook{server: srv, log: log}
 	if opts.PersistPath != "" {
 		st, err := openStore(opts.PersistPath, log, func() { persistErrs.Add(1) })
+		if err == nil {
+			st.internal = opts.Internal.Username
+			st.commands = opts.Commands
+		}
 		if err != nil {
 			return nil, fmt.Errorf("mqtt broker: %w", err)
 		}
@@ -137,7 +164,7 @@ func StartBroker(opts BrokerOptions) (*Broker, error) {
 	if err := srv.AddHook(&dropHook{}, nil); err != nil {
 		return nil, fmt.Errorf("mqtt broker: drop hook: %w", err)
 	}
-	b.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: opts.Listen})
+	b.tcp = newGuardedTCP(opts.Listen, cmp.Or(opts.ConnectTimeout, config.DefaultConnectTimeout), m.refused, log)
 	if err := srv.AddListener(b.tcp); err != nil {
 		b.stopStore()
 		return nil, fmt.Errorf("mqtt broker: listen %s: %w", opts.Listen, err)
@@ -165,8 +192,12 @@ func StartBroker(opts BrokerOptions) (*Broker, error) {
 	return b, nil
 }
 
-func brokerCaps(inflight int) *mqtt.Capabilities {
+func brokerCaps(inflight, maxPacket, maxClients int) *mqtt.Capabilities {
 	c := mqtt.NewDefaultServerCapabilities()
+	// Checked on the fixed header, before mochi allocates the packet: a
+	// stranger announcing 250 MiB is closed without a byte read.
+	c.MaximumPacketSize = uint32(maxPacket)
+	c.MaximumClients = int64(maxClients)
 	c.MaximumInflight = uint16(inflight)
 	// Pending writes per client: at the default 8192 a burst to a slow
 	// subscriber is dropped (MessagesDropped); raise it with the window.
@@ -176,6 +207,25 @@ func brokerCaps(inflight int) *mqtt.Capabilities {
 	// older than a day. 0 = never.
 	c.MaximumMessageExpiryInterval = 0
 	return c
+}
+
+// PublishNoWait publishes from inside the broker (mochi's inline client):
+// straight to the subscribers' connections, with no TCP hop, no PUBACK to
+// wait for and no write to the broker's file before delivery. The gateway's
+// actuator commands take this path, so a full disk or a hijacked client id
+// cannot hold them back.
+func (b *Broker) PublishNoWait(topic string, qos byte, retain bool, payload []byte) {
+	if err := b.srv.Publish(topic, payload, retain, qos); err != nil {
+		b.log.Error("in-process publish failed", "topic", topic, "error", err)
+	}
+}
+
+// Healthy is nil unless the broker's own file is failing its commits.
+func (b *Broker) Healthy() error {
+	if b.store == nil {
+		return nil
+	}
+	return b.store.Healthy()
 }
 
 // Addr is the actual host:port the broker listens on.
@@ -240,8 +290,10 @@ func (h *dropHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 }
 
 type brokerMetrics struct {
-	authFail prometheus.Counter
-	denied   *prometheus.CounterVec
+	authFail  prometheus.Counter
+	idRefused *prometheus.CounterVec
+	refused   *prometheus.CounterVec
+	denied    *prometheus.CounterVec
 }
 
 func newBrokerMetrics() *brokerMetrics {
@@ -249,8 +301,14 @@ func newBrokerMetrics() *brokerMetrics {
 		authFail: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "warden_mqtt_auth_failures_total", Help: "MQTT connections refused by authentication.",
 		}),
+		idRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_mqtt_client_id_refused_total", Help: "MQTT connections refused for their client id: reserved for the gateway, or a session of another user.",
+		}, []string{"reason"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_mqtt_connections_refused_total", Help: "MQTT connections closed before or while connecting: too many waiting to send CONNECT (handshakes), no CONNECT in time (timeout), a packet over max_packet_bytes.",
+		}, []string{"reason"}),
 		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "warden_mqtt_acl_denied_total", Help: "MQTT publishes (write) and deliveries/subscriptions (read) denied by the ACL.",
+			Name: "warden_mqtt_acl_denied_total", Help: "MQTT publishes (write) and deliveries/subscriptions (read) denied by the ACL, and retained commands refused (retain).",
 		}, []string{"action"}),
 	}
 }
@@ -269,7 +327,7 @@ func (m *brokerMetrics) register(reg prometheus.Registerer, srv *mqtt.Server, pe
 		ConstLabels: prometheus.Labels{"reason": "write_queue"},
 	}, func() float64 { return float64(atomic.LoadInt64(&info.MessagesDropped)) })
 	cs := []prometheus.Collector{
-		m.authFail, m.denied, dropped, droppedOut,
+		m.authFail, m.idRefused, m.refused, m.denied, dropped, droppedOut,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "warden_mqtt_broker_clients_connected", Help: "Clients connected to the embedded broker.",
 		}, func() float64 { return float64(atomic.LoadInt64(&info.ClientsConnected)) }),

@@ -2,7 +2,6 @@ package bus
 
 import (
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -10,6 +9,8 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
+
+	"github.com/smartcommunity/warden/drivers"
 )
 
 // Inline lets the embedded broker hand publishes on some topics straight to
@@ -105,7 +106,7 @@ func (h *inlineHook) Provides(b byte) bool {
 
 func (h *inlineHook) wants(topic string) bool {
 	for _, f := range h.in.Filters {
-		if matchFilter(f, topic) {
+		if drivers.MatchFilter(f, topic) {
 			return true
 		}
 	}
@@ -257,26 +258,4 @@ func (h *inlineHook) Stop() error {
 	}
 	h.wg.Wait()
 	return nil
-}
-
-// matchFilter reports whether an MQTT topic filter matches a topic name.
-func matchFilter(filter, topic string) bool {
-	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "#") || strings.HasPrefix(filter, "+")) {
-		return false // [MQTT-4.7.2-1]
-	}
-	for {
-		f, frest, fmore := strings.Cut(filter, "/")
-		if f == "#" {
-			return true
-		}
-		t, trest, tmore := strings.Cut(topic, "/")
-		if f != "+" && f != t {
-			return false
-		}
-		if !fmore || !tmore {
-			// "a/#" also matches "a"
-			return fmore == tmore || (!tmore && frest == "#")
-		}
-		filter, topic = frest, trest
-	}
 }

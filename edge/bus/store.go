@@ -14,6 +14,9 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"go.etcd.io/bbolt"
+
+	"github.com/smartcommunity/warden/drivers"
+	"github.com/smartcommunity/warden/edge/health"
 )
 
 // storeHook persists mochi's sessions, subscriptions, inflight and retained
@@ -36,6 +39,12 @@ type storeHook struct {
 	server *mqtt.Server
 	errs   func() // counts a failed commit
 	seed   func(maxCreated int64)
+	// internal is the gateway's own username: its publishes are delivered
+	// from memory when they cannot be persisted (a valve command must not
+	// wait for a disk). commands: retained commands are not reloaded.
+	internal string
+	commands *drivers.CommandSpace
+	health   health.Commits
 
 	mu      sync.Mutex
 	queue   []kvOp
@@ -155,7 +164,10 @@ func (h *storeHook) writer() {
 			})
 			if err != nil {
 				h.errs()
+				h.health.Failed(err)
 				h.log.Error("broker store: commit failed", "ops", len(ops), "error", err)
+			} else if h.health.Succeeded() {
+				h.log.Info("broker store: commits succeed again")
 			}
 			for _, w := range waiters {
 				w <- err
@@ -198,6 +210,11 @@ func (h *storeHook) put(wait bool, key string, v storage.Serializable) {
 }
 
 func (h *storeHook) del(key string) { _ = h.enqueue(false, kvOp{key: []byte(key)}) }
+
+// Healthy is nil unless the last commit failed (a full disk, say).
+func (h *storeHook) Healthy() error {
+	return h.health.Err("broker store")
+}
 
 // Stop flushes the queue and closes the file.
 func (h *storeHook) Stop() error {
@@ -381,11 +398,18 @@ func (h *storeHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packe
 		ops = append(ops, kvOp{key: old})
 	}
 	if err := h.enqueue(true, ops...); err != nil {
-		// Refuse rather than PUBACK a message that is not durable: v3
-		// publishers are disconnected and resend it.
 		h.seqMu.Lock()
 		delete(h.pending, mk)
 		h.seqMu.Unlock()
+		if h.internal != "" && string(cl.Properties.Username) == h.internal {
+			// The gateway's own publish (an alarm, an event mirror): better
+			// delivered from memory than not at all; its client would wait
+			// for a PUBACK for ever.
+			h.log.Warn("broker store failing: gateway publish delivered from memory only", "topic", pk.TopicName, "error", err)
+			return pk, nil
+		}
+		// Refuse rather than PUBACK a message that is not durable: v3
+		// publishers are disconnected and resend it.
 		return pk, packets.ErrRejectPacket
 	}
 	return pk, nil
@@ -478,8 +502,21 @@ func (h *storeHook) StoredSubscriptions() ([]storage.Subscription, error) {
 	return v, err
 }
 
+// StoredRetainedMessages leaves out retained commands (stored by an older
+// version, or by hand in the file) and deletes them: an actuator must not
+// get a command again because the gateway restarted.
 func (h *storeHook) StoredRetainedMessages() ([]storage.Message, error) {
-	return h.messages(storage.RetainedKey + "_")
+	all, err := h.messages(storage.RetainedKey + "_")
+	out := all[:0]
+	for _, m := range all {
+		if h.commands.Contains(m.TopicName) && !strings.HasPrefix(m.TopicName, "warden/") {
+			h.log.Warn("broker store: retained command deleted", "topic", m.TopicName)
+			h.del(retainedKey(m.TopicName))
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, err
 }
 
 func (h *storeHook) StoredInflightMessages() ([]storage.Message, error) {

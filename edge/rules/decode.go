@@ -11,6 +11,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/smartcommunity/warden/drivers"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/rules/schedule"
@@ -92,7 +93,7 @@ func Check(c *config.Config) []config.Problem {
 // "rules[2].then[0].topic". Devices are the configured devices that action
 // targets are checked against.
 func Parse(raw []config.Rule, devices []config.Device) ([]Rule, []config.Problem) {
-	d := &decoder{devices: map[string]config.Device{}}
+	d := &decoder{devices: map[string]config.Device{}, commands: drivers.Default.CommandSpace(devices)}
 	for _, dv := range devices {
 		d.devices[dv.ID] = dv
 	}
@@ -118,8 +119,9 @@ func Parse(raw []config.Rule, devices []config.Device) ([]Rule, []config.Problem
 }
 
 type decoder struct {
-	devices map[string]config.Device
-	ps      []config.Problem
+	devices  map[string]config.Device
+	commands *drivers.CommandSpace
+	ps       []config.Problem
 }
 
 func (d *decoder) add(key, f string, a ...any) {
@@ -463,6 +465,8 @@ func (d *decoder) action(v any, p string) (Action, bool) {
 		if a.Topic != nil && !strings.Contains(a.Topic.Root.String(), "{{") {
 			if t := a.Topic.Root.String(); strings.ContainsAny(t, "+#") {
 				d.add(o.key("topic"), "%q must be a plain topic, not a filter", t)
+			} else if d.commands.Actuator(t) {
+				d.add(o.key("topic"), "%q commands an actuator or speaks for the gateway: use close_valve, siren or open_gate (no rule may open a valve)", t)
 			}
 		}
 	case ActCloseValve, ActOpenGate, ActSiren:

@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/smartcommunity/warden/drivers"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
@@ -61,8 +62,12 @@ type Options struct {
 	MaxAge time.Duration
 	// PublishTimeout bounds one MQTT publish action (default 5s).
 	PublishTimeout time.Duration
-	Logger         *slog.Logger
-	Registerer     prometheus.Registerer
+	// Commands are the actuators' command topics, which a publish action
+	// may never write (a templated topic is checked when it is rendered).
+	// New fills it from the config's devices.
+	Commands   *drivers.CommandSpace
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // View is what templates see: the event's fields (.Type, .Severity,
@@ -117,6 +122,9 @@ const maxRecent = 1024
 // New checks the config's rules and builds the engine.
 func New(c *config.Config, o Options) (*Engine, error) {
 	rs, ps := Parse(c.Rules, c.Devices)
+	if o.Commands == nil {
+		o.Commands = drivers.Default.CommandSpace(c.Devices)
+	}
 	if len(ps) > 0 {
 		for i := range ps {
 			if ps[i].Line == 0 {
@@ -402,6 +410,9 @@ func (e *Engine) do(ctx context.Context, a *Action, v *View) (target string, err
 		}
 		if topic == "" || strings.ContainsAny(topic, "+#\x00") {
 			return topic, fmt.Errorf("topic %q is empty or has wildcards", topic)
+		}
+		if e.opts.Commands.Actuator(topic) {
+			return topic, fmt.Errorf("topic %q commands an actuator or speaks for the gateway: rules may not publish there", topic)
 		}
 		var payload []byte
 		if a.Payload == nil {
