@@ -2,10 +2,12 @@ package action
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,28 +33,31 @@ const Tries = 3
 // Commands go out from React, on the ingest path, before the event is
 // stored. It never opens a valve.
 type Interlock struct {
-	act     *Actuators
-	sink    Sink
-	gw, sit string
-	confirm time.Duration
-	log     *slog.Logger
-	now     func() time.Time
+	act      *Actuators
+	sink     Sink
+	unstored func(evs ...*event.Event)
+	gw, sit  string
+	confirm  time.Duration
+	log      *slog.Logger
+	now      func() time.Time
 
 	mu      sync.Mutex
 	pending map[string]*pendingClose
 	wake    chan struct{}
+	beat    atomic.Int64 // unix nanos of Run's last turn (liveness)
 
 	faults   prometheus.Counter
 	confirms prometheus.Histogram
 }
 
 type pendingClose struct {
-	valve  config.Device
-	cause  string // the gas.leak event id
-	sentAt time.Time
-	try    int
-	next   time.Time     // next retry, or the fault deadline after the last try
-	window time.Duration // the valve's confirm timeout
+	valve    config.Device
+	detector config.Device // whose leak asked for the close
+	cause    string        // the gas.leak event id
+	sentAt   time.Time
+	try      int
+	next     time.Time     // next retry, or the fault deadline after the last try
+	window   time.Duration // the valve's confirm timeout
 }
 
 // InterlockOptions configure the interlock.
@@ -60,8 +65,11 @@ type InterlockOptions struct {
 	Gateway, Site  string
 	ConfirmTimeout time.Duration
 	Sink           Sink
-	Logger         *slog.Logger
-	Registerer     prometheus.Registerer
+	// Unstored gets a valve.fault the Sink refused (a full disk): guards
+	// must still see it, and it is stored once the disk recovers.
+	Unstored   func(evs ...*event.Event)
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // NewInterlock builds the interlock over the actuators.
@@ -73,7 +81,7 @@ func NewInterlock(a *Actuators, o InterlockOptions) (*Interlock, error) {
 		o.Logger = slog.Default()
 	}
 	i := &Interlock{
-		act: a, sink: o.Sink, gw: o.Gateway, sit: o.Site, confirm: o.ConfirmTimeout,
+		act: a, sink: o.Sink, unstored: o.Unstored, gw: o.Gateway, sit: o.Site, confirm: o.ConfirmTimeout,
 		log: o.Logger.With("component", "interlock"), now: time.Now,
 		pending: map[string]*pendingClose{}, wake: make(chan struct{}, 1),
 		faults:   prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_interlock_valve_faults_total", Help: "Valves that did not report closed after every try."}),
@@ -135,7 +143,7 @@ func (i *Interlock) leak(det config.Device, e *event.Event) {
 		}
 		i.mu.Lock()
 		if _, already := i.pending[v]; !already {
-			p := &pendingClose{valve: cfg, cause: e.ID, sentAt: now, try: 1, window: i.confirm}
+			p := &pendingClose{valve: cfg, detector: det, cause: e.ID, sentAt: now, try: 1, window: i.confirm}
 			if w := i.act.ConfirmTimeout(v); w > 0 {
 				p.window = w
 			}
@@ -202,10 +210,11 @@ func (i *Interlock) Run(ctx context.Context) error {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for {
+		i.beat.Store(time.Now().UnixNano())
 		next := i.tick(ctx)
-		d := time.Hour
+		d := beatEvery
 		if !next.IsZero() {
-			d = max(time.Until(next), time.Millisecond)
+			d = min(max(time.Until(next), time.Millisecond), beatEvery)
 		}
 		t.Reset(d)
 		select {
@@ -215,6 +224,22 @@ func (i *Interlock) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// beatEvery is how often Run turns when idle, to show it is alive.
+const beatEvery = 2 * time.Second
+
+// Alive is nil while Run turns: the systemd watchdog follows the safety
+// loop, not readiness, so a full disk never gets the interlock killed.
+func (i *Interlock) Alive() error {
+	last := i.beat.Load()
+	if last == 0 {
+		return errors.New("interlock: not running")
+	}
+	if age := time.Since(time.Unix(0, last)); age > 5*beatEvery {
+		return fmt.Errorf("interlock: loop stuck for %s", age.Round(time.Second))
+	}
+	return nil
 }
 
 // tick acts on due valves and returns the next deadline.
@@ -266,13 +291,23 @@ func (i *Interlock) fault(ctx context.Context, p *pendingClose) {
 		Location: p.valve.Location,
 	}, reason)
 	e.Data["cause"] = p.cause
+	// The leak's sirens may have been silenced meanwhile: a valve that did
+	// not close is a reason to sound them again.
+	for _, s := range i.sirens(p.detector, e) {
+		if err := i.act.Send(s, "on"); err != nil {
+			i.log.Error("siren on for valve fault", "siren", s, "valve", p.valve.ID, "err", err)
+		}
+	}
 	if i.sink == nil {
 		return
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := i.sink.Append(actx, e); err != nil {
-		i.log.Error("valve fault event not stored", "valve", p.valve.ID, "err", err)
+		i.log.Error("valve fault event not stored; shown from memory and stored when the disk recovers", "valve", p.valve.ID, "err", err)
+		if i.unstored != nil {
+			i.unstored(e)
+		}
 	}
 }
 

@@ -89,6 +89,9 @@ type Alarm struct {
 	EscalatedAt     *time.Time     `json:"escalated_at"`
 	Media           []event.Media  `json:"media"`
 	Timeline        []Entry        `json:"timeline,omitempty"`
+	// Unstored: opened from memory because its event could not be stored
+	// (ShowUnstored); false once it is.
+	Unstored bool `json:"unstored,omitempty"`
 }
 
 func (a *Alarm) clone() *Alarm {
@@ -200,6 +203,7 @@ var titles = map[string]string{
 	event.ThrowDetected: "Object thrown from height", event.CameraOffline: "Camera offline",
 	event.DeviceOffline: "Device offline", event.DeviceTamper: "Device tampered",
 	event.DeviceFault: "Device fault", event.SystemStorage: "Gateway storage problem",
+	event.SystemFault: "Gateway component disabled",
 }
 
 // title is a short human line for lists and notifications.

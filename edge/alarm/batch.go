@@ -142,6 +142,10 @@ func (b *batch) raise(e *event.Event, key string, sev event.Severity) (*Alarm, b
 		OpenedAt: now, UpdatedAt: now, Media: []event.Media{},
 		Timeline: []Entry{{At: now, Action: ActOpened, EventID: e.ID}},
 	}
+	if v := b.m.volatile[key]; v != nil {
+		// shown from memory while the disk failed: same alarm, now stored
+		n.ID, n.OpenedAt, n.Timeline[0].At = v.ID, v.OpenedAt, v.OpenedAt
+	}
 	n.addMedia(e.Media)
 	b.add(n)
 	b.stage(n, ActOpened, &eventSpec{typ: event.AlarmOpened})
@@ -189,6 +193,7 @@ func (b *batch) commit(ctx context.Context) error {
 		}
 		all, act := tx.Bucket(bktAlarms), tx.Bucket(bktActive)
 		for _, a := range b.order {
+			a.Unstored = false
 			js, err := encodeAlarm(a)
 			if err != nil {
 				return err
@@ -223,6 +228,9 @@ func (b *batch) commit(ctx context.Context) error {
 		m.saved, m.savedAt = cur, m.now()
 	}
 	for _, a := range b.order {
+		if v := m.volatile[a.Key]; v != nil && v.ID == a.ID {
+			delete(m.volatile, a.Key)
+		}
 		if a.State != Resolved {
 			m.active[a.Key] = a
 		} else if x := m.active[a.Key]; x != nil && x.ID == a.ID {

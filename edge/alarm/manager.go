@@ -91,6 +91,11 @@ type Manager struct {
 	pending    []pendingEvent // alarm.* events in the outbox, in rev order
 	notify     []func(Change)
 	sinkFailed bool
+	// volatile are alarms opened from memory (unstored.go) by key; held are
+	// events kept for the Sink until it takes them.
+	volatile map[string]*Alarm
+	held     []*event.Event
+	unstored chan unstoredReq
 }
 
 type pendingEvent struct {
@@ -138,6 +143,9 @@ func New(o Options) (*Manager, error) {
 		log:    o.Logger.With("component", "alarm"),
 		active: map[string]*Alarm{},
 		notify: slices.Clone(o.Notify),
+
+		volatile: map[string]*Alarm{},
+		unstored: make(chan unstoredReq, 256),
 	}
 	if err := m.load(); err != nil {
 		return nil, err
@@ -300,7 +308,7 @@ func (m *Manager) transition(ctx context.Context, id, actor string, apply func(*
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	a, err := m.Get(id)
+	a, err := m.get(id)
 	if err != nil {
 		return nil, err
 	}
@@ -495,6 +503,7 @@ func (m *Manager) updateGauge() {
 	m.met.alarms.WithLabelValues(string(Open)).Set(float64(open))
 	m.met.alarms.WithLabelValues(string(Acknowledged)).Set(float64(acked))
 	m.met.alarms.WithLabelValues(string(Resolved)).Set(float64(m.resolvedN))
+	m.met.unstored.Set(float64(len(m.volatile)))
 }
 
 // saveCursor persists the cursor when it moved (at most every few seconds

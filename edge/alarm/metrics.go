@@ -12,6 +12,7 @@ type metrics struct {
 	ackSeconds  prometheus.Histogram
 	escalations prometheus.Counter
 	errors      *prometheus.CounterVec
+	unstored    prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -35,17 +36,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_alarm_errors_total",
-			Help: "Alarm failures by stage: persist (bbolt), sink (recording alarm.* events), notify (a callback panicked), follow (reading events).",
+			Help: "Alarm failures by stage: persist (bbolt), sink (recording alarm.* events), notify (a callback panicked), follow (reading events), unstored (an alarm that could not be stored nor shown).",
 		}, []string{"stage"}),
+		unstored: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "warden_alarms_unstored",
+			Help: "Alarms shown from memory because their event could not be stored (full or failing disk).",
+		}),
 	}
-	for _, s := range []string{"persist", "sink", "notify", "follow"} {
+	for _, s := range []string{"persist", "sink", "notify", "follow", "unstored"} {
 		m.errors.WithLabelValues(s)
 	}
 	for _, s := range []string{"open", "acknowledged", "resolved", "escalated"} {
 		m.transitions.WithLabelValues(s)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.alarms, m.transitions, m.ackSeconds, m.escalations, m.errors} {
+		for _, c := range []prometheus.Collector{m.alarms, m.transitions, m.ackSeconds, m.escalations, m.errors, m.unstored} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("alarm: register metrics: %w", err)
 			}

@@ -59,6 +59,18 @@ func getU64(b []byte) uint64 {
 
 // Get returns an alarm with its timeline.
 func (m *Manager) Get(id string) (*Alarm, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.get(id)
+}
+
+// get is Get with m.mu held.
+func (m *Manager) get(id string) (*Alarm, error) {
+	for _, v := range m.volatile {
+		if v.ID == id {
+			return v.clone(), nil
+		}
+	}
 	var a *Alarm
 	err := m.o.DB.View(func(tx *bbolt.Tx) error {
 		var err error
@@ -82,10 +94,11 @@ func (m *Manager) List(state State, before string, limit int) ([]Alarm, error) {
 		limit = 100
 	}
 	limit = min(limit, 1000)
-	out := []Alarm{}
 	keep := func(a *Alarm) bool {
 		return (state == "" || a.State == state) && (before == "" || a.ID < before)
 	}
+	// Unstored alarms first: they are the newest and the most urgent.
+	out := append([]Alarm{}, m.unstoredList(keep)...)
 	err := m.o.DB.View(func(tx *bbolt.Tx) error {
 		all := tx.Bucket(bktAlarms)
 		if state == Open || state == Acknowledged {

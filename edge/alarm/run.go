@@ -31,10 +31,14 @@ func (m *Manager) Run(ctx context.Context) error {
 			wg.Wait()
 			m.saveCursor(true)
 			return nil
+		case r := <-m.unstored:
+			m.showUnstored(r)
+			continue
 		case <-tick.C:
 		}
 		m.escalateDue(ctx)
 		m.mu.Lock()
+		m.flushHeld(ctx)
 		m.flush(ctx)
 		m.mu.Unlock()
 		if time.Since(lastPrune) > time.Hour {

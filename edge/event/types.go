@@ -37,6 +37,7 @@ const (
 	DeviceFault     = "device.fault"
 	SystemStorage   = "system.storage"
 	SystemDeadLtr   = "system.deadletter"
+	SystemFault     = "system.fault"
 	AlarmOpened     = "alarm.opened"
 	AlarmAcked      = "alarm.acknowledged"
 	AlarmResolved   = "alarm.resolved"
@@ -55,7 +56,7 @@ var types = map[string]Severity{
 	ThrowDetected: Critical,
 	CameraOffline: Warning, CameraOnline: Info, DeviceOffline: Warning, DeviceOnline: Info,
 	MotionDetected: Info, DeviceTamper: Warning, DeviceBattery: Warning, DeviceFault: Warning,
-	SystemStorage: Critical, SystemDeadLtr: Warning,
+	SystemStorage: Critical, SystemDeadLtr: Warning, SystemFault: Critical,
 	AlarmOpened: Info, AlarmAcked: Info, AlarmResolved: Info, AlarmEscalated: Critical,
 }
 

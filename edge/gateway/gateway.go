@@ -86,6 +86,8 @@ type Gateway struct {
 	pub         *publisher
 	eventsTotal *prometheus.CounterVec
 	rulesStart  uint64
+	// faceErr is why face recognition is off although configured.
+	faceErr error
 	// internalPass is the embedded broker password of our own client,
 	// new on every start and never written anywhere.
 	internalPass string
@@ -137,12 +139,30 @@ func (g *Gateway) build() (err error) {
 	if g.audit, err = audit.New(g.store.DB(), g.log); err != nil {
 		return err
 	}
+	// Before anything that can fail to store an alarm's event (the
+	// interlock, ingest): they hand such events to it. Its notifications
+	// start with Run, once the API exists.
+	g.alarms, err = alarm.New(alarm.Options{
+		DB: g.store.DB(), Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
+		EscalateAfter: cfg.Alarms.EscalateAfter.D(),
+		Sink:          g.store, // records alarm.* events
+		Source:        g.store, // Run follows the event log
+		Audit:         g.audit,
+		Notify: []func(alarm.Change){func(c alarm.Change) {
+			g.api.PublishLive("alarm", c.Alarm.Rev, c.Payload())
+		}},
+		Logger: g.log.With("component", "alarm"), Registerer: g.reg,
+	})
+	if err != nil {
+		return err
+	}
 	if g.act, err = action.NewActuators(cfg.Devices, drivers.Default, g.audit, g.log, g.reg); err != nil {
 		return err
 	}
 	g.lock, err = action.NewInterlock(g.act, action.InterlockOptions{
 		Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Sink: g.store,
-		Logger: g.log, Registerer: g.reg,
+		Unstored: g.alarms.HoldUnstored,
+		Logger:   g.log, Registerer: g.reg,
 	})
 	if err != nil {
 		return err
@@ -173,6 +193,7 @@ func (g *Gateway) build() (err error) {
 		// sees the final events last.
 		Actors:          []ingest.Actor{g.lock, g.zones, g.gate, g.live},
 		MaxPayloadBytes: cfg.MQTT.MaxPayloadBytes,
+		Unstored:        g.alarms.ShowUnstored,
 		Logger:          g.log, Registerer: g.reg,
 	})
 	if err != nil {
@@ -200,6 +221,12 @@ func (g *Gateway) build() (err error) {
 			Internal:       bus.Credentials{Username: internalUser, Password: g.internalPass},
 			MaxInflight:    cfg.MQTT.Embedded.MaxInflight,
 			PersistPath:    persistPath(cfg),
+			Reserved:       []string{cfg.MQTT.ClientID, cfg.MQTT.ClientID + "-cmd"},
+			Commands:       drivers.Default.CommandSpace(cfg.Devices),
+			CommandUsers:   cfg.MQTT.Embedded.CommandUsers,
+			MaxPacketBytes: cfg.MQTT.Embedded.MaxPacketBytes,
+			MaxClients:     cfg.MQTT.Embedded.MaxClients,
+			ConnectTimeout: cfg.MQTT.Embedded.ConnectTimeout.D(),
 			Inline:         g.inlineIngest(),
 			Logger:         g.log.With("component", "broker"),
 			Registerer:     g.reg,
@@ -207,6 +234,10 @@ func (g *Gateway) build() (err error) {
 		if err != nil {
 			return fmt.Errorf("mqtt: embedded broker: %w", err)
 		}
+		// Commands go out from inside the broker: no TCP hop, and nothing
+		// (disk, PUBACK, a hijacked client id) between a detector and its
+		// valve.
+		g.act.SetPublisher(g.broker)
 	}
 	g.console, err = console.New(console.Options{
 		Users: cfg.API.Users, Tokens: cfg.API.Tokens, SessionTTL: cfg.API.SessionTTL.D(),
@@ -218,7 +249,12 @@ func (g *Gateway) build() (err error) {
 	}
 	detectors := camera.DefaultDetectors()
 	if err := g.openGallery(); err != nil {
-		return err
+		// Degraded, not dead: the interlock, alarms and every other
+		// camera job run on; guards get a system.fault alarm (Run).
+		g.faceErr = err
+		g.gallery, g.faceEngine = nil, nil
+		g.log.Error("face recognition disabled; everything else runs", "err", err)
+		detectors = []vision.Factory{motion.New, throw.New}
 	}
 	if g.gallery != nil {
 		// The live gallery: enrolments through the API apply at once and
@@ -249,20 +285,6 @@ func (g *Gateway) build() (err error) {
 		Registerer:    g.reg,
 		Logger:        g.log.With("component", "api"),
 	})
-	g.alarms, err = alarm.New(alarm.Options{
-		DB: g.store.DB(), Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
-		EscalateAfter: cfg.Alarms.EscalateAfter.D(),
-		Sink:          g.store, // records alarm.* events
-		Source:        g.store, // Run follows the event log
-		Audit:         g.audit,
-		Notify: []func(alarm.Change){func(c alarm.Change) {
-			g.api.PublishLive("alarm", c.Alarm.Rev, c.Payload())
-		}},
-		Logger: g.log.With("component", "alarm"), Registerer: g.reg,
-	})
-	if err != nil {
-		return err
-	}
 	g.alarms.Mount(g.api)
 	g.act.Mount(g.api)
 	g.gate.Mount(g.api)
@@ -384,16 +406,19 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err != nil {
 		return fail(fmt.Errorf("mqtt: connect %s: %w", brokerURL, err))
 	}
-	// Commands to valves, gates and sirens get their own connection, so
-	// they never queue behind the acks and event mirrors of the main one.
-	g.cmdClient, err = bus.Connect(runCtx, bus.ClientOptions{
-		URL: brokerURL, ClientID: g.cfg.MQTT.ClientID + "-cmd", Username: user, Password: pass,
-		Logger: g.log.With("component", "mqtt-commands"),
-	})
-	if err != nil {
-		return fail(fmt.Errorf("mqtt: connect %s for commands: %w", brokerURL, err))
+	if g.broker == nil {
+		// External broker: commands to valves, gates and sirens get their
+		// own connection, so they never queue behind the acks and event
+		// mirrors of the main one.
+		g.cmdClient, err = bus.Connect(runCtx, bus.ClientOptions{
+			URL: brokerURL, ClientID: g.cfg.MQTT.ClientID + "-cmd", Username: user, Password: pass,
+			Logger: g.log.With("component", "mqtt-commands"),
+		})
+		if err != nil {
+			return fail(fmt.Errorf("mqtt: connect %s for commands: %w", brokerURL, err))
+		}
+		g.act.SetPublisher(g.cmdClient)
 	}
-	g.act.SetPublisher(g.cmdClient)
 	goRun("interlock", g.lock.Run)
 	g.alarms.AddNotify(func(c alarm.Change) {
 		g.client.PublishNoWait("warden/"+g.cfg.Gateway.ID+"/alarms", 1, false, c.Payload())
@@ -421,6 +446,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	goRun("gate", g.gate.Run)
 	goRun("liveness", g.live.Run)
 	goRun("uplink", g.uplink.Load().Run)
+	goRun("storage watch", g.watchStorage)
+	if g.faceErr != nil {
+		g.raiseFault(runCtx, "face", "face recognition disabled: "+g.faceErr.Error())
+	}
 	g.pub = newPublisher(g.store, g.client, g.cfg.Gateway.ID, g.eventsTotal, g.log)
 	goRun("event publisher", g.pub.run)
 
@@ -454,17 +483,28 @@ func (g *Gateway) watchdog(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if g.checkReady() == nil {
-				g.opts.Healthy()
+			// Liveness, not readiness: a failing disk or uplink makes the
+			// gateway not ready, and a restart would only interrupt the
+			// interlock. A stuck safety loop is worth a restart.
+			if err := g.lock.Alive(); err != nil {
+				g.log.Error("watchdog not fed", "err", err)
+				continue
 			}
+			g.opts.Healthy()
 		}
 	}
 }
 
 func (g *Gateway) readyChecks() []api.Check {
 	return []api.Check{
-		{Name: "store", Fn: g.router.Healthy},
+		{Name: "store", Fn: func() error { return errors.Join(g.store.Healthy(), g.router.Healthy()) }},
 		{Name: "uplink", Fn: func() error { return g.uplink.Load().Healthy() }},
+		{Name: "mqtt-store", Fn: func() error {
+			if g.broker == nil {
+				return nil
+			}
+			return g.broker.Healthy()
+		}},
 		{Name: "mqtt", Fn: func() error {
 			if g.client == nil || !g.client.Connected() {
 				return errors.New("not connected to the broker")
@@ -472,15 +512,6 @@ func (g *Gateway) readyChecks() []api.Check {
 			return nil
 		}},
 	}
-}
-
-func (g *Gateway) checkReady() error {
-	for _, c := range g.readyChecks() {
-		if err := c.Fn(); err != nil {
-			return fmt.Errorf("%s: %w", c.Name, err)
-		}
-	}
-	return nil
 }
 
 func (g *Gateway) cameraStatus() []api.CameraStatus {

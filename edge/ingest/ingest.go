@@ -73,6 +73,11 @@ type Options struct {
 	Registerer      prometheus.Registerer
 	// RetryDelay is the first wait before a failed commit is retried.
 	RetryDelay time.Duration
+	// Unstored, when set, gets the events of a failed commit at once, so
+	// guards see a leak while the disk fails (the message itself is
+	// committed later: resent by the device or retried here). It must not
+	// block.
+	Unstored func(evs ...*event.Event)
 }
 
 type device struct {
@@ -304,9 +309,13 @@ func (r *Router) submit(req *store.Request, m Message, done func(error), inline 
 	req.Done = func(res store.Result) {
 		if res.Err != nil {
 			r.m.commitErr.Inc()
+			if r.opts.Unstored != nil && len(req.Events) > 0 {
+				r.opts.Unstored(req.Events...)
+			}
 			if inline {
 				r.inlineFailing.Store(true)
 				r.logLimited("store commit failed; publish refused, the device resends it", "topic", m.Topic, "err", res.Err)
+				r.holdCritical(req)
 				done(fmt.Errorf("%w: %s: %w", ErrNotCommitted, m.Topic, res.Err))
 				return
 			}

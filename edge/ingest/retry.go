@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/smartcommunity/warden/edge/event"
@@ -20,6 +21,36 @@ func (r *Router) queueRetry(req *store.Request) {
 	case r.wake <- struct{}{}:
 	default:
 	}
+}
+
+// maxHeld bounds the critical events kept in memory for a device that may
+// never resend (a clean-session client drops its unacknowledged publishes
+// when it is disconnected).
+const maxHeld = 10000
+
+// holdCritical keeps the critical events of a refused inline publish and
+// retries them with the other failed commits. The device's resend (DUP)
+// and this copy share the dedup key and both skip if seen, so whichever
+// commits second is dropped: a gas leak is stored once the disk recovers
+// even if the device never sends it again.
+func (r *Router) holdCritical(req *store.Request) {
+	if !slices.ContainsFunc(req.Events, func(e *event.Event) bool { return e.Severity == event.Critical }) {
+		return
+	}
+	r.retryMu.Lock()
+	full := len(r.retry) >= maxHeld
+	r.retryMu.Unlock()
+	if full {
+		r.logLimited("too many device messages wait for the store; a critical one is left to the device's resend", "events", len(req.Events))
+		return
+	}
+	h := &store.Request{Events: req.Events, DedupKey: req.DedupKey, SkipIfSeen: true}
+	h.Done = func(res store.Result) {
+		if res.Err != nil {
+			r.queueRetry(h)
+		}
+	}
+	r.queueRetry(h)
 }
 
 // Run resubmits commits that failed (full disk, I/O error) with backoff

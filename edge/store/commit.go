@@ -196,12 +196,16 @@ func (s *Store) commit(batch []*Request) {
 	if err != nil {
 		s.metrics.errors.WithLabelValues("commit").Inc()
 		s.log.Error("commit failed", "requests", len(batch), "err", err)
+		s.health.Failed(err)
 		for i, r := range batch {
 			if r.err == nil {
 				st.results[i] = Result{Err: err}
 			}
 		}
 	} else {
+		if s.health.Succeeded() {
+			s.log.Info("commits succeed again")
+		}
 		s.commits.Add(1)
 		s.lastSeq.Store(st.seq)
 		s.addStats(st.dc, st.db, st.dead)

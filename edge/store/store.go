@@ -18,6 +18,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/health"
 )
 
 // Errors callers can test with errors.Is.
@@ -94,6 +95,7 @@ type Store struct {
 
 	lastSeq atomic.Uint64
 	commits atomic.Uint64
+	health  health.Commits
 
 	changedMu sync.Mutex
 	changed   chan struct{}
@@ -113,6 +115,11 @@ type Store struct {
 	overQuota  chan struct{} // nudges Run when the byte budget is exceeded
 	overBudget atomic.Bool   // the last retention pass ended above MaxBytes
 }
+
+// Healthy is nil unless commits are failing (a full disk, I/O errors):
+// then it says since when and why. It clears once commits succeed for
+// health.Hold.
+func (s *Store) Healthy() error { return s.health.Err("event store") }
 
 // Stats is a snapshot of the store's size.
 type Stats struct {
@@ -187,6 +194,9 @@ func (s *Store) Close() error {
 		s.retainMu.Lock() // wait for a running retention pass
 		s.closeErr = s.db.Close()
 		s.retainMu.Unlock()
+		if s.closeErr == nil {
+			s.markClean()
+		}
 		s.metrics.unregister()
 		s.unlock()
 		if s.closeErr != nil {

@@ -253,6 +253,7 @@ function alarmCard(a) {
         <span class="type">${esc(typeName(a.type))}</span>
         <span class="pill state-${esc(a.state)}">${esc(t('state.' + a.state))}</span>
         ${a.escalated ? `<span class="pill esc" data-escalated="1">${esc(t('alarm.escalated', { n: a.escalation_level }))}</span>` : ''}
+        ${a.unstored ? `<span class="pill esc" data-unstored="1">${esc(t('alarm.unstored'))}</span>` : ''}
         ${a.count > 1 ? `<span class="muted">${esc(t('alarm.count', { n: a.count }))}</span>` : ''}
       </div>
       <div class="meta">

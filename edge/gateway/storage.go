@@ -1,0 +1,67 @@
+package gateway
+
+import (
+	"context"
+	"time"
+
+	"github.com/smartcommunity/warden/edge/event"
+)
+
+// storageCheckEvery is how often watchStorage looks at the stores.
+const storageCheckEvery = time.Second
+
+// watchStorage raises system.storage when the event store or the broker's
+// file starts failing its commits (a full disk, I/O errors). The event
+// cannot be stored then, so the alarm manager shows it from memory and
+// stores it once a commit succeeds; /readyz names the failing part all
+// along.
+func (g *Gateway) watchStorage(ctx context.Context) error {
+	type part struct {
+		name    string
+		healthy func() error
+	}
+	parts := []part{{"event store", g.store.Healthy}}
+	if g.broker != nil {
+		parts = append(parts, part{"mqtt broker store", g.broker.Healthy})
+	}
+	failing := make([]bool, len(parts))
+	t := time.NewTicker(storageCheckEvery)
+	defer t.Stop()
+	for {
+		for i, p := range parts {
+			err := p.healthy()
+			switch {
+			case err != nil && !failing[i]:
+				failing[i] = true
+				g.log.Error("storage failing", "part", p.name, "err", err)
+				ev := event.New(event.Origin{Gateway: g.cfg.Gateway.ID, Site: g.cfg.Gateway.Site,
+					Source: event.Source{Kind: "gateway", ID: g.cfg.Gateway.ID}}, event.SystemStorage, map[string]any{
+					"reason": p.name + " cannot commit: " + err.Error(), "part": p.name,
+				})
+				if aerr := g.store.Append(ctx, ev); aerr != nil && ctx.Err() == nil {
+					g.alarms.HoldUnstored(ev)
+				}
+			case err == nil && failing[i]:
+				failing[i] = false
+				g.log.Info("storage commits again", "part", p.name)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// raiseFault records a system.fault (a part of the gateway is off) so that
+// guards see it as an alarm; shown from memory if the store refuses it.
+func (g *Gateway) raiseFault(ctx context.Context, component, reason string) {
+	ev := event.New(event.Origin{Gateway: g.cfg.Gateway.ID, Site: g.cfg.Gateway.Site,
+		Source: event.Source{Kind: "gateway", ID: component}}, event.SystemFault, map[string]any{
+		"component": component, "reason": reason,
+	})
+	if err := g.store.Append(ctx, ev); err != nil && ctx.Err() == nil {
+		g.alarms.HoldUnstored(ev)
+	}
+}
