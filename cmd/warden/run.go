@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/gateway"
+	"github.com/smartcommunity/warden/edge/store"
 )
 
 func init() {
@@ -32,6 +34,11 @@ func configFlag(name string, args []string) (*flag.FlagSet, *string) {
 	p := fs.String("config", "/etc/warden/warden.yaml", "config file")
 	return fs, p
 }
+
+// Exit codes of warden run (docs/systemd.md): 0 stopped, 1 failed (systemd
+// restarts it), 2 bad config and 3 damaged data (systemd does not: a
+// restart cannot mend either). A crash ends with SIGABRT and is restarted.
+const exitDataDamaged = 3
 
 func checkConfig(ctx context.Context, args []string) int {
 	fs, path := configFlag("check-config", args)
@@ -63,6 +70,9 @@ func runDaemon(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	// A Go crash exits with 2, the bad-config code, which systemd is told
+	// not to restart: end crashes with SIGABRT instead, so they restart.
+	debug.SetTraceback("crash")
 	log := newLogger(cfg.Log.Level)
 	slog.SetDefault(log)
 	tuneGC(log)
@@ -83,6 +93,9 @@ func runDaemon(ctx context.Context, args []string) int {
 	if err != nil {
 		log.Error("start failed", "err", err)
 		fmt.Fprintln(os.Stderr, "warden:", err)
+		if errors.Is(err, store.ErrCorrupt) {
+			return exitDataDamaged
+		}
 		return 1
 	}
 	err = g.Run(ctx)
