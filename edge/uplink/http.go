@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
 )
 
@@ -192,12 +193,24 @@ func (h *httpTarget) deliver(ctx context.Context, batch []store.Raw, body []byte
 		body = EncodeBatch(batch)
 	}
 	bo := h.t.newBackoff()
+	held := false
 	for {
 		r := h.post(ctx, batch, body)
 		switch {
 		case r.err == nil && r.status >= 200 && r.status < 300:
+			if held {
+				h.t.log.Info("platform took the critical event it had rejected", "seq", batch[0].Seq, "type", batch[0].Type)
+			}
 			h.t.advance(batch[len(batch)-1].Seq, len(batch))
 			return sv.ack(ctx)
+		case r.rejects() && len(batch) == 1 && batch[0].Severity == event.Critical:
+			// A gas leak is never dropped because a platform refuses it:
+			// it stays first in line, retried with backoff, and guards
+			// get an alarm once.
+			if !held {
+				held = true
+				h.t.rejectedCritical(ctx, batch[0], r.status, r.body)
+			}
 		case r.rejects() && len(batch) == 1:
 			if err := h.t.deadLetter(ctx, batch[0], r.status, r.body); err != nil {
 				return err

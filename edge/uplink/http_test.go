@@ -287,6 +287,64 @@ func TestPoisonIsolatedByBisection(t *testing.T) {
 	}
 }
 
+// A platform that answers 400 to everything dead-letters info events, but
+// never a critical one: the gas leak stays first in line, retried, and one
+// system.fault alarm says so. Once the platform takes it, everything after
+// it follows in order.
+func TestRejectedCriticalEventIsKeptAndRetried(t *testing.T) {
+	p := newPlatform(t)
+	var refuse atomic.Bool
+	refuse.Store(true)
+	p.setHook(func(w http.ResponseWriter, _ *http.Request, _ []wireEvent, _ int) bool {
+		if refuse.Load() {
+			http.Error(w, "schema says no", http.StatusBadRequest)
+			return true
+		}
+		return false
+	})
+	st := openStore(t, t.TempDir(), nil)
+	reg := prometheus.NewRegistry()
+	fill(t, st, 5, func(i int) *event.Event {
+		if i == 2 {
+			return mkEvent(event.GasLeak, event.Critical, map[string]any{"i": i})
+		}
+		return mkEvent(event.GateVehicle, event.Info, map[string]any{"i": i})
+	})
+	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st, Registerer: reg})
+	waitFor(t, "the leak rejected a few times", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.requests > 12
+	})
+	// Events 1 and 2 (seq) went to dead letters; the leak (seq 3) did not
+	// and holds the line.
+	if got := st.Stats().DeadLetters; got != 2 {
+		t.Fatalf("%d dead letters, want the 2 info events before the leak", got)
+	}
+	if r.u.Protect() != 3 {
+		t.Fatalf("cursor protects from seq %d, want 3 (the leak)", r.u.Protect())
+	}
+	if v := testenv.MetricValue(t, reg, "warden_uplink_rejected_critical_total", httpTarget); v != 1 {
+		t.Errorf("rejected_critical_total = %v, want 1 (counted once, however often retried)", v)
+	}
+	faults, _, err := st.Read(0, 100, store.Filter{TypePrefix: event.SystemFault})
+	if err != nil || len(faults) != 1 {
+		t.Fatalf("system.fault events: %d (%v), want 1", len(faults), err)
+	}
+	if d := faults[0].Data; d["component"] != "uplink http" || d["seq"] != float64(3) || d["status"] != float64(400) ||
+		faults[0].Severity != event.Critical {
+		t.Errorf("system.fault = %s %v", faults[0].Severity, d)
+	}
+	refuse.Store(false)
+	last := st.LastSeq()
+	waitFor(t, "the leak and everything after it delivered", func() bool { return r.u.Protect() == last+1 })
+	seqs, _ := p.received()
+	assertInOrder(t, seqs)
+	if len(seqs) == 0 || seqs[0] != 3 {
+		t.Fatalf("delivered %v, want the leak (seq 3) first", seqs)
+	}
+}
+
 // 401/403/404 are about the request, not the events: retried, never
 // dead-lettered.
 func TestAuthErrorsAreRetriedNotDeadLettered(t *testing.T) {

@@ -57,6 +57,9 @@ type mediaRefs struct {
 
 var noMedia = []byte(`"media":[]`)
 
+// storeMediaPrefix is the URL of media files in the event store.
+const storeMediaPrefix = "/api/v1/media/"
+
 const mediaPage = 500 // events read at a time
 
 // run follows the HTTP target's cursor. It reads at most what the target
@@ -106,6 +109,9 @@ func (q *mediaQueue) run(ctx context.Context) (err error) {
 				var refs mediaRefs
 				if err := json.Unmarshal(r.JSON, &refs); err == nil {
 					for _, m := range refs.Media {
+						if !strings.HasPrefix(m.URL, storeMediaPrefix) {
+							continue // kept elsewhere (a sealed face crop): not ours to upload
+						}
 						if err := q.upload(ctx, refs.ID, m); err != nil {
 							return nil // ctx ended
 						}

@@ -10,6 +10,7 @@ type metrics struct {
 	delivered   *prometheus.CounterVec
 	retries     *prometheus.CounterVec
 	dead        *prometheus.CounterVec
+	held        *prometheus.CounterVec
 	skipped     *prometheus.CounterVec
 	lastSuccess *prometheus.GaugeVec
 	mediaUp     *prometheus.CounterVec
@@ -20,6 +21,7 @@ type metrics struct {
 // targetMetrics are one target's children.
 type targetMetrics struct {
 	delivered, retries, dead, skipped prometheus.Counter
+	heldCritical                      prometheus.Counter
 	lastSuccess                       prometheus.Gauge
 	mediaUploaded                     prometheus.Counter
 	mediaFailed                       *prometheus.CounterVec // curried: reason
@@ -34,6 +36,8 @@ func newMetrics(u *Uplink, reg prometheus.Registerer) (*metrics, error) {
 			Help: "Failed delivery attempts that will be retried."}, lbl),
 		dead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_deadlettered_total",
 			Help: "Events the platform rejected (4xx), moved to the dead-letter list."}, lbl),
+		held: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_rejected_critical_total",
+			Help: "Critical events the platform rejected (4xx): kept first in line and retried, never dead-lettered."}, lbl),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_evicted_undelivered_total",
 			Help: "Events retention evicted before this target delivered them (info and warning only)."}, lbl),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "warden_uplink_last_success_timestamp_seconds",
@@ -48,7 +52,7 @@ func newMetrics(u *Uplink, reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	cs := []prometheus.Collector{m.delivered, m.retries, m.dead, m.skipped, m.lastSuccess, m.mediaUp, m.mediaFailed, m.full, &backlogCollector{u: u}}
+	cs := []prometheus.Collector{m.delivered, m.retries, m.dead, m.held, m.skipped, m.lastSuccess, m.mediaUp, m.mediaFailed, m.full, &backlogCollector{u: u}}
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
 			for _, done := range cs[:i] {
@@ -63,7 +67,7 @@ func newMetrics(u *Uplink, reg prometheus.Registerer) (*metrics, error) {
 func (m *metrics) forTarget(name string) targetMetrics {
 	return targetMetrics{
 		delivered: m.delivered.WithLabelValues(name), retries: m.retries.WithLabelValues(name),
-		dead: m.dead.WithLabelValues(name), skipped: m.skipped.WithLabelValues(name),
+		dead: m.dead.WithLabelValues(name), heldCritical: m.held.WithLabelValues(name), skipped: m.skipped.WithLabelValues(name),
 		lastSuccess: m.lastSuccess.WithLabelValues(name), mediaUploaded: m.mediaUp.WithLabelValues(name),
 		mediaFailed: m.mediaFailed.MustCurryWith(prometheus.Labels{"target": name}),
 	}

@@ -241,6 +241,35 @@ func (t *target) deadLetter(ctx context.Context, r store.Raw, status int, respon
 	return nil
 }
 
+// rejectedCritical raises the alarm for a critical event the platform
+// refuses: it is kept and retried, not dead-lettered. A refused alarm of
+// this kind raises no further one, so a platform refusing everything
+// cannot make a loop.
+func (t *target) rejectedCritical(ctx context.Context, r store.Raw, status int, response []byte) {
+	var id struct {
+		ID     string `json:"id"`
+		Source struct {
+			Kind string `json:"kind"`
+		} `json:"source"`
+	}
+	_ = json.Unmarshal(r.JSON, &id)
+	resp := truncate(response, 512)
+	t.m.heldCritical.Inc()
+	t.log.Error("platform rejected a critical event; kept and retried, not dead-lettered",
+		"seq", r.Seq, "event_id", id.ID, "type", r.Type, "status", status, "response", resp)
+	if r.Type == event.SystemFault && id.Source.Kind == "uplink" {
+		return
+	}
+	ev := event.New(t.u.origin(t.name), event.SystemFault, map[string]any{
+		"component": "uplink " + t.name,
+		"reason":    fmt.Sprintf("platform rejects critical event seq %d id %s (%s) with status %d: %s; it is retried until taken", r.Seq, id.ID, r.Type, status, resp),
+		"target":    t.name, "seq": r.Seq, "event_id": id.ID, "status": status,
+	})
+	if err := t.u.st.Append(ctx, ev); err != nil && ctx.Err() == nil {
+		t.log.Error("could not record the rejected-critical alarm", "err", err)
+	}
+}
+
 func truncate(b []byte, n int) string {
 	if len(b) > n {
 		return string(b[:n]) + "…"
