@@ -2,6 +2,8 @@ package camera
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"image/color"
 	"maps"
@@ -140,6 +142,11 @@ func (c *Camera) putImages(det vision.Detection) []event.Media {
 	}
 	var out []event.Media
 	for _, img := range det.Images {
+		if img.URL != "" {
+			sum := sha256.Sum256(img.Data)
+			out = append(out, event.Media{Kind: img.Kind, URL: img.URL, SHA256: hex.EncodeToString(sum[:])})
+			continue
+		}
 		ct := img.ContentType
 		if ct == "" {
 			ct = "image/jpeg"

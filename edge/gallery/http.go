@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/smartcommunity/warden/edge/api"
@@ -23,7 +24,11 @@ type Embedder interface {
 //	POST   /api/v1/gallery          enrol: multipart (person, name, group, image…)
 //	                                or JSON {"person","name","group","images":[base64…]}
 //	DELETE /api/v1/gallery/{id}     remove a person with templates and crops
+//
+// and, for guards, GET /api/v1/faces/unknown/{id}: an unknown face's crop,
+// decrypted on the fly (the file on disk is sealed).
 func (g *Gallery) Mount(s *api.Server, e Embedder) {
+	s.Handle("GET /api/v1/faces/unknown/{id}", api.RoleGuard, http.HandlerFunc(g.httpUnknownCrop))
 	s.Handle("GET /api/v1/gallery", api.RoleAdmin, http.HandlerFunc(g.httpList))
 	s.Handle("POST /api/v1/gallery", api.RoleAdmin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.httpEnroll(w, r, e) }))
 	s.Handle("DELETE /api/v1/gallery/{id}", api.RoleAdmin, http.HandlerFunc(g.httpRemove))
@@ -147,4 +152,22 @@ func (g *Gallery) httpRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// UnknownCropURL is where guards see an unknown face's crop.
+func UnknownCropURL(id string) string { return "/api/v1/faces/unknown/" + id }
+
+func (g *Gallery) httpUnknownCrop(w http.ResponseWriter, r *http.Request) {
+	jpeg, err := g.UnknownCrop(r.PathValue("id"))
+	if errors.Is(err, os.ErrNotExist) {
+		api.WriteError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "no unknown-face crop %q (deleted by retention?)", r.PathValue("id")))
+		return
+	}
+	if err != nil {
+		api.WriteError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "image/jpeg")
+	w.Header().Set("Cache-Control", "private, no-store")
+	_, _ = w.Write(jpeg)
 }

@@ -1,7 +1,10 @@
 package gateway_test
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"github.com/smartcommunity/warden/edge/testenv"
@@ -99,5 +102,53 @@ func TestFaceVideoThroughGateway(t *testing.T) {
 	})
 	if strings.Contains(s.log(), "Person p001") {
 		t.Errorf("a person's name appears in the info-level log")
+	}
+	checkUnknownCropSealed(t, s)
+}
+
+// checkUnknownCropSealed: a stranger's crop is served to guards decrypted
+// from the gallery's sealed copy, and its bytes are nowhere on disk in the
+// clear (they once sat in data_dir/media beside the sealed copy).
+func checkUnknownCropSealed(t *testing.T, s *site) {
+	t.Helper()
+	evs, err := s.allEvents("face.unknown")
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("face.unknown events: %d, %v", len(evs), err)
+	}
+	var crop []byte
+	for _, e := range evs {
+		for _, m := range e.Media {
+			if m.Kind != "crop" {
+				continue
+			}
+			if !strings.HasPrefix(m.URL, "/api/v1/faces/unknown/") {
+				t.Fatalf("crop media at %s, want the gallery's sealed copy under /api/v1/faces/unknown/", m.URL)
+			}
+			code, body := s.apiRaw(m.URL)
+			sum := sha256.Sum256(body)
+			if code != 200 || len(body) < 4 || body[0] != 0xFF || body[1] != 0xD8 || hex.EncodeToString(sum[:]) != m.SHA256 {
+				t.Fatalf("GET %s: %d, %d bytes, sha256 match %v", m.URL, code, len(body), hex.EncodeToString(sum[:]) == m.SHA256)
+			}
+			crop = body
+		}
+	}
+	if crop == nil {
+		t.Fatal("no face.unknown event carries a crop")
+	}
+	err = filepath.WalkDir(filepath.Join(s.dir, "data"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, crop) {
+			t.Errorf("%s holds an unknown face's crop in the clear", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

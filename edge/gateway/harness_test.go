@@ -214,6 +214,25 @@ type apiEvent struct {
 	Severity string         `json:"severity"`
 	Source   map[string]any `json:"source"`
 	Data     map[string]any `json:"data"`
+	Media    []struct {
+		Kind   string `json:"kind"`
+		URL    string `json:"url"`
+		SHA256 string `json:"sha256"`
+	} `json:"media"`
+}
+
+// apiRaw GETs path with the admin token and returns status and body.
+func (s *site) apiRaw(path string) (int, []byte) {
+	req, _ := http.NewRequest("GET", "http://"+s.apiAddr+path, nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(resp.Body)
+	return resp.StatusCode, buf.Bytes()
 }
 
 // allEvents pages through /api/v1/events.

@@ -51,6 +51,10 @@ type Image struct {
 	Kind        string // trajectory, crop, …
 	ContentType string // image/jpeg when empty
 	Data        []byte
+	// URL, when set, says the picture is already kept elsewhere (a face
+	// crop sealed by the gallery): the event names it there and Data is
+	// not written again, so no plaintext copy reaches the disk.
+	URL string
 }
 
 // Detector analyses the frames of one camera, in order, from one goroutine.

@@ -303,13 +303,17 @@ func (d *Detector) observe(f vision.Frame, fc Face, t *track) (vision.Detection,
 	det := vision.Detection{Type: event.FaceUnknown, BBox: t.bestBox, Snapshot: true,
 		Data: map[string]any{"person_id": "", "name": "", "score": round3(t.bestScore), "bbox": vision.BBoxList(t.bestBox), "track": t.id}}
 	if t.bestCrop != nil {
-		det.Images = []vision.Image{{Kind: "crop", ContentType: "image/jpeg", Data: t.bestCrop}}
 		if d.gal != nil {
+			// Sealed by the gallery, served decrypted to guards: the crop
+			// of a stranger is never on disk in the clear.
 			if u, err := d.gal.AddUnknown(d.cam, f.Wall, t.bestScore, t.bestCrop); err != nil {
 				d.log.Error("keep unknown face crop", "err", err)
 			} else {
 				det.Data["crop_id"] = u.ID
+				det.Images = []vision.Image{{Kind: "crop", ContentType: "image/jpeg", Data: t.bestCrop, URL: gallery.UnknownCropURL(u.ID)}}
 			}
+		} else {
+			det.Images = []vision.Image{{Kind: "crop", ContentType: "image/jpeg", Data: t.bestCrop}}
 		}
 	}
 	d.log.Info("unknown face", "track", t.id)
