@@ -7,7 +7,7 @@ SHELL := /bin/bash
 # find it, mosquitto (interoperability tests against a real broker), ffmpeg
 # (test clips, ffprobe checks). Later work adds to this list, e.g.
 #   make deps APT_PACKAGES+="chromium nodejs npm"
-APT_PACKAGES ?= libopencv-dev libopencv-contrib-dev pkg-config mosquitto ffmpeg chromium nodejs npm curl
+APT_PACKAGES ?= libopencv-dev libopencv-contrib-dev pkg-config mosquitto mosquitto-clients ffmpeg chromium nodejs npm curl
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/smartcommunity/warden/drivers"
+	_ "github.com/smartcommunity/warden/drivers/all"
 	"github.com/smartcommunity/warden/edge/bus"
 	"github.com/smartcommunity/warden/edge/bus/bustest"
 	"github.com/smartcommunity/warden/edge/config"
@@ -250,5 +252,79 @@ func TestBrokerMetrics(t *testing.T) {
 	}
 	if err := b.Close(); err != nil {
 		t.Fatalf("second close: %v", err)
+	}
+}
+
+// A retained command left in broker.db (an older version kept them) is not
+// handed to the actuator again on restart, and is deleted; other retained
+// messages stay.
+func TestRetainedCommandsDroppedOnReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "broker.db")
+	for topic, payload := range map[string]string{"zigbee2mqtt/valve-1/set": `{"state":"ON"}`, "zigbee2mqtt/valve-1/set/state": "ON", "sensor/x": "kept"} {
+		if err := bus.SeedRetained(path, topic, []byte(payload)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 2 {
+		b, err := bus.StartBroker(bus.BrokerOptions{Listen: "127.0.0.1:0", AllowAnonymous: true, PersistPath: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := newInbox()
+		gateway(t, bus.ClientOptions{URL: "tcp://" + b.Addr(), ClientID: fmt.Sprintf("late-%d", round), Subscriptions: []string{"#"},
+			OnMessage: func(m *bus.Message) { m.Ack(); in.add(m) }})
+		in.waitFor(t, "the retained sensor state", func(ms []*bus.Message) bool { return countDistinct(ms, "sensor/x") == 1 })
+		time.Sleep(200 * time.Millisecond)
+		for _, m := range in.all() {
+			if strings.Contains(m.Topic, "/set") {
+				t.Errorf("round %d: retained command %s %s handed out after a restart", round, m.Topic, m.Payload)
+			}
+		}
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Writes to any command form are refused for device accounts; the same
+// user may resume its own session, another user may not take it, and no
+// device may use the gateway's client ids.
+func TestCommandSpaceAndSessionOwners(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	users := []config.MQTTUser{{Username: "dev-gas", PasswordHash: hash(t, "gas-pw")}, {Username: "dev-valve", PasswordHash: hash(t, "valve-pw")}}
+	url, _ := bustest.Embedded(t, func(o *bus.BrokerOptions) {
+		o.AllowAnonymous, o.TrustAnonymous = false, false
+		o.Users, o.Internal, o.Registerer = users, internal, reg
+		o.Reserved = []string{"warden-gw", "warden-gw-cmd"}
+		o.Commands = drivers.Default.CommandSpace([]config.Device{{ID: "gate-1", Kind: "barrier_gate", Driver: "generic", Topic: "lpr/gate-1",
+			Extra: map[string]any{"command_topic": "barrier/east/open"}}})
+	})
+	seen := newInbox()
+	gateway(t, bus.ClientOptions{URL: url, ClientID: "warden-gw", Username: internal.Username, Password: internal.Password,
+		Subscriptions: []string{"#"}, OnMessage: func(m *bus.Message) { m.Ack(); seen.add(m) }})
+	dev := device(t, url, "gas-1", "dev-gas", "gas-pw")
+	for _, topic := range []string{"zigbee2mqtt/valve-1/set/state", "zigbee2mqtt/bridge/request/permit_join", "barrier/east/open", "barrier/east/open/now"} {
+		publish(t, dev, topic, 0, false, "forged")
+	}
+	publish(t, dev, "zigbee2mqtt/gas-1", 1, false, "reading")
+	seen.waitFor(t, "reading", func(ms []*bus.Message) bool { return countDistinct(ms, "zigbee2mqtt/gas-1") == 1 })
+	for _, m := range seen.all() {
+		if string(m.Payload) == "forged" {
+			t.Errorf("a device wrote the command topic %s", m.Topic)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if _, err := bus.Connect(ctx, bus.ClientOptions{URL: url, ClientID: "warden-gw-cmd", Username: "dev-gas", Password: "gas-pw"}); err == nil {
+		t.Error("a device account connected with the gateway's command client id")
+	}
+	if _, err := bus.Connect(ctx, bus.ClientOptions{URL: url, ClientID: "gas-1", Username: "dev-valve", Password: "valve-pw"}); err == nil {
+		t.Error("dev-valve took over dev-gas's session gas-1")
+	}
+	if got := testenv.MetricValue(t, reg, "warden_mqtt_client_id_refused_total", map[string]string{"reason": "reserved"}); got != 1 {
+		t.Errorf("reserved refusals = %v", got)
+	}
+	if got := testenv.MetricValue(t, reg, "warden_mqtt_client_id_refused_total", map[string]string{"reason": "owned"}); got != 1 {
+		t.Errorf("owned refusals = %v", got)
 	}
 }

@@ -111,6 +111,13 @@ func (b *inbox) add(m *bus.Message) {
 	}
 }
 
+// all is the messages so far.
+func (b *inbox) all() []*bus.Message {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]*bus.Message(nil), b.msgs...)
+}
+
 // waitFor polls until cond holds on the messages so far.
 func (b *inbox) waitFor(t *testing.T, what string, cond func([]*bus.Message) bool) []*bus.Message {
 	t.Helper()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -486,3 +487,51 @@ func TestRunFollowsStore(t *testing.T) {
 }
 
 func itoa(u uint64) string { b, _ := json.Marshal(u); return string(b) }
+
+// No rule may command an actuator by publishing to it: a literal topic is
+// a config error with its line, a templated one that renders to an
+// actuator's topic is refused when it fires. The valve's close still
+// comes from close_valve.
+func TestRulesCannotPublishCommands(t *testing.T) {
+	yml := devicesYAML + `rules:
+  - name: reopen
+    when: {type: gas.cleared}
+    then:
+      - {action: publish, topic: z/valve-1/set, payload: '{"state":"ON"}'}
+      - {action: publish, topic: z/valve-1/set/state, payload: "ON"}
+      - {action: publish, topic: zigbee2mqtt/bridge/request/permit_join, payload: '{"value":true}'}
+      - {action: publish, topic: warden/gw-test/events/gas.cleared}
+`
+	_, err := config.Parse("test.yaml", []byte(yml), rules.Check, drivers.Default.Validate)
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("want a config error, got %v", err)
+	}
+	for i := range 4 {
+		key := fmt.Sprintf("rules[0].then[%d].topic", i)
+		found := false
+		for _, p := range ce.Problems {
+			found = found || (p.Key == key && p.Line == 13+i && strings.Contains(p.Msg, "commands an actuator"))
+		}
+		if !found {
+			t.Errorf("no problem for %s at line %d in %v", key, 13+i, ce.Problems)
+		}
+	}
+
+	c := parse(t, `rules:
+  - name: templated
+    when: {type: gas.cleared}
+    then:
+      - {action: publish, topic: "z/{{.Data.target}}/set", payload: '{"state":"ON"}'}
+      - {action: publish, topic: "ok/{{.Type}}", payload: "fine"}
+`)
+	e := newEnv(t, c)
+	en := e.engine(c, nil)
+	en.Process(context.Background(), mk(event.GasCleared, gasSrc, gasLoc, time.Now(), map[string]any{"target": "valve-1"}))
+	if p := e.expect("ok/gas.cleared"); p != "fine" {
+		t.Errorf("later action: %q", p)
+	}
+	if got := metric(t, e.reg, "warden_rule_action_errors_total", map[string]string{"rule": "templated", "action": "publish"}); got != 1 {
+		t.Errorf("publish errors = %v, want 1 (the valve topic refused)", got)
+	}
+}

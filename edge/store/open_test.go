@@ -158,9 +158,10 @@ func TestOpenCorruptFiles(t *testing.T) {
 	}
 }
 
-// A damaged data page behind intact meta pages: whatever touches it gets
-// ErrCorrupt, and nothing panics or hangs.
-func TestDamagedDataPage(t *testing.T) {
+// damagedStore makes a store of events, closes it cleanly and overwrites
+// its first leaf page of events with noise behind intact meta pages.
+func damagedStore(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	s := openStore(t, Options{Dir: dir})
 	for range 10 {
@@ -195,7 +196,52 @@ func TestDamagedDataPage(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(Options{Dir: dir})
+	return dir
+}
+
+// After an unclean stop (no warden.clean) the whole file is checked at
+// open: a damaged leaf fails the start instead of a later read.
+func TestDamageFoundAfterUncleanStop(t *testing.T) {
+	dir := damagedStore(t)
+	if err := os.Remove(filepath.Join(dir, cleanMarker)); err != nil {
+		t.Fatalf("no clean-stop marker after Close: %v", err)
+	}
+	s, err := Open(Options{Dir: dir})
+	if err == nil {
+		s.Close()
+		t.Fatal("a damaged file opened after an unclean stop")
+	}
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "unclean stop") {
+		t.Fatalf("err = %v, want ErrCorrupt from the check after an unclean stop", err)
+	}
+}
+
+// A 0-byte warden.db is refused: bbolt would start an empty store over it.
+func TestEmptyDatabaseFileRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "warden.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(Options{Dir: dir})
+	if err == nil {
+		s.Close()
+		t.Fatal("opened a 0-byte database")
+	}
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "0 bytes") {
+		t.Fatalf("err = %v", err)
+	}
+	if fi, _ := os.Stat(path); fi.Size() != 0 {
+		t.Errorf("the refused file was written to: %d bytes", fi.Size())
+	}
+}
+
+// A damaged data page behind intact meta pages, after a clean stop (no
+// check at open): whatever touches it gets ErrCorrupt, and nothing panics
+// or hangs.
+func TestDamagedDataPage(t *testing.T) {
+	dir := damagedStore(t)
+	s, err := Open(Options{Dir: dir})
 	if err != nil {
 		t.Fatalf("open (only an early leaf is damaged): %v", err)
 	}
