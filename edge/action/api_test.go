@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -64,6 +65,7 @@ type apiRig struct {
 	srv   *httptest.Server
 	cmds  *seen
 	audit *audit.Log
+	act   *action.Actuators
 }
 
 func newAPIRig(t *testing.T) *apiRig {
@@ -114,7 +116,7 @@ func newAPIRig(t *testing.T) *apiRig {
 	act.Mount(s)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return &apiRig{t: t, srv: srv, cmds: cmds, audit: al}
+	return &apiRig{t: t, srv: srv, cmds: cmds, audit: al, act: act}
 }
 
 func (r *apiRig) do(method, path, token, body string) (int, map[string]any) {
@@ -159,6 +161,7 @@ func TestCommandRoute(t *testing.T) {
 		{"valve-1", guardToken, `{"action":"close"}`, 200},
 		{"valve-1", guardToken, `{"action":"open","note":"fixed"}`, 403}, // reopening gas: admin only
 		{"valve-1", adminToken, `{"action":"open"}`, 400},                // and a note
+		{"valve-1", adminToken, `{"action":"open","note":"   "}`, 400},   // a blank one is none
 		{"valve-1", adminToken, `{"action":"open","note":"leak fixed by gas company, ticket 4411"}`, 200},
 	}
 	for _, s := range steps {
@@ -203,6 +206,7 @@ func TestCommandRoute(t *testing.T) {
 		{"guard-desk", "device.close", "valve-1", ""},
 		{"guard-desk", "device.open", "valve-1", "forbidden: needs role admin"},
 		{"root", "device.open", "valve-1", "refused: a note is required"},
+		{"root", "device.open", "valve-1", "refused: a note is required"},
 		{"root", "device.open", "valve-1", ""},
 	}
 	if len(rows) != len(wantRows) {
@@ -216,6 +220,14 @@ func TestCommandRoute(t *testing.T) {
 	first := entries[0].(map[string]any)
 	if first["detail"].(map[string]any)["note"] != "visitor without pass, called 3-2-201" {
 		t.Fatalf("note not audited: %v", first)
+	}
+
+	// Code can never open a valve: only a person through Do, with a note.
+	if err := r.act.Send("valve-1", "open"); !errors.Is(err, action.ErrNeedsPerson) {
+		t.Errorf("Send(valve-1, open) = %v, want ErrNeedsPerson", err)
+	}
+	if err := r.act.Do("valve-1", "open", "rule", " "); !errors.Is(err, action.ErrNeedsPerson) {
+		t.Errorf("Do without a note = %v, want ErrNeedsPerson", err)
 	}
 
 	// Paging and roles of the audit route.
