@@ -595,3 +595,21 @@ func TestOutboxRecordsAfterSinkFailure(t *testing.T) {
 		t.Errorf("recorded %v", got.Data)
 	}
 }
+
+// A detector flapping around its threshold (leak, clear, leak, …) keeps a
+// timeline of two counted entries, not one entry per flap.
+func TestFlappingTimelineStaysSmall(t *testing.T) {
+	e := newEnv(t, "", nil)
+	a := e.observe(t, mk(event.GasLeak, "g1", ""))
+	for range 500 {
+		e.observe(t, mk(event.GasCleared, "g1", ""))
+		e.observe(t, mk(event.GasLeak, "g1", ""))
+	}
+	g, err := e.m.Get(a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(actions(g.Timeline), []string{"opened", "cleared", "repeated"}) || g.Timeline[1].Repeats != 500 || g.Timeline[2].Repeats != 500 || g.Count != 501 {
+		t.Errorf("timeline %+v count %d, want opened, cleared ×500, repeated ×500", g.Timeline, g.Count)
+	}
+}
