@@ -18,14 +18,35 @@ import (
 )
 
 // BenchmarkLeakToValve measures the time from a gas detector's message to
-// the valve's close command reaching a subscriber, through mosquitto, under
-// background traffic of 2,000 msg/s from 1,000 devices; beside it, the bare
-// mosquitto echo round trip (publish → echo client → publish back) under
-// the same load:
+// the valve's close command reaching a subscriber, under background
+// traffic of 2,000 msg/s from 1,000 devices; beside it, the bare mosquitto
+// echo round trip (publish → echo client → publish back) under the same
+// load. The gateway runs as its own process, as in production:
 //
-//	go test -run '^$' -bench BenchmarkLeakToValve -benchtime 400x ./edge/gateway
+//   - gateway-mosquitto: through an external mosquitto (commands on their
+//     own MQTT connection);
+//   - gateway-embedded: the default embedded broker (commands published
+//     in-process);
+//   - gateway-embedded-takeover-storm: while a device account tries to take
+//     the gateway's client ids every 100 ms;
+//   - gateway-embedded-disk-full: data_dir on a full tmpfs (root only): every
+//     device publish is refused and its client disconnected, so each sample
+//     is a fresh connection and the background devices keep reconnecting.
+//
+// gw-cores is the gateway process's CPU over the run.
+//
+//	go test -run '^$' -bench BenchmarkLeakToValve -benchtime 500x ./edge/gateway
 func BenchmarkLeakToValve(b *testing.B) {
 	const devices, rate = 1000, 2000
+	var devs strings.Builder
+	devs.WriteString(`  - {id: gas-1, kind: gas_detector, driver: zigbee2mqtt, topic: "zigbee2mqtt/gas-1", valve: valve-1}
+  - {id: valve-1, kind: gas_valve, driver: zigbee2mqtt, topic: "zigbee2mqtt/valve-1", confirm_timeout: 5m}
+`)
+	for i := range devices {
+		fmt.Fprintf(&devs, "  - {id: band-%d, kind: wristband, driver: zigbee2mqtt, topic: \"bg/band-%d\"}\n", i, i)
+	}
+	leak := func(int) []byte { return []byte(`{"gas":true}`) }
+	clear := func(c paho.Client) { c.Publish("zigbee2mqtt/gas-1", 1, false, `{"gas":false}`).Wait() }
 	b.Run("mosquitto-echo", func(b *testing.B) {
 		m := bustest.Mosquitto(b)
 		echo := connect(b, m.URL(), "echo")
@@ -39,30 +60,149 @@ func BenchmarkLeakToValve(b *testing.B) {
 		measure(b, m.URL(), "bench/ping", "bench/pong", func(i int) []byte { return fmt.Appendf(nil, `{"i":%d}`, i) },
 			func(c paho.Client) { c.Publish("bench/idle", 1, false, `{}`).Wait() })
 	})
-	b.Run("gateway", func(b *testing.B) {
+	b.Run("gateway-mosquitto", func(b *testing.B) {
 		m := bustest.Mosquitto(b)
-		var devs strings.Builder
-		devs.WriteString(`  - {id: gas-1, kind: gas_detector, driver: zigbee2mqtt, topic: "zigbee2mqtt/gas-1", valve: valve-1}
-  - {id: valve-1, kind: gas_valve, driver: zigbee2mqtt, topic: "zigbee2mqtt/valve-1", confirm_timeout: 5m}
-`)
-		for i := range devices {
-			fmt.Fprintf(&devs, "  - {id: band-%d, kind: wristband, driver: zigbee2mqtt, topic: \"bg/band-%d\"}\n", i, i)
-		}
-		// The gateway runs as its own process, as in production, so the
-		// load generators' garbage is not collected on its time.
-		s := newSite(b, m.URL(), devs.String())
-		s.bin = plainBinary(b)
-		if g := os.Getenv("BENCH_GATEWAY_GOGC"); g != "" {
-			s.env = []string{"GOGC=" + g}
-		}
-		s.start()
+		s := benchSite(b, m.URL(), devs.String())
 		stop := background(b, m.URL(), devices, rate)
 		defer stop()
+		defer gatewayCores(b, s)()
 		// Alternate leak and clear so every other message is a new leak;
 		// only the leaks are timed.
-		measure(b, m.URL(), "zigbee2mqtt/gas-1", "zigbee2mqtt/valve-1/set", func(i int) []byte { return []byte(`{"gas":true}`) },
-			func(c paho.Client) { c.Publish("zigbee2mqtt/gas-1", 1, false, `{"gas":false}`).Wait() })
+		measure(b, m.URL(), "zigbee2mqtt/gas-1", "zigbee2mqtt/valve-1/set", leak, clear)
 	})
+	b.Run("gateway-embedded", func(b *testing.B) {
+		s := benchSite(b, "", devs.String())
+		stop := background(b, s.mqttURL, devices, rate)
+		defer stop()
+		defer gatewayCores(b, s)()
+		measure(b, s.mqttURL, "zigbee2mqtt/gas-1", "zigbee2mqtt/valve-1/set", leak, clear)
+	})
+	b.Run("gateway-embedded-takeover-storm", func(b *testing.B) {
+		s := benchSite(b, "", devs.String())
+		stop := background(b, s.mqttURL, devices, rate)
+		defer stop()
+		defer takeoverStorm(b, s.mqttURL, "warden-gw-test", "warden-gw-test-cmd")()
+		defer gatewayCores(b, s)()
+		measure(b, s.mqttURL, "zigbee2mqtt/gas-1", "zigbee2mqtt/valve-1/set", leak, clear)
+	})
+	b.Run("gateway-embedded-disk-full", func(b *testing.B) {
+		s := newSite(b, "", devs.String())
+		s.bin = plainBinary(b)
+		data := filepath.Join(s.dir, "data")
+		mountTmpfs(b, data, "8m")
+		s.start()
+		stop := background(b, s.mqttURL, devices, rate)
+		defer stop()
+		fillDisk(b, data)
+		// Dead letters (an unknown device, 1 KB each) until commits fail:
+		// every sample then runs on a full disk.
+		deadline := time.Now().Add(30 * time.Second)
+		for n := 0; s.metric("warden_mqtt_inline_refused_total") < 1; n++ {
+			if time.Now().After(deadline) {
+				b.Fatal("device publishes are not refused on the full disk")
+			}
+			c := connect(b, s.mqttURL, "filler")
+			for range 50 {
+				c.Publish("zigbee2mqtt/nobody", 0, false, fmt.Sprintf(`{"pad":"%01000d"}`, n))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		defer gatewayCores(b, s)()
+		measureFresh(b, s.mqttURL, "zigbee2mqtt/gas-1", "zigbee2mqtt/valve-1/set", `{"gas":true}`, `{"gas":false}`)
+	})
+}
+
+// benchSite starts a gateway from the plain (not race) binary.
+func benchSite(b *testing.B, broker, devs string) *site {
+	s := newSite(b, broker, devs)
+	s.bin = plainBinary(b)
+	if g := os.Getenv("BENCH_GATEWAY_GOGC"); g != "" {
+		s.env = []string{"GOGC=" + g}
+	}
+	s.start()
+	return s
+}
+
+// gatewayCores reports the gateway's CPU (cores) from now until the
+// returned func runs.
+func gatewayCores(b *testing.B, s *site) func() {
+	pid := s.cmd.Process.Pid
+	cpu0, t0 := procCPU(b, pid), time.Now()
+	return func() { b.ReportMetric((procCPU(b, pid)-cpu0)/time.Since(t0).Seconds(), "gw-cores") }
+}
+
+// procCPU is a process's user+system CPU seconds (clock ticks of 1/100 s).
+func procCPU(b *testing.B, pid int) float64 {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(string(st)[strings.LastIndexByte(string(st), ')')+2:])
+	var u, sys float64
+	fmt.Sscan(f[11], &u)
+	fmt.Sscan(f[12], &sys)
+	return (u + sys) / 100
+}
+
+// takeoverStorm connects with the given client ids every 100 ms until the
+// returned func runs.
+func takeoverStorm(b *testing.B, url string, ids ...string) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			for _, id := range ids {
+				c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(id).SetAutoReconnect(false))
+				if t := c.Connect(); t.WaitTimeout(5*time.Second) && t.Error() == nil {
+					c.Disconnect(0)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// measureFresh is measure for a broker that disconnects every publisher
+// (full disk): each sample publishes the leak at QoS 0 from a new
+// connection, and the clear from another.
+func measureFresh(b *testing.B, url, pubTopic, subTopic, leak, clear string) {
+	got := make(chan time.Time, 16)
+	sub := connect(b, url, "lat-sub")
+	sub.Subscribe(subTopic, 1, func(paho.Client, paho.Message) { got <- time.Now() }).Wait()
+	once := func(payload string) time.Time {
+		c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("lat-pub-%d", time.Now().UnixNano())).SetAutoReconnect(false))
+		if t := c.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+			b.Fatal(t.Error())
+		}
+		defer c.Disconnect(0)
+		start := time.Now()
+		c.Publish(pubTopic, 0, false, payload).Wait()
+		return start
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		once(clear)
+		time.Sleep(5 * time.Millisecond)
+		for len(got) > 0 {
+			<-got
+		}
+		start := once(leak)
+		select {
+		case at := <-got:
+			lat = append(lat, at.Sub(start))
+		case <-time.After(10 * time.Second):
+			b.Fatalf("no message on %s within 10s (sample %d)", subTopic, i)
+		}
+	}
+	b.StopTimer()
+	report(b, lat)
 }
 
 // plainBinary builds bin/warden without the race detector, for timings.
@@ -131,6 +271,10 @@ func measure(b *testing.B, url, pubTopic, subTopic string, payload func(int) []b
 		}
 	}
 	b.StopTimer()
+	report(b, lat)
+}
+
+func report(b *testing.B, lat []time.Duration) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	p := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
 	b.ReportMetric(p(0.50), "p50-ms")

@@ -29,7 +29,7 @@ import (
 
 // mountTmpfs mounts a tmpfs of size at dir, or skips: it needs root (CI
 // runs as root) and a kernel that allows it.
-func mountTmpfs(t *testing.T, dir, size string) {
+func mountTmpfs(t testing.TB, dir, size string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount a small tmpfs (CI runs as root)")
@@ -45,7 +45,7 @@ func mountTmpfs(t *testing.T, dir, size string) {
 
 // fillDisk writes a file until the filesystem under dir is full and
 // returns its path; removing it frees the space.
-func fillDisk(t *testing.T, dir string) string {
+func fillDisk(t testing.TB, dir string) string {
 	t.Helper()
 	p := filepath.Join(dir, "filler")
 	_ = exec.Command("dd", "if=/dev/zero", "of="+p, "bs=64k").Run() // runs until ENOSPC
