@@ -5,6 +5,7 @@ package bus
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -218,6 +219,16 @@ func (b *Broker) PublishNoWait(topic string, qos byte, retain bool, payload []by
 	if err := b.srv.Publish(topic, payload, retain, qos); err != nil {
 		b.log.Error("in-process publish failed", "topic", topic, "error", err)
 	}
+}
+
+// Publish is PublishNoWait for callers that handle errors (the event
+// mirror, rules): it returns when the message is in every subscriber's
+// queue (and, for persistent sessions, queued for their file).
+func (b *Broker) Publish(_ context.Context, topic string, qos byte, retain bool, payload []byte) error {
+	if err := b.srv.Publish(topic, payload, retain, qos); err != nil {
+		return fmt.Errorf("mqtt broker: publish %s: %w", topic, err)
+	}
+	return nil
 }
 
 // Healthy is nil unless the broker's own file is failing its commits.

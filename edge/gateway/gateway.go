@@ -420,11 +420,20 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.act.SetPublisher(g.cmdClient)
 	}
 	goRun("interlock", g.lock.Run)
+	// Embedded: the gateway's own publishes (alarms, the event mirror,
+	// rules) go out in-process, like its commands.
+	var out interface {
+		eventPublisher
+		PublishNoWait(topic string, qos byte, retain bool, payload []byte)
+	} = g.client
+	if g.broker != nil {
+		out = g.broker
+	}
 	g.alarms.AddNotify(func(c alarm.Change) {
-		g.client.PublishNoWait("warden/"+g.cfg.Gateway.ID+"/alarms", 1, false, c.Payload())
+		out.PublishNoWait("warden/"+g.cfg.Gateway.ID+"/alarms", 1, false, c.Payload())
 	})
 	goRun("alarms", g.alarms.Run)
-	eng, err := rules.New(g.cfg, rules.Options{Publisher: g.client, Actuators: g.act,
+	eng, err := rules.New(g.cfg, rules.Options{Publisher: out, Actuators: g.act,
 		Alarms: alarmRaiser{g.alarms}, Logger: g.log.With("component", "rules"), Registerer: g.reg})
 	if err != nil {
 		return fail(fmt.Errorf("rules: %w", err))
@@ -450,7 +459,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.faceErr != nil {
 		g.raiseFault(runCtx, "face", "face recognition disabled: "+g.faceErr.Error())
 	}
-	g.pub = newPublisher(g.store, g.client, g.cfg.Gateway.ID, g.eventsTotal, g.log)
+	g.pub = newPublisher(g.store, out, g.cfg.Gateway.ID, g.eventsTotal, g.log)
 	goRun("event publisher", g.pub.run)
 
 	g.log.Info("warden running", "gateway", g.cfg.Gateway.ID, "api", g.APIAddr(), "mqtt", brokerURL,

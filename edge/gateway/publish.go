@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/smartcommunity/warden/edge/bus"
 	"github.com/smartcommunity/warden/edge/store"
 )
 
@@ -17,12 +16,18 @@ import (
 type publisher struct {
 	events *prometheus.CounterVec
 	st     *store.Store
-	client *bus.Client
+	client eventPublisher
 	prefix string
 	log    *slog.Logger
 }
 
-func newPublisher(st *store.Store, c *bus.Client, gw string, events *prometheus.CounterVec, log *slog.Logger) *publisher {
+// eventPublisher is the gateway's MQTT client, or the embedded broker
+// itself (in-process, no round trip per event).
+type eventPublisher interface {
+	Publish(ctx context.Context, topic string, qos byte, retain bool, payload []byte) error
+}
+
+func newPublisher(st *store.Store, c eventPublisher, gw string, events *prometheus.CounterVec, log *slog.Logger) *publisher {
 	return &publisher{st: st, client: c, events: events, prefix: "warden/" + gw + "/events/", log: log.With("component", "publisher")}
 }
 
