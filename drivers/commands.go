@@ -88,9 +88,11 @@ func (s *CommandSpace) Filters() []string {
 
 // Contains reports whether writing topic could command an actuator.
 func (s *CommandSpace) Contains(topic string) bool {
-	if IsCommandTopic(topic) {
-		return true
-	}
+	return IsCommandTopic(topic) || s.own(topic)
+}
+
+// own reports whether topic is one of the configured actuators' own.
+func (s *CommandSpace) own(topic string) bool {
 	if s == nil {
 		return false
 	}
@@ -108,18 +110,7 @@ func (s *CommandSpace) Contains(topic string) bool {
 // there: a rule that could open a valve is refused.
 func (s *CommandSpace) Actuator(topic string) bool {
 	lv := strings.Split(topic, "/")
-	if lv[0] == "warden" || isBridgeRequest(lv) {
-		return true
-	}
-	if s == nil {
-		return false
-	}
-	for _, f := range s.filters {
-		if MatchFilter(f, topic) {
-			return true
-		}
-	}
-	return false
+	return lv[0] == "warden" || isBridgeRequest(lv) || s.own(topic)
 }
 
 // MatchFilter reports whether the MQTT topic filter matches a topic name.

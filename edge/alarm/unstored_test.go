@@ -26,6 +26,20 @@ func (f *flakySink) Append(ctx context.Context, evs ...*event.Event) error {
 	return f.st.Append(ctx, evs...)
 }
 
+// failingEnv is a running manager that follows the store and whose Sink
+// is failing, like a full disk.
+func failingEnv(t *testing.T) (*env, *flakySink) {
+	t.Helper()
+	sink := &flakySink{}
+	e := newEnv(t, "", func(o *alarm.Options) {
+		sink.st = o.Sink.(*store.Store)
+		o.Sink, o.Source = sink, sink.st
+	})
+	e.run(t)
+	sink.fail.Store(true)
+	return e, sink
+}
+
 func waitAlarm(t *testing.T, m *alarm.Manager, what string, ok func(alarm.Alarm) bool) alarm.Alarm {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -50,13 +64,7 @@ func waitAlarm(t *testing.T, m *alarm.Manager, what string, ok func(alarm.Alarm)
 // marked unstored; once the events are stored the same alarms (same ids)
 // are stored too.
 func TestUnstoredAlarmsShownThenStored(t *testing.T) {
-	sink := &flakySink{}
-	e := newEnv(t, "", func(o *alarm.Options) {
-		sink.st = o.Sink.(*store.Store)
-		o.Sink, o.Source = sink, sink.st
-	})
-	e.run(t)
-	sink.fail.Store(true)
+	e, sink := failingEnv(t)
 
 	fault := mk(event.ValveFault, "valve-1", "")
 	leak := mk(event.GasLeak, "gas-1", "")
@@ -107,13 +115,7 @@ func TestUnstoredAlarmsShownThenStored(t *testing.T) {
 // A guard may acknowledge an unstored alarm once the disk takes writes
 // again, before its event is stored; the event then counts as a repeat.
 func TestAckUnstoredAlarm(t *testing.T) {
-	sink := &flakySink{}
-	e := newEnv(t, "", func(o *alarm.Options) {
-		sink.st = o.Sink.(*store.Store)
-		o.Sink, o.Source = sink, sink.st
-	})
-	e.run(t)
-	sink.fail.Store(true)
+	e, sink := failingEnv(t)
 	leak := mk(event.GasLeak, "gas-1", "")
 	e.m.ShowUnstored(leak)
 	a := waitAlarm(t, e.m, "unstored leak", func(a alarm.Alarm) bool { return a.Unstored })

@@ -1,29 +1,15 @@
 package gateway_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
-func (s *site) apiPost(path, body string) (int, []byte) {
-	req, _ := http.NewRequest("POST", "http://"+s.apiAddr+path, bytes.NewBufferString(body))
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, []byte(err.Error())
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(resp.Body)
-	return resp.StatusCode, buf.Bytes()
-}
+func (s *site) apiPost(path, body string) (int, []byte) { return s.apiDo("POST", path, body) }
 
 // The closed loop: a leak opens one alarm, published on warden/<gw>/alarms;
 // the guard acknowledges and resolves it with a note; the lifecycle is in

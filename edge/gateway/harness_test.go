@@ -222,9 +222,16 @@ type apiEvent struct {
 }
 
 // apiRaw GETs path with the admin token and returns status and body.
-func (s *site) apiRaw(path string) (int, []byte) {
-	req, _ := http.NewRequest("GET", "http://"+s.apiAddr+path, nil)
+func (s *site) apiRaw(path string) (int, []byte) { return s.apiDo("GET", path, "") }
+
+// apiDo sends a request with the admin token (and a JSON body when
+// given) and returns status and body.
+func (s *site) apiDo(method, path, body string) (int, []byte) {
+	req, _ := http.NewRequest(method, "http://"+s.apiAddr+path, bytes.NewBufferString(body))
 	req.Header.Set("Authorization", "Bearer "+adminToken)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, []byte(err.Error())
