@@ -14,7 +14,7 @@ import (
 // zigbee2mqtt bridge obeys permit_join, device removal and more there).
 func IsCommandTopic(topic string) bool {
 	lv := strings.Split(topic, "/")
-	if lv[0] == "warden" || isBridgeRequest(lv) {
+	if IsWardenTopic(topic) || isBridgeRequest(lv) {
 		return true
 	}
 	switch lv[len(lv)-1] {
@@ -109,8 +109,13 @@ func (s *CommandSpace) own(topic string) bool {
 // bridge), or speak for the gateway (warden/…). Rules may not publish
 // there: a rule that could open a valve is refused.
 func (s *CommandSpace) Actuator(topic string) bool {
-	lv := strings.Split(topic, "/")
-	return lv[0] == "warden" || isBridgeRequest(lv) || s.own(topic)
+	return IsWardenTopic(topic) || isBridgeRequest(strings.Split(topic, "/")) || s.own(topic)
+}
+
+// IsWardenTopic reports Warden's own tree, warden/…, which speaks for the
+// gateway (status, events, alarms).
+func IsWardenTopic(topic string) bool {
+	return topic == "warden" || strings.HasPrefix(topic, "warden/")
 }
 
 // MatchFilter reports whether the MQTT topic filter matches a topic name.

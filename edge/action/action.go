@@ -132,11 +132,16 @@ var ErrNeedsPerson = errors.New("only an admin through the audited API may open 
 // Send publishes a command at once. It never blocks: the MQTT client queues
 // it while the broker is unreachable. It never opens a gas valve.
 func (a *Actuators) Send(id, action string) error {
-	if act, ok := a.devs[id]; ok && act.cfg.Kind == "gas_valve" && action == "open" {
-		a.sent.WithLabelValues(act.cfg.Kind, action, "refused").Inc()
+	if a.opensValve(id, action) {
+		a.sent.WithLabelValues("gas_valve", action, "refused").Inc()
 		return fmt.Errorf("device %s: %w", id, ErrNeedsPerson)
 	}
 	return a.send(id, action)
+}
+
+func (a *Actuators) opensValve(id, action string) bool {
+	act, ok := a.devs[id]
+	return ok && act.cfg.Kind == "gas_valve" && action == "open"
 }
 
 func (a *Actuators) send(id, action string) error {
@@ -163,7 +168,7 @@ func (a *Actuators) send(id, action string) error {
 // Opening a gas valve needs a named actor and a note.
 func (a *Actuators) Do(id, action, actor, note string) error {
 	var err error
-	if act, ok := a.devs[id]; ok && act.cfg.Kind == "gas_valve" && action == "open" && (actor == "" || strings.TrimSpace(note) == "") {
+	if a.opensValve(id, action) && (actor == "" || strings.TrimSpace(note) == "") {
 		err = fmt.Errorf("device %s: opening a gas valve needs a named person and a note: %w", id, ErrNeedsPerson)
 	} else {
 		err = a.send(id, action)

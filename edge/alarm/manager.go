@@ -473,8 +473,8 @@ func (m *Manager) alarmEvent(a *Alarm, s *eventSpec) *event.Event {
 // A flapping condition (a detector near its threshold) alternates cleared
 // and repeated; each new one is folded into the last entry of its kind
 // among the last two, counted in Repeats, at its latest time. The alarm is
-// stored whole with every change, and a timeline of 200 flaps made each
-// change write 30 KB and most of the gateway's CPU under load.
+// stored whole with every change, and a timeline of 200 flap entries made
+// each change encode and write about 30 KB.
 func (a *Alarm) addEntry(e Entry) {
 	if flap(e.Action) {
 		for back := 1; back <= 2 && back <= len(a.Timeline); back++ {

@@ -97,7 +97,7 @@ func (h *accessHook) authenticate(user string, pass []byte) bool {
 // the gateway included: the broker would hand it to the actuator again on
 // every reconnect. Warden's own retained status topics are not commands.
 func (h *accessHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if !pk.FixedHeader.Retain || cl.Net.Inline || len(pk.Payload) == 0 || !h.commands.Contains(pk.TopicName) || isWardenTree(pk.TopicName) {
+	if !pk.FixedHeader.Retain || cl.Net.Inline || len(pk.Payload) == 0 || !h.commands.Contains(pk.TopicName) || drivers.IsWardenTopic(pk.TopicName) {
 		return pk, nil
 	}
 	h.denied.WithLabelValues("retain").Inc()
@@ -113,8 +113,6 @@ func (h *accessHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	_ = h.server.DisconnectClient(cl, packets.ErrNotAuthorized)
 	return pk, packets.ErrRejectPacket
 }
-
-func isWardenTree(topic string) bool { return topic == "warden" || strings.HasPrefix(topic, "warden/") }
 
 func (h *accessHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if cl.Net.Inline || h.isInternal(cl) {
@@ -136,7 +134,7 @@ func (h *accessHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool 
 }
 
 func (h *accessHook) allowed(user, topic string, write bool) bool {
-	if write && h.commands.Contains(topic) && (isWardenTree(topic) || !h.cmdUsers[user]) {
+	if write && h.commands.Contains(topic) && (drivers.IsWardenTopic(topic) || !h.cmdUsers[user]) {
 		return false
 	}
 	if len(h.acl) == 0 {

@@ -216,8 +216,8 @@ func brokerCaps(inflight, maxPacket, maxClients int) *mqtt.Capabilities {
 // actuator commands take this path, so a full disk or a hijacked client id
 // cannot hold them back.
 func (b *Broker) PublishNoWait(topic string, qos byte, retain bool, payload []byte) {
-	if err := b.srv.Publish(topic, payload, retain, qos); err != nil {
-		b.log.Error("in-process publish failed", "topic", topic, "error", err)
+	if err := b.Publish(context.Background(), topic, qos, retain, payload); err != nil {
+		b.log.Error("in-process publish failed", "error", err)
 	}
 }
 

@@ -517,7 +517,7 @@ func (h *storeHook) StoredRetainedMessages() ([]storage.Message, error) {
 	all, err := h.messages(storage.RetainedKey + "_")
 	out := all[:0]
 	for _, m := range all {
-		if h.commands.Contains(m.TopicName) && !isWardenTree(m.TopicName) {
+		if h.commands.Contains(m.TopicName) && !drivers.IsWardenTopic(m.TopicName) {
 			h.log.Warn("broker store: retained command deleted", "topic", m.TopicName)
 			h.del(retainedKey(m.TopicName))
 			continue

@@ -88,6 +88,8 @@ type Gateway struct {
 	rulesStart  uint64
 	// faceErr is why face recognition is off although configured.
 	faceErr error
+	// commands are the actuators' command topics (broker guard, rules).
+	commands *drivers.CommandSpace
 	// internalPass is the embedded broker password of our own client,
 	// new on every start and never written anywhere.
 	internalPass string
@@ -211,6 +213,7 @@ func (g *Gateway) build() (err error) {
 	if err != nil {
 		return fmt.Errorf("api: listen %s: %w", cfg.API.Listen, err)
 	}
+	g.commands = drivers.Default.CommandSpace(cfg.Devices)
 	if cfg.MQTT.Broker == "" {
 		g.internalPass = randomSecret()
 		g.broker, err = bus.StartBroker(bus.BrokerOptions{
@@ -222,7 +225,7 @@ func (g *Gateway) build() (err error) {
 			MaxInflight:    cfg.MQTT.Embedded.MaxInflight,
 			PersistPath:    persistPath(cfg),
 			Reserved:       []string{cfg.MQTT.ClientID, cfg.MQTT.ClientID + "-cmd"},
-			Commands:       drivers.Default.CommandSpace(cfg.Devices),
+			Commands:       g.commands,
 			CommandUsers:   cfg.MQTT.Embedded.CommandUsers,
 			MaxPacketBytes: cfg.MQTT.Embedded.MaxPacketBytes,
 			MaxClients:     cfg.MQTT.Embedded.MaxClients,
@@ -433,7 +436,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		out.PublishNoWait("warden/"+g.cfg.Gateway.ID+"/alarms", 1, false, c.Payload())
 	})
 	goRun("alarms", g.alarms.Run)
-	eng, err := rules.New(g.cfg, rules.Options{Publisher: out, Actuators: g.act,
+	eng, err := rules.New(g.cfg, rules.Options{Publisher: out, Actuators: g.act, Commands: g.commands,
 		Alarms: alarmRaiser{g.alarms}, Logger: g.log.With("component", "rules"), Registerer: g.reg})
 	if err != nil {
 		return fail(fmt.Errorf("rules: %w", err))

@@ -34,13 +34,9 @@ func (g *Gateway) watchStorage(ctx context.Context) error {
 			case err != nil && !failing[i]:
 				failing[i] = true
 				g.log.Error("storage failing", "part", p.name, "err", err)
-				ev := event.New(event.Origin{Gateway: g.cfg.Gateway.ID, Site: g.cfg.Gateway.Site,
-					Source: event.Source{Kind: "gateway", ID: g.cfg.Gateway.ID}}, event.SystemStorage, map[string]any{
+				g.raise(ctx, g.cfg.Gateway.ID, event.SystemStorage, map[string]any{
 					"reason": p.name + " cannot commit: " + err.Error(), "part": p.name,
 				})
-				if aerr := g.store.Append(ctx, ev); aerr != nil && ctx.Err() == nil {
-					g.alarms.HoldUnstored(ev)
-				}
 			case err == nil && failing[i]:
 				failing[i] = false
 				g.log.Info("storage commits again", "part", p.name)
@@ -55,12 +51,16 @@ func (g *Gateway) watchStorage(ctx context.Context) error {
 }
 
 // raiseFault records a system.fault (a part of the gateway is off) so that
-// guards see it as an alarm; shown from memory if the store refuses it.
+// guards see it as an alarm.
 func (g *Gateway) raiseFault(ctx context.Context, component, reason string) {
+	g.raise(ctx, component, event.SystemFault, map[string]any{"component": component, "reason": reason})
+}
+
+// raise records one of the gateway's own events (source kind gateway); one
+// the store refuses is shown from memory and stored when it recovers.
+func (g *Gateway) raise(ctx context.Context, sourceID, typ string, data map[string]any) {
 	ev := event.New(event.Origin{Gateway: g.cfg.Gateway.ID, Site: g.cfg.Gateway.Site,
-		Source: event.Source{Kind: "gateway", ID: component}}, event.SystemFault, map[string]any{
-		"component": component, "reason": reason,
-	})
+		Source: event.Source{Kind: "gateway", ID: sourceID}}, typ, data)
 	if err := g.store.Append(ctx, ev); err != nil && ctx.Err() == nil {
 		g.alarms.HoldUnstored(ev)
 	}
