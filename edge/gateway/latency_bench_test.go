@@ -172,9 +172,7 @@ func takeoverStorm(b *testing.B, url string, ids ...string) func() {
 // (full disk): each sample publishes the leak at QoS 0 from a new
 // connection, and the clear from another.
 func measureFresh(b *testing.B, url, pubTopic, subTopic, leak, clear string) {
-	got := make(chan time.Time, 16)
-	sub := connect(b, url, "lat-sub")
-	sub.Subscribe(subTopic, 1, func(paho.Client, paho.Message) { got <- time.Now() }).Wait()
+	l := newLatencies(b, url, subTopic)
 	once := func(payload string) time.Time {
 		c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("lat-pub-%d", time.Now().UnixNano())).SetAutoReconnect(false))
 		if t := c.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
@@ -185,24 +183,16 @@ func measureFresh(b *testing.B, url, pubTopic, subTopic, leak, clear string) {
 		c.Publish(pubTopic, 0, false, payload).Wait()
 		return start
 	}
-	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := range b.N {
 		once(clear)
 		time.Sleep(5 * time.Millisecond)
-		for len(got) > 0 {
-			<-got
-		}
+		l.drain()
 		start := once(leak)
-		select {
-		case at := <-got:
-			lat = append(lat, at.Sub(start))
-		case <-time.After(10 * time.Second):
-			b.Fatalf("no message on %s within 10s (sample %d)", subTopic, i)
-		}
+		l.wait(start, i)
 	}
 	b.StopTimer()
-	report(b, lat)
+	l.report()
 }
 
 // plainBinary builds bin/warden without the race detector, for timings.
@@ -251,11 +241,8 @@ func background(b *testing.B, url string, devices, rate int) func() {
 }
 
 func measure(b *testing.B, url, pubTopic, subTopic string, payload func(int) []byte, between ...func(paho.Client)) {
-	got := make(chan time.Time, 16)
-	sub := connect(b, url, "lat-sub")
-	sub.Subscribe(subTopic, 1, func(paho.Client, paho.Message) { got <- time.Now() }).Wait()
+	l := newLatencies(b, url, subTopic)
 	pub := connect(b, url, "lat-pub")
-	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := range b.N {
 		for _, f := range between {
@@ -263,21 +250,49 @@ func measure(b *testing.B, url, pubTopic, subTopic string, payload func(int) []b
 		}
 		start := time.Now()
 		pub.Publish(pubTopic, 1, false, payload(i))
-		select {
-		case at := <-got:
-			lat = append(lat, at.Sub(start))
-		case <-time.After(10 * time.Second):
-			b.Fatalf("no message on %s within 10s (sample %d)", subTopic, i)
-		}
+		l.wait(start, i)
 	}
 	b.StopTimer()
-	report(b, lat)
+	l.report()
 }
 
-func report(b *testing.B, lat []time.Duration) {
+// latencies times messages arriving on a subscription.
+type latencies struct {
+	b     *testing.B
+	topic string
+	got   chan time.Time
+	lat   []time.Duration
+}
+
+func newLatencies(b *testing.B, url, topic string) *latencies {
+	l := &latencies{b: b, topic: topic, got: make(chan time.Time, 16), lat: make([]time.Duration, 0, b.N)}
+	sub := connect(b, url, "lat-sub")
+	sub.Subscribe(topic, 1, func(paho.Client, paho.Message) { l.got <- time.Now() }).Wait()
+	return l
+}
+
+// drain drops messages that arrived between samples.
+func (l *latencies) drain() {
+	for len(l.got) > 0 {
+		<-l.got
+	}
+}
+
+// wait records the time from start to the next message (sample i).
+func (l *latencies) wait(start time.Time, i int) {
+	select {
+	case at := <-l.got:
+		l.lat = append(l.lat, at.Sub(start))
+	case <-time.After(10 * time.Second):
+		l.b.Fatalf("no message on %s within 10s (sample %d)", l.topic, i)
+	}
+}
+
+func (l *latencies) report() {
+	lat := l.lat
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	p := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
-	b.ReportMetric(p(0.50), "p50-ms")
-	b.ReportMetric(p(0.99), "p99-ms")
-	b.ReportMetric(0, "ns/op")
+	l.b.ReportMetric(p(0.50), "p50-ms")
+	l.b.ReportMetric(p(0.99), "p99-ms")
+	l.b.ReportMetric(0, "ns/op")
 }

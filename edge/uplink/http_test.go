@@ -287,21 +287,28 @@ func TestPoisonIsolatedByBisection(t *testing.T) {
 	}
 }
 
+// refusing makes the platform answer every batch with status until the
+// returned switch is turned off.
+func (p *platform) refusing(status int, body string) *atomic.Bool {
+	var on atomic.Bool
+	on.Store(true)
+	p.setHook(func(w http.ResponseWriter, _ *http.Request, _ []wireEvent, _ int) bool {
+		if on.Load() {
+			http.Error(w, body, status)
+			return true
+		}
+		return false
+	})
+	return &on
+}
+
 // A platform that answers 400 to everything dead-letters info events, but
 // never a critical one: the gas leak stays first in line, retried, and one
 // system.fault alarm says so. Once the platform takes it, everything after
 // it follows in order.
 func TestRejectedCriticalEventIsKeptAndRetried(t *testing.T) {
 	p := newPlatform(t)
-	var refuse atomic.Bool
-	refuse.Store(true)
-	p.setHook(func(w http.ResponseWriter, _ *http.Request, _ []wireEvent, _ int) bool {
-		if refuse.Load() {
-			http.Error(w, "schema says no", http.StatusBadRequest)
-			return true
-		}
-		return false
-	})
+	refuse := p.refusing(http.StatusBadRequest, "schema says no")
 	st := openStore(t, t.TempDir(), nil)
 	reg := prometheus.NewRegistry()
 	fill(t, st, 5, func(i int) *event.Event {
@@ -349,15 +356,7 @@ func TestRejectedCriticalEventIsKeptAndRetried(t *testing.T) {
 // dead-lettered.
 func TestAuthErrorsAreRetriedNotDeadLettered(t *testing.T) {
 	p := newPlatform(t)
-	var fail atomic.Bool
-	fail.Store(true)
-	p.setHook(func(w http.ResponseWriter, _ *http.Request, _ []wireEvent, _ int) bool {
-		if fail.Load() {
-			http.Error(w, "bad token", http.StatusUnauthorized)
-			return true
-		}
-		return false
-	})
+	fail := p.refusing(http.StatusUnauthorized, "bad token")
 	st := openStore(t, t.TempDir(), nil)
 	fill(t, st, 300, nil)
 	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
