@@ -5,9 +5,11 @@ SHELL := /bin/bash
 
 # Debian packages the build and tests need: OpenCV (cgo, gocv), pkg-config to
 # find it, mosquitto (interoperability tests against a real broker), ffmpeg
-# (test clips, ffprobe checks). Later work adds to this list, e.g.
-#   make deps APT_PACKAGES+="chromium nodejs npm"
-APT_PACKAGES ?= libopencv-dev libopencv-contrib-dev pkg-config mosquitto mosquitto-clients ffmpeg chromium nodejs npm curl
+# (test clips, ffprobe checks), chromium/node/npm (console browser test) and
+# fonts-noto-cjk (without it every Chinese string of the console, the burnt-in
+# captions and the browser test's screenshots is tofu). Extend with e.g.
+#   make deps APT_PACKAGES+="htop"
+APT_PACKAGES ?= libopencv-dev libopencv-contrib-dev pkg-config mosquitto mosquitto-clients ffmpeg chromium nodejs npm curl fonts-noto-cjk
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)

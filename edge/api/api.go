@@ -30,6 +30,7 @@ import (
 // Events is the event log the API reads; *store.Store implements it.
 type Events interface {
 	Read(after uint64, limit int, f store.Filter) ([]event.Event, uint64, error)
+	ReadBack(before uint64, limit int, f store.Filter) ([]event.Event, uint64, error)
 	LastSeq() uint64
 	Changed() <-chan struct{}
 }

@@ -105,6 +105,26 @@ func TestEventsDefaultsAndFilters(t *testing.T) {
 	if len(b.Events) != 75 {
 		t.Fatalf("severity=critical: %d events, want 75", len(b.Events))
 	}
+	// order=desc: newest first, paged with before=next.
+	var desc []uint64
+	before := ""
+	for {
+		b = eventsBody{}
+		e.do(t, "GET", "/api/v1/events?order=desc&limit=40&type=gas.leak"+before, guardTok).json(t, &b)
+		if len(b.Events) == 0 {
+			break
+		}
+		for _, ev := range b.Events {
+			if ev.Type != event.GasLeak || (len(desc) > 0 && ev.Seq >= desc[len(desc)-1]) {
+				t.Fatalf("order=desc returned %s seq %d after %v", ev.Type, ev.Seq, desc)
+			}
+			desc = append(desc, ev.Seq)
+		}
+		before = fmt.Sprintf("&before=%d", b.Next)
+	}
+	if len(desc) != 75 || desc[0] != e.st.LastSeq()-1 {
+		t.Fatalf("order=desc: %d gas.leak events from %v, want 75 from %d", len(desc), desc[:min(3, len(desc))], e.st.LastSeq()-1)
+	}
 	// Empty result is [] not null.
 	r = e.do(t, "GET", "/api/v1/events?building=9", guardTok)
 	if !bytes.Contains(r.body, []byte(`"events":[]`)) {
@@ -123,6 +143,10 @@ func TestBadParams(t *testing.T) {
 		{"/api/v1/events?until=2026-13-01T00:00:00Z", "until"},
 		{"/api/v1/events?severity=loud", "severity"},
 		{"/api/v1/events?typ=gas", "typ"},
+		{"/api/v1/events?order=up", "order"},
+		{"/api/v1/events?before=5", "before"},
+		{"/api/v1/events?order=desc&after=5", "after"},
+		{"/api/v1/events?order=desc&before=x", "before"},
 		{"/api/v1/events?type=a&type=b", "type"},
 		{"/api/v1/events/stream?after=abc", "after"},
 		{"/api/v1/deadletters?limit=-3", "limit"},

@@ -144,7 +144,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, Errorf(http.StatusServiceUnavailable, CodeUnavailable, "event store not configured"))
 		return
 	}
-	q, err := newQuery(r, append([]string{"after", "limit"}, filterParams...)...)
+	q, err := newQuery(r, append([]string{"after", "before", "order", "limit"}, filterParams...)...)
 	if err != nil {
 		WriteError(w, err)
 		return
@@ -159,17 +159,49 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	evs, next, err := s.opts.Events.Read(after, limit, f)
+	// order=desc pages from the newest backwards (before=<seq>, the last
+	// answer's next); the default stays seq order with after=.
+	switch q.str("order") {
+	case "", "asc":
+		if q.str("before") != "" {
+			WriteError(w, Errorf(http.StatusBadRequest, CodeBadRequest, "parameter \"before\": only with order=desc"))
+			return
+		}
+	case "desc":
+		if q.str("after") != "" {
+			WriteError(w, Errorf(http.StatusBadRequest, CodeBadRequest, "parameter \"after\": not with order=desc (use before)"))
+			return
+		}
+		before, err := q.uint("before", 0)
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		s.writeEvents(w, before, limit, f, true)
+		return
+	default:
+		WriteError(w, Errorf(http.StatusBadRequest, CodeBadRequest, "parameter \"order\": asc or desc"))
+		return
+	}
+	s.writeEvents(w, after, limit, f, false)
+}
+
+func (s *Server) writeEvents(w http.ResponseWriter, from uint64, limit int, f store.Filter, back bool) {
+	read := s.opts.Events.Read
+	if back {
+		read = s.opts.Events.ReadBack
+	}
+	evs, next, err := read(from, limit, f)
 	if err != nil {
-		s.log.Error("api: read events", "after", after, "err", err)
+		s.log.Error("api: read events", "from", from, "backwards", back, "err", err)
 		WriteError(w, Errorf(http.StatusInternalServerError, CodeInternal, "read events failed"))
 		return
 	}
 	if evs == nil {
 		evs = []event.Event{}
 	}
-	if next < after {
-		next = after
+	if !back && next < from {
+		next = from
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	WriteJSON(w, http.StatusOK, eventsResponse{Events: evs, Next: next})

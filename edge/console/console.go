@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/bbolt"
 	"golang.org/x/time/rate"
 
 	"github.com/smartcommunity/warden/edge/api"
@@ -42,12 +43,15 @@ type Options struct {
 	// LoginBurst (5), refilled at LoginRate (one every 10 s).
 	LoginRate  rate.Limit
 	LoginBurst int
-	// MaxSessions bounds the in-memory sessions (10000); the oldest is
-	// dropped when a new login would exceed it.
+	// MaxSessions bounds the sessions (10000); the oldest is dropped when
+	// a new login would exceed it.
 	MaxSessions int
-	Audit       *audit.Log // logins and logouts; nil = not audited
-	Logger      *slog.Logger
-	Registerer  prometheus.Registerer
+	// DB keeps sessions across restarts (bucket console.sessions, keyed by
+	// the cookie's SHA-256); nil keeps them in memory only.
+	DB         *bbolt.DB
+	Audit      *audit.Log // logins and logouts; nil = not audited
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Console serves the page and the session routes. Create it with New.
@@ -70,8 +74,11 @@ type asset struct {
 	etag  string
 }
 
-// New checks the users and tokens and loads the embedded assets.
-func New(o Options) (*Console, error) {
+// New checks the users and tokens, loads the embedded assets and restores
+// the stored sessions.
+func New(o Options) (*Console, error) { return newAt(o, time.Now) }
+
+func newAt(o Options, now func() time.Time) (*Console, error) {
 	if o.SessionTTL <= 0 {
 		o.SessionTTL = config.DefaultSessionTTL
 	}
@@ -94,9 +101,9 @@ func New(o Options) (*Console, error) {
 	c := &Console{
 		o: o, log: o.Logger.With("component", "console"), met: met,
 		users: map[string]config.APIUser{},
-		now:   time.Now,
+		now:   now,
 	}
-	c.sessions = newSessions(o.MaxSessions, met)
+	c.sessions = newSessions(o.MaxSessions, met, o.DB, c.log)
 	c.limits = newLimiter(o.LoginRate, o.LoginBurst, 4096)
 	for _, u := range o.Users {
 		if u.Username == "" {
@@ -126,6 +133,13 @@ func New(o Options) (*Console, error) {
 	}
 	if c.assets, err = loadAssets(); err != nil {
 		return nil, err
+	}
+	kept, dropped, err := c.sessions.load(c.now(), c.stillValid)
+	if err != nil {
+		return nil, err
+	}
+	if kept+dropped > 0 {
+		c.log.Info("console: sessions restored", "kept", kept, "dropped", dropped)
 	}
 	return c, nil
 }

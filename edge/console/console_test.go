@@ -1,11 +1,14 @@
 package console
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.etcd.io/bbolt"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/smartcommunity/warden/edge/api"
@@ -29,6 +33,8 @@ const (
 
 type fixture struct {
 	t     *testing.T
+	dir   string
+	st    *store.Store
 	c     *Console
 	srv   *httptest.Server
 	audit *audit.Log
@@ -42,7 +48,13 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func newFixture(t *testing.T, mod func(*Options)) *fixture {
 	t.Helper()
-	st, err := store.Open(store.Options{Dir: t.TempDir(), Logger: quiet()})
+	return newFixtureAt(t, t.TempDir(), time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC), mod)
+}
+
+// newFixtureAt opens the store in dir, as a gateway (re)starting there would.
+func newFixtureAt(t *testing.T, dir string, now time.Time, mod func(*Options)) *fixture {
+	t.Helper()
+	st, err := store.Open(store.Options{Dir: dir, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,17 +63,15 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte("night-shift"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hash := wangHash()
 	tokens := []config.Token{
 		{Name: "desk", Token: guardToken, Role: "guard"},
 		{Name: "boss", Token: adminToken, Role: "admin"},
 		{Name: "platform", Token: platformToken, Role: "platform"},
 	}
-	f := &fixture{t: t, audit: al, reg: prometheus.NewRegistry(), now: time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)}
+	f := &fixture{t: t, dir: dir, st: st, audit: al, reg: prometheus.NewRegistry(), now: now}
 	o := Options{
+		DB:         st.DB(),
 		Users:      []config.APIUser{{Username: "wang", PasswordHash: string(hash), Role: "guard"}},
 		Tokens:     tokens,
 		SessionTTL: time.Hour,
@@ -72,11 +82,10 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 	if mod != nil {
 		mod(&o)
 	}
-	c, err := New(o)
+	c, err := newAt(o, f.clock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.now = f.clock
 	f.c = c
 	s := api.New(api.Options{Events: st, Media: st, Tokens: tokens, SessionAuth: c.SessionAuth, Logger: quiet()})
 	c.Mount(s)
@@ -87,6 +96,24 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 	f.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// wangHash is the guard's password hash, the same for every fixture, as
+// one config file across restarts.
+var wangHash = sync.OnceValue(func() []byte {
+	h, err := bcrypt.GenerateFromPassword([]byte("night-shift"), bcrypt.MinCost)
+	if err != nil {
+		panic(err)
+	}
+	return h
+})
+
+// stop ends the "gateway": server and store closed.
+func (f *fixture) stop() {
+	f.srv.Close()
+	if err := f.st.Close(); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 func (f *fixture) clock() time.Time {
@@ -403,4 +430,140 @@ func TestNewRejectsBadUsers(t *testing.T) {
 			t.Errorf("New accepted %+v", u)
 		}
 	}
+}
+
+// A restart keeps every session that is still valid: the same cookie and
+// CSRF token work on the new process, logout and expiry still hold, and a
+// changed password, role or token ends the session.
+func TestSessionsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	t0 := time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)
+	f := newFixtureAt(t, dir, t0, nil)
+	user := f.login(`{"username":"wang","password":"night-shift"}`)
+	tok := f.login(`{"token":"` + guardToken + `"}`)
+	boss := f.login(`{"token":"` + adminToken + `"}`)
+	gone := f.login(`{"username":"wang","password":"night-shift"}`)
+	if user.cookie == "" || tok.cookie == "" || boss.cookie == "" || gone.cookie == "" {
+		t.Fatal("login failed")
+	}
+	if r := f.do("DELETE", "/api/v1/session", "", map[string]string{"Cookie": gone.cookie, CSRFHeader: gone.info.CSRF}); r.StatusCode != 204 {
+		t.Fatalf("logout: %d", r.StatusCode)
+	}
+	f.stop()
+
+	// The file holds digests, never a usable cookie.
+	raw, err := os.ReadFile(filepath.Join(dir, "warden.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []login{user, tok, boss} {
+		v := strings.TrimPrefix(l.cookie, CookieName+"=")
+		if bytes.Contains(raw, []byte(v)) {
+			t.Fatalf("cookie value %q is in the database file", v)
+		}
+	}
+
+	f2 := newFixtureAt(t, dir, t0.Add(10*time.Minute), nil)
+	for name, l := range map[string]login{"user": user, "token": tok, "admin": boss} {
+		r := f2.do("GET", "/api/v1/session", "", map[string]string{"Cookie": l.cookie})
+		if r.StatusCode != 200 {
+			t.Fatalf("%s session after restart: %d", name, r.StatusCode)
+		}
+		var info SessionInfo
+		if err := json.NewDecoder(r.Body).Decode(&info); err != nil {
+			t.Fatal(err)
+		}
+		if info.Name != l.info.Name || info.Role != l.info.Role || info.CSRF != l.info.CSRF || !info.ExpiresAt.Equal(l.info.ExpiresAt) {
+			t.Errorf("%s session after restart: %+v, before %+v", name, info, l.info)
+		}
+	}
+	if r := f2.do("POST", "/api/v1/test/act", `{}`, map[string]string{"Cookie": user.cookie, CSRFHeader: user.info.CSRF}); r.StatusCode != 200 {
+		t.Errorf("state-changing request with the restored CSRF token: %d", r.StatusCode)
+	}
+	if r := f2.do("POST", "/api/v1/test/act", `{}`, map[string]string{"Cookie": user.cookie}); r.StatusCode != 401 {
+		t.Errorf("restored session without CSRF token: %d, want 401", r.StatusCode)
+	}
+	if r := f2.do("GET", "/api/v1/session", "", map[string]string{"Cookie": gone.cookie}); r.StatusCode != 401 {
+		t.Errorf("logged-out session came back after restart: %d", r.StatusCode)
+	}
+	if got := testutil.ToFloat64(f2.c.met.sessions); got != 3 {
+		t.Errorf("sessions gauge after restart = %v, want 3", got)
+	}
+	f2.stop()
+
+	// Expiry counts from the login, across restarts.
+	f3 := newFixtureAt(t, dir, t0.Add(time.Hour), nil)
+	if r := f3.do("GET", "/api/v1/session", "", map[string]string{"Cookie": user.cookie}); r.StatusCode != 401 {
+		t.Errorf("session past its expiry after restart: %d, want 401", r.StatusCode)
+	}
+	if n := storedSessions(t, f3.st); n != 0 {
+		t.Errorf("%d expired sessions still stored", n)
+	}
+	f3.stop()
+}
+
+func TestRestoredSessionEndsWhenCredentialChanges(t *testing.T) {
+	dir := t.TempDir()
+	t0 := time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)
+	f := newFixtureAt(t, dir, t0, nil)
+	user := f.login(`{"username":"wang","password":"night-shift"}`)
+	tok := f.login(`{"token":"` + guardToken + `"}`)
+	boss := f.login(`{"token":"` + adminToken + `"}`)
+	f.stop()
+
+	newHash, err := bcrypt.GenerateFromPassword([]byte("changed"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2 := newFixtureAt(t, dir, t0.Add(time.Minute), func(o *Options) {
+		o.Users[0].PasswordHash = string(newHash)           // password changed
+		o.Tokens[0].Token = "another-guard-token-987654321" // token rotated
+		o.Tokens[1].Role = "guard"                          // admin demoted
+	})
+	for name, l := range map[string]login{"password changed": user, "token rotated": tok, "role changed": boss} {
+		if r := f2.do("GET", "/api/v1/session", "", map[string]string{"Cookie": l.cookie}); r.StatusCode != 401 {
+			t.Errorf("%s: restored session still works (%d)", name, r.StatusCode)
+		}
+	}
+	if n := storedSessions(t, f2.st); n != 0 {
+		t.Errorf("%d stale sessions still stored", n)
+	}
+}
+
+// A database that refuses the write still lets the guard in; the session
+// lasts until the next restart and the failure is counted.
+func TestSessionStoreFailureStillLogsIn(t *testing.T) {
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "s.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, func(o *Options) { o.DB = db })
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l := f.login(`{"username":"wang","password":"night-shift"}`)
+	if l.cookie == "" {
+		t.Fatalf("login with a failing session store: %d", l.resp.StatusCode)
+	}
+	if r := f.do("GET", "/api/v1/session", "", map[string]string{"Cookie": l.cookie}); r.StatusCode != 200 {
+		t.Errorf("session with a failing store: %d", r.StatusCode)
+	}
+	if got := testutil.ToFloat64(f.c.met.storeErrors); got < 1 {
+		t.Errorf("store errors = %v, want ≥ 1", got)
+	}
+}
+
+func storedSessions(t *testing.T, st *store.Store) int {
+	t.Helper()
+	n := 0
+	err := st.DB().View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket(sessionBucket); b != nil {
+			n = b.Stats().KeyN
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

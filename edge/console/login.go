@@ -166,7 +166,7 @@ func (c *Console) verify(req loginRequest) (*session, error) {
 		if !ok {
 			return nil, errBadCredentials
 		}
-		return &session{name: t.name, role: t.role, via: "token"}, nil
+		return &session{name: t.name, role: t.role, via: "token", bind: bindDigest(t.digest[:])}, nil
 	}
 	u, ok := c.users[req.Username]
 	hash := []byte(u.PasswordHash)
@@ -176,7 +176,31 @@ func (c *Console) verify(req loginRequest) (*session, error) {
 	if hash == nil || bcrypt.CompareHashAndPassword(hash, []byte(req.Password)) != nil || !ok {
 		return nil, errBadCredentials
 	}
-	return &session{name: u.Username, role: api.Role(u.Role), via: "user"}, nil
+	return &session{name: u.Username, role: api.Role(u.Role), via: "user", bind: bindDigest([]byte(u.PasswordHash))}, nil
+}
+
+// bindDigest names the credential a session was opened with, so a changed
+// password hash or token ends the session at the next restart.
+func bindDigest(cred []byte) string {
+	d := sha256.Sum256(append([]byte("warden-console-session\x00"), cred...))
+	return hex.EncodeToString(d[:16])
+}
+
+// stillValid reports whether a restored session's user or token is still
+// configured with the same role and credential.
+func (c *Console) stillValid(s *session) bool {
+	switch s.via {
+	case "user":
+		u, ok := c.users[s.name]
+		return ok && api.Role(u.Role) == s.role && bindDigest([]byte(u.PasswordHash)) == s.bind
+	case "token":
+		for _, t := range c.tokens {
+			if t.name == s.name {
+				return t.role == s.role && bindDigest(t.digest[:]) == s.bind && loginRole(t.role)
+			}
+		}
+	}
+	return false
 }
 
 func (c *Console) whoami(w http.ResponseWriter, r *http.Request) {

@@ -10,6 +10,7 @@ type metrics struct {
 	logins         *prometheus.CounterVec
 	sessionRefused *prometheus.CounterVec
 	sessions       prometheus.Gauge
+	storeErrors    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -24,11 +25,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"reason"}),
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "warden_console_sessions",
-			Help: "Console sessions held in memory (expired ones are removed lazily).",
+			Help: "Console sessions held (expired ones are removed lazily).",
+		}),
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "warden_console_session_store_errors_total",
+			Help: "Session writes or deletes the database refused; such a session lasts until the next restart.",
 		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.logins, m.sessionRefused, m.sessions} {
+		for _, c := range []prometheus.Collector{m.logins, m.sessionRefused, m.sessions, m.storeErrors} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("console: register metrics: %w", err)
 			}

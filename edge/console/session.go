@@ -5,10 +5,15 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sync"
 	"time"
+
+	"go.etcd.io/bbolt"
 
 	"github.com/smartcommunity/warden/edge/api"
 )
@@ -20,28 +25,49 @@ const (
 	CSRFHeader = "X-CSRF-Token"
 )
 
-// session is one login. Sessions live in memory only: a gateway restart logs
-// every guard out (docs/console.md).
+// session is one login. Sessions are kept in the gateway's bbolt file (when
+// Options.DB is set) so that a restart logs nobody out; the map is the
+// working copy.
 type session struct {
 	name    string
 	role    api.Role
 	via     string // "user" or "token"
+	bind    string // digest of the credential logged in with; a changed password or token ends the session
 	csrf    string
 	created time.Time
 	expires time.Time
 }
 
-// sessions maps sha256(cookie value) to a session, so a memory dump or a
-// timing difference in the map lookup never reveals a usable cookie.
-type sessions struct {
-	mu  sync.Mutex
-	m   map[[sha256.Size]byte]*session
-	max int
-	met *metrics
+// storedSession is a session's record in the sessionBucket. The key is
+// sha256(cookie value): the file never holds a usable cookie.
+type storedSession struct {
+	Name    string    `json:"name"`
+	Role    api.Role  `json:"role"`
+	Via     string    `json:"via"`
+	Bind    string    `json:"bind"`
+	CSRF    string    `json:"csrf"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
 }
 
-func newSessions(max int, met *metrics) *sessions {
-	return &sessions{m: map[[sha256.Size]byte]*session{}, max: max, met: met}
+var sessionBucket = []byte("console.sessions")
+
+type sessionKey = [sha256.Size]byte
+
+// sessions maps sha256(cookie value) to a session, so a memory dump, the
+// database file or a timing difference in the map lookup never reveals a
+// usable cookie.
+type sessions struct {
+	mu  sync.Mutex
+	m   map[sessionKey]*session
+	max int
+	met *metrics
+	db  *bbolt.DB // nil: memory only
+	log *slog.Logger
+}
+
+func newSessions(max int, met *metrics, db *bbolt.DB, log *slog.Logger) *sessions {
+	return &sessions{m: map[sessionKey]*session{}, max: max, met: met, db: db, log: log}
 }
 
 func randomToken() string {
@@ -50,16 +76,64 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// add stores s under a new cookie value and returns the value.
+// load reads the stored sessions. An expired one, or one whose user or token
+// is gone, has another role or another credential now (valid says), is
+// deleted.
+func (ss *sessions) load(now time.Time, valid func(*session) bool) (kept, dropped int, err error) {
+	if ss.db == nil {
+		return 0, 0, nil
+	}
+	var stale [][]byte
+	err = ss.db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(sessionBucket)
+		if err != nil {
+			return err
+		}
+		err = b.ForEach(func(k, v []byte) error {
+			var r storedSession
+			if len(k) != sha256.Size || json.Unmarshal(v, &r) != nil {
+				stale = append(stale, append([]byte(nil), k...))
+				return nil
+			}
+			s := &session{name: r.Name, role: r.Role, via: r.Via, bind: r.Bind, csrf: r.CSRF, created: r.Created, expires: r.Expires}
+			if !now.Before(s.expires) || !valid(s) {
+				stale = append(stale, append([]byte(nil), k...))
+				return nil
+			}
+			ss.m[sessionKey(k)] = s
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// ForEach must not change its bucket: delete afterwards.
+		for _, k := range stale {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		clear(ss.m)
+		return 0, 0, fmt.Errorf("console: load sessions: %w", err)
+	}
+	ss.met.sessions.Set(float64(len(ss.m)))
+	return len(ss.m), len(stale), nil
+}
+
+// add stores s under a new cookie value and returns the value. A session the
+// disk cannot keep still works until the next restart.
 func (ss *sessions) add(s *session, now time.Time) string {
 	v := randomToken()
+	k := sha256.Sum256([]byte(v))
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
+	var evicted []sessionKey
 	if len(ss.m) >= ss.max {
-		ss.purgeLocked(now)
+		evicted = ss.purgeLocked(now)
 	}
 	for len(ss.m) >= ss.max {
-		var oldest [sha256.Size]byte
+		var oldest sessionKey
 		var t time.Time
 		for k, x := range ss.m {
 			if t.IsZero() || x.created.Before(t) {
@@ -67,49 +141,93 @@ func (ss *sessions) add(s *session, now time.Time) string {
 			}
 		}
 		delete(ss.m, oldest)
+		evicted = append(evicted, oldest)
 	}
-	ss.m[sha256.Sum256([]byte(v))] = s
+	ss.m[k] = s
 	ss.met.sessions.Set(float64(len(ss.m)))
+	ss.mu.Unlock()
+	ss.persist(k, s, evicted)
 	return v
+}
+
+// persist writes s under k (s nil: nothing) and deletes gone, in one
+// transaction.
+func (ss *sessions) persist(k sessionKey, s *session, gone []sessionKey) {
+	if ss.db == nil || (s == nil && len(gone) == 0) {
+		return
+	}
+	err := ss.db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(sessionBucket)
+		if err != nil {
+			return err
+		}
+		for _, g := range gone {
+			if err := b.Delete(g[:]); err != nil {
+				return err
+			}
+		}
+		if s == nil {
+			return nil
+		}
+		v, err := json.Marshal(storedSession{Name: s.name, Role: s.role, Via: s.via, Bind: s.bind, CSRF: s.csrf,
+			Created: s.created.UTC(), Expires: s.expires.UTC()})
+		if err != nil {
+			return err
+		}
+		return b.Put(k[:], v)
+	})
+	if err != nil {
+		ss.met.storeErrors.Inc()
+		ss.log.Warn("console: session not stored; it lasts until the next restart", "err", err)
+	}
 }
 
 // get returns the live session of a cookie value; an expired one is removed.
 func (ss *sessions) get(v string, now time.Time) (*session, bool) {
 	k := sha256.Sum256([]byte(v))
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	s, ok := ss.m[k]
 	if !ok {
+		ss.mu.Unlock()
 		return nil, false
 	}
 	if !now.Before(s.expires) {
 		delete(ss.m, k)
 		ss.met.sessions.Set(float64(len(ss.m)))
+		ss.mu.Unlock()
+		ss.persist(k, nil, []sessionKey{k})
 		return nil, false
 	}
+	ss.mu.Unlock()
 	return s, true
 }
 
 func (ss *sessions) remove(v string) {
+	k := sha256.Sum256([]byte(v))
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	delete(ss.m, sha256.Sum256([]byte(v)))
+	delete(ss.m, k)
 	ss.met.sessions.Set(float64(len(ss.m)))
+	ss.mu.Unlock()
+	ss.persist(k, nil, []sessionKey{k})
 }
 
 func (ss *sessions) purge(now time.Time) {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	ss.purgeLocked(now)
+	gone := ss.purgeLocked(now)
+	ss.mu.Unlock()
+	ss.persist(sessionKey{}, nil, gone)
 }
 
-func (ss *sessions) purgeLocked(now time.Time) {
+func (ss *sessions) purgeLocked(now time.Time) []sessionKey {
+	var gone []sessionKey
 	for k, s := range ss.m {
 		if !now.Before(s.expires) {
 			delete(ss.m, k)
+			gone = append(gone, k)
 		}
 	}
 	ss.met.sessions.Set(float64(len(ss.m)))
+	return gone
 }
 
 // safeMethod reports methods that change nothing and so need no CSRF token.

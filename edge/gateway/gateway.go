@@ -244,7 +244,7 @@ func (g *Gateway) build() (err error) {
 	}
 	g.console, err = console.New(console.Options{
 		Users: cfg.API.Users, Tokens: cfg.API.Tokens, SessionTTL: cfg.API.SessionTTL.D(),
-		Secure: cfg.API.TLS.Cert != "", Audit: g.audit,
+		Secure: cfg.API.TLS.Cert != "", Audit: g.audit, DB: g.store.DB(),
 		Logger: g.log.With("component", "console"), Registerer: g.reg,
 	})
 	if err != nil {

@@ -108,6 +108,84 @@ func (s *Store) Read(after uint64, limit int, f Filter) ([]event.Event, uint64, 
 	return out, next, nil
 }
 
+// ReadBack is Read backwards: up to limit events with seq < before (0:
+// from the newest) that match f, newest first. next is the seq of the last
+// (oldest) returned event, to pass as the next page's before, or before
+// when none.
+func (s *Store) ReadBack(before uint64, limit int, f Filter) ([]event.Event, uint64, error) {
+	limit = clampLimit(limit)
+	var out []event.Event
+	next := before
+	err := s.scanBack(before, func(seq uint64, v []byte) (bool, error) {
+		if !f.empty() {
+			var l lite
+			if err := json.Unmarshal(v, &l); err != nil {
+				return false, fmt.Errorf("event %d: decode: %v: %w", seq, err, ErrCorrupt)
+			}
+			if !f.match(&l) {
+				return true, nil
+			}
+		}
+		var ev event.Event
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return false, fmt.Errorf("event %d: decode: %v: %w", seq, err, ErrCorrupt)
+		}
+		out = append(out, ev)
+		next = seq
+		return len(out) < limit, nil
+	})
+	if err != nil {
+		s.metrics.errors.WithLabelValues("read").Inc()
+		return nil, before, fmt.Errorf("store: read before %d: %w", before, err)
+	}
+	return out, next, nil
+}
+
+// scanBack is scan towards older events: seq < before (0: all), newest
+// first.
+func (s *Store) scanBack(before uint64, fn func(seq uint64, v []byte) (bool, error)) error {
+	pos := before
+	for more := true; more; {
+		if pos == 1 {
+			return nil
+		}
+		err := s.view(func(tx *bbolt.Tx) error {
+			c := tx.Bucket(bktEvents).Cursor()
+			var k, v []byte
+			if pos == 0 {
+				k, v = c.Last()
+			} else {
+				k, v = c.Seek(u64(pos))
+				if k == nil {
+					k, v = c.Last()
+				} else {
+					k, v = c.Prev()
+				}
+			}
+			for n := 0; ; k, v = c.Prev() {
+				if k == nil {
+					more = false
+					return nil
+				}
+				if n == s.scanChunk {
+					return nil
+				}
+				n++
+				pos = binary.BigEndian.Uint64(k)
+				ok, err := fn(pos, v)
+				if err != nil || !ok {
+					more = false
+					return err
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ReadRaw returns up to limit stored events with seq > after, as JSON.
 func (s *Store) ReadRaw(after uint64, limit int) ([]Raw, error) {
 	limit = clampLimit(limit)

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -429,6 +430,32 @@ func TestReadPagingNeverSkipsOrRepeats(t *testing.T) {
 			}
 			if fmt.Sprint(got) != fmt.Sprint(full) {
 				t.Fatalf("filter %+v trial %d: paged %d events, full scan %d", f, trial, len(got), len(full))
+			}
+			// Backwards, newest first, gives the same events reversed.
+			got = got[:0]
+			before := uint64(0)
+			for {
+				evs, next, err := s.ReadBack(before, 1+rng.IntN(40), f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(evs) == 0 {
+					if next != before {
+						t.Fatalf("empty backward page moved next from %d to %d", before, next)
+					}
+					break
+				}
+				for _, ev := range evs {
+					if len(got) > 0 && ev.Seq >= got[len(got)-1] {
+						t.Fatalf("backward page not newest first: %d after %d", ev.Seq, got[len(got)-1])
+					}
+					got = append(got, ev.Seq)
+				}
+				before = next
+			}
+			slices.Reverse(got)
+			if fmt.Sprint(got) != fmt.Sprint(full) {
+				t.Fatalf("filter %+v trial %d: backwards %d events, full scan %d", f, trial, len(got), len(full))
 			}
 		}
 		// The full scan itself must match the filter applied by hand.

@@ -102,6 +102,8 @@ try {
   await acked.locator('[data-act="resolve"]').click();
   await page.click('#dlg-ok'); // empty note: the browser refuses (required)
   check(await page.locator('#dlg').evaluate((d) => d.open), 'resolve without a note is not sent');
+  const vmsg = await page.locator('#dlg textarea').evaluate((ta) => ta.validationMessage);
+  check(vmsg === '请填写处理说明', `the empty-note message is in Chinese (${vmsg})`);
   await page.locator('#dlg textarea').fill('valve closed, flat ventilated');
   await page.click('#dlg-ok');
   await page.locator('li.alarm[data-type="gas.leak"]').filter({ hasText: '201' }).waitFor({ state: 'detached', timeout: T });
@@ -170,7 +172,83 @@ try {
   check(true, 'media viewer shows the snapshot');
   await page.click('#dlg-ok');
 
+  // ---- the gateway restarts under the open tab ----
+  // Nobody logs in again: the session is in the store. While the gateway is
+  // down the lists are dimmed and a banner says so; afterwards a new leak
+  // appears, sounds, and can be acknowledged with the restored CSRF token.
+  const restarting = ctl('/restart?down=2s');
+  await page.locator('#conn-banner').waitFor({ state: 'visible', timeout: T });
+  const dim = await page.evaluate(() => ({
+    conn: document.body.dataset.conn,
+    opacity: Number(getComputedStyle(document.querySelector('#alarm-list')).opacity),
+    text: document.querySelector('#conn-banner').textContent,
+  }));
+  check(dim.conn === 'down' && dim.opacity < 0.5, `a lost connection dims the alarm list (opacity ${dim.opacity})`);
+  check(dim.text.includes('连接已于') && dim.text.includes('中断'), `and says so in words: ${dim.text}`);
+  await page.screenshot({ path: join(ART, 'connection-lost.png') });
+  const restarted = await restarting;
+  log('gateway restarted on', restarted.api);
+  await page.locator('#conn.live').waitFor({ timeout: 45000 });
+  check(await page.locator('#conn-banner').isHidden(), 'the banner goes once the stream is back');
+  check(await page.locator('#login').isHidden(), 'still logged in after the gateway restart');
+  const beepsBeforeLeak = await page.evaluate(() => window.wardenConsole.stats.beeps);
+  await ctl('/publish?fixture=gas-leak-6-1-301.jsonl');
+  const afterRestart = page.locator('li.alarm[data-type="gas.leak"][data-state="open"]').filter({ hasText: '301' });
+  await afterRestart.waitFor({ timeout: T });
+  await page.waitForFunction((b) => document.body.dataset.alerting === '1' && document.body.dataset.sound === 'on' &&
+    window.wardenConsole.stats.beeps > b, beepsBeforeLeak, { timeout: T });
+  check(await page.locator('#sound-gate').isHidden(), 'a new leak after the restart appears and sounds, with no login');
+  await afterRestart.locator('[data-act="ack"]').click();
+  await page.locator('#dlg textarea').fill('after restart');
+  await page.click('#dlg-ok');
+  await page.locator('li.alarm[data-type="gas.leak"][data-state="acknowledged"]').filter({ hasText: '301' }).waitFor({ timeout: T });
+  check(true, 'the restored session acknowledges (CSRF token still valid)');
+
+  // ---- a reloaded tab whose browser blocks sound is covered until a click ----
+  const quiet = await chromium.launch({
+    executablePath: env('CHROMIUM'), headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--autoplay-policy=document-user-activation-required'],
+  });
+  try {
+    const qctx = await quiet.newContext({ viewport: { width: 1366, height: 768 } });
+    await qctx.addCookies((await ctx.cookies()).filter((c) => c.name === 'warden_session'));
+    // Headless Chromium plays audio whatever --autoplay-policy says (and
+    // counts the page as user-activated), so this tab gets the desktop
+    // browser's documented policy: an audio context stays suspended until a
+    // trusted click on the page.
+    await qctx.addInitScript(() => {
+      let gesture = false;
+      addEventListener('pointerdown', (e) => { if (e.isTrusted) gesture = true; }, true);
+      const Real = window.AudioContext;
+      window.AudioContext = class extends Real {
+        constructor(...a) {
+          super(...a);
+          this.suspend();
+        }
+        resume() {
+          return gesture ? super.resume() : new Promise(() => {});
+        }
+      };
+    });
+    const qp = await qctx.newPage();
+    await qp.goto(BASE + '/');
+    await qp.locator('#sound-gate').waitFor({ state: 'visible', timeout: T });
+    check((await qp.locator('#sound-gate').innerText()).includes('开启警报声音'), 'a full-page banner asks for the click that enables sound');
+    await qp.click('#sound-on');
+    await qp.waitForFunction(() => document.body.dataset.sound === 'on', null, { timeout: T });
+    check(await qp.locator('#sound-gate').isHidden(), 'one click turns the sound on and removes the banner');
+    check(await qp.locator('#app').isVisible(), 'the reloaded tab is logged in');
+    await qp.locator('#live-list li').first().waitFor({ timeout: T });
+    const back = await qp.evaluate(() => [...document.querySelectorAll('#live-list li')].map((li) => Number(li.dataset.seq)));
+    const mine = await page.evaluate(() => Math.max(...[...document.querySelectorAll('#live-list li')].map((li) => Number(li.dataset.seq))));
+    check(back.length > 1 && back.length <= 50 && Math.max(...back) >= mine, `the live panel is backfilled at load (${back.length} events, newest ${Math.max(...back)})`);
+    check(back.every((v, i) => i === 0 || v < back[i - 1]), 'backfilled events newest on top');
+  } finally {
+    await quiet.close();
+  }
+
   // ---- English switch, devices and a gate command ----
+  await ctl('/publish?fixture=gate-north-plate.jsonl'); // the restarted gateway has not heard the gate yet
   await page.click('header [data-action="lang"]');
   check(await page.locator('.tabs [data-tab="devices"]').innerText() === 'Devices', 'English switch');
   await page.click('.tabs [data-tab="devices"]');
@@ -187,6 +265,8 @@ try {
   await page.screenshot({ path: join(ART, 'devices-en.png') });
   await page.click('.tabs [data-tab="events"]');
   await page.locator('#event-rows tr').first().waitFor({ timeout: T });
+  const evSeqs = await page.evaluate(() => [...document.querySelectorAll('#event-rows tr')].map((tr) => Number(tr.dataset.seq)));
+  check(evSeqs.length > 1 && evSeqs.every((v, i) => i === 0 || v < evSeqs[i - 1]), `event search lists newest first (${evSeqs.slice(0, 3)}…)`);
   await page.selectOption('#event-form select[name="type"]', 'gas.leak');
   await page.fill('#event-form input[name="building"]', '5');
   await page.click('#event-form button[type="submit"]');

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,10 +74,32 @@ func requireBrowser(t *testing.T) (chromium, node string) {
 }
 
 // control is the test's side channel for the Node script: it publishes
-// fixtures through the real broker and cuts the browser's connection.
-func control(t *testing.T, s *stack, p *proxy) *httptest.Server {
+// fixtures through the real broker, cuts the browser's connection and
+// restarts the gateway parts.
+func control(t *testing.T, first *stack, p *proxy) (*httptest.Server, func() *stack) {
+	var mu sync.Mutex
+	cur := first
+	current := func() *stack {
+		mu.Lock()
+		defer mu.Unlock()
+		return cur
+	}
 	mux := http.NewServeMux()
+	// restart stops every part, keeps the browser's connections refused for
+	// down, then starts new parts on the same data directory.
+	mux.HandleFunc("POST /restart", func(w http.ResponseWriter, r *http.Request) {
+		down, _ := time.ParseDuration(r.URL.Query().Get("down"))
+		mu.Lock()
+		defer mu.Unlock()
+		p.cut(time.Hour)
+		cur.stop()
+		time.Sleep(down)
+		cur = startStackIn(t, cur.dir)
+		p.retarget(cur.apiAddr)
+		fmt.Fprintf(w, `{"api":%q}`, cur.apiAddr)
+	})
 	mux.HandleFunc("POST /publish", func(w http.ResponseWriter, r *http.Request) {
+		s := current()
 		name := r.URL.Query().Get("fixture")
 		if strings.ContainsAny(name, `/\`) {
 			http.Error(w, "bad fixture", 400)
@@ -95,6 +118,7 @@ func control(t *testing.T, s *stack, p *proxy) *httptest.Server {
 	// burst publishes n plate reads at the north gate; halfway through it
 	// drops the browser's connections and keeps them refused for a while.
 	mux.HandleFunc("POST /burst", func(w http.ResponseWriter, r *http.Request) {
+		s := current()
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
 		cutAt, down := n/3, 2*time.Second
 		cut := 0
@@ -114,6 +138,7 @@ func control(t *testing.T, s *stack, p *proxy) *httptest.Server {
 	// throw stores a camera snapshot and commits a throw.detected event that
 	// names it, as the camera pipeline does.
 	mux.HandleFunc("POST /throw", func(w http.ResponseWriter, r *http.Request) {
+		s := current()
 		img := image.NewRGBA(image.Rect(0, 0, 320, 180))
 		for y := range 180 {
 			for x := range 320 {
@@ -154,14 +179,14 @@ func control(t *testing.T, s *stack, p *proxy) *httptest.Server {
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, current
 }
 
 func TestConsoleInBrowser(t *testing.T) {
 	chromium, node := requireBrowser(t)
 	s := startStack(t)
 	p := startProxy(t, s.apiAddr)
-	ctl := control(t, s, p)
+	ctl, current := control(t, s, p)
 	artifacts := filepath.Join(testenv.RepoRoot(t), "test-artifacts", "console")
 	if err := os.MkdirAll(artifacts, 0o755); err != nil {
 		t.Fatal(err)
@@ -207,11 +232,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Logf("gas leak → alarm on the page: %v ms; SSE opens %v; duplicate frames dropped %v; connections cut %v",
 		results["alarm_latency_ms"], results["sse_opens"], results["duplicates_dropped"], results["connections_cut"])
 
-	// The API shows what the guard did in the page.
+	// The API shows what the guard did in the page (on the restarted parts).
+	s = current()
 	leak := findAlarm(t, s, "gas-3-2-201")
 	if leak.State != alarm.Resolved || leak.Acknowledged == nil || leak.Acknowledged.By != userName ||
 		leak.Resolved == nil || leak.Resolved.By != userName || leak.Resolved.Note != "valve closed, flat ventilated" {
 		t.Errorf("gas alarm after the page acted: state %s ack %+v resolved %+v", leak.State, leak.Acknowledged, leak.Resolved)
+	}
+	if a := findAlarm(t, s, "gas-6-1-301"); a.State != alarm.Acknowledged || a.Acknowledged == nil || a.Acknowledged.By != userName {
+		t.Errorf("alarm acknowledged after the restart: state %s ack %+v", a.State, a.Acknowledged)
 	}
 	if other := findAlarm(t, s, "gas-5-1-102"); other.State != alarm.Open {
 		t.Errorf("the cross-site form changed alarm %s: state %s", other.ID, other.State)

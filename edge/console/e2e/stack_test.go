@@ -29,9 +29,10 @@ import (
 	"github.com/smartcommunity/warden/edge/store"
 )
 
-// The gateway does not mount the console yet, so the test assembles the same
-// real parts edge/gateway does (store, embedded broker, MQTT client, ingest,
-// alarm manager, API) from a parsed config and mounts the console on the API.
+// The test assembles the same real parts edge/gateway does (store, embedded
+// broker, MQTT client, ingest, alarm manager, API, console) from a parsed
+// config, so that it can stop them and start new ones on the same data
+// directory under an open browser tab: a gateway restart.
 
 const (
 	guardToken = "e2e-guard-token-0123456789"
@@ -41,6 +42,7 @@ const (
 )
 
 type stack struct {
+	dir      string
 	cfg      *config.Config
 	st       *store.Store
 	audit    *audit.Log
@@ -61,12 +63,19 @@ func logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+// userHash is the same for every start: one config file across a restart
+// (a new hash would be a password change, which ends the sessions).
+var userHash = sync.OnceValue(func() []byte {
+	h, err := bcrypt.GenerateFromPassword([]byte(userPass), bcrypt.MinCost)
+	if err != nil {
+		panic(err)
+	}
+	return h
+})
+
 func siteConfig(t *testing.T, dir string) *config.Config {
 	t.Helper()
-	hash, err := bcrypt.GenerateFromPassword([]byte(userPass), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hash := userHash()
 	y := fmt.Sprintf(`gateway: {id: gw-e2e, site: e2e-site, data_dir: %q}
 mqtt:
   embedded: {listen: "127.0.0.1:0", allow_anonymous: true}
@@ -83,6 +92,8 @@ devices:
      location: {building: "3", unit: "2", room: "201"}}
   - {id: gas-5-1-102, kind: gas_detector, driver: zigbee2mqtt, topic: "zigbee2mqtt/gas-5-1-102",
      location: {building: "5", unit: "1", room: "102"}}
+  - {id: gas-6-1-301, kind: gas_detector, driver: zigbee2mqtt, topic: "zigbee2mqtt/gas-6-1-301",
+     location: {building: "6", unit: "1", room: "301"}}
   - {id: valve-3-2-201, kind: gas_valve, driver: zigbee2mqtt, topic: "zigbee2mqtt/valve-3-2-201",
      location: {building: "3", unit: "2", room: "201"}}
   - {id: gate-north, kind: barrier_gate, driver: generic, topic: "gate/north", location: {zone: north-gate}}
@@ -96,10 +107,15 @@ devices:
 
 func startStack(t *testing.T) *stack {
 	t.Helper()
-	dir := t.TempDir()
+	return startStackIn(t, t.TempDir())
+}
+
+// startStackIn starts the parts on dir's data, as a restarted gateway would.
+func startStackIn(t *testing.T, dir string) *stack {
+	t.Helper()
 	cfg := siteConfig(t, dir)
 	log := logger()
-	s := &stack{cfg: cfg, internal: "internal-e2e-secret"}
+	s := &stack{dir: dir, cfg: cfg, internal: "internal-e2e-secret"}
 	var err error
 	s.st, err = store.Open(store.Options{Dir: cfg.Gateway.DataDir, Logger: log})
 	if err != nil {
@@ -117,7 +133,7 @@ func startStack(t *testing.T) *stack {
 	}
 	s.console, err = console.New(console.Options{
 		Users: cfg.API.Users, Tokens: cfg.API.Tokens, SessionTTL: cfg.API.SessionTTL.D(),
-		Audit: s.audit, Logger: log,
+		Audit: s.audit, DB: s.st.DB(), Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -270,6 +286,13 @@ func startProxy(t *testing.T, target string) *proxy {
 
 func (p *proxy) addr() string { return p.ln.Addr().String() }
 
+// retarget sends new connections to target and accepts them again.
+func (p *proxy) retarget(target string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target, p.downUntil = target, time.Time{}
+}
+
 func (p *proxy) accept() {
 	defer p.wg.Done()
 	for {
@@ -284,7 +307,10 @@ func (p *proxy) accept() {
 			c.Close()
 			continue
 		}
-		up, err := net.Dial("tcp", p.target)
+		p.mu.Lock()
+		target := p.target
+		p.mu.Unlock()
+		up, err := net.Dial("tcp", target)
 		if err != nil {
 			c.Close()
 			continue

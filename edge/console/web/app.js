@@ -5,7 +5,8 @@ import { t, typeName, setLang, getLang, applyStatic, EVENT_TYPES } from './i18n.
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const LIVE_MAX = 500; // live events kept in the side list
-const stats = { beeps: 0, sseOpens: 0, sseErrors: 0, duplicatesDropped: 0 };
+const LIVE_BACKFILL = 50; // events shown in the side list at login or reload
+const stats = { beeps: 0, sseOpens: 0, sseErrors: 0, duplicatesDropped: 0, soundGateShown: 0 };
 window.wardenConsole = { stats }; // read by the browser test
 
 let session = null; // {name, role, csrf, expires_at}
@@ -111,6 +112,9 @@ function ask({ title, html = '', note = null, okText = t('dlg.ok'), okClass = 'p
     ta.placeholder = t('dlg.note');
     ta.maxLength = 4000;
     ta.required = note === 'required';
+    // The browser's own "fill in this field" follows the OS language, not the console's.
+    ta.addEventListener('invalid', () => ta.setCustomValidity(t('dlg.noteRequired')));
+    ta.addEventListener('input', () => ta.setCustomValidity(''));
     $('#dlg-body').append(ta);
   }
   const ok = $('#dlg-ok');
@@ -163,17 +167,44 @@ function ensureAudio() {
     const AC = window.AudioContext || window.webkitAudioContext;
     if (!AC) return;
     audio = new AC();
+    audio.addEventListener('statechange', checkSound);
   }
-  if (audio.state === 'suspended') audio.resume().catch(() => {});
+  if (audio.state === 'suspended') audio.resume().then(checkSound, checkSound);
+  checkSound();
+}
+
+// checkSound covers the page while a logged-in console cannot sound: a
+// browser blocks audio after a reload until someone clicks. A new audio
+// context starts suspended even where sound is allowed, so the cover waits
+// a moment before it shows.
+let soundTimer = null;
+
+function checkSound() {
+  const on = !!audio && audio.state === 'running';
+  document.body.dataset.sound = on ? 'on' : 'off';
+  const gate = $('#sound-gate');
+  if (on || !session) {
+    clearTimeout(soundTimer);
+    soundTimer = null;
+    gate.hidden = true;
+    return;
+  }
+  if (!gate.hidden || soundTimer) return;
+  soundTimer = setTimeout(() => {
+    soundTimer = null;
+    if (session && !(audio && audio.state === 'running')) {
+      stats.soundGateShown++;
+      gate.hidden = false;
+    }
+  }, 800);
 }
 
 function beep() {
   stats.beeps++;
   if (!audio || audio.state !== 'running') {
-    $('#sound').hidden = false; // the browser wants a click before it plays sound
+    checkSound();
     return;
   }
-  $('#sound').hidden = true;
   const now = audio.currentTime;
   for (const [i, f] of [[0, 880], [1, 660]]) {
     const o = audio.createOscillator();
@@ -230,8 +261,16 @@ function upsertAlarm(a) {
 async function loadAlarms() {
   const states = ['open', 'acknowledged'];
   if ($('#show-resolved').checked) states.push('resolved');
+  // Anything this page knew before the request and the server no longer
+  // lists in those states changed while the page was not listening.
+  const known = new Map([...alarms].map(([id, a]) => [id, a.rev || 0]));
   const res = await Promise.all(states.map((s) => api('GET', `/api/v1/alarms?state=${s}&limit=200`)));
-  for (const r of res) for (const a of r.alarms || []) upsertAlarm(a);
+  const seen = new Set();
+  for (const r of res) for (const a of r.alarms || []) { seen.add(a.id); upsertAlarm(a); }
+  for (const [id, rev] of known) {
+    const a = alarms.get(id);
+    if (a && !seen.has(id) && (a.rev || 0) <= rev) alarms.delete(id);
+  }
   renderAlarms();
 }
 
@@ -348,10 +387,27 @@ function onAlarm(a) {
   }
 }
 
-function setConn(live) {
+let connLostAt = null;
+
+// setConn shows the stream's state: 'connecting' (first open), 'live' or
+// 'down' (dims the lists and says so in words).
+function setConn(state) {
   const c = $('#conn');
-  c.className = 'conn ' + (live ? 'live' : 'down');
-  c.textContent = t(live ? 'conn.live' : 'conn.down');
+  c.className = 'conn ' + (state === 'live' ? 'live' : 'down');
+  c.textContent = t('conn.' + state);
+  if (state !== 'down') connLostAt = null;
+  else if (!connLostAt) connLostAt = new Date().toISOString();
+  document.body.dataset.conn = state;
+  const b = $('#conn-banner');
+  b.hidden = state !== 'down' || !session;
+  if (!b.hidden) b.textContent = t('conn.lost', { at: fmtTime(connLostAt) });
+}
+
+// backfillLive fills the side list with the newest events, so a reload or
+// a login does not start from an empty panel; the stream goes on from there.
+async function backfillLive() {
+  const data = await api('GET', `/api/v1/events?order=desc&limit=${LIVE_BACKFILL}`);
+  for (const e of (data.events || []).reverse()) onEvent(e);
 }
 
 // connect opens the stream. EventSource reconnects by itself after a drop
@@ -366,7 +422,7 @@ function connect() {
   let dropped = false;
   src.addEventListener('open', () => {
     stats.sseOpens++;
-    setConn(true);
+    setConn('live');
     // Live alarm messages older than the server's ring are not replayed:
     // read the list again after every (re)connect.
     loadAlarms().catch(() => {});
@@ -376,7 +432,7 @@ function connect() {
   src.addEventListener('alarm', (m) => { try { onAlarm(JSON.parse(m.data)); } catch { /* bad frame */ } });
   src.addEventListener('error', () => {
     stats.sseErrors++;
-    setConn(false);
+    setConn('down');
     if (!dropped) dropped = true;
     if (src.readyState === EventSource.CLOSED && es === src) {
       esRetry = setTimeout(async () => {
@@ -505,12 +561,13 @@ async function searchEvents(more) {
     for (const k of ['type', 'severity', 'building', 'unit', 'room']) if (f.elements[k].value.trim()) q.set(k, f.elements[k].value.trim());
     for (const k of ['since', 'until']) if (f.elements[k].value) q.set(k, new Date(f.elements[k].value).toISOString());
     q.set('limit', '100');
+    q.set('order', 'desc'); // newest first
     evQuery = q;
     evNext = 0;
     evShown = [];
   }
   const q = new URLSearchParams(evQuery);
-  q.set('after', String(evNext));
+  if (evNext) q.set('before', String(evNext));
   let data;
   try { data = await api('GET', '/api/v1/events?' + q); } catch (e) { toast(t('err.generic', { msg: e.message })); return; }
   evNext = data.next;
@@ -544,7 +601,7 @@ function renderAll() {
   document.title = t('app.title');
   if (session) {
     $('#who').textContent = `${session.name} · ${t('top.role.' + session.role)}`;
-    setConn(es && es.readyState === EventSource.OPEN);
+    setConn(document.body.dataset.conn || 'connecting');
     renderAlarms();
     renderEvents();
     for (const li of document.querySelectorAll('#live-list li')) $('.ty', li).textContent = typeName(li.dataset.type);
@@ -575,6 +632,11 @@ function sessionLost() {
 function stop() {
   if (es) es.close();
   es = null;
+  clearTimeout(soundTimer);
+  soundTimer = null;
+  $('#sound-gate').hidden = true;
+  $('#conn-banner').hidden = true;
+  connLostAt = null;
   clearTimeout(esRetry);
   clearInterval(camTimer);
   camTimer = null;
@@ -588,13 +650,16 @@ function stop() {
   updateAlert();
 }
 
-function start(info) {
+async function start(info) {
   session = info;
   $('#login').hidden = true;
   $('#app').hidden = false;
+  document.body.dataset.conn = 'connecting';
+  ensureAudio();
   renderAll();
   showTab('alarms');
-  connect();
+  try { await backfillLive(); } catch { /* the stream still starts */ }
+  if (session === info) connect();
 }
 
 async function onLogin(ev) {
@@ -635,7 +700,7 @@ function wire() {
     });
   }
   $('#logout').addEventListener('click', logout);
-  $('#sound').addEventListener('click', () => { ensureAudio(); beep(); });
+  $('#sound-on').addEventListener('click', () => { ensureAudio(); beep(); });
   for (const b of document.querySelectorAll('.tabs [data-tab]')) b.addEventListener('click', () => showTab(b.dataset.tab));
   $('#alarm-list').addEventListener('click', onListClick);
   $('#resolved-list').addEventListener('click', onListClick);
