@@ -71,6 +71,7 @@ type Alarm struct {
 	Key             string         `json:"key"`
 	Type            string         `json:"type"`
 	Severity        event.Severity `json:"severity"`
+	Priority        int            `json:"priority"` // 1 life safety, 2 security, 3 routine
 	State           State          `json:"state"`
 	Title           string         `json:"title"`
 	Location        event.Location `json:"location"`
@@ -224,15 +225,6 @@ func title(e *event.Event) string {
 	return t
 }
 
-// raise returns the next severity up, stopping at critical.
-func raise(s event.Severity) event.Severity {
-	switch s {
-	case event.Info:
-		return event.Warning
-	default:
-		return event.Critical
-	}
-}
 
 // validPattern rejects policy entries that could never match.
 func validPattern(t string) bool {

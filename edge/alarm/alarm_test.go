@@ -343,10 +343,11 @@ func TestClearingAddsEntryButDoesNotResolve(t *testing.T) {
 
 func TestEscalation(t *testing.T) {
 	e := newEnv(t, "", func(o *alarm.Options) { o.EscalateAfter = 100 * time.Millisecond })
-	// Warning alarm: each escalation raises it a step.
+	// A routine warning alarm: escalation raises its level, never its
+	// severity or priority (a camera offline must not look like a leak).
 	a := e.observe(t, mk(event.CameraOffline, "cam-1", ""))
-	if a.Severity != event.Warning {
-		t.Fatalf("severity = %s", a.Severity)
+	if a.Severity != event.Warning || a.Priority != alarm.PriorityRoutine {
+		t.Fatalf("severity = %s priority %d", a.Severity, a.Priority)
 	}
 	b := e.observe(t, mk(event.GasLeak, "gas-9", ""))
 	if _, err := e.m.Ack(bg, b.ID, "guard-desk", ""); err != nil {
@@ -361,8 +362,8 @@ func TestEscalation(t *testing.T) {
 	time.Sleep(400 * time.Millisecond)
 	stop() // Run has finished every escalation it started
 	g, _ := e.m.Get(a.ID)
-	if !g.Escalated || g.EscalationLevel != 3 || g.Severity != event.Critical || g.EscalatedAt == nil {
-		t.Errorf("escalated alarm = level %d sev %s escalated %v", g.EscalationLevel, g.Severity, g.Escalated)
+	if !g.Escalated || g.EscalationLevel != 3 || g.Severity != event.Warning || g.Priority != alarm.PriorityRoutine || g.EscalatedAt == nil {
+		t.Errorf("escalated alarm = level %d sev %s priority %d escalated %v", g.EscalationLevel, g.Severity, g.Priority, g.Escalated)
 	}
 	want := []string{"opened", "escalated", "escalated", "escalated"}
 	if acts := actions(g.Timeline); !slices.Equal(acts, want) {
@@ -376,7 +377,7 @@ func TestEscalation(t *testing.T) {
 		t.Fatalf("alarm.escalated events = %d, want 3", len(esc))
 	}
 	for _, ev := range esc {
-		if ev.Severity != event.Critical || ev.Data["alarm_id"] != a.ID {
+		if ev.Severity != event.Critical || ev.Data["alarm_id"] != a.ID || ev.Data["severity"] != "warning" || ev.Data["priority"] != float64(alarm.PriorityRoutine) {
 			t.Errorf("escalated event %s %v", ev.Severity, ev.Data)
 		}
 	}
@@ -390,7 +391,7 @@ func TestEscalation(t *testing.T) {
 			levels = append(levels, string(c.Alarm.Severity))
 		}
 	}
-	if !slices.Equal(levels, []string{"critical", "critical", "critical"}) {
+	if !slices.Equal(levels, []string{"warning", "warning", "warning"}) {
 		t.Errorf("re-notified severities = %v", levels)
 	}
 	if v := metric(t, e.reg, "warden_alarm_escalations_total", nil); v != 3 {
@@ -398,7 +399,7 @@ func TestEscalation(t *testing.T) {
 	}
 }
 
-func TestEscalationSeverityStepsAndRestart(t *testing.T) {
+func TestEscalationKeepsClassAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	opts := func(o *alarm.Options) { o.EscalateAfter = 500 * time.Millisecond }
 	e := newEnv(t, dir, opts)
@@ -414,9 +415,8 @@ func TestEscalationSeverityStepsAndRestart(t *testing.T) {
 	})
 	stop()
 	g, _ := e.m.Get(a.ID)
-	// info steps to warning, then to critical (a slow machine may have seen two).
-	if want := map[int]event.Severity{1: event.Warning, 2: event.Critical, 3: event.Critical}[g.EscalationLevel]; g.Severity != want {
-		t.Fatalf("level %d: severity %s, want %s", g.EscalationLevel, g.Severity, want)
+	if g.Severity != event.Info || g.Priority != alarm.PriorityRoutine {
+		t.Fatalf("level %d: severity %s priority %d, want info 3", g.EscalationLevel, g.Severity, g.Priority)
 	}
 	prev := g.EscalationLevel
 	e.st.Close()
@@ -430,7 +430,7 @@ func TestEscalationSeverityStepsAndRestart(t *testing.T) {
 		return g.EscalationLevel == 3 && len(e2.storedOf(t, event.AlarmEscalated)) == 3
 	})
 	g, _ = e2.m.Get(a.ID)
-	if g.Severity != event.Critical || len(e2.storedOf(t, event.AlarmEscalated)) != 3 {
+	if g.Severity != event.Info || len(e2.storedOf(t, event.AlarmEscalated)) != 3 {
 		t.Errorf("after restart from level %d: severity %s, %d alarm.escalated events", prev, g.Severity, len(e2.storedOf(t, event.AlarmEscalated)))
 	}
 }
@@ -611,5 +611,28 @@ func TestFlappingTimelineStaysSmall(t *testing.T) {
 	}
 	if !slices.Equal(actions(g.Timeline), []string{"opened", "cleared", "repeated"}) || g.Timeline[1].Repeats != 500 || g.Timeline[2].Repeats != 500 || g.Count != 501 {
 		t.Errorf("timeline %+v count %d, want opened, cleared ×500, repeated ×500", g.Timeline, g.Count)
+	}
+}
+
+func TestPriority(t *testing.T) {
+	over := map[string]int{"gate.*": 2, "wristband.heart_rate": 1}
+	for typ, want := range map[string]int{
+		event.GasLeak: 1, event.ValveFault: 1, event.WristbandSOS: 1, event.WristbandFall: 1, event.ThrowDetected: 1,
+		event.PerimeterIntr: 2, event.FaceWatchlist: 2, "system.storage": 2,
+		event.FaceUnknown: 3, event.CameraOffline: 3, "wristband.heart_rate": 1, event.GateDenied: 2,
+	} {
+		if got := alarm.Priority(over, typ); got != want {
+			t.Errorf("Priority(%s) = %d, want %d", typ, got, want)
+		}
+	}
+	if got := alarm.Priority(nil, event.GateDenied); got != alarm.PriorityRoutine {
+		t.Errorf("default gate.denied = %d", got)
+	}
+	e := newEnv(t, "", func(o *alarm.Options) { o.Priorities = over })
+	if a := e.observe(t, mk(event.GateDenied, "gate-1", "")); a.Priority != 2 {
+		t.Errorf("gate.denied alarm priority = %d with override gate.*: 2", a.Priority)
+	}
+	if a := e.observe(t, mk(event.GasLeak, "gas-1", "")); a.Priority != 1 {
+		t.Errorf("gas.leak alarm priority = %d", a.Priority)
 	}
 }

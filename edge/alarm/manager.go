@@ -51,6 +51,9 @@ type Options struct {
 	MaxEscalations int           // (3) highest escalation level
 	KeepResolved   time.Duration // (90 days) resolved alarms older than this are deleted
 	Policy         *Policy       // nil = DefaultPolicy()
+	// Priorities overrides the priority of types or groups ("gate.*");
+	// config alarms.priorities.
+	Priorities map[string]int
 	// Sink records alarm.* events. Nil records none.
 	Sink Sink
 	// Source, when set, is followed by Run: every committed event is passed
@@ -167,6 +170,9 @@ func (m *Manager) load() error {
 			a, err := decodeAlarm(all.Get(id))
 			if err != nil {
 				return fmt.Errorf("alarm: active %s → %s: %w", k, id, err)
+			}
+			if a.Priority == 0 { // stored before priorities existed
+				a.Priority = Priority(m.o.Priorities, a.Type)
 			}
 			m.active[a.Key] = a
 			return nil
@@ -367,8 +373,7 @@ func (m *Manager) escalateDue(ctx context.Context) {
 	for _, a := range due {
 		n := b.edit(a)
 		n.Escalated = true
-		n.EscalationLevel++
-		n.Severity = raise(n.Severity)
+		n.EscalationLevel++ // severity and priority stay: escalation is within the class
 		n.EscalatedAt = &now
 		n.UpdatedAt = now
 		note := fmt.Sprintf("not acknowledged within %s (level %d)", m.o.EscalateAfter, n.EscalationLevel)
@@ -453,7 +458,7 @@ func (m *Manager) flush(ctx context.Context) {
 func (m *Manager) alarmEvent(a *Alarm, s *eventSpec) *event.Event {
 	data := map[string]any{
 		"alarm_id": a.ID, "rev": a.Rev, "key": a.Key, "alarm_type": a.Type, "state": string(a.State),
-		"severity": string(a.Severity), "title": a.Title, "count": a.Count,
+		"severity": string(a.Severity), "priority": a.Priority, "title": a.Title, "count": a.Count,
 		"escalation_level": a.EscalationLevel, "first_event_id": a.FirstEventID,
 		"opened_at": a.OpenedAt.Format(time.RFC3339Nano),
 	}

@@ -24,6 +24,7 @@ type Config struct {
 	Store     Store     `yaml:"store"`
 	Gate      Gate      `yaml:"gate"`
 	Liveness  Liveness  `yaml:"liveness"`
+	Notify    Notify    `yaml:"notify"`
 
 	// path is the file the config came from; lines maps key paths to lines.
 	path  string
@@ -131,9 +132,12 @@ type Device struct {
 	Heartbeat *Duration `yaml:"heartbeat"`
 	// InactiveAfter and ActiveWindow override liveness.inactive_after and
 	// liveness.active_window for a wristband; 0s = no silence alarm.
-	InactiveAfter *Duration      `yaml:"inactive_after"`
-	ActiveWindow  Window         `yaml:"active_window"`
-	Extra         map[string]any `yaml:",inline"`
+	InactiveAfter *Duration `yaml:"inactive_after"`
+	ActiveWindow  Window    `yaml:"active_window"`
+	// Notify names notify targets (a resident's family) that also get this
+	// device's life-safety alarms (priority 1), whatever the routes say.
+	Notify []string       `yaml:"notify"`
+	Extra  map[string]any `yaml:",inline"`
 }
 
 // Camera is one camera; url is rtsp:// or a file path (replay, analyze).
@@ -177,8 +181,12 @@ type Zone struct {
 type Rule map[string]any
 
 type Alarms struct {
-	// EscalateAfter re-notifies and raises an alarm not acknowledged in time.
+	// EscalateAfter re-notifies an alarm not acknowledged in time and raises
+	// its escalation level (within its priority).
 	EscalateAfter Duration `yaml:"escalate_after"`
+	// Priorities overrides the priority of alarm types: 1 life safety, 2
+	// security, 3 routine. Keys are types ("gas.leak") or groups ("gate.*").
+	Priorities map[string]int `yaml:"priorities"`
 	// Zones are perimeter zones with arm schedules, checked by edge/zones.
 	Zones []ArmZone `yaml:"zones"`
 }
@@ -197,6 +205,46 @@ type ArmWindow struct {
 	Days []string `yaml:"days"`
 	From string   `yaml:"from"`
 	To   string   `yaml:"to"`
+}
+
+// Notify pushes alarms to people who are not at the console (edge/notify).
+type Notify struct {
+	// ConsoleURL is how phones reach the console, for the link in each
+	// message ("http://192.168.10.2:8080/"); empty: no link.
+	ConsoleURL string         `yaml:"console_url"`
+	Targets    []NotifyTarget `yaml:"targets"`
+	Routes     []NotifyRoute  `yaml:"routes"`
+}
+
+// NotifyTarget is one place messages go.
+type NotifyTarget struct {
+	Name string `yaml:"name"`
+	Kind string `yaml:"kind"` // wecom, dingtalk, webhook, sms_http
+	URL  string `yaml:"url"`
+	// Secret: dingtalk's signing secret (SEC…), or the webhook's HMAC-SHA256
+	// key (X-Warden-Signature).
+	Secret   string   `yaml:"secret"`
+	Mentions []string `yaml:"mentions"` // wecom, dingtalk: mobile numbers to @
+	// To and Body: sms_http sends one request per number in To, with Body
+	// (a Go text/template over .To, .Text and .Alarm) as the request body.
+	To            []string          `yaml:"to"`
+	Body          string            `yaml:"body"`
+	ContentType   string            `yaml:"content_type"` // sms_http (application/json)
+	Headers       map[string]string `yaml:"headers"`
+	RatePerMinute int               `yaml:"rate_per_minute"` // default 20; life-safety alarms wait, others are skipped
+	Timeout       Duration          `yaml:"timeout"`         // per request (10s)
+}
+
+// NotifyRoute sends the alarms it matches to its targets. Empty lists match
+// everything.
+type NotifyRoute struct {
+	Types      []string `yaml:"types"`      // "gas.leak" or "gas.*"
+	Priorities []int    `yaml:"priorities"` // 1, 2, 3
+	Buildings  []string `yaml:"buildings"`
+	Zones      []string `yaml:"zones"`
+	Hours      Window   `yaml:"hours"`   // local time, e.g. "22:00-06:00"
+	Actions    []string `yaml:"actions"` // opened, escalated (default both), acknowledged, resolved
+	Targets    []string `yaml:"targets"`
 }
 
 type Uplink struct {

@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/template"
 	"time"
 )
 
@@ -329,6 +331,15 @@ func (c *Config) validate() []Problem {
 	if c.Alarms.EscalateAfter.D() < time.Second {
 		add("alarms.escalate_after", "%v is below 1s: escalation cannot be turned off", c.Alarms.EscalateAfter.D())
 	}
+	for k, v := range c.Alarms.Priorities {
+		if v < 1 || v > 3 {
+			add("alarms.priorities."+k, "%d is not 1 (life safety), 2 (security) or 3 (routine)", v)
+		}
+		if k == "" || strings.HasPrefix(k, "*") {
+			add("alarms.priorities", "%q is not an event type or group like gas.*", k)
+		}
+	}
+	ps = append(ps, c.validateNotify()...)
 	if c.Retention.EventsDays < 0 || c.Retention.EventsDays > MaxDays {
 		add("retention.events_days", "%d is outside 1..%d", c.Retention.EventsDays, MaxDays)
 	}
@@ -370,4 +381,99 @@ func tokenHash(tok string) string {
 	}
 	sum := sha256.Sum256([]byte(tok))
 	return hex.EncodeToString(sum[:])
+}
+
+// NotifyKinds are the notify target kinds edge/notify speaks.
+var NotifyKinds = []string{"wecom", "dingtalk", "webhook", "sms_http"}
+
+// NotifyBodyFuncs are the functions an sms_http body template may call:
+// json quotes a value as JSON (a string with its quotes).
+var NotifyBodyFuncs = template.FuncMap{
+	"json": func(v any) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	},
+}
+
+// NotifyActions are the alarm changes a notify route may select.
+var NotifyActions = []string{"opened", "escalated", "acknowledged", "resolved"}
+
+func (c *Config) validateNotify() []Problem {
+	var ps []Problem
+	add := func(key, f string, a ...any) { ps = append(ps, Problem{Key: key, Msg: fmt.Sprintf(f, a...)}) }
+	n := &c.Notify
+	if n.ConsoleURL != "" {
+		if u, err := url.Parse(n.ConsoleURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("notify.console_url", "%q is not an http(s) URL", n.ConsoleURL)
+		}
+	}
+	names := map[string]bool{}
+	for i := range n.Targets {
+		t := &n.Targets[i]
+		key := fmt.Sprintf("notify.targets[%d]", i)
+		if !idRe.MatchString(t.Name) {
+			add(key+".name", "%q must be letters, digits, '-', '_' or '.'", t.Name)
+		} else if names[t.Name] {
+			add(key+".name", "%q is listed twice", t.Name)
+		}
+		names[t.Name] = true
+		if !slices.Contains(NotifyKinds, t.Kind) {
+			add(key+".kind", "%q is not one of %s", t.Kind, strings.Join(NotifyKinds, ", "))
+		}
+		if u, err := url.Parse(t.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add(key+".url", "%q is not an http(s) URL", t.URL)
+		}
+		if t.Kind == "sms_http" {
+			if len(t.To) == 0 {
+				add(key+".to", "sms_http needs at least one phone number")
+			}
+			if t.Body == "" {
+				add(key+".body", "sms_http needs a body template, e.g. '{\"to\":\"{{.To}}\",\"text\":\"{{.Text}}\"}'")
+			} else if _, err := template.New("body").Funcs(NotifyBodyFuncs).Parse(t.Body); err != nil {
+				add(key+".body", "%v", err)
+			}
+		} else if len(t.To) > 0 || t.Body != "" {
+			add(key+".to", "to and body are for kind sms_http")
+		}
+		if t.RatePerMinute < 0 || t.RatePerMinute > 6000 {
+			add(key+".rate_per_minute", "%d is outside 1..6000", t.RatePerMinute)
+		}
+		if t.Timeout < 0 || t.Timeout.D() > 5*time.Minute {
+			add(key+".timeout", "%v is outside 0..5m", t.Timeout.D())
+		}
+	}
+	for i, r := range n.Routes {
+		key := fmt.Sprintf("notify.routes[%d]", i)
+		if len(r.Targets) == 0 {
+			add(key+".targets", "a route needs at least one target")
+		}
+		for _, t := range r.Targets {
+			if !names[t] {
+				add(key+".targets", "%q is not a notify target", t)
+			}
+		}
+		for _, p := range r.Priorities {
+			if p < 1 || p > 3 {
+				add(key+".priorities", "%d is not 1, 2 or 3", p)
+			}
+		}
+		for _, a := range r.Actions {
+			if !slices.Contains(NotifyActions, a) {
+				add(key+".actions", "%q is not one of %s", a, strings.Join(NotifyActions, ", "))
+			}
+		}
+		for _, t := range r.Types {
+			if t == "" || strings.HasPrefix(t, "*") {
+				add(key+".types", "%q is not an event type or group like gas.*", t)
+			}
+		}
+	}
+	for i, d := range c.Devices {
+		for _, t := range d.Notify {
+			if !names[t] {
+				add(fmt.Sprintf("devices[%d].notify", i), "%q is not a notify target", t)
+			}
+		}
+	}
+	return ps
 }

@@ -146,10 +146,10 @@ func (g *Gateway) build() (err error) {
 	// start with Run, once the API exists.
 	g.alarms, err = alarm.New(alarm.Options{
 		DB: g.store.DB(), Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
-		EscalateAfter: cfg.Alarms.EscalateAfter.D(),
-		Sink:          g.store, // records alarm.* events
-		Source:        g.store, // Run follows the event log
-		Audit:         g.audit,
+		EscalateAfter: cfg.Alarms.EscalateAfter.D(), Priorities: cfg.Alarms.Priorities,
+		Sink:   g.store, // records alarm.* events
+		Source: g.store, // Run follows the event log
+		Audit:  g.audit,
 		Notify: []func(alarm.Change){func(c alarm.Change) {
 			g.api.PublishLive("alarm", c.Alarm.Rev, c.Payload())
 		}},

@@ -80,8 +80,9 @@ try {
   const text = await card.innerText();
   check(text.includes('燃气泄漏') && text.includes('3 号楼') && text.includes('2 单元') && text.includes('201 室'), 'alarm shows type in words and building/unit/room');
   check(text.includes('紧急') && (await card.getAttribute('class')).includes('sev-critical'), 'alarm shows critical severity');
+  check(text.includes('生命安全') && (await card.getAttribute('data-priority')) === '1', 'a gas leak is a life-safety alarm');
   check(text.includes('gas-3-2-201'), 'alarm shows its source');
-  await page.waitForFunction(() => document.body.dataset.alerting === '1' && window.wardenConsole.stats.beeps > 0, null, { timeout: T });
+  await page.waitForFunction(() => document.body.dataset.alerting === '1' && window.wardenConsole.stats.beeps > 0 && window.wardenConsole.stats.lastTone === 1, null, { timeout: T });
   check(true, 'critical alarm beeps (WebAudio) and the page is alerting');
   await page.waitForFunction(() => document.title.startsWith('⚠'), null, { timeout: T });
   check(true, 'page title flashes');

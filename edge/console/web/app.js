@@ -199,29 +199,47 @@ function checkSound() {
   }, 800);
 }
 
-function beep() {
+// Each priority has its own sound: life safety a fast high two-tone siren,
+// security a slower lower one, routine one soft chime.
+const TONES = {
+  1: { wave: 'square', notes: [[0, 988], [0.18, 740], [0.36, 988], [0.54, 740]], len: 0.16, gain: 0.3 },
+  2: { wave: 'square', notes: [[0, 660], [0.35, 523]], len: 0.28, gain: 0.22 },
+  3: { wave: 'sine', notes: [[0, 880]], len: 0.35, gain: 0.15 },
+};
+
+function prio(a) { return a.priority || 3; }
+
+function beep(p = 1) {
   stats.beeps++;
+  stats.lastTone = p;
   if (!audio || audio.state !== 'running') {
     checkSound();
     return;
   }
   const now = audio.currentTime;
-  for (const [i, f] of [[0, 880], [1, 660]]) {
+  const tone = TONES[p] || TONES[3];
+  for (const [at, f] of tone.notes) {
     const o = audio.createOscillator();
     const g = audio.createGain();
-    o.type = 'square';
+    o.type = tone.wave;
     o.frequency.value = f;
-    g.gain.setValueAtTime(0.0001, now + i * 0.3);
-    g.gain.exponentialRampToValueAtTime(0.25, now + i * 0.3 + 0.02);
-    g.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.3 + 0.25);
+    g.gain.setValueAtTime(0.0001, now + at);
+    g.gain.exponentialRampToValueAtTime(tone.gain, now + at + 0.02);
+    g.gain.exponentialRampToValueAtTime(0.0001, now + at + tone.len);
     o.connect(g).connect(audio.destination);
-    o.start(now + i * 0.3);
-    o.stop(now + i * 0.3 + 0.27);
+    o.start(now + at);
+    o.stop(now + at + tone.len + 0.02);
   }
 }
 
+// alerting lists the open alarms that keep the console sounding: life
+// safety and security. Routine alarms chime once when they open or escalate.
 function alerting() {
-  return [...alarms.values()].filter((a) => a.state === 'open' && a.severity === 'critical');
+  return [...alarms.values()].filter((a) => a.state === 'open' && prio(a) <= 2);
+}
+
+function loudest() {
+  return Math.min(3, ...alerting().map(prio));
 }
 
 function updateAlert() {
@@ -232,10 +250,10 @@ function updateAlert() {
   badge.hidden = open === 0;
   badge.textContent = String(open);
   if (n > 0 && !alertTimer) {
-    beep();
+    beep(loudest());
     alertTimer = setInterval(() => {
       if (alerting().length === 0) return;
-      beep();
+      beep(loudest());
       titleOn = !titleOn;
       document.title = titleOn ? `${t('alarm.newCritical')} (${alerting().length})` : t('app.title');
     }, 1200);
@@ -275,6 +293,13 @@ async function loadAlarms() {
 }
 
 const sevRank = { critical: 0, warning: 1, info: 2 };
+// The list: unhandled first, then by priority, the most escalated within a
+// priority, then severity, newest first.
+function alarmOrder(x, y) {
+  return (stateRank[x.state] - stateRank[y.state]) || (prio(x) - prio(y)) ||
+    ((y.escalation_level || 0) - (x.escalation_level || 0)) || (sevRank[x.severity] - sevRank[y.severity]) ||
+    (new Date(y.opened_at) - new Date(x.opened_at));
+}
 const stateRank = { open: 0, acknowledged: 1, resolved: 2 };
 
 function alarmCard(a) {
@@ -284,10 +309,11 @@ function alarmCard(a) {
   if (a.cleared_at) steps.push(`${t('alarm.cleared')} ${fmtTime(a.cleared_at)}`);
   if (a.resolved) steps.push(`${t('alarm.resolvedBy', { by: esc(a.resolved.by) })} ${fmtTime(a.resolved.at)}${a.resolved.note ? ' · ' + esc(a.resolved.note) : ''}`);
   const canAct = session && (session.role === 'guard' || session.role === 'admin');
-  return `<li class="alarm sev-${esc(a.severity)} state-${esc(a.state)}" data-id="${esc(a.id)}" data-state="${esc(a.state)}" data-type="${esc(a.type)}">
+  return `<li class="alarm sev-${esc(a.severity)} prio-${prio(a)} state-${esc(a.state)}" data-id="${esc(a.id)}" data-state="${esc(a.state)}" data-type="${esc(a.type)}" data-priority="${prio(a)}">
     <div class="bar"></div>
     <div class="body">
       <div class="title">
+        <span class="pill prio-${prio(a)}">${esc(t('prio.' + prio(a)))}</span>
         <span class="pill sev-${esc(a.severity)}">${esc(t('sev.' + a.severity))}</span>
         <span class="type">${esc(typeName(a.type))}</span>
         <span class="pill state-${esc(a.state)}">${esc(t('state.' + a.state))}</span>
@@ -313,9 +339,7 @@ function alarmCard(a) {
 }
 
 function renderAlarms() {
-  const list = [...alarms.values()].sort((x, y) =>
-    (stateRank[x.state] - stateRank[y.state]) || (sevRank[x.severity] - sevRank[y.severity]) ||
-    (new Date(y.opened_at) - new Date(x.opened_at)));
+  const list = [...alarms.values()].sort(alarmOrder);
   const active = list.filter((a) => a.state !== 'resolved');
   const resolved = list.filter((a) => a.state === 'resolved');
   $('#alarm-list').innerHTML = active.map(alarmCard).join('');
@@ -380,10 +404,16 @@ function onEvent(e) {
 }
 
 function onAlarm(a) {
-  const isNew = !alarms.has(a.id);
+  const old = alarms.get(a.id);
+  const isNew = !old;
+  const escalated = old && (a.escalation_level || 0) > (old.escalation_level || 0);
   if (upsertAlarm(a)) {
     renderAlarms();
-    if (isNew && a.severity === 'critical' && a.state === 'open') ensureAudio();
+    if (a.state !== 'open') return;
+    if (isNew && prio(a) <= 2) ensureAudio();
+    // Routine alarms do not loop: one chime when they open, one on each
+    // escalation (the re-notification). Others already sound in a loop.
+    if ((isNew || escalated) && prio(a) === 3) beep(3);
   }
 }
 
