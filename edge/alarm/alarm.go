@@ -225,7 +225,6 @@ func title(e *event.Event) string {
 	return t
 }
 
-
 // validPattern rejects policy entries that could never match.
 func validPattern(t string) bool {
 	if g, ok := strings.CutSuffix(t, ".*"); ok {

@@ -138,7 +138,7 @@ func (b *batch) raise(e *event.Event, key string, sev event.Severity) (*Alarm, b
 	n := &Alarm{
 		ID: event.NewID(now), Key: key, Type: e.Type, Severity: sev, State: Open,
 		Priority: Priority(b.m.o.Priorities, e.Type),
-		Title: title(e), Location: e.Location, Source: e.Source,
+		Title:    title(e), Location: e.Location, Source: e.Source,
 		FirstEventID: e.ID, LastEventID: e.ID, LastSeq: e.Seq, Count: 1,
 		OpenedAt: now, UpdatedAt: now, Media: []event.Media{},
 		Timeline: []Entry{{At: now, Action: ActOpened, EventID: e.ID}},

@@ -68,7 +68,7 @@ func (m *Manager) showUnstored(r unstoredReq) {
 		now := m.now().UTC()
 		a := &Alarm{
 			ID: event.NewID(now), Key: key, Type: e.Type, Severity: e.Severity, State: Open,
-			Title: title(e), Location: e.Location, Source: e.Source,
+			Priority: Priority(m.o.Priorities, e.Type), Title: title(e), Location: e.Location, Source: e.Source,
 			FirstEventID: e.ID, LastEventID: e.ID, Count: 1, OpenedAt: now, UpdatedAt: now,
 			Media: []event.Media{}, Unstored: true,
 			Timeline: []Entry{{At: now, Action: ActOpened, EventID: e.ID, Note: "not stored yet: storage failing"}},
@@ -77,10 +77,7 @@ func (m *Manager) showUnstored(r unstoredReq) {
 		m.volatile[key] = a
 		m.log.Error("alarm opened from memory: its event could not be stored", "alarm", a.ID, "key", key, "event", e.ID)
 		m.updateGauge()
-		c := Change{Action: ActOpened, Alarm: *a.cloneHead()}
-		for _, f := range m.notify {
-			m.call(f, c)
-		}
+		m.announce(ActOpened, a)
 	}
 }
 

@@ -36,6 +36,7 @@ import (
 	"github.com/smartcommunity/warden/edge/gate"
 	"github.com/smartcommunity/warden/edge/ingest"
 	"github.com/smartcommunity/warden/edge/liveness"
+	"github.com/smartcommunity/warden/edge/notify"
 	"github.com/smartcommunity/warden/edge/rules"
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/uplink"
@@ -82,6 +83,7 @@ type Gateway struct {
 	faceEngine  *face.Engine
 	live        *liveness.Watcher
 	alarms      *alarm.Manager
+	notify      *notify.Notifier
 	uplink      atomic.Pointer[uplink.Uplink]
 	pub         *publisher
 	eventsTotal *prometheus.CounterVec
@@ -157,6 +159,15 @@ func (g *Gateway) build() (err error) {
 	})
 	if err != nil {
 		return err
+	}
+	g.notify, err = notify.New(notify.Options{Config: cfg.Notify, Devices: cfg.Devices,
+		EscalateAfter: cfg.Alarms.EscalateAfter.D(), DB: g.store.DB(), Timeline: g.alarms, Media: g.store,
+		Logger: g.log.With("component", "notify"), Registerer: g.reg})
+	if err != nil {
+		return err
+	}
+	if g.notify.Enabled() {
+		g.alarms.AddNotify(g.notify.Observe)
 	}
 	if g.act, err = action.NewActuators(cfg.Devices, drivers.Default, g.audit, g.log, g.reg); err != nil {
 		return err
@@ -436,6 +447,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 		out.PublishNoWait("warden/"+g.cfg.Gateway.ID+"/alarms", 1, false, c.Payload())
 	})
 	goRun("alarms", g.alarms.Run)
+	if g.notify.Enabled() {
+		goRun("notify", g.notify.Run)
+	}
 	eng, err := rules.New(g.cfg, rules.Options{Publisher: out, Actuators: g.act, Commands: g.commands,
 		Alarms: alarmRaiser{g.alarms}, Logger: g.log.With("component", "rules"), Registerer: g.reg})
 	if err != nil {
