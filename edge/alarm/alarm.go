@@ -34,7 +34,21 @@ const (
 	ActResolved     = "resolved"
 	ActEscalated    = "escalated"
 	ActCleared      = "cleared"
+	ActAssigned     = "assigned"
+	ActAccepted     = "accepted"
+	ActOnScene      = "on_scene"
 )
+
+// Outcomes a guard records when resolving: what the alarm turned out to be.
+const (
+	OutcomeReal      = "real"
+	OutcomeFalse     = "false_alarm"
+	OutcomeTest      = "test"
+	OutcomeDuplicate = "duplicate"
+)
+
+// Outcomes lists the valid outcomes.
+var Outcomes = []string{OutcomeReal, OutcomeFalse, OutcomeTest, OutcomeDuplicate}
 
 // Errors callers test with errors.Is; the API maps them to 404, 409 and 400.
 var (
@@ -42,6 +56,8 @@ var (
 	ErrConflict     = errors.New("alarm is not in a state that allows this")
 	ErrNoteRequired = errors.New("a note is required")
 	ErrBadNote      = errors.New("bad note") // too long or not UTF-8
+	ErrBadRequest   = errors.New("bad request")
+	ErrNotAssignee  = errors.New("only the assigned guard may do this")
 )
 
 // Step is who moved an alarm to a state, when, and what they said.
@@ -51,13 +67,27 @@ type Step struct {
 	Note string    `json:"note"`
 }
 
+// Assignment is who an alarm is assigned to, by whom, and when it was
+// accepted.
+type Assignment struct {
+	To         string     `json:"to"`
+	By         string     `json:"by"`
+	At         time.Time  `json:"at"`
+	Note       string     `json:"note,omitempty"`
+	AcceptedAt *time.Time `json:"accepted_at"`
+}
+
 // Entry is one line of an alarm's timeline.
 type Entry struct {
-	At      time.Time `json:"at"`
-	Action  string    `json:"action"`
-	By      string    `json:"by,omitempty"`
-	Note    string    `json:"note,omitempty"`
-	EventID string    `json:"event_id,omitempty"`
+	At     time.Time `json:"at"`
+	Action string    `json:"action"`
+	By     string    `json:"by,omitempty"`
+	Note   string    `json:"note,omitempty"`
+	// Code and Params say what the gateway wrote in Note, for clients to
+	// show in their own language ("escalated.unacked" {after, level}).
+	Code    string            `json:"code,omitempty"`
+	Params  map[string]string `json:"params,omitempty"`
+	EventID string            `json:"event_id,omitempty"`
 	// Repeats counts the occurrences a coalesced "repeated" entry stands
 	// for; At and EventID are those of the latest.
 	Repeats int `json:"repeats,omitempty"`
@@ -83,8 +113,11 @@ type Alarm struct {
 	OpenedAt        time.Time      `json:"opened_at"`
 	UpdatedAt       time.Time      `json:"updated_at"`
 	Acknowledged    *Step          `json:"acknowledged"`
+	Assigned        *Assignment    `json:"assigned"`
+	OnScene         *Step          `json:"on_scene"`
 	Resolved        *Step          `json:"resolved"`
-	ClearedAt       *time.Time     `json:"cleared_at"` // the condition reported itself gone; a person still resolves
+	Outcome         string         `json:"outcome,omitempty"` // set on resolve: real, false_alarm, test, duplicate
+	ClearedAt       *time.Time     `json:"cleared_at"`        // the condition reported itself gone; a person still resolves
 	Escalated       bool           `json:"escalated"`
 	EscalationLevel int            `json:"escalation_level"`
 	EscalatedAt     *time.Time     `json:"escalated_at"`
@@ -113,6 +146,18 @@ func (a *Alarm) cloneHead() *Alarm {
 	if a.Resolved != nil {
 		s := *a.Resolved
 		c.Resolved = &s
+	}
+	if a.OnScene != nil {
+		s := *a.OnScene
+		c.OnScene = &s
+	}
+	if a.Assigned != nil {
+		s := *a.Assigned
+		if s.AcceptedAt != nil {
+			t := *s.AcceptedAt
+			s.AcceptedAt = &t
+		}
+		c.Assigned = &s
 	}
 	if a.ClearedAt != nil {
 		t := *a.ClearedAt

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/smartcommunity/warden/edge/api"
@@ -22,13 +23,35 @@ const CodeConflict = "conflict"
 //
 //	GET  /api/v1/alarms?state=open|acknowledged|resolved&limit=&before=
 //	GET  /api/v1/alarms/{id}
+//	GET  /api/v1/alarms/stats?day=YYYY-MM-DD (default today, local time)
+//	GET  /api/v1/alarms/duty                   the duty roster
 //	POST /api/v1/alarms/{id}/ack      {"note":"..."} (optional)
-//	POST /api/v1/alarms/{id}/resolve  {"note":"..."} (required)
+//	POST /api/v1/alarms/{id}/resolve  {"note":"...","outcome":"real|false_alarm|test|duplicate"} (note required, outcome optional)
+//	POST /api/v1/alarms/{id}/assign   {"to":"<guard>","note":"..."}
+//	POST /api/v1/alarms/{id}/accept   (the assigned guard)
+//	POST /api/v1/alarms/{id}/onscene  {"note":"..."}
 func (m *Manager) Mount(s *api.Server) {
 	s.Handle("GET /api/v1/alarms", api.RolePlatform, http.HandlerFunc(m.httpList))
+	s.Handle("GET /api/v1/alarms/stats", api.RolePlatform, http.HandlerFunc(m.httpStats))
+	s.Handle("GET /api/v1/alarms/duty", api.RoleGuard, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api.WriteJSON(w, http.StatusOK, map[string]any{"duty": append([]string{}, m.o.Duty...), "accept_within_seconds": m.o.AcceptWithin.Seconds()})
+	}))
 	s.Handle("GET /api/v1/alarms/{id}", api.RolePlatform, http.HandlerFunc(m.httpGet))
-	s.Handle("POST /api/v1/alarms/{id}/ack", api.RoleGuard, http.HandlerFunc(m.httpAck))
-	s.Handle("POST /api/v1/alarms/{id}/resolve", api.RoleGuard, http.HandlerFunc(m.httpResolve))
+	s.Handle("POST /api/v1/alarms/{id}/ack", api.RoleGuard, m.action(func(ctx context.Context, id, actor string, b actBody) (*Alarm, error) {
+		return m.Ack(ctx, id, actor, b.Note)
+	}))
+	s.Handle("POST /api/v1/alarms/{id}/resolve", api.RoleGuard, m.action(func(ctx context.Context, id, actor string, b actBody) (*Alarm, error) {
+		return m.ResolveAs(ctx, id, actor, b.Note, b.Outcome)
+	}, "outcome"))
+	s.Handle("POST /api/v1/alarms/{id}/assign", api.RoleGuard, m.action(func(ctx context.Context, id, actor string, b actBody) (*Alarm, error) {
+		return m.Assign(ctx, id, actor, b.To, b.Note)
+	}, "to"))
+	s.Handle("POST /api/v1/alarms/{id}/accept", api.RoleGuard, m.action(func(ctx context.Context, id, actor string, b actBody) (*Alarm, error) {
+		return m.Accept(ctx, id, actor)
+	}))
+	s.Handle("POST /api/v1/alarms/{id}/onscene", api.RoleGuard, m.action(func(ctx context.Context, id, actor string, b actBody) (*Alarm, error) {
+		return m.OnScene(ctx, id, actor, b.Note)
+	}))
 }
 
 type listResponse struct {
@@ -84,36 +107,42 @@ func (m *Manager) httpGet(w http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(w, http.StatusOK, a)
 }
 
-func (m *Manager) httpAck(w http.ResponseWriter, r *http.Request) {
-	m.act(w, r, m.Ack)
+// actBody is the body of every action: note, plus the fields the action
+// takes (outcome for resolve, to for assign).
+type actBody struct {
+	Note    string `json:"note"`
+	Outcome string `json:"outcome"`
+	To      string `json:"to"`
 }
 
-func (m *Manager) httpResolve(w http.ResponseWriter, r *http.Request) {
-	m.act(w, r, m.Resolve)
+// action wraps do as a handler; fields names the body keys besides note
+// that it accepts.
+func (m *Manager) action(do func(ctx context.Context, id, actor string, b actBody) (*Alarm, error), fields ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(r)
+		if err != nil {
+			api.WriteError(w, err)
+			return
+		}
+		for k, v := range map[string]string{"outcome": body.Outcome, "to": body.To} {
+			if v != "" && !slices.Contains(fields, k) {
+				api.WriteError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "request body: %q is not taken here", k))
+				return
+			}
+		}
+		p, _ := api.PrincipalFrom(r.Context())
+		a, err := do(r.Context(), r.PathValue("id"), p.Name, body)
+		if err != nil {
+			m.writeErr(w, r, err)
+			return
+		}
+		api.WriteJSON(w, http.StatusOK, a)
+	})
 }
 
-type noteBody struct {
-	Note string `json:"note"`
-}
-
-func (m *Manager) act(w http.ResponseWriter, r *http.Request, do func(ctx context.Context, id, actor, note string) (*Alarm, error)) {
-	body, err := readNote(r)
-	if err != nil {
-		api.WriteError(w, err)
-		return
-	}
-	p, _ := api.PrincipalFrom(r.Context())
-	a, err := do(r.Context(), r.PathValue("id"), p.Name, body.Note)
-	if err != nil {
-		m.writeErr(w, r, err)
-		return
-	}
-	api.WriteJSON(w, http.StatusOK, a)
-}
-
-// readNote decodes {"note":"..."} strictly; an empty body means no note.
-func readNote(r *http.Request) (noteBody, error) {
-	var b noteBody
+// readBody decodes the action body strictly; an empty body is all empty.
+func readBody(r *http.Request) (actBody, error) {
+	var b actBody
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -142,7 +171,9 @@ func (m *Manager) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		api.WriteError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "%v", err))
 	case errors.Is(err, ErrConflict):
 		api.WriteError(w, api.Errorf(http.StatusConflict, CodeConflict, "%v", err))
-	case errors.Is(err, ErrNoteRequired), errors.Is(err, ErrBadNote):
+	case errors.Is(err, ErrNotAssignee):
+		api.WriteError(w, api.Errorf(http.StatusForbidden, api.CodeForbidden, "%v", err))
+	case errors.Is(err, ErrNoteRequired), errors.Is(err, ErrBadNote), errors.Is(err, ErrBadRequest):
 		api.WriteError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err))
 	default:
 		m.log.Error("alarm: request failed", "method", r.Method, "path", r.URL.Path, "err", err)

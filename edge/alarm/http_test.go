@@ -30,9 +30,13 @@ type httpEnv struct {
 	ts *httptest.Server
 }
 
-func newHTTPEnv(t *testing.T) *httpEnv {
+const liTok = "guard-li-token-0123456789"
+
+func newHTTPEnv(t *testing.T) *httpEnv { return newHTTPEnvWith(t, nil) }
+
+func newHTTPEnvWith(t *testing.T, mod func(*alarm.Options)) *httpEnv {
 	t.Helper()
-	e := newEnv(t, "", nil)
+	e := newEnv(t, "", mod)
 	reg := prometheus.NewRegistry()
 	var srv *api.Server
 	// The gateway's wiring: every change goes to SSE as "event: alarm".
@@ -41,6 +45,7 @@ func newHTTPEnv(t *testing.T) *httpEnv {
 		Events: e.st, Registerer: reg, Gatherer: reg, Logger: testLogger(),
 		Tokens: []config.Token{
 			{Name: "guard-desk", Token: guardTok, Role: "guard"},
+			{Name: "li", Token: liTok, Role: "guard"},
 			{Name: "platform", Token: platformTok, Role: "platform"},
 			{Name: "root", Token: adminTok, Role: "admin"},
 		},

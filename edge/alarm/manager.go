@@ -54,6 +54,10 @@ type Options struct {
 	// Priorities overrides the priority of types or groups ("gate.*");
 	// config alarms.priorities.
 	Priorities map[string]int
+	// Duty is the roster an assignment not accepted within AcceptWithin
+	// (default EscalateAfter) passes along, in order, wrapping round.
+	Duty         []string
+	AcceptWithin time.Duration
 	// Sink records alarm.* events. Nil records none.
 	Sink Sink
 	// Source, when set, is followed by Run: every committed event is passed
@@ -116,6 +120,9 @@ func New(o Options) (*Manager, error) {
 	}
 	if o.MaxEscalations <= 0 {
 		o.MaxEscalations = DefaultMaxEscalations
+	}
+	if o.AcceptWithin <= 0 {
+		o.AcceptWithin = o.EscalateAfter
 	}
 	if o.KeepResolved <= 0 {
 		o.KeepResolved = DefaultKeepResolved
@@ -283,6 +290,14 @@ func (m *Manager) Ack(ctx context.Context, id, actor, note string) (*Alarm, erro
 // Resolve closes an open or acknowledged alarm. The note is required: the
 // guard says what was done.
 func (m *Manager) Resolve(ctx context.Context, id, actor, note string) (*Alarm, error) {
+	return m.ResolveAs(ctx, id, actor, note, "")
+}
+
+// ResolveAs is Resolve with an outcome (Outcomes; "" = not said).
+func (m *Manager) ResolveAs(ctx context.Context, id, actor, note, outcome string) (*Alarm, error) {
+	if outcome != "" && !slices.Contains(Outcomes, outcome) {
+		return nil, fmt.Errorf("outcome %q is not one of %s: %w", outcome, strings.Join(Outcomes, ", "), ErrBadRequest)
+	}
 	note = strings.TrimSpace(note)
 	if note == "" {
 		return nil, fmt.Errorf("resolve alarm %s: say what was done: %w", id, ErrNoteRequired)
@@ -296,9 +311,90 @@ func (m *Manager) Resolve(ctx context.Context, id, actor, note string) (*Alarm, 
 		}
 		a.State = Resolved
 		a.Resolved = &Step{At: now, By: actor, Note: note}
-		a.addEntry(Entry{At: now, Action: ActResolved, By: actor, Note: note})
+		a.Outcome = outcome
+		e := Entry{At: now, Action: ActResolved, By: actor, Note: note}
+		if outcome != "" {
+			e.Code, e.Params = "outcome", map[string]string{"outcome": outcome}
+		}
+		a.addEntry(e)
 		return ActResolved, nil
 	}, note)
+}
+
+// Assign gives an open or acknowledged alarm to a named guard, who accepts
+// it. An assignment not accepted within AcceptWithin passes to the next
+// guard of the duty roster.
+func (m *Manager) Assign(ctx context.Context, id, actor, to, note string) (*Alarm, error) {
+	to, note = strings.TrimSpace(to), strings.TrimSpace(note)
+	if to == "" || len(to) > 64 || !utf8.ValidString(to) {
+		return nil, fmt.Errorf("assign: \"to\" must name a guard (1..64 bytes): %w", ErrBadRequest)
+	}
+	if err := checkNote(note); err != nil {
+		return nil, err
+	}
+	return m.transition(ctx, id, actor, func(a *Alarm, now time.Time) (string, error) {
+		if a.State == Resolved {
+			return "", fmt.Errorf("alarm %s is resolved: %w", a.ID, ErrConflict)
+		}
+		a.Assigned = &Assignment{To: to, By: actor, At: now, Note: note}
+		a.addEntry(Entry{At: now, Action: ActAssigned, By: actor, Note: note, Code: "assigned", Params: map[string]string{"to": to}})
+		return ActAssigned, nil
+	}, note)
+}
+
+// Accept is the assigned guard taking the alarm on. It acknowledges an
+// open alarm too.
+func (m *Manager) Accept(ctx context.Context, id, actor string) (*Alarm, error) {
+	return m.transition(ctx, id, actor, func(a *Alarm, now time.Time) (string, error) {
+		switch {
+		case a.State == Resolved:
+			return "", fmt.Errorf("alarm %s is resolved: %w", a.ID, ErrConflict)
+		case a.Assigned == nil:
+			return "", fmt.Errorf("alarm %s is not assigned: %w", a.ID, ErrConflict)
+		case a.Assigned.To != actor:
+			return "", fmt.Errorf("alarm %s is assigned to %s: %w", a.ID, a.Assigned.To, ErrNotAssignee)
+		case a.Assigned.AcceptedAt != nil:
+			return "", fmt.Errorf("alarm %s is already accepted: %w", a.ID, ErrConflict)
+		}
+		a.Assigned.AcceptedAt = &now
+		if a.State == Open {
+			a.State = Acknowledged
+			a.Acknowledged = &Step{At: now, By: actor}
+		}
+		a.addEntry(Entry{At: now, Action: ActAccepted, By: actor})
+		return ActAccepted, nil
+	}, "")
+}
+
+// OnScene records that a guard reached the place. It acknowledges an open
+// alarm too.
+func (m *Manager) OnScene(ctx context.Context, id, actor, note string) (*Alarm, error) {
+	note = strings.TrimSpace(note)
+	if err := checkNote(note); err != nil {
+		return nil, err
+	}
+	return m.transition(ctx, id, actor, func(a *Alarm, now time.Time) (string, error) {
+		if a.State == Resolved {
+			return "", fmt.Errorf("alarm %s is resolved: %w", a.ID, ErrConflict)
+		}
+		a.OnScene = &Step{At: now, By: actor, Note: note}
+		if a.State == Open {
+			a.State = Acknowledged
+			a.Acknowledged = &Step{At: now, By: actor, Note: note}
+		}
+		a.addEntry(Entry{At: now, Action: ActOnScene, By: actor, Note: note})
+		return ActOnScene, nil
+	}, note)
+}
+
+// transitionEvents maps a guard's action to the alarm.* event it records
+// and the audit verb.
+var transitionEvents = map[string][2]string{
+	ActAcknowledged: {event.AlarmAcked, "alarm.ack"},
+	ActResolved:     {event.AlarmResolved, "alarm.resolve"},
+	ActAssigned:     {event.AlarmAssigned, "alarm.assign"},
+	ActAccepted:     {event.AlarmAccepted, "alarm.accept"},
+	ActOnScene:      {event.AlarmOnScene, "alarm.on_scene"},
 }
 
 func checkNote(note string) error {
@@ -321,27 +417,35 @@ func (m *Manager) transition(ctx context.Context, id, actor string, apply func(*
 	if cur := m.active[a.Key]; cur != nil && cur.ID == a.ID {
 		a = cur.clone() // the in-memory one is the latest
 	}
+	before := a.cloneHead()
 	now := m.now().UTC()
 	action, err := apply(a, now)
 	if err != nil {
 		return nil, err
 	}
 	a.UpdatedAt = now
-	typ := event.AlarmAcked
-	if action == ActResolved {
-		typ = event.AlarmResolved
-	}
+	ev := transitionEvents[action]
+	wasAcked := before.Acknowledged != nil
 	b := m.begin()
 	b.add(a) // a is already a private copy
-	b.stage(a, action, &eventSpec{typ: typ, actor: actor, note: note})
+	b.stage(a, action, &eventSpec{typ: ev[0], actor: actor, note: note})
 	if err := b.commit(ctx); err != nil {
 		return nil, err
 	}
-	if action == ActAcknowledged {
+	if !wasAcked && a.Acknowledged != nil {
 		m.met.ackSeconds.Observe(now.Sub(a.OpenedAt).Seconds())
+		m.met.timeToAck.WithLabelValues(a.Type).Observe(now.Sub(a.OpenedAt).Seconds())
+	}
+	if action == ActResolved {
+		m.met.timeToResolve.WithLabelValues(a.Type).Observe(now.Sub(a.OpenedAt).Seconds())
+		outcome := a.Outcome
+		if outcome == "" {
+			outcome = "unspecified"
+		}
+		m.met.outcomes.WithLabelValues(a.Type, a.Source.ID, outcome).Inc()
 	}
 	if m.o.Audit != nil {
-		verb := map[string]string{ActAcknowledged: "alarm.ack", ActResolved: "alarm.resolve"}[action]
+		verb := ev[1]
 		if _, err := m.o.Audit.Record(audit.Entry{Actor: actor, Action: verb, Target: a.ID,
 			Detail: map[string]any{"note": note, "key": a.Key, "type": a.Type}}); err != nil {
 			m.log.Error("alarm: audit", "alarm", a.ID, "err", err)
@@ -377,16 +481,49 @@ func (m *Manager) escalateDue(ctx context.Context) {
 		n.EscalatedAt = &now
 		n.UpdatedAt = now
 		note := fmt.Sprintf("not acknowledged within %s (level %d)", m.o.EscalateAfter, n.EscalationLevel)
-		n.addEntry(Entry{At: now, Action: ActEscalated, By: "gateway", Note: note})
+		n.addEntry(Entry{At: now, Action: ActEscalated, By: "gateway", Note: note, Code: "escalated.unacked",
+			Params: map[string]string{"after": m.o.EscalateAfter.String(), "level": fmt.Sprint(n.EscalationLevel)}})
 		b.stage(n, ActEscalated, &eventSpec{typ: event.AlarmEscalated, actor: "gateway", note: note})
 	}
+	m.passUnaccepted(b, now)
 	if err := b.commit(ctx); err != nil {
 		m.log.Error("alarm: escalate", "alarms", len(due), "err", err)
 		return
 	}
 	for _, n := range b.order {
+		if n.EscalatedAt == nil || !n.EscalatedAt.Equal(now) {
+			m.log.Warn("alarm assignment passed on", "alarm", n.ID, "to", n.Assigned.To)
+			continue
+		}
 		m.met.escalations.Inc()
 		m.log.Warn("alarm escalated", "alarm", n.ID, "key", n.Key, "level", n.EscalationLevel, "severity", n.Severity)
+	}
+}
+
+// passUnaccepted hands every assignment not accepted within AcceptWithin
+// to the next guard on the duty roster (or, without one, restarts its
+// clock and says so), within batch b; m.mu is held.
+func (m *Manager) passUnaccepted(b *batch, now time.Time) {
+	var due []*Alarm
+	for _, a := range m.active {
+		if as := a.Assigned; as != nil && as.AcceptedAt == nil && a.State != Resolved && now.Sub(as.At) >= m.o.AcceptWithin {
+			due = append(due, a)
+		}
+	}
+	slices.SortFunc(due, func(x, y *Alarm) int { return strings.Compare(x.ID, y.ID) })
+	for _, a := range due {
+		n := b.edit(a)
+		from := n.Assigned.To
+		to := from
+		if i := slices.Index(m.o.Duty, from); len(m.o.Duty) > 0 {
+			to = m.o.Duty[(i+1)%len(m.o.Duty)] // not on the roster (i = -1): its first guard
+		}
+		note := fmt.Sprintf("%s did not accept within %s; assigned to %s", from, m.o.AcceptWithin, to)
+		n.Assigned = &Assignment{To: to, By: "gateway", At: now, Note: note}
+		n.UpdatedAt = now
+		n.addEntry(Entry{At: now, Action: ActAssigned, By: "gateway", Note: note, Code: "assign.passed",
+			Params: map[string]string{"from": from, "to": to, "after": m.o.AcceptWithin.String()}})
+		b.stage(n, ActAssigned, &eventSpec{typ: event.AlarmAssigned, actor: "gateway", note: note})
 	}
 }
 
@@ -464,6 +601,12 @@ func (m *Manager) alarmEvent(a *Alarm, s *eventSpec) *event.Event {
 	}
 	if s.actor != "" {
 		data["actor"] = s.actor
+	}
+	if a.Assigned != nil {
+		data["assigned_to"] = a.Assigned.To
+	}
+	if a.Outcome != "" {
+		data["outcome"] = a.Outcome
 	}
 	if s.note != "" {
 		data["note"] = s.note

@@ -13,6 +13,9 @@ type metrics struct {
 	escalations prometheus.Counter
 	errors      *prometheus.CounterVec
 	unstored    prometheus.Gauge
+	// per type: the compound's management is supervised on these
+	timeToAck, timeToResolve *prometheus.HistogramVec
+	outcomes                 *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -38,6 +41,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "warden_alarm_errors_total",
 			Help: "Alarm failures by stage: persist (bbolt), sink (recording alarm.* events), notify (a callback panicked), follow (reading events), unstored (an alarm that could not be stored nor shown).",
 		}, []string{"stage"}),
+		timeToAck: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "warden_alarm_time_to_ack_seconds",
+			Help:    "Time from an alarm opening to its acknowledgement (ack, accept or on scene), by alarm type.",
+			Buckets: []float64{5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600},
+		}, []string{"type"}),
+		timeToResolve: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "warden_alarm_time_to_resolve_seconds",
+			Help:    "Time from an alarm opening to its resolution, by alarm type.",
+			Buckets: []float64{30, 60, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 7 * 24 * 3600},
+		}, []string{"type"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_alarm_outcomes_total",
+			Help: "Resolved alarms by type, source (device or camera id) and outcome (real, false_alarm, test, duplicate, unspecified): a noisy detector shows up as false_alarm.",
+		}, []string{"type", "source", "outcome"}),
 		unstored: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "warden_alarms_unstored",
 			Help: "Alarms shown from memory because their event could not be stored (full or failing disk).",
@@ -50,7 +67,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.transitions.WithLabelValues(s)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.alarms, m.transitions, m.ackSeconds, m.escalations, m.errors, m.unstored} {
+		for _, c := range []prometheus.Collector{m.alarms, m.transitions, m.ackSeconds, m.escalations, m.errors, m.unstored,
+			m.timeToAck, m.timeToResolve, m.outcomes} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("alarm: register metrics: %w", err)
 			}

@@ -55,7 +55,7 @@ func (m *Manager) Run(ctx context.Context) error {
 // tickEvery checks escalations often enough to be late by at most a tenth
 // of EscalateAfter, and at least every second.
 func (m *Manager) tickEvery() time.Duration {
-	return min(max(m.o.EscalateAfter/10, 10*time.Millisecond), time.Second)
+	return min(max(min(m.o.EscalateAfter, m.o.AcceptWithin)/10, 10*time.Millisecond), time.Second)
 }
 
 // follow observes every committed event in seq order, a page at a time.

@@ -71,7 +71,7 @@ func (m *Manager) showUnstored(r unstoredReq) {
 			Priority: Priority(m.o.Priorities, e.Type), Title: title(e), Location: e.Location, Source: e.Source,
 			FirstEventID: e.ID, LastEventID: e.ID, Count: 1, OpenedAt: now, UpdatedAt: now,
 			Media: []event.Media{}, Unstored: true,
-			Timeline: []Entry{{At: now, Action: ActOpened, EventID: e.ID, Note: "not stored yet: storage failing"}},
+			Timeline: []Entry{{At: now, Action: ActOpened, EventID: e.ID, Note: "not stored yet: storage failing", Code: "unstored"}},
 		}
 		a.addMedia(e.Media)
 		m.volatile[key] = a

@@ -187,6 +187,10 @@ type Alarms struct {
 	// Priorities overrides the priority of alarm types: 1 life safety, 2
 	// security, 3 routine. Keys are types ("gas.leak") or groups ("gate.*").
 	Priorities map[string]int `yaml:"priorities"`
+	// Duty is the guards' roster, in order: an assignment not accepted
+	// within AcceptWithin (default escalate_after) passes to the next.
+	Duty         []string `yaml:"duty"`
+	AcceptWithin Duration `yaml:"accept_within"`
 	// Zones are perimeter zones with arm schedules, checked by edge/zones.
 	Zones []ArmZone `yaml:"zones"`
 }

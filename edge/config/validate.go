@@ -339,6 +339,16 @@ func (c *Config) validate() []Problem {
 			add("alarms.priorities", "%q is not an event type or group like gas.*", k)
 		}
 	}
+	if c.Alarms.AcceptWithin != 0 && c.Alarms.AcceptWithin.D() < time.Second {
+		add("alarms.accept_within", "%v is below 1s", c.Alarms.AcceptWithin.D())
+	}
+	seen := map[string]bool{}
+	for _, d := range c.Alarms.Duty {
+		if d == "" || seen[d] {
+			add("alarms.duty", "%q is empty or listed twice", d)
+		}
+		seen[d] = true
+	}
 	ps = append(ps, c.validateNotify()...)
 	if c.Retention.EventsDays < 0 || c.Retention.EventsDays > MaxDays {
 		add("retention.events_days", "%d is outside 1..%d", c.Retention.EventsDays, MaxDays)

@@ -42,6 +42,9 @@ const (
 	AlarmAcked      = "alarm.acknowledged"
 	AlarmResolved   = "alarm.resolved"
 	AlarmEscalated  = "alarm.escalated"
+	AlarmAssigned   = "alarm.assigned"
+	AlarmAccepted   = "alarm.accepted"
+	AlarmOnScene    = "alarm.on_scene"
 )
 
 // types maps every known type to its default severity. Types after
@@ -58,6 +61,7 @@ var types = map[string]Severity{
 	MotionDetected: Info, DeviceTamper: Warning, DeviceBattery: Warning, DeviceFault: Warning,
 	SystemStorage: Critical, SystemDeadLtr: Warning, SystemFault: Critical,
 	AlarmOpened: Info, AlarmAcked: Info, AlarmResolved: Info, AlarmEscalated: Critical,
+	AlarmAssigned: Info, AlarmAccepted: Info, AlarmOnScene: Info,
 }
 
 // Types lists every known event type, sorted.

@@ -149,6 +149,7 @@ func (g *Gateway) build() (err error) {
 	g.alarms, err = alarm.New(alarm.Options{
 		DB: g.store.DB(), Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
 		EscalateAfter: cfg.Alarms.EscalateAfter.D(), Priorities: cfg.Alarms.Priorities,
+		Duty: cfg.Alarms.Duty, AcceptWithin: cfg.Alarms.AcceptWithin.D(),
 		Sink:   g.store, // records alarm.* events
 		Source: g.store, // Run follows the event log
 		Audit:  g.audit,

@@ -106,12 +106,15 @@ try {
   const vmsg = await page.locator('#dlg textarea').evaluate((ta) => ta.validationMessage);
   check(vmsg === '请填写处理说明', `the empty-note message is in Chinese (${vmsg})`);
   await page.locator('#dlg textarea').fill('valve closed, flat ventilated');
+  await page.click('#dlg-ok'); // no outcome chosen: the browser refuses
+  check(await page.locator('#dlg').evaluate((d) => d.open), 'resolve without an outcome is not sent');
+  await page.selectOption('#dlg select[name="outcome"]', 'real');
   await page.click('#dlg-ok');
   await page.locator('li.alarm[data-type="gas.leak"]').filter({ hasText: '201' }).waitFor({ state: 'detached', timeout: T });
   await page.check('#show-resolved');
   const resolved = page.locator('#resolved-list li.alarm[data-state="resolved"]').filter({ hasText: '201' });
   await resolved.waitFor({ timeout: T });
-  check((await resolved.innerText()).includes('valve closed, flat ventilated'), 'resolved alarm shows the note');
+  check((await resolved.innerText()).includes('valve closed, flat ventilated') && (await resolved.innerText()).includes('真实警情'), 'resolved alarm shows the note and the outcome');
   await resolved.locator('[data-act="timeline"]').click();
   await page.locator('#dlg .timeline li').nth(2).waitFor({ timeout: T });
   const tl = await page.locator('#dlg .timeline').innerText();
@@ -159,6 +162,11 @@ try {
   // ---- an alarm nobody acknowledges is escalated ----
   await page.locator(`li.alarm[data-id="${otherID}"] [data-escalated]`).waitFor({ timeout: T });
   check(true, 'escalated alarm is marked');
+  await page.locator(`li.alarm[data-id="${otherID}"] [data-act="timeline"]`).click();
+  await page.locator('#dlg .timeline li[data-action="escalated"]').first().waitFor({ timeout: T });
+  const escText = await page.locator('#dlg .timeline li[data-action="escalated"]').first().innerText();
+  check(escText.includes('内无人确认，升级为 L1') && !escText.includes('not acknowledged'), `the escalation note is in Chinese: ${escText}`);
+  await page.click('#dlg-ok');
 
   // ---- a snapshot thumbnail opens in the media viewer ----
   await ctl('/throw');
@@ -199,11 +207,18 @@ try {
   await page.waitForFunction((b) => document.body.dataset.alerting === '1' && document.body.dataset.sound === 'on' &&
     window.wardenConsole.stats.beeps > b, beepsBeforeLeak, { timeout: T });
   check(await page.locator('#sound-gate').isHidden(), 'a new leak after the restart appears and sounds, with no login');
-  await afterRestart.locator('[data-act="ack"]').click();
+  // Assign it to this guard: an accept button appears; accepting acknowledges.
+  await afterRestart.locator('[data-act="assign"]').click();
+  await page.locator('#dlg input[name="to"]').fill(env('GUARD_USER'));
   await page.locator('#dlg textarea').fill('after restart');
   await page.click('#dlg-ok');
-  await page.locator('li.alarm[data-type="gas.leak"][data-state="acknowledged"]').filter({ hasText: '301' }).waitFor({ timeout: T });
-  check(true, 'the restored session acknowledges (CSRF token still valid)');
+  const waiting = page.locator('li.alarm[data-type="gas.leak"]').filter({ hasText: '301' }).locator('.waiting');
+  await waiting.waitFor({ timeout: T });
+  check((await waiting.innerText()).includes('等待') && (await waiting.innerText()).includes('接单'), 'the card says whose acceptance it waits for');
+  await page.locator('li.alarm[data-type="gas.leak"]').filter({ hasText: '301' }).locator('[data-act="accept"]').click();
+  const accepted = page.locator('li.alarm[data-type="gas.leak"][data-state="acknowledged"]').filter({ hasText: '301' });
+  await accepted.waitFor({ timeout: T });
+  check((await accepted.innerText()).includes('已接单'), 'the restored session assigns and accepts (CSRF token still valid)');
 
   // ---- a reloaded tab whose browser blocks sound is covered until a click ----
   const quiet = await chromium.launch({

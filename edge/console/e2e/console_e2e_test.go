@@ -239,8 +239,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		leak.Resolved == nil || leak.Resolved.By != userName || leak.Resolved.Note != "valve closed, flat ventilated" {
 		t.Errorf("gas alarm after the page acted: state %s ack %+v resolved %+v", leak.State, leak.Acknowledged, leak.Resolved)
 	}
-	if a := findAlarm(t, s, "gas-6-1-301"); a.State != alarm.Acknowledged || a.Acknowledged == nil || a.Acknowledged.By != userName {
-		t.Errorf("alarm acknowledged after the restart: state %s ack %+v", a.State, a.Acknowledged)
+	if a := findAlarm(t, s, "gas-6-1-301"); a.State != alarm.Acknowledged || a.Acknowledged == nil || a.Acknowledged.By != userName ||
+		a.Assigned == nil || a.Assigned.To != userName || a.Assigned.AcceptedAt == nil {
+		t.Errorf("alarm accepted after the restart: state %s ack %+v assigned %+v", a.State, a.Acknowledged, a.Assigned)
+	}
+	if leak.Outcome != alarm.OutcomeReal {
+		t.Errorf("resolved with outcome %q, want real", leak.Outcome)
 	}
 	if other := findAlarm(t, s, "gas-5-1-102"); other.State != alarm.Open {
 		t.Errorf("the cross-site form changed alarm %s: state %s", other.ID, other.State)
@@ -256,6 +260,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	}
 	for _, a := range []string{userName + " console.login console", userName + " alarm.ack " + leak.ID,
+		userName + " alarm.assign " + findAlarm(t, s, "gas-6-1-301").ID, userName + " alarm.accept " + findAlarm(t, s, "gas-6-1-301").ID,
 		userName + " alarm.resolve " + leak.ID, userName + " device.open gate-north",
 		"site-admin console.login console", "site-admin device.open valve-3-2-201"} {
 		if !acts[a] {

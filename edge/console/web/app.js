@@ -128,7 +128,9 @@ function ask({ title, html = '', note = null, okText = t('dlg.ok'), okClass = 'p
     dlg.addEventListener('close', () => {
       const ta = $('textarea', dlg);
       const body = $('#dlg-body');
-      const v = { ok: dlg.returnValue === 'ok', note: ta ? ta.value.trim() : '' };
+      const fields = {};
+      for (const el of body.querySelectorAll('input[name], select[name]')) fields[el.name] = el.value.trim();
+      const v = { ok: dlg.returnValue === 'ok', note: ta ? ta.value.trim() : '', fields };
       for (const m of body.querySelectorAll('video')) m.pause();
       body.innerHTML = '';
       resolve(v);
@@ -302,12 +304,50 @@ function alarmOrder(x, y) {
 }
 const stateRank = { open: 0, acknowledged: 1, resolved: 2 };
 
+// mine: an assignment to the guard at this console, not accepted yet.
+function mine(a) {
+  return session && a.state !== 'resolved' && a.assigned && !a.assigned.accepted_at && a.assigned.to === session.name;
+}
+
+// entryText is a timeline note in the console's language when the server
+// gave a code for it.
+function entryText(e) {
+  if (!e.code) return e.note || '';
+  const p = { ...(e.params || {}) };
+  if (p.outcome) p.outcome = t('outcome.' + p.outcome);
+  const k = 'code.' + e.code;
+  const s = t(k, p);
+  if (s === k) return e.note || '';
+  return e.code === 'outcome' && e.note ? `${s} · ${e.note}` : s;
+}
+
+// actor names the gateway's own steps in words.
+function actor(by) {
+  return by === 'gateway' ? t('kind.gateway') : by === 'notify' ? t('by.notify') : by;
+}
+
+let dutyRoster = null;
+
+async function duty() {
+  if (!dutyRoster) {
+    try { dutyRoster = (await api('GET', '/api/v1/alarms/duty')).duty || []; } catch { dutyRoster = []; }
+  }
+  return dutyRoster;
+}
+
 function alarmCard(a) {
   const thumb = (a.media || []).find((m) => m.kind === 'snapshot' || m.kind === 'trajectory' || m.kind === 'crop');
   const steps = [];
   if (a.acknowledged) steps.push(`${t('alarm.ackBy', { by: esc(a.acknowledged.by) })} ${fmtTime(a.acknowledged.at)}${a.acknowledged.note ? ' · ' + esc(a.acknowledged.note) : ''}`);
+  if (a.assigned) {
+    const as = a.assigned;
+    steps.push(as.accepted_at
+      ? `${t('alarm.acceptedBy', { to: esc(as.to) })} ${fmtTime(as.accepted_at)}`
+      : `<span class="waiting">${t('alarm.waitingAccept', { to: esc(as.to) })}</span> · ${t('alarm.assignedBy', { by: esc(as.by) })} ${fmtTime(as.at)}`);
+  }
+  if (a.on_scene) steps.push(`${t('alarm.onSceneBy', { by: esc(a.on_scene.by) })} ${fmtTime(a.on_scene.at)}${a.on_scene.note ? ' · ' + esc(a.on_scene.note) : ''}`);
   if (a.cleared_at) steps.push(`${t('alarm.cleared')} ${fmtTime(a.cleared_at)}`);
-  if (a.resolved) steps.push(`${t('alarm.resolvedBy', { by: esc(a.resolved.by) })} ${fmtTime(a.resolved.at)}${a.resolved.note ? ' · ' + esc(a.resolved.note) : ''}`);
+  if (a.resolved) steps.push(`${t('alarm.resolvedBy', { by: esc(a.resolved.by) })} ${fmtTime(a.resolved.at)}${a.outcome ? ' · ' + esc(t('outcome.' + a.outcome)) : ''}${a.resolved.note ? ' · ' + esc(a.resolved.note) : ''}`);
   const canAct = session && (session.role === 'guard' || session.role === 'admin');
   return `<li class="alarm sev-${esc(a.severity)} prio-${prio(a)} state-${esc(a.state)}" data-id="${esc(a.id)}" data-state="${esc(a.state)}" data-type="${esc(a.type)}" data-priority="${prio(a)}">
     <div class="bar"></div>
@@ -328,7 +368,10 @@ function alarmCard(a) {
       </div>
       ${steps.length ? `<div class="steps">${steps.join('<br>')}</div>` : ''}
       <div class="actions">
+        ${mine(a) ? `<button type="button" class="danger" data-act="accept">${esc(t('alarm.accept'))}</button>` : ''}
         ${a.state === 'open' && canAct ? `<button type="button" class="danger" data-act="ack">${esc(t('alarm.ack'))}</button>` : ''}
+        ${a.state !== 'resolved' && canAct ? `<button type="button" data-act="assign">${esc(t('alarm.assign'))}</button>` : ''}
+        ${a.state !== 'resolved' && canAct && !a.on_scene ? `<button type="button" data-act="onscene">${esc(t('alarm.onScene'))}</button>` : ''}
         ${a.state !== 'resolved' && canAct ? `<button type="button" data-act="resolve">${esc(t('alarm.resolve'))}</button>` : ''}
         <button type="button" class="link" data-act="timeline">${esc(t('alarm.timeline'))}</button>
         ${mediaLinks(a.media)}
@@ -356,20 +399,36 @@ async function alarmAction(id, act) {
   const where = `${typeName(a.type)} · ${fmtLoc(a.location)}`;
   if (act === 'timeline') {
     const full = await api('GET', `/api/v1/alarms/${encodeURIComponent(id)}`);
-    const rows = (full.timeline || []).map((e) => `<li><span class="t">${esc(fmtTime(e.at))}</span>${esc(t('act.' + e.action))}${e.by ? ' · ' + esc(e.by) : ''}${e.repeats > 1 ? ' ×' + e.repeats : ''}${e.note ? ' · ' + esc(e.note) : ''}</li>`).join('');
+    const rows = (full.timeline || []).map((e) => { const n = entryText(e); return `<li data-action="${esc(e.action)}"><span class="t">${esc(fmtTime(e.at))}</span>${esc(t('act.' + e.action))}${e.by ? ' · ' + esc(actor(e.by)) : ''}${e.repeats > 1 ? ' ×' + e.repeats : ''}${n ? ' · ' + esc(n) : ''}</li>`; }).join('');
     await ask({ title: `${t('dlg.timelineTitle')} · ${where}`, html: `<ol class="timeline">${rows}</ol>`, okText: t('dlg.close'), cancel: false });
     return;
   }
-  if (act === 'ack') ensureAudio();
-  const r = await ask({
-    title: `${t(act === 'ack' ? 'dlg.ackTitle' : 'dlg.resolveTitle')} · ${where}`,
-    note: act === 'resolve' ? 'required' : 'optional',
-    okText: t(act === 'ack' ? 'alarm.ack' : 'alarm.resolve'),
-  });
-  if (!r.ok) return;
-  if (act === 'resolve' && !r.note) { toast(t('dlg.noteRequired')); return; }
+  if (act === 'ack' || act === 'accept') ensureAudio();
+  let body = {};
+  if (act === 'accept') {
+    body = undefined;
+  } else {
+    let html = '';
+    if (act === 'assign') {
+      const names = await duty();
+      html = `<label class="field"><span>${esc(t('dlg.assignTo'))}</span><input name="to" required maxlength="64" list="duty-list" autocomplete="off"></label>` +
+        `<datalist id="duty-list">${names.map((n) => `<option value="${esc(n)}">`).join('')}</datalist>`;
+    }
+    if (act === 'resolve') {
+      html = `<label class="field"><span>${esc(t('dlg.outcome'))}</span><select name="outcome" required><option value="">${esc(t('dlg.choose'))}</option>${
+        ['real', 'false_alarm', 'test', 'duplicate'].map((o) => `<option value="${o}">${esc(t('outcome.' + o))}</option>`).join('')}</select></label>`;
+    }
+    const titles = { ack: 'dlg.ackTitle', resolve: 'dlg.resolveTitle', assign: 'dlg.assignTitle', onscene: 'dlg.onSceneTitle' };
+    const oks = { ack: 'alarm.ack', resolve: 'alarm.resolve', assign: 'alarm.assign', onscene: 'alarm.onScene' };
+    const r = await ask({ title: `${t(titles[act])} · ${where}`, html, note: act === 'resolve' ? 'required' : 'optional', okText: t(oks[act]) });
+    if (!r.ok) return;
+    if (act === 'resolve' && !r.note) { toast(t('dlg.noteRequired')); return; }
+    body = { note: r.note };
+    if (act === 'assign') body.to = r.fields.to;
+    if (act === 'resolve') body.outcome = r.fields.outcome;
+  }
   try {
-    const na = await api('POST', `/api/v1/alarms/${encodeURIComponent(id)}/${act}`, { note: r.note });
+    const na = await api('POST', `/api/v1/alarms/${encodeURIComponent(id)}/${act}`, body);
     upsertAlarm(na);
     renderAlarms();
   } catch (e) {
@@ -571,7 +630,7 @@ function fillEventForm() {
   const cur = type.value;
   const groups = [...new Set(EVENT_TYPES.map((x) => x.split('.')[0]))];
   type.innerHTML = `<option value="">${esc(t('ev.any'))}</option>` +
-    groups.map((g) => `<optgroup label="${esc(g)}"><option value="${esc(g)}.">${esc(g)}.*</option>${
+    groups.map((g) => `<optgroup label="${esc(t('group.' + g))}"><option value="${esc(g)}.">${esc(t('ev.allOf', { g: t('group.' + g) }))}</option>${
       EVENT_TYPES.filter((x) => x.startsWith(g + '.')).map((x) => `<option value="${esc(x)}">${esc(typeName(x))}</option>`).join('')}</optgroup>`).join('');
   type.value = cur;
   const sev = f.elements.severity;

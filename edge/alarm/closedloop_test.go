@@ -1,0 +1,143 @@
+package alarm_test
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smartcommunity/warden/edge/alarm"
+	"github.com/smartcommunity/warden/edge/event"
+)
+
+// The closed loop through the API: assign, accept (only by the assignee),
+// on scene, resolve with an outcome; every step on the timeline, as an
+// alarm.* event and in the day's stats and metrics.
+func TestAssignAcceptOnSceneResolve(t *testing.T) {
+	h := newHTTPEnvWith(t, func(o *alarm.Options) { o.EscalateAfter = time.Hour })
+	a := h.observe(t, mk(event.GasLeak, "gas-3-2-201", ""))
+	path := "/api/v1/alarms/" + a.ID
+
+	if r := h.do(t, "POST", path+"/assign", guardTok, `{"note":"nobody"}`); r.code != 400 || !strings.Contains(string(r.body), "to") {
+		t.Errorf("assign without to: %d %s", r.code, r.body)
+	}
+	if r := h.do(t, "POST", path+"/ack", guardTok, `{"outcome":"real"}`); r.code != 400 {
+		t.Errorf("ack with an outcome: %d %s, want 400", r.code, r.body)
+	}
+	if r := h.do(t, "POST", path+"/assign", platformTok, `{"to":"li"}`); r.code != 403 {
+		t.Errorf("platform assigns: %d", r.code)
+	}
+	if r := h.do(t, "POST", path+"/assign", guardTok, `{"to":"li","note":"closest to building 3"}`); r.code != 200 {
+		t.Fatalf("assign: %d %s", r.code, r.body)
+	}
+	if r := h.do(t, "POST", path+"/accept", guardTok, ``); r.code != 403 {
+		t.Errorf("accept by someone else: %d %s, want 403", r.code, r.body)
+	}
+	r := h.do(t, "POST", path+"/accept", liTok, ``)
+	var got alarm.Alarm
+	if err := json.Unmarshal(r.body, &got); err != nil || r.code != 200 {
+		t.Fatalf("accept: %d %s", r.code, r.body)
+	}
+	if got.State != alarm.Acknowledged || got.Assigned == nil || got.Assigned.To != "li" || got.Assigned.AcceptedAt == nil || got.Acknowledged.By != "li" {
+		t.Errorf("after accept: %+v %+v", got.State, got.Assigned)
+	}
+	if r := h.do(t, "POST", path+"/accept", liTok, ``); r.code != 409 {
+		t.Errorf("accept twice: %d", r.code)
+	}
+	if r := h.do(t, "POST", path+"/onscene", liTok, `{"note":"at the door"}`); r.code != 200 {
+		t.Fatalf("on scene: %d %s", r.code, r.body)
+	}
+	if r := h.do(t, "POST", path+"/resolve", liTok, `{"note":"cooker left on","outcome":"maybe"}`); r.code != 400 {
+		t.Errorf("bad outcome: %d", r.code)
+	}
+	if r := h.do(t, "POST", path+"/resolve", liTok, `{"note":"cooker left on, detector too sensitive","outcome":"false_alarm"}`); r.code != 200 {
+		t.Fatalf("resolve: %d %s", r.code, r.body)
+	}
+	full, err := h.m.Get(a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"opened", "assigned", "accepted", "on_scene", "resolved"}
+	if acts := actions(full.Timeline); !slices.Equal(acts, want) {
+		t.Errorf("timeline %v, want %v", acts, want)
+	}
+	if full.Outcome != alarm.OutcomeFalse || full.OnScene == nil || full.OnScene.By != "li" {
+		t.Errorf("resolved alarm: outcome %q on scene %+v", full.Outcome, full.OnScene)
+	}
+	for _, typ := range []string{event.AlarmAssigned, event.AlarmAccepted, event.AlarmOnScene, event.AlarmResolved} {
+		evs := h.storedOf(t, typ)
+		if len(evs) != 1 {
+			t.Errorf("%d %s events", len(evs), typ)
+			continue
+		}
+		if evs[0].Data["assigned_to"] != "li" {
+			t.Errorf("%s data %v", typ, evs[0].Data)
+		}
+	}
+	if ev := h.storedOf(t, event.AlarmResolved); len(ev) == 1 && ev[0].Data["outcome"] != "false_alarm" {
+		t.Errorf("alarm.resolved outcome %v", ev[0].Data["outcome"])
+	}
+	if v := metric(t, h.reg, "warden_alarm_outcomes_total", map[string]string{"type": "gas.leak", "source": "gas-3-2-201", "outcome": "false_alarm"}); v != 1 {
+		t.Errorf("outcomes metric = %v", v)
+	}
+
+	// A second leak from another detector, resolved as real without accept.
+	b := h.observe(t, mk(event.GasLeak, "gas-5-1-102", ""))
+	h.do(t, "POST", "/api/v1/alarms/"+b.ID+"/resolve", guardTok, `{"note":"valve closed","outcome":"real"}`)
+	r = h.do(t, "GET", "/api/v1/alarms/stats", platformTok, "")
+	var st alarm.Stats
+	if err := json.Unmarshal(r.body, &st); err != nil || r.code != 200 {
+		t.Fatalf("stats: %d %s", r.code, r.body)
+	}
+	g := st.Types["gas.leak"]
+	if g == nil || g.Opened != 2 || g.Resolved != 2 || g.Acknowledged != 1 || g.Outcomes["false_alarm"] != 1 || g.Outcomes["real"] != 1 ||
+		g.FalseAlarmRate == nil || *g.FalseAlarmRate != 0.5 || g.TimeToAck.N != 1 || g.TimeToResolve.N != 2 {
+		t.Errorf("gas.leak stats: %+v", g)
+	}
+	if len(st.Sources) != 1 || st.Sources[0].Source != "gas-3-2-201" || st.Sources[0].FalseAlarms != 1 {
+		t.Errorf("sources %+v", st.Sources)
+	}
+	if st.Day != time.Now().Format(time.DateOnly) || st.All.Opened < 2 {
+		t.Errorf("day %s all %+v", st.Day, st.All)
+	}
+	if r := h.do(t, "GET", "/api/v1/alarms/stats?day=2020-01-01", platformTok, ""); !strings.Contains(string(r.body), `"opened":0`) {
+		t.Errorf("another day: %s", r.body)
+	}
+	if r := h.do(t, "GET", "/api/v1/alarms/stats?day=yesterday", platformTok, ""); r.code != 400 {
+		t.Errorf("bad day: %d", r.code)
+	}
+}
+
+// An assignment nobody accepts passes along the duty roster.
+func TestUnacceptedAssignmentPassesOn(t *testing.T) {
+	e := newEnv(t, "", func(o *alarm.Options) {
+		o.EscalateAfter = time.Hour
+		o.AcceptWithin = 100 * time.Millisecond
+		o.Duty = []string{"wang", "li", "zhao"}
+	})
+	a := e.observe(t, mk(event.WristbandSOS, "band-1", ""))
+	if _, err := e.m.Assign(bg, a.ID, "desk", "li", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.run(t)
+	eventually(t, "passed to zhao, then wang", func() bool {
+		g, _ := e.m.Get(a.ID)
+		var to []string
+		for _, x := range g.Timeline {
+			if x.Action == alarm.ActAssigned && x.By == "gateway" {
+				to = append(to, x.Params["to"])
+			}
+		}
+		return len(to) >= 2 && to[0] == "zhao" && to[1] == "wang"
+	})
+	g, _ := e.m.Get(a.ID)
+	if _, err := e.m.Accept(bg, a.ID, g.Assigned.To); err != nil {
+		t.Fatalf("the current assignee accepts: %v", err)
+	}
+	n := len(e.storedOf(t, event.AlarmAssigned))
+	time.Sleep(400 * time.Millisecond)
+	if m := len(e.storedOf(t, event.AlarmAssigned)); m != n {
+		t.Errorf("an accepted assignment moved on (%d → %d alarm.assigned)", n, m)
+	}
+}
