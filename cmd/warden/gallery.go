@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"text/tabwriter"
 
 	"github.com/smartcommunity/warden/edge/gallery"
 )
@@ -46,12 +45,14 @@ func runGallery(_ context.Context, args []string) int {
 			fmt.Fprintln(os.Stderr, "warden gallery:", err)
 			return 1
 		}
-		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tGROUP\tTEMPLATES\tUPDATED")
+		rows := [][]string{{"ID", "NAME", "GROUP", "TEMPLATES", "UPDATED"}}
 		for _, p := range ps {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", p.ID, p.Name, p.Group, p.Templates, p.Updated.Format("2006-01-02 15:04"))
+			rows = append(rows, []string{p.ID, p.Name, string(p.Group), fmt.Sprint(p.Templates), p.Updated.Format("2006-01-02 15:04")})
 		}
-		tw.Flush()
+		if err := writeTable(os.Stdout, rows); err != nil {
+			fmt.Fprintln(os.Stderr, "warden gallery:", err)
+			return 1
+		}
 		return 0
 	}
 	code := 0
