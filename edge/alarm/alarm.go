@@ -8,10 +8,12 @@ package alarm
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/i18n"
 )
 
 // State of an alarm.
@@ -37,6 +39,7 @@ const (
 	ActAssigned     = "assigned"
 	ActAccepted     = "accepted"
 	ActOnScene      = "on_scene"
+	ActMedia        = "media" // evidence added after the alarm opened (a clip)
 )
 
 // Outcomes a guard records when resolving: what the alarm turned out to be.
@@ -96,33 +99,36 @@ type Entry struct {
 // Alarm is one ongoing condition. Rev increases with every change of any
 // alarm, so a client applying live messages keeps the highest Rev per ID.
 type Alarm struct {
-	ID              string         `json:"id"`
-	Rev             uint64         `json:"rev"`
-	Key             string         `json:"key"`
-	Type            string         `json:"type"`
-	Severity        event.Severity `json:"severity"`
-	Priority        int            `json:"priority"` // 1 life safety, 2 security, 3 routine
-	State           State          `json:"state"`
-	Title           string         `json:"title"`
-	Location        event.Location `json:"location"`
-	Source          event.Source   `json:"source"`
-	FirstEventID    string         `json:"first_event_id"`
-	LastEventID     string         `json:"last_event_id"`
-	LastSeq         uint64         `json:"last_seq"`
-	Count           int            `json:"count"`
-	OpenedAt        time.Time      `json:"opened_at"`
-	UpdatedAt       time.Time      `json:"updated_at"`
-	Acknowledged    *Step          `json:"acknowledged"`
-	Assigned        *Assignment    `json:"assigned"`
-	OnScene         *Step          `json:"on_scene"`
-	Resolved        *Step          `json:"resolved"`
-	Outcome         string         `json:"outcome,omitempty"` // set on resolve: real, false_alarm, test, duplicate
-	ClearedAt       *time.Time     `json:"cleared_at"`        // the condition reported itself gone; a person still resolves
-	Escalated       bool           `json:"escalated"`
-	EscalationLevel int            `json:"escalation_level"`
-	EscalatedAt     *time.Time     `json:"escalated_at"`
-	Media           []event.Media  `json:"media"`
-	Timeline        []Entry        `json:"timeline,omitempty"`
+	ID       string         `json:"id"`
+	Rev      uint64         `json:"rev"`
+	Key      string         `json:"key"`
+	Type     string         `json:"type"`
+	Severity event.Severity `json:"severity"`
+	Priority int            `json:"priority"` // 1 life safety, 2 security, 3 routine
+	State    State          `json:"state"`
+	Title    string         `json:"title"`
+	Location event.Location `json:"location"`
+	// Floor is a throw's floor of origin (0: none), so clients can show it
+	// in their own language.
+	Floor           int           `json:"floor,omitempty"`
+	Source          event.Source  `json:"source"`
+	FirstEventID    string        `json:"first_event_id"`
+	LastEventID     string        `json:"last_event_id"`
+	LastSeq         uint64        `json:"last_seq"`
+	Count           int           `json:"count"`
+	OpenedAt        time.Time     `json:"opened_at"`
+	UpdatedAt       time.Time     `json:"updated_at"`
+	Acknowledged    *Step         `json:"acknowledged"`
+	Assigned        *Assignment   `json:"assigned"`
+	OnScene         *Step         `json:"on_scene"`
+	Resolved        *Step         `json:"resolved"`
+	Outcome         string        `json:"outcome,omitempty"` // set on resolve: real, false_alarm, test, duplicate
+	ClearedAt       *time.Time    `json:"cleared_at"`        // the condition reported itself gone; a person still resolves
+	Escalated       bool          `json:"escalated"`
+	EscalationLevel int           `json:"escalation_level"`
+	EscalatedAt     *time.Time    `json:"escalated_at"`
+	Media           []event.Media `json:"media"`
+	Timeline        []Entry       `json:"timeline,omitempty"`
 	// Unstored: opened from memory because its event could not be stored
 	// (ShowUnstored); false once it is.
 	Unstored bool `json:"unstored,omitempty"`
@@ -239,35 +245,46 @@ func (p Policy) raises(e *event.Event) bool {
 // "gas.leak/gas-3-2-201".
 func Key(e *event.Event) string { return e.Type + "/" + e.Source.ID }
 
-var titles = map[string]string{
-	event.GasLeak: "Gas leak", event.ValveFault: "Gas valve fault",
-	event.WristbandSOS: "SOS", event.WristbandFall: "Fall detected", event.WristbandHR: "Abnormal heart rate",
-	event.WristbandBatt: "Wristband battery low", event.WristbandQuiet: "Wearer inactive",
-	event.PerimeterIntr: "Perimeter intrusion", event.PerimeterTamper: "Perimeter sensor tampered",
-	event.GateDenied: "Vehicle denied at gate", event.GateFault: "Gate fault",
-	event.FaceWatchlist: "Watchlist face", event.FaceUnknown: "Unknown face",
-	event.ThrowDetected: "Object thrown from height", event.CameraOffline: "Camera offline",
-	event.DeviceOffline: "Device offline", event.DeviceTamper: "Device tampered",
-	event.DeviceFault: "Device fault", event.SystemStorage: "Gateway storage problem",
-	event.SystemFault: "Gateway component disabled",
+// floorOf is a throw's floor of origin, or 0.
+func floorOf(e *event.Event) int {
+	if e.Type != event.ThrowDetected {
+		return 0
+	}
+	o, _ := e.Data["origin"].(map[string]any)
+	switch f := o["floor"].(type) {
+	case int:
+		return f
+	case float64:
+		return int(f)
+	}
+	return 0
 }
 
-// title is a short human line for lists and notifications.
+// title is a short line for lists, pushes and the MQTT/SSE payload, in
+// zh-CN: what, where, and for a throw the floor and the time, e.g.
+// "高空抛物 · 3 号楼 第 7 层 · 22:14:03" or "燃气泄漏 · 3 号楼 2 单元 201 室（gas-3-2-201）".
 func title(e *event.Event) string {
-	t, ok := titles[e.Type]
-	if !ok {
-		t = e.Type
+	t := i18n.TypeName(i18n.ZH, e.Type)
+	where := i18n.Location(i18n.ZH, e.Location)
+	if e.Type == event.ThrowDetected {
+		if f := floorOf(e); f != 0 {
+			where = strings.TrimSpace(where + " " + i18n.T(i18n.ZH, "alarm.floor", "n", fmt.Sprint(f)))
+		}
+		if where == "" {
+			where = e.Source.ID
+		}
+		return t + " · " + where + " · " + e.Time.Local().Format("15:04:05")
 	}
-	where := e.Location.String()
-	if where == "" {
+	switch {
+	case where == "":
 		where = e.Source.ID
-	} else {
-		where += " (" + e.Source.ID + ")"
+	case e.Source.ID != "":
+		where += "（" + e.Source.ID + "）"
 	}
-	if where != "" {
-		t += " at " + where
+	if where == "" {
+		return t
 	}
-	return t
+	return t + " · " + where
 }
 
 // validPattern rejects policy entries that could never match.

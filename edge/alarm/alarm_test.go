@@ -38,7 +38,7 @@ func TestDedupOneAlarmPerCondition(t *testing.T) {
 	if got.FirstEventID != evs[0].ID || got.LastEventID != evs[99].ID || got.LastSeq != evs[99].Seq {
 		t.Errorf("first/last = %s/%s seq %d, want %s/%s seq %d", got.FirstEventID, got.LastEventID, got.LastSeq, evs[0].ID, evs[99].ID, evs[99].Seq)
 	}
-	if got.Title != "Gas leak at 3-2-201 (gas-3-2-201)" || got.Location.Room != "201" {
+	if got.Title != "燃气泄漏 · 3 号楼 2 单元 201 室（gas-3-2-201）" || got.Location.Room != "201" {
 		t.Errorf("title %q location %+v", got.Title, got.Location)
 	}
 	full, err := e.m.Get(got.ID)

@@ -88,6 +88,22 @@ func (b *batch) observe(e *event.Event) (*Alarm, bool) {
 	}
 	b.cursor = max(b.cursor, e.Seq)
 	p := &b.m.policy
+	if e.Type == event.MediaAdded {
+		// Evidence that was not ready at detection joins the alarm its
+		// event opened or repeated, if that alarm is still active.
+		typ, _ := e.Data["event_type"].(string)
+		a := b.active(typ + "/" + e.Source.ID)
+		if a == nil || len(e.Media) == 0 {
+			return nil, false
+		}
+		now := b.m.now().UTC()
+		n := b.edit(a)
+		n.addMedia(e.Media)
+		n.UpdatedAt = now
+		n.addEntry(Entry{At: now, Action: ActMedia, EventID: e.ID})
+		b.stage(n, ActMedia, nil)
+		return n, false
+	}
 	if target, ok := p.Clears[e.Type]; ok {
 		a := b.active(target + "/" + e.Source.ID)
 		if a == nil {
@@ -138,7 +154,7 @@ func (b *batch) raise(e *event.Event, key string, sev event.Severity) (*Alarm, b
 	n := &Alarm{
 		ID: event.NewID(now), Key: key, Type: e.Type, Severity: sev, State: Open,
 		Priority: Priority(b.m.o.Priorities, e.Type),
-		Title:    title(e), Location: e.Location, Source: e.Source,
+		Title:    title(e), Location: e.Location, Floor: floorOf(e), Source: e.Source,
 		FirstEventID: e.ID, LastEventID: e.ID, LastSeq: e.Seq, Count: 1,
 		OpenedAt: now, UpdatedAt: now, Media: []event.Media{},
 		Timeline: []Entry{{At: now, Action: ActOpened, EventID: e.ID}},

@@ -141,3 +141,55 @@ func TestUnacceptedAssignmentPassesOn(t *testing.T) {
 		t.Errorf("an accepted assignment moved on (%d → %d alarm.assigned)", n, m)
 	}
 }
+
+// A clip that is ready after the alarm opened joins it as an update.
+func TestMediaAddedJoinsTheAlarm(t *testing.T) {
+	e := newEnv(t, "", nil)
+	thr := mk(event.ThrowDetected, "facade-3", "")
+	thr.Media = []event.Media{{Kind: "trajectory", URL: "/api/v1/media/T1"}}
+	a := e.observe(t, thr)
+	if len(a.Media) != 1 {
+		t.Fatalf("alarm media at open %+v", a.Media)
+	}
+	add, err := event.Make(event.Origin{Gateway: "gw-test", Site: "site", Source: thr.Source, Location: thr.Location},
+		event.MediaAdded, "", map[string]any{"event_id": thr.ID, "event_type": thr.Type})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add.Media = []event.Media{{Kind: "clip", URL: "/api/v1/media/C1"}}
+	other := *add
+	other.ID, other.Source.ID = event.NewID(time.Now()), "facade-9" // no alarm there: ignored
+	e.observe(t, add, &other)
+	g, err := e.m.Get(a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Media) != 2 || g.Media[1].Kind != "clip" || g.Count != 1 {
+		t.Errorf("alarm after media.added: media %+v count %d", g.Media, g.Count)
+	}
+	if acts := actions(g.Timeline); !slices.Equal(acts, []string{"opened", "media"}) {
+		t.Errorf("timeline %v", acts)
+	}
+	var got []string
+	for _, c := range e.recorded() {
+		got = append(got, c.Action)
+	}
+	if !slices.Equal(got, []string{"opened", "media"}) {
+		t.Errorf("changes %v, want opened then media", got)
+	}
+}
+
+// A throw alarm says building, floor and time in its title, in Chinese.
+func TestThrowTitleHasFloorAndTime(t *testing.T) {
+	e := newEnv(t, "", nil)
+	thr, err := event.Make(event.Origin{Gateway: "gw-test", Site: "site", Source: event.Source{Kind: "camera", ID: "facade-3"},
+		Location: event.Location{Building: "3"}, Time: time.Date(2026, 12, 5, 22, 14, 3, 0, time.Local)},
+		event.ThrowDetected, "", map[string]any{"origin": map[string]any{"floor": 7, "x": 512}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := e.observe(t, thr)
+	if a.Title != "高空抛物 · 3 号楼 第 7 层 · 22:14:03" || a.Floor != 7 {
+		t.Errorf("throw title %q floor %d", a.Title, a.Floor)
+	}
+}

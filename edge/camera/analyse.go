@@ -12,6 +12,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/vision"
 )
 
@@ -116,6 +117,9 @@ func (c *Camera) detect(ctx context.Context, dets []vision.Detector, f vision.Fr
 			}
 		}
 		ev.Media = append(ev.Media, c.putImages(det)...)
+		// The event goes out at detection, so its alarm opens at once; a
+		// clip follows as media.added when its post-event seconds are in.
+		c.append(ctx, ev)
 		if det.Clip && c.deps.Media != nil {
 			select {
 			case c.clipSem <- struct{}{}:
@@ -123,14 +127,12 @@ func (c *Camera) detect(ctx context.Context, dets []vision.Detector, f vision.Fr
 				go func() {
 					defer c.wg.Done()
 					defer func() { <-c.clipSem }()
-					c.finishWithClip(ctx, ev, f.Wall)
+					c.recordClip(ctx, ev, f.Wall)
 				}()
-				continue
 			default:
 				c.log.Warn("clip skipped: two clips already being recorded", "type", ev.Type)
 			}
 		}
-		c.append(ctx, ev)
 	}
 }
 
@@ -201,9 +203,9 @@ func SnapshotJPEG(m gocv.Mat, det vision.Detection) ([]byte, error) {
 	return append([]byte(nil), buf.GetBytes()...), nil
 }
 
-// finishWithClip waits for the post-event seconds, writes the clip and then
-// appends the event with it.
-func (c *Camera) finishWithClip(ctx context.Context, ev *event.Event, at time.Time) {
+// recordClip waits for the post-event seconds, writes the clip and
+// appends a media.added event that brings it to ev.
+func (c *Camera) recordClip(ctx context.Context, ev *event.Event, at time.Time) {
 	pre := time.Duration(c.cfg.Record.PreSeconds) * time.Second
 	post := time.Duration(c.cfg.Record.PostSeconds) * time.Second
 	deadline := time.Now().Add(post + 10*time.Second)
@@ -218,18 +220,22 @@ func (c *Camera) finishWithClip(ctx context.Context, ev *event.Event, at time.Ti
 	}
 	units, codec := c.ring.slice(at.Add(-pre), at.Add(post))
 	data, err := writeMP4(units, codec)
+	var mi store.MediaInfo
 	if err == nil {
-		mi, perr := c.deps.Media.PutMedia("clip", "video/mp4", data)
-		if perr == nil {
-			ev.Media = append(ev.Media, event.Media{Kind: "clip", URL: "/api/v1/media/" + mi.ID, SHA256: mi.SHA256})
-		}
-		err = perr
+		mi, err = c.deps.Media.PutMedia("clip", "video/mp4", data)
 	}
 	if err != nil {
 		c.m.Errors.WithLabelValues(c.cfg.ID, "media").Inc()
 		c.log.Error("clip failed", "type", ev.Type, "err", err)
+		return
 	}
-	c.append(ctx, ev)
+	add, err := event.Make(c.origin(time.Now()), event.MediaAdded, event.Info, map[string]any{"event_id": ev.ID, "event_type": ev.Type})
+	if err != nil {
+		c.log.Error("clip event", "err", err)
+		return
+	}
+	add.Media = []event.Media{{Kind: "clip", URL: "/api/v1/media/" + mi.ID, SHA256: mi.SHA256}}
+	c.append(ctx, add)
 }
 
 // noteFrame updates fps, last frame time and, once a second, the snapshot

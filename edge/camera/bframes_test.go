@@ -131,7 +131,11 @@ func liveBFrames(t *testing.T, secs string, x264 ...string) *Metrics {
 
 	waitFor(t, "motion.detected with a clip", 30*time.Second, func() bool {
 		evs := rec.find("motion.detected", "bf")
-		return len(evs) > 0 && len(evs[0].Media) == 2 && testutil.ToFloat64(m.Analysed.WithLabelValues("bf")) >= 20
+		if len(evs) == 0 {
+			return false
+		}
+		_, ok := rec.clipOf(evs[0])
+		return ok && testutil.ToFloat64(m.Analysed.WithLabelValues("bf")) >= 20
 	})
 	cancel()
 	wg.Wait()
@@ -141,16 +145,7 @@ func liveBFrames(t *testing.T, secs string, x264 ...string) *Metrics {
 	if got := int(testutil.ToFloat64(m.Counts.WithLabelValues("bf", "check_frames"))); got == 0 || got > want || got < want-countsEvery {
 		t.Errorf("warden_camera_detector_counts_total{counter=check_frames} = %d, the detector counted %d", got, want)
 	}
-	ev := rec.find("motion.detected", "bf")[0]
-	var clipMedia = ev.Media[0]
-	for _, md := range ev.Media {
-		if md.Kind == "clip" {
-			clipMedia = md
-		}
-	}
-	if clipMedia.Kind != "clip" {
-		t.Fatalf("media %+v has no clip", ev.Media)
-	}
+	clipMedia, _ := rec.clipOf(rec.find("motion.detected", "bf")[0])
 	clip := filepath.Join(t.TempDir(), "clip.mp4")
 	if err := os.WriteFile(clip, readMedia(t, st, clipMedia), 0o600); err != nil {
 		t.Fatal(err)

@@ -116,21 +116,21 @@ func TestH265RecordStream(t *testing.T) {
 	go func() { defer wg.Done(); _ = cam.Run(ctx) }()
 	defer wg.Wait()
 	defer cancel()
-	waitFor(t, "motion with a clip", 30*time.Second, func() bool { return len(rec.find("motion.detected", "two")) > 0 })
-	ev := rec.find("motion.detected", "two")[0]
-	for _, m := range ev.Media {
-		if m.Kind != "clip" {
-			continue
+	waitFor(t, "motion with a clip", 30*time.Second, func() bool {
+		evs := rec.find("motion.detected", "two")
+		if len(evs) == 0 {
+			return false
 		}
-		p := filepath.Join(dir, "clip.mp4")
-		if err := os.WriteFile(p, readMedia(t, st, m), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		codec, dur := probe(t, p)
-		if codec != "hevc" || dur < 2 || dur > 4 {
-			t.Fatalf("clip is %s of %.2fs, want hevc of 3±1 s", codec, dur)
-		}
-		return
+		_, ok := rec.clipOf(evs[0])
+		return ok
+	})
+	m, _ := rec.clipOf(rec.find("motion.detected", "two")[0])
+	p := filepath.Join(dir, "clip.mp4")
+	if err := os.WriteFile(p, readMedia(t, st, m), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no clip in %+v", ev.Media)
+	codec, dur := probe(t, p)
+	if codec != "hevc" || dur < 2 || dur > 4 {
+		t.Fatalf("clip is %s of %.2fs, want hevc of 3±1 s", codec, dur)
+	}
 }

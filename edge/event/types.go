@@ -45,6 +45,10 @@ const (
 	AlarmAssigned   = "alarm.assigned"
 	AlarmAccepted   = "alarm.accepted"
 	AlarmOnScene    = "alarm.on_scene"
+	// MediaAdded brings evidence that was not ready at detection (a clip
+	// that needs its post-event seconds) to the event data.event_id of
+	// type data.event_type, from the same source.
+	MediaAdded = "media.added"
 )
 
 // types maps every known type to its default severity. Types after
@@ -61,7 +65,7 @@ var types = map[string]Severity{
 	MotionDetected: Info, DeviceTamper: Warning, DeviceBattery: Warning, DeviceFault: Warning,
 	SystemStorage: Critical, SystemDeadLtr: Warning, SystemFault: Critical,
 	AlarmOpened: Info, AlarmAcked: Info, AlarmResolved: Info, AlarmEscalated: Critical,
-	AlarmAssigned: Info, AlarmAccepted: Info, AlarmOnScene: Info,
+	AlarmAssigned: Info, AlarmAccepted: Info, AlarmOnScene: Info, MediaAdded: Info,
 }
 
 // Types lists every known event type, sorted.

@@ -88,7 +88,7 @@ func TestDemoScript(t *testing.T) {
 	// What must show up: the device scenario always; cameras when they can run.
 	want := []string{"gas.leak", "valve.closed", "wristband.sos", "gate.denied", "perimeter.intrusion"}
 	if cameras {
-		want = append(want, "throw.detected")
+		want = append(want, "throw.detected", "media.added")
 	}
 	if faces {
 		want = append(want, "face.recognized", "face.unknown", "face.watchlist")
@@ -168,6 +168,17 @@ func TestDemoScript(t *testing.T) {
 			for _, m := range e.Media {
 				kinds[m.Kind] = m.URL
 			}
+			if kinds["clip"] != "" {
+				t.Errorf("the throw event waited for its clip; it must go out at detection")
+			}
+			// The clip follows as media.added naming the throw.
+			for _, a := range events {
+				if a.Type == "media.added" && a.Data["event_id"] == e.ID {
+					for _, m := range a.Media {
+						kinds[m.Kind] = m.URL
+					}
+				}
+			}
 			jpeg := demoMedia(t, client, api, kinds["trajectory"])
 			if !bytes.HasPrefix(jpeg, []byte{0xFF, 0xD8}) {
 				t.Errorf("trajectory media %q is not a JPEG (%d bytes)", kinds["trajectory"], len(jpeg))
@@ -220,6 +231,7 @@ func TestDemoScript(t *testing.T) {
 }
 
 type demoEvent struct {
+	ID       string                       `json:"id"`
 	Type     string                       `json:"type"`
 	Severity string                       `json:"severity"`
 	Source   struct{ ID string }          `json:"source"`

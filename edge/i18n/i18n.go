@@ -89,6 +89,7 @@ var zh = map[string]string{
 	"loc.building":               "{v} 号楼",
 	"loc.unit":                   "{v} 单元",
 	"loc.room":                   "{v} 室",
+	"loc.floor":                  "第 {v} 层",
 	"loc.none":                   "位置未知",
 	"kind.gas_detector":          "燃气探测器",
 	"kind.gas_valve":             "燃气阀门",
@@ -135,6 +136,7 @@ var zh = map[string]string{
 	"type.alarm.assigned":        "警报指派",
 	"type.alarm.accepted":        "警报接单",
 	"type.alarm.on_scene":        "到场处置",
+	"type.media.added":           "证据已补充",
 	"state.open":                 "未处理",
 	"state.acknowledged":         "已确认",
 	"state.resolved":             "已解除",
@@ -154,7 +156,7 @@ var zh = map[string]string{
 	"notify.by":                  "处理人",
 	"notify.note":                "说明",
 	"notify.gateway":             "网关",
-	"notify.floor":               "{n} 层",
+	"alarm.floor":                "第 {n} 层",
 }
 
 var en = map[string]string{
@@ -167,6 +169,7 @@ var en = map[string]string{
 	"loc.building":               "Bldg {v}",
 	"loc.unit":                   "Unit {v}",
 	"loc.room":                   "Room {v}",
+	"loc.floor":                  "floor {v}",
 	"loc.none":                   "Location unknown",
 	"kind.gas_detector":          "Gas detector",
 	"kind.gas_valve":             "Gas valve",
@@ -213,6 +216,7 @@ var en = map[string]string{
 	"type.alarm.assigned":        "Alarm assigned",
 	"type.alarm.accepted":        "Alarm accepted",
 	"type.alarm.on_scene":        "Guard on scene",
+	"type.media.added":           "Evidence added",
 	"state.open":                 "Open",
 	"state.acknowledged":         "Acknowledged",
 	"state.resolved":             "Resolved",
@@ -232,5 +236,5 @@ var en = map[string]string{
 	"notify.by":                  "By",
 	"notify.note":                "Note",
 	"notify.gateway":             "Gateway",
-	"notify.floor":               "floor {n}",
+	"alarm.floor":                "floor {n}",
 }

@@ -175,6 +175,7 @@ try {
   await thr.locator('img.thumb').waitFor({ timeout: T });
   await page.waitForFunction(() => { const i = document.querySelector('li.alarm[data-type="throw.detected"] img.thumb'); return i && i.complete && i.naturalWidth === 320; }, null, { timeout: T });
   check(true, 'alarm shows its snapshot thumbnail');
+  check((await thr.innerText()).includes('3 号楼 第 7 层'), 'the throw card names building and floor');
   await page.screenshot({ path: join(ART, 'alarms-escalated-throw.png') });
   await thr.locator('img.thumb').click();
   await page.waitForFunction(() => { const i = document.querySelector('#dlg[open] #dlg-body img'); return i && i.complete && i.naturalWidth === 320; }, null, { timeout: T });

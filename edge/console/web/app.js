@@ -68,10 +68,11 @@ function fmtAge(iso) {
   return t('age.d', { n: Math.floor(s / 86400) });
 }
 
-function fmtLoc(l) {
+function fmtLoc(l, floor) {
   if (!l) return t('loc.none');
   const parts = [];
   if (l.building) parts.push(t('loc.building', { v: l.building }));
+  if (floor) parts.push(t('loc.floor', { v: floor }));
   if (l.unit) parts.push(t('loc.unit', { v: l.unit }));
   if (l.room) parts.push(t('loc.room', { v: l.room }));
   if (l.zone) parts.push(l.zone);
@@ -362,7 +363,7 @@ function alarmCard(a) {
         ${a.count > 1 ? `<span class="muted">${esc(t('alarm.count', { n: a.count }))}</span>` : ''}
       </div>
       <div class="meta">
-        <span class="where">${esc(fmtLoc(a.location))}</span>
+        <span class="where">${esc(fmtLoc(a.location, a.floor))}</span>
         <span>${esc(t('alarm.opened'))} ${esc(fmtTime(a.opened_at))} · <span class="age" data-time="${esc(a.opened_at)}">${esc(fmtAge(a.opened_at))}</span></span>
         <span>${esc(t('alarm.source'))}: ${fmtSource(a.source)}</span>
       </div>

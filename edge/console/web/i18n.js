@@ -102,6 +102,7 @@ const zh = {
   'group.gas': '燃气', 'group.valve': '阀门', 'group.wristband': '手环', 'group.perimeter': '周界',
   'group.gate': '道闸', 'group.face': '人脸', 'group.throw': '高空抛物', 'group.camera': '摄像头',
   'group.device': '设备', 'group.motion': '移动侦测', 'group.system': '系统', 'group.alarm': '警报处置',
+  'act.media': '证据已补充',
   'act.notified': '已推送',
   'act.notify_failed': '推送失败，重试中',
   'act.notify_skipped': '未推送',
@@ -146,6 +147,7 @@ const zh = {
   'loc.building': '{v} 号楼',
   'loc.unit': '{v} 单元',
   'loc.room': '{v} 室',
+  'loc.floor': '第 {v} 层',
   'loc.none': '位置未知',
   'age.s': '{n} 秒前',
   'age.m': '{n} 分钟前',
@@ -199,6 +201,7 @@ const zh = {
   'type.alarm.assigned': '警报指派',
   'type.alarm.accepted': '警报接单',
   'type.alarm.on_scene': '到场处置',
+  'type.media.added': '证据已补充',
 };
 
 const en = {
@@ -299,6 +302,7 @@ const en = {
   'group.gas': 'Gas', 'group.valve': 'Valve', 'group.wristband': 'Wristband', 'group.perimeter': 'Perimeter',
   'group.gate': 'Gate', 'group.face': 'Face', 'group.throw': 'Thrown objects', 'group.camera': 'Camera',
   'group.device': 'Device', 'group.motion': 'Motion', 'group.system': 'System', 'group.alarm': 'Alarm handling',
+  'act.media': 'Evidence added',
   'act.notified': 'Pushed',
   'act.notify_failed': 'Push failed, retrying',
   'act.notify_skipped': 'Not pushed',
@@ -343,6 +347,7 @@ const en = {
   'loc.building': 'Bldg {v}',
   'loc.unit': 'Unit {v}',
   'loc.room': 'Room {v}',
+  'loc.floor': 'floor {v}',
   'loc.none': 'Location unknown',
   'age.s': '{n} s ago',
   'age.m': '{n} min ago',
@@ -396,6 +401,7 @@ const en = {
   'type.alarm.assigned': 'Alarm assigned',
   'type.alarm.accepted': 'Alarm accepted',
   'type.alarm.on_scene': 'Guard on scene',
+  'type.media.added': 'Evidence added',
 };
 
 export const CATALOGUE = { 'zh-CN': zh, en };

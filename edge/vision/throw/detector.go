@@ -1172,7 +1172,8 @@ func (d *Detector) trajectoryImage(frame gocv.Mat, v verdict, floor int) ([]byte
 	yb, yt := fc.BottomY-k*fp, fc.BottomY-(k+1)*fp
 	band := image.Rect(int(fc.LeftX), int(yt), int(fc.RightX), int(yb))
 	gocv.Rectangle(&img, band, color.RGBA{255, 160, 0, 0}, 2)
-	gocv.PutText(&img, fmt.Sprintf("floor %d", floor), image.Pt(int(fc.LeftX)+4, max(14, int(yt)-4)), gocv.FontHersheySimplex, 0.6, color.RGBA{255, 160, 0, 0}, 2)
+	// "7F" is how floors are written on Chinese signs; OpenCV's Hershey fonts have no CJK glyphs.
+	gocv.PutText(&img, fmt.Sprintf("%dF", floor), image.Pt(int(fc.LeftX)+4, max(14, int(yt)-4)), gocv.FontHersheySimplex, 0.6, color.RGBA{255, 160, 0, 0}, 2)
 	// fitted path from the origin to the first sighting (dashed by dots)
 	for t := v.originT; t < 0; t += 0.02 {
 		gocv.Circle(&img, image.Pt(int(v.fx.at(t)), int(v.fy.at(t))), 1, color.RGBA{255, 255, 255, 0}, -1)
