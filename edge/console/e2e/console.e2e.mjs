@@ -57,6 +57,8 @@ try {
   await page.click('#login-form button[type="submit"]');
   await page.waitForFunction(() => document.querySelector('#login-error').textContent.length > 0, null, { timeout: T });
   check(await page.locator('#app').isHidden(), 'wrong token refused: still on the login form');
+  const loginErr = await page.locator('#login-error').innerText();
+  check(loginErr.includes('用户名、密码或令牌错误') && !/wrong/i.test(loginErr), `the refusal is in Chinese: ${loginErr}`);
   const cookies0 = await ctx.cookies();
   check(!cookies0.some((c) => c.name === 'warden_session'), 'no session cookie after a wrong token');
 
@@ -284,6 +286,8 @@ try {
   await page.locator('#event-rows tr').first().waitFor({ timeout: T });
   const evSeqs = await page.evaluate(() => [...document.querySelectorAll('#event-rows tr')].map((tr) => Number(tr.dataset.seq)));
   check(evSeqs.length > 1 && evSeqs.every((v, i) => i === 0 || v < evSeqs[i - 1]), `event search lists newest first (${evSeqs.slice(0, 3)}…)`);
+  check(await page.locator('#event-form input[name="since"]').getAttribute('placeholder') === 'YYYY-MM-DD HH:MM' &&
+    /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$/.test(await page.locator('#event-form input[name="since"]').inputValue()), 'the time fields follow the console language (English now)');
   await page.selectOption('#event-form select[name="type"]', 'gas.leak');
   await page.fill('#event-form input[name="building"]', '5');
   await page.click('#event-form button[type="submit"]');

@@ -91,6 +91,13 @@ function fmtSource(s) {
   return `${t('kind.' + s.kind) !== 'kind.' + s.kind ? t('kind.' + s.kind) : esc(s.kind)} ${esc(s.id)}`;
 }
 
+// errText is an API error in the console's language: by its code when
+// the catalogue has one, else the server's text.
+function errText(e) {
+  const k = 'errcode.' + (e.code || '');
+  return e.code && t(k) !== k ? t(k) : e.message;
+}
+
 function toast(msg) {
   const el = $('#toast');
   el.textContent = msg;
@@ -434,7 +441,7 @@ async function alarmAction(id, act) {
     renderAlarms();
   } catch (e) {
     if (e.status === 409) { toast(t('err.conflict')); await loadAlarms(); return; }
-    toast(e.status === 403 ? t('err.forbidden') : t('err.generic', { msg: e.message }));
+    toast(e.status === 403 ? t('err.forbidden') : t('err.generic', { msg: errText(e) }));
   }
 }
 
@@ -443,7 +450,7 @@ function onListClick(ev) {
   if (!li) return;
   const a = alarms.get(li.dataset.id);
   const btn = ev.target.closest('[data-act]');
-  if (btn) { alarmAction(li.dataset.id, btn.dataset.act).catch((e) => toast(t('err.generic', { msg: e.message }))); return; }
+  if (btn) { alarmAction(li.dataset.id, btn.dataset.act).catch((e) => toast(t('err.generic', { msg: errText(e) }))); return; }
   const m = ev.target.closest('[data-media]');
   if (m && a) openMedia(a.media[Number(m.dataset.media)]);
 }
@@ -540,7 +547,7 @@ const camURLs = new Map();
 async function loadCameras() {
   const grid = $('#camera-grid');
   let data;
-  try { data = await api('GET', '/api/v1/cameras'); } catch (e) { grid.textContent = t('err.generic', { msg: e.message }); return; }
+  try { data = await api('GET', '/api/v1/cameras'); } catch (e) { grid.textContent = t('err.generic', { msg: errText(e) }); return; }
   const cams = data.cameras || [];
   if (!cams.length) { grid.innerHTML = `<p class="muted">${esc(t('cam.none'))}</p>`; return; }
   grid.innerHTML = cams.map((c) => `<div class="card cam" data-cam="${esc(c.id)}">
@@ -578,7 +585,7 @@ function batteryLow(d) {
 
 async function loadDevices() {
   const box = $('#device-groups');
-  try { devices = (await api('GET', '/api/v1/devices')).devices || []; } catch (e) { box.textContent = t('err.generic', { msg: e.message }); return; }
+  try { devices = (await api('GET', '/api/v1/devices')).devices || []; } catch (e) { box.textContent = t('err.generic', { msg: errText(e) }); return; }
   if (!devices.length) { box.innerHTML = `<p class="muted">${esc(t('dev.none'))}</p>`; return; }
   const groups = new Map();
   for (const d of devices) {
@@ -615,7 +622,7 @@ async function deviceCommand(id, which) {
     await api('POST', `/api/v1/devices/${encodeURIComponent(id)}/command`, { action: 'open', note: r.note });
     toast(t('dev.done'));
   } catch (e) {
-    toast(t('dev.failed', { msg: e.status === 403 ? t('err.forbidden') : e.message }));
+    toast(t('dev.failed', { msg: e.status === 403 ? t('err.forbidden') : errText(e) }));
   }
 }
 
@@ -638,10 +645,21 @@ function fillEventForm() {
   const sv = sev.value;
   sev.innerHTML = `<option value="">${esc(t('ev.any'))}</option>` + ['info', 'warning', 'critical'].map((s) => `<option value="${s}">${esc(t('sev.' + s))}</option>`).join('');
   sev.value = sv;
-  if (!f.elements.since.value) {
-    const d = new Date(Date.now() - 24 * 3600 * 1000);
-    f.elements.since.value = new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
-  }
+  if (!f.elements.since.value) f.elements.since.value = fmtInput(new Date(Date.now() - 24 * 3600 * 1000));
+}
+
+// Time fields are plain text "YYYY-MM-DD HH:MM" (local time): the browser's
+// own date picker speaks the operating system's language, not the console's.
+function fmtInput(d) {
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+function parseInput(v) {
+  const m = /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2}))?$/.exec(v.trim());
+  if (!m) return null;
+  const d = new Date(+m[1], +m[2] - 1, +m[3], +(m[4] || 0), +(m[5] || 0));
+  return Number.isNaN(d.getTime()) || d.getMonth() !== +m[2] - 1 ? null : d;
 }
 
 async function searchEvents(more) {
@@ -649,7 +667,13 @@ async function searchEvents(more) {
   if (!more) {
     const q = new URLSearchParams();
     for (const k of ['type', 'severity', 'building', 'unit', 'room']) if (f.elements[k].value.trim()) q.set(k, f.elements[k].value.trim());
-    for (const k of ['since', 'until']) if (f.elements[k].value) q.set(k, new Date(f.elements[k].value).toISOString());
+    for (const k of ['since', 'until']) {
+      const v = f.elements[k].value.trim();
+      if (!v) continue;
+      const d = parseInput(v);
+      if (!d) { toast(t('ev.badTime', { v })); f.elements[k].focus(); return; }
+      q.set(k, d.toISOString());
+    }
     q.set('limit', '100');
     q.set('order', 'desc'); // newest first
     evQuery = q;
@@ -659,7 +683,7 @@ async function searchEvents(more) {
   const q = new URLSearchParams(evQuery);
   if (evNext) q.set('before', String(evNext));
   let data;
-  try { data = await api('GET', '/api/v1/events?' + q); } catch (e) { toast(t('err.generic', { msg: e.message })); return; }
+  try { data = await api('GET', '/api/v1/events?' + q); } catch (e) { toast(t('err.generic', { msg: errText(e) })); return; }
   evNext = data.next;
   evShown.push(...(data.events || []));
   renderEvents();
@@ -765,7 +789,7 @@ async function onLogin(ev) {
     f.elements.token.value = '';
     start(info);
   } catch (e) {
-    let msg = t('login.failed', { msg: e.message });
+    let msg = t('login.failed', { msg: e.status === 401 ? t('login.bad') : errText(e) });
     if (e.status === 429) msg = t('login.rate', { s: e.retryAfter || '?' });
     if (e.status === 403) msg = t('login.forbidden');
     $('#login-error').textContent = msg;
