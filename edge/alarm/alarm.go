@@ -263,9 +263,9 @@ func floorOf(e *event.Event) int {
 // title is a short line for lists, pushes and the MQTT/SSE payload, in
 // zh-CN: what, where, and for a throw the floor and the time, e.g.
 // "高空抛物 · 3 号楼 第 7 层 · 22:14:03" or "燃气泄漏 · 3 号楼 2 单元 201 室（gas-3-2-201）".
-func title(e *event.Event) string {
+func title(e *event.Event, places i18n.Places) string {
 	t := i18n.TypeName(i18n.ZH, e.Type)
-	where := i18n.Location(i18n.ZH, e.Location)
+	where := places.Location(i18n.ZH, e.Location)
 	if e.Type == event.ThrowDetected {
 		if f := floorOf(e); f != 0 {
 			where = strings.TrimSpace(where + " " + i18n.T(i18n.ZH, "alarm.floor", "n", fmt.Sprint(f)))

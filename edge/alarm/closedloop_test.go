@@ -9,6 +9,7 @@ import (
 
 	"github.com/smartcommunity/warden/edge/alarm"
 	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/i18n"
 )
 
 // The closed loop through the API: assign, accept (only by the assignee),
@@ -191,5 +192,24 @@ func TestThrowTitleHasFloorAndTime(t *testing.T) {
 	a := e.observe(t, thr)
 	if a.Title != "高空抛物 · 3 号楼 第 7 层 · 22:14:03" || a.Floor != 7 {
 		t.Errorf("throw title %q floor %d", a.Title, a.Floor)
+	}
+}
+
+// Configured labels name buildings and zones in titles.
+func TestTitleUsesPlaceLabels(t *testing.T) {
+	e := newEnv(t, "", func(o *alarm.Options) {
+		o.Places = i18n.Places{Buildings: map[string]string{"3": "3 号楼（东区）"}, Zones: map[string]string{"north": "北侧围栏"}}
+	})
+	a := e.observe(t, mk(event.GasLeak, "gas-3-2-201", ""))
+	if a.Title != "燃气泄漏 · 3 号楼（东区） 2 单元 201 室（gas-3-2-201）" {
+		t.Errorf("title %q", a.Title)
+	}
+	p, err := event.Make(event.Origin{Gateway: "gw-test", Site: "site", Source: event.Source{Kind: "perimeter", ID: "fence-1"},
+		Location: event.Location{Zone: "north"}}, event.PerimeterIntr, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := e.observe(t, p); b.Title != "周界入侵 · 北侧围栏（fence-1）" {
+		t.Errorf("title %q", b.Title)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/smartcommunity/warden/edge/audit"
 	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/i18n"
 	"github.com/smartcommunity/warden/edge/store"
 )
 
@@ -58,6 +59,8 @@ type Options struct {
 	// (default EscalateAfter) passes along, in order, wrapping round.
 	Duty         []string
 	AcceptWithin time.Duration
+	// Places labels buildings and zones in titles (config places).
+	Places i18n.Places
 	// Sink records alarm.* events. Nil records none.
 	Sink Sink
 	// Source, when set, is followed by Run: every committed event is passed

@@ -32,13 +32,14 @@ type DeviceStatus struct {
 // CameraStatus is one entry of GET /api/v1/cameras. The stream URL is left
 // out on purpose: it often carries credentials.
 type CameraStatus struct {
-	ID        string         `json:"id"`
-	Location  event.Location `json:"location"`
-	Online    bool           `json:"online"`
-	LastSeen  time.Time      `json:"last_seen,omitzero"` // last decoded frame
-	FPS       float64        `json:"fps"`
-	Detectors []string       `json:"detectors"`
-	Error     string         `json:"error,omitempty"`
+	ID          string         `json:"id"`
+	DisplayName string         `json:"display_name,omitempty"`
+	Location    event.Location `json:"location"`
+	Online      bool           `json:"online"`
+	LastSeen    time.Time      `json:"last_seen,omitzero"` // last decoded frame
+	FPS         float64        `json:"fps"`
+	Detectors   []string       `json:"detectors"`
+	Error       string         `json:"error,omitempty"`
 }
 
 type deadLettersResponse struct {

@@ -25,6 +25,7 @@ type Config struct {
 	Gate      Gate      `yaml:"gate"`
 	Liveness  Liveness  `yaml:"liveness"`
 	Notify    Notify    `yaml:"notify"`
+	Places    Places    `yaml:"places"`
 
 	// path is the file the config came from; lines maps key paths to lines.
 	path  string
@@ -142,11 +143,12 @@ type Device struct {
 
 // Camera is one camera; url is rtsp:// or a file path (replay, analyze).
 type Camera struct {
-	ID       string         `yaml:"id"`
-	URL      string         `yaml:"url"`
-	Location event.Location `yaml:"location"`
-	Record   Record         `yaml:"record"`
-	Detect   Detect         `yaml:"detect"`
+	ID          string         `yaml:"id"`
+	DisplayName string         `yaml:"display_name"` // what guards read ("北门人脸"); default the id
+	URL         string         `yaml:"url"`
+	Location    event.Location `yaml:"location"`
+	Record      Record         `yaml:"record"`
+	Detect      Detect         `yaml:"detect"`
 	// OfflineGrace: down this long before camera.offline (default 30s);
 	// StallTimeout: no media this long drops the session (default 10s).
 	OfflineGrace Duration `yaml:"offline_grace"`
@@ -209,6 +211,13 @@ type ArmWindow struct {
 	Days []string `yaml:"days"`
 	From string   `yaml:"from"`
 	To   string   `yaml:"to"`
+}
+
+// Places are the words guards read for building and zone ids, in the
+// console, in alarm titles and in pushed messages.
+type Places struct {
+	Buildings map[string]string `yaml:"buildings"` // "3": "3 号楼（东区）"
+	Zones     map[string]string `yaml:"zones"`     // "north-gate": "北门岗"
 }
 
 // Notify pushes alarms to people who are not at the console (edge/notify).

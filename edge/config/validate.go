@@ -349,6 +349,13 @@ func (c *Config) validate() []Problem {
 		}
 		seen[d] = true
 	}
+	for what, m := range map[string]map[string]string{"buildings": c.Places.Buildings, "zones": c.Places.Zones} {
+		for k, v := range m {
+			if k == "" || strings.TrimSpace(v) == "" {
+				add("places."+what, "%q: %q: id and label must not be empty", k, v)
+			}
+		}
+	}
 	ps = append(ps, c.validateNotify()...)
 	if c.Retention.EventsDays < 0 || c.Retention.EventsDays > MaxDays {
 		add("retention.events_days", "%d is outside 1..%d", c.Retention.EventsDays, MaxDays)

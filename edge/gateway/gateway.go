@@ -34,6 +34,7 @@ import (
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/gallery"
 	"github.com/smartcommunity/warden/edge/gate"
+	"github.com/smartcommunity/warden/edge/i18n"
 	"github.com/smartcommunity/warden/edge/ingest"
 	"github.com/smartcommunity/warden/edge/liveness"
 	"github.com/smartcommunity/warden/edge/notify"
@@ -149,7 +150,7 @@ func (g *Gateway) build() (err error) {
 	g.alarms, err = alarm.New(alarm.Options{
 		DB: g.store.DB(), Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
 		EscalateAfter: cfg.Alarms.EscalateAfter.D(), Priorities: cfg.Alarms.Priorities,
-		Duty: cfg.Alarms.Duty, AcceptWithin: cfg.Alarms.AcceptWithin.D(),
+		Duty: cfg.Alarms.Duty, AcceptWithin: cfg.Alarms.AcceptWithin.D(), Places: places(cfg),
 		Sink:   g.store, // records alarm.* events
 		Source: g.store, // Run follows the event log
 		Audit:  g.audit,
@@ -162,7 +163,7 @@ func (g *Gateway) build() (err error) {
 		return err
 	}
 	g.notify, err = notify.New(notify.Options{Config: cfg.Notify, Devices: cfg.Devices,
-		EscalateAfter: cfg.Alarms.EscalateAfter.D(), DB: g.store.DB(), Timeline: g.alarms, Media: g.store,
+		EscalateAfter: cfg.Alarms.EscalateAfter.D(), DB: g.store.DB(), Timeline: g.alarms, Media: g.store, Places: places(cfg),
 		Logger: g.log.With("component", "notify"), Registerer: g.reg})
 	if err != nil {
 		return err
@@ -308,6 +309,7 @@ func (g *Gateway) build() (err error) {
 	if g.gallery != nil {
 		g.gallery.Mount(g.api, g.faceEngine)
 	}
+	g.api.Handle("GET /api/v1/places", api.RolePlatform, PlacesHandler(cfg))
 	g.api.Handle("GET /api/v1/uplink", api.RolePlatform, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusOK, map[string]any{"targets": g.uplink.Load().Status()})
 	}))
@@ -541,6 +543,29 @@ func (g *Gateway) readyChecks() []api.Check {
 	}
 }
 
+func places(cfg *config.Config) i18n.Places {
+	return i18n.Places{Buildings: cfg.Places.Buildings, Zones: cfg.Places.Zones}
+}
+
+// PlacesHandler answers GET /api/v1/places: the words for building, zone
+// and camera ids (config places, cameras[].display_name), for the console.
+func PlacesHandler(cfg *config.Config) http.Handler {
+	cams := map[string]string{}
+	for _, c := range cfg.Cameras {
+		if c.DisplayName != "" {
+			cams[c.ID] = c.DisplayName
+		}
+	}
+	nz := func(m map[string]string) map[string]string {
+		if m == nil {
+			return map[string]string{}
+		}
+		return m
+	}
+	body := map[string]any{"buildings": nz(cfg.Places.Buildings), "zones": nz(cfg.Places.Zones), "cameras": cams}
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { api.WriteJSON(w, http.StatusOK, body) })
+}
+
 func (g *Gateway) cameraStatus() []api.CameraStatus {
 	out := make([]api.CameraStatus, 0, len(g.cams))
 	for i, c := range g.cams {
@@ -553,7 +578,7 @@ func (g *Gateway) cameraStatus() []api.CameraStatus {
 			}
 		}
 		sort.Strings(dets)
-		out = append(out, api.CameraStatus{ID: c.ID(), Location: cc.Location, Online: st.State == camera.Online,
+		out = append(out, api.CameraStatus{ID: c.ID(), DisplayName: cc.DisplayName, Location: cc.Location, Online: st.State == camera.Online,
 			LastSeen: st.LastFrame, FPS: st.FPS, Detectors: dets, Error: st.LastError})
 	}
 	return out

@@ -66,14 +66,31 @@ func TypeName(lang, typ string) string {
 
 // Location renders building, unit and room the way the console does
 // ("3 号楼 2 单元 201 室"), then the zone; "" when there is nothing.
-func Location(lang string, l event.Location) string {
+func Location(lang string, l event.Location) string { return Places{}.Location(lang, l) }
+
+// Places are configured labels for building and zone ids (config places);
+// the zero value has none.
+type Places struct {
+	Buildings, Zones map[string]string
+}
+
+// Location is the package Location with the labels: a labelled building
+// or zone is written as its label.
+func (p Places) Location(lang string, l event.Location) string {
 	var parts []string
-	for _, p := range [][2]string{{"loc.building", l.Building}, {"loc.unit", l.Unit}, {"loc.room", l.Room}} {
-		if p[1] != "" {
-			parts = append(parts, T(lang, p[0], "v", p[1]))
+	if b := p.Buildings[l.Building]; b != "" {
+		parts = append(parts, b)
+	} else if l.Building != "" {
+		parts = append(parts, T(lang, "loc.building", "v", l.Building))
+	}
+	for _, x := range [][2]string{{"loc.unit", l.Unit}, {"loc.room", l.Room}} {
+		if x[1] != "" {
+			parts = append(parts, T(lang, x[0], "v", x[1]))
 		}
 	}
-	if l.Zone != "" {
+	if z := p.Zones[l.Zone]; z != "" {
+		parts = append(parts, z)
+	} else if l.Zone != "" {
 		parts = append(parts, l.Zone)
 	}
 	return strings.Join(parts, " ")

@@ -47,6 +47,10 @@ func TestTextsAndLocation(t *testing.T) {
 	if got := Location(EN, l); got != "Bldg 3 Unit 2 Room 201 east" {
 		t.Errorf("en location %q", got)
 	}
+	pl := Places{Buildings: map[string]string{"3": "3 号楼（东区）"}, Zones: map[string]string{"east": "东门岗"}}
+	if got := pl.Location(ZH, l); got != "3 号楼（东区） 2 单元 201 室 东门岗" {
+		t.Errorf("labelled location %q", got)
+	}
 	if got := TypeName(ZH, "gas.leak"); got != "燃气泄漏" {
 		t.Errorf("type %q", got)
 	}

@@ -43,7 +43,7 @@ func (n *Notifier) render(a *alarm.Alarm, action string) *message {
 	lang := n.o.Lang
 	typ := i18n.TypeName(lang, a.Type)
 	prio := i18n.T(lang, fmt.Sprintf("prio.%d", a.Priority))
-	where := i18n.Location(lang, a.Location)
+	where := n.o.Places.Location(lang, a.Location)
 	if where == "" {
 		where = i18n.T(lang, "loc.none")
 	}

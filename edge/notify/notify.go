@@ -51,6 +51,7 @@ type Options struct {
 	Timeline      Timeline  // nil: no timeline entries
 	Media         Media     // nil: no pictures attached
 	Lang          string    // message language, zh-CN (default) or en
+	Places        i18n.Places
 	Client        *http.Client
 	// MinBackoff and MaxBackoff bound the retry delay (1s, 5m).
 	MinBackoff, MaxBackoff time.Duration

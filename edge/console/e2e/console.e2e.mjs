@@ -80,7 +80,7 @@ try {
   result.alarm_latency_ms = Date.now() - t0;
   log(`gas leak alarm visible after ${result.alarm_latency_ms} ms`);
   const text = await card.innerText();
-  check(text.includes('燃气泄漏') && text.includes('3 号楼') && text.includes('2 单元') && text.includes('201 室'), 'alarm shows type in words and building/unit/room');
+  check(text.includes('燃气泄漏') && text.includes('3 号楼（东区）') && text.includes('2 单元') && text.includes('201 室'), 'alarm shows type in words and building (its label)/unit/room');
   check(text.includes('紧急') && (await card.getAttribute('class')).includes('sev-critical'), 'alarm shows critical severity');
   check(text.includes('生命安全') && (await card.getAttribute('data-priority')) === '1', 'a gas leak is a life-safety alarm');
   check(text.includes('gas-3-2-201'), 'alarm shows its source');
@@ -154,6 +154,7 @@ try {
   check(new Set(seqs).size === 100, 'no event shown twice');
   const sorted = [...seqs].sort((a, b) => a - b);
   check(sorted[99] - sorted[0] === 99, 'burst seqs are contiguous: none missed');
+  check((await page.locator('#live-list li[data-type="gate.vehicle"]').first().innerText()).includes('北门岗'), 'the live panel names the zone by its configured label');
   const st = await page.evaluate(() => window.wardenConsole.stats);
   check(st.sseOpens > opensBefore, `the stream reconnected by itself (opens ${opensBefore} → ${st.sseOpens})`);
   result.sse_opens = st.sseOpens;
@@ -177,7 +178,16 @@ try {
   await thr.locator('img.thumb').waitFor({ timeout: T });
   await page.waitForFunction(() => { const i = document.querySelector('li.alarm[data-type="throw.detected"] img.thumb'); return i && i.complete && i.naturalWidth === 320; }, null, { timeout: T });
   check(true, 'alarm shows its snapshot thumbnail');
-  check((await thr.innerText()).includes('3 号楼 第 7 层'), 'the throw card names building and floor');
+  check((await thr.innerText()).includes('3 号楼（东区） 第 7 层'), 'the throw card names building (its configured label) and floor');
+  // Repeats of one condition: a count and one strip, newest first, the rest behind "more".
+  for (let i = 0; i < 4; i++) await ctl('/throw');
+  await page.waitForFunction(() => { const c = document.querySelector('li.alarm[data-type="throw.detected"]'); return c && c.querySelectorAll('.strip [data-media]').length === 3 && c.querySelector('.strip [data-act="more"]'); }, null, { timeout: T });
+  const strip = await page.evaluate(() => [...document.querySelectorAll('li.alarm[data-type="throw.detected"] .strip [data-media]')].map((b) => Number(b.dataset.media)));
+  check(strip[0] === 4 && strip[1] === 3 && strip[2] === 2, `the strip starts with the newest (${strip})`);
+  check((await thr.innerText()).includes('更多（2）') && (await thr.innerText()).includes('5'), 'a count and "more (2)" for the older ones');
+  await thr.locator('[data-act="more"]').click();
+  await page.waitForFunction(() => document.querySelectorAll('li.alarm[data-type="throw.detected"] .strip [data-media]').length === 5, null, { timeout: T });
+  check(true, '"more" opens the whole strip');
   await page.screenshot({ path: join(ART, 'alarms-escalated-throw.png') });
   await thr.locator('img.thumb').click();
   await page.waitForFunction(() => { const i = document.querySelector('#dlg[open] #dlg-body img'); return i && i.complete && i.naturalWidth === 320; }, null, { timeout: T });

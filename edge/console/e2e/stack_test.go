@@ -25,6 +25,7 @@ import (
 	"github.com/smartcommunity/warden/edge/bus"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/console"
+	"github.com/smartcommunity/warden/edge/gateway"
 	"github.com/smartcommunity/warden/edge/ingest"
 	"github.com/smartcommunity/warden/edge/store"
 )
@@ -87,6 +88,9 @@ api:
   users:
     - {username: %s, password_hash: %q, role: guard}
   session_ttl: 1h
+places:
+  buildings: {"3": "3 号楼（东区）"}
+  zones: {north-gate: 北门岗}
 devices:
   - {id: gas-3-2-201, kind: gas_detector, driver: zigbee2mqtt, topic: "zigbee2mqtt/gas-3-2-201",
      location: {building: "3", unit: "2", room: "201"}}
@@ -170,6 +174,7 @@ func startStackIn(t *testing.T, dir string) *stack {
 	}
 	act.Mount(s.api)
 	s.console.Mount(s.api)
+	s.api.Handle("GET /api/v1/places", api.RolePlatform, gateway.PlacesHandler(cfg))
 
 	ln, err := net.Listen("tcp", cfg.API.Listen)
 	if err != nil {

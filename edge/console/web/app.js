@@ -68,14 +68,19 @@ function fmtAge(iso) {
   return t('age.d', { n: Math.floor(s / 86400) });
 }
 
+// places are the configured words for building, zone and camera ids
+// (GET /api/v1/places), loaded at start.
+let places = { buildings: {}, zones: {}, cameras: {} };
+
 function fmtLoc(l, floor) {
   if (!l) return t('loc.none');
   const parts = [];
-  if (l.building) parts.push(t('loc.building', { v: l.building }));
+  if (places.buildings[l.building]) parts.push(places.buildings[l.building]);
+  else if (l.building) parts.push(t('loc.building', { v: l.building }));
   if (floor) parts.push(t('loc.floor', { v: floor }));
   if (l.unit) parts.push(t('loc.unit', { v: l.unit }));
   if (l.room) parts.push(t('loc.room', { v: l.room }));
-  if (l.zone) parts.push(l.zone);
+  if (l.zone) parts.push(places.zones[l.zone] || l.zone);
   return parts.length ? parts.join(' ') : t('loc.none');
 }
 
@@ -83,11 +88,12 @@ function fmtLoc(l, floor) {
 function home(l, fallback) {
   if (!l) return fallback;
   const p = [l.building, l.unit, l.room].filter(Boolean);
-  return p.length ? p.join('-') : (l.zone || fallback);
+  return p.length ? p.join('-') : ((l.zone && (places.zones[l.zone] || l.zone)) || fallback);
 }
 
 function fmtSource(s) {
   if (!s) return '';
+  if (s.kind === 'camera' && places.cameras[s.id]) return `${esc(t('kind.camera'))} ${esc(places.cameras[s.id])}`;
   return `${t('kind.' + s.kind) !== 'kind.' + s.kind ? t('kind.' + s.kind) : esc(s.kind)} ${esc(s.id)}`;
 }
 
@@ -156,6 +162,30 @@ function openMedia(m) {
     ? `<video controls autoplay muted playsinline src="${esc(m.url)}"></video>`
     : `<img alt="${esc(label)}" src="${esc(m.url)}">`;
   ask({ title: `${t('dlg.mediaTitle')} · ${label}`, html, okText: t('dlg.close'), cancel: false });
+}
+
+// mediaStrip is an alarm's evidence, newest first: the first few as
+// labelled links, the rest behind "more" (a repeating condition collects
+// up to 20 pictures and clips).
+const STRIP = 3;
+const expanded = new Set(); // alarm ids whose strip is open
+
+function mediaStrip(a) {
+  const all = (a.media || []).map((m, i) => ({ m, i })).reverse();
+  if (!all.length) return '';
+  const open = expanded.has(a.id);
+  const shown = open ? all : all.slice(0, STRIP);
+  const links = shown.map(({ m, i }) => {
+    const k = 'media.' + (m.kind || 'snapshot');
+    const label = t(k) !== k ? t(k) : m.kind;
+    const n = all.filter((x) => x.m.kind === m.kind).length;
+    const nth = n > 1 ? ' ' + (all.filter((x) => x.m.kind === m.kind).findIndex((x) => x.i === i) + 1) : '';
+    return `<button type="button" class="link" data-media="${i}">${esc(label + nth)}</button>`;
+  }).join(' ');
+  const more = all.length > STRIP
+    ? ` <button type="button" class="link more" data-act="more">${esc(open ? t('media.less') : t('media.more', { n: all.length - STRIP }))}</button>`
+    : '';
+  return `<span class="strip">${links}${more}</span>`;
 }
 
 function mediaLinks(media) {
@@ -344,7 +374,7 @@ async function duty() {
 }
 
 function alarmCard(a) {
-  const thumb = (a.media || []).find((m) => m.kind === 'snapshot' || m.kind === 'trajectory' || m.kind === 'crop');
+  const thumb = [...(a.media || [])].reverse().find((m) => m.kind === 'snapshot' || m.kind === 'trajectory' || m.kind === 'crop');
   const steps = [];
   if (a.acknowledged) steps.push(`${t('alarm.ackBy', { by: esc(a.acknowledged.by) })} ${fmtTime(a.acknowledged.at)}${a.acknowledged.note ? ' · ' + esc(a.acknowledged.note) : ''}`);
   if (a.assigned) {
@@ -382,7 +412,7 @@ function alarmCard(a) {
         ${a.state !== 'resolved' && canAct && !a.on_scene ? `<button type="button" data-act="onscene">${esc(t('alarm.onScene'))}</button>` : ''}
         ${a.state !== 'resolved' && canAct ? `<button type="button" data-act="resolve">${esc(t('alarm.resolve'))}</button>` : ''}
         <button type="button" class="link" data-act="timeline">${esc(t('alarm.timeline'))}</button>
-        ${mediaLinks(a.media)}
+        ${mediaStrip(a)}
       </div>
     </div>
     ${thumb ? `<img class="thumb" alt="" loading="lazy" src="${esc(thumb.url)}" data-media="${a.media.indexOf(thumb)}">` : ''}
@@ -405,6 +435,11 @@ async function alarmAction(id, act) {
   const a = alarms.get(id);
   if (!a) return;
   const where = `${typeName(a.type)} · ${fmtLoc(a.location)}`;
+  if (act === 'more') {
+    if (expanded.has(id)) expanded.delete(id); else expanded.add(id);
+    renderAlarms();
+    return;
+  }
   if (act === 'timeline') {
     const full = await api('GET', `/api/v1/alarms/${encodeURIComponent(id)}`);
     const rows = (full.timeline || []).map((e) => { const n = entryText(e); return `<li data-action="${esc(e.action)}"><span class="t">${esc(fmtTime(e.at))}</span>${esc(t('act.' + e.action))}${e.by ? ' · ' + esc(actor(e.by)) : ''}${e.repeats > 1 ? ' ×' + e.repeats : ''}${n ? ' · ' + esc(n) : ''}</li>`; }).join('');
@@ -552,7 +587,7 @@ async function loadCameras() {
   if (!cams.length) { grid.innerHTML = `<p class="muted">${esc(t('cam.none'))}</p>`; return; }
   grid.innerHTML = cams.map((c) => `<div class="card cam" data-cam="${esc(c.id)}">
       <div class="frame"><div class="noframe">${esc(t('cam.noFrame'))}</div></div>
-      <div class="meta"><strong>${esc(c.id)}</strong>
+      <div class="meta"><strong>${esc(c.display_name || c.id)}</strong>
         <span class="${c.online ? 'on-ok' : 'on-bad'}">${esc(t(c.online ? 'cam.online' : 'cam.offline'))}</span>
         <span>${esc(t('cam.fps', { fps: (c.fps || 0).toFixed(1) }))}</span></div>
       <div class="meta muted"><span>${esc(fmtLoc(c.location))}</span><span>${esc(c.last_seen ? fmtAge(c.last_seen) : '')}</span></div>
@@ -772,6 +807,8 @@ async function start(info) {
   ensureAudio();
   renderAll();
   showTab('alarms');
+  try { places = { buildings: {}, zones: {}, cameras: {}, ...(await api('GET', '/api/v1/places')) }; } catch { /* ids then */ }
+  renderAlarms();
   try { await backfillLive(); } catch { /* the stream still starts */ }
   if (session === info) connect();
 }
