@@ -643,8 +643,12 @@ func (g *Gateway) pruneCrops(ctx context.Context) error {
 // alarmRaiser lets rules raise alarms without knowing the alarm package.
 type alarmRaiser struct{ m *alarm.Manager }
 
-func (a alarmRaiser) Raise(ctx context.Context, e event.Event, key string, sev event.Severity) error {
-	_, err := a.m.Raise(ctx, e, key, sev)
+func (a alarmRaiser) Raise(ctx context.Context, e event.Event, key string, sev event.Severity, assign string) error {
+	al, err := a.m.Raise(ctx, e, key, sev)
+	// A repeat of an alarm already given to that guard is not re-assigned.
+	if err == nil && assign != "" && al.State != alarm.Resolved && (al.Assigned == nil || al.Assigned.To != assign) {
+		_, err = a.m.Assign(ctx, al.ID, "rule", assign, "")
+	}
 	return err
 }
 

@@ -75,6 +75,7 @@ type Action struct {
 	// raise_alarm
 	Severity event.Severity
 	Key      *template.Template // nil = the alarm manager's default key
+	Assign   string             // a guard the alarm is assigned to ("" = none)
 }
 
 var sameValues = []string{"zone", "building", "unit", "room", "source", "none"}
@@ -514,6 +515,10 @@ func (d *decoder) action(v any, p string) (Action, bool) {
 			}
 		}
 		a.Key = d.template(o, "key", false)
+		a.Assign = strings.TrimSpace(o.str("assign"))
+		if len(a.Assign) > 64 {
+			d.add(o.key("assign"), "%q is longer than 64 bytes", a.Assign)
+		}
 	case "":
 		d.add(o.key("action"), "is required: one of publish, close_valve, open_gate, siren, raise_alarm")
 		for k := range o.m {

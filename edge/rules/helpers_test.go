@@ -112,11 +112,14 @@ type raiser struct {
 	evs []event.Event
 }
 
-func (r *raiser) Raise(ctx context.Context, e event.Event, key string, sev event.Severity) error {
+func (r *raiser) Raise(ctx context.Context, e event.Event, key string, sev event.Severity, assign string) error {
 	r.mu.Lock()
 	r.evs = append(r.evs, e)
 	r.mu.Unlock()
-	_, err := r.m.Raise(ctx, e, key, sev)
+	a, err := r.m.Raise(ctx, e, key, sev)
+	if err == nil && assign != "" && (a.Assigned == nil || a.Assigned.To != assign) {
+		_, err = r.m.Assign(ctx, a.ID, "rule", assign, "")
+	}
 	return err
 }
 

@@ -153,7 +153,7 @@ func TestActions(t *testing.T) {
       - {action: publish, topic: "raw/{{.Source.ID}}", qos: 0}
       - {action: close_valve, devices: [valve-1]}
       - {action: siren, state: "on", same: building}
-      - {action: raise_alarm, severity: critical, key: "gas/{{.Location.Building}}"}
+      - {action: raise_alarm, severity: critical, key: "gas/{{.Location.Building}}", assign: wang}
   - name: gate-on-vehicle
     when: {type: gate.vehicle, source: {kind: barrier_gate, id: "gate-*"}}
     then:
@@ -196,7 +196,8 @@ func TestActions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(open) != 1 || open[0].Key != "gas/3" || open[0].Severity != event.Critical || open[0].FirstEventID != gas.ID {
+	if len(open) != 1 || open[0].Key != "gas/3" || open[0].Severity != event.Critical || open[0].FirstEventID != gas.ID ||
+		open[0].Assigned == nil || open[0].Assigned.To != "wang" || open[0].Assigned.By != "rule" {
 		t.Errorf("alarms = %+v", open)
 	}
 
