@@ -154,13 +154,10 @@ func (s *Store) scanBack(before uint64, fn func(seq uint64, v []byte) (bool, err
 			var k, v []byte
 			if pos == 0 {
 				k, v = c.Last()
+			} else if k, _ = c.Seek(u64(pos)); k == nil {
+				k, v = c.Last()
 			} else {
-				k, v = c.Seek(u64(pos))
-				if k == nil {
-					k, v = c.Last()
-				} else {
-					k, v = c.Prev()
-				}
+				k, v = c.Prev()
 			}
 			for n := 0; ; k, v = c.Prev() {
 				if k == nil {
