@@ -108,6 +108,9 @@ type Alarm struct {
 	State    State          `json:"state"`
 	Title    string         `json:"title"`
 	Location event.Location `json:"location"`
+	// Reason is why the gateway raised one of its own alarms (system.*):
+	// a code for clients to word, its parameters, and the English detail.
+	Reason *Reason `json:"reason,omitempty"`
 	// Floor is a throw's floor of origin (0: none), so clients can show it
 	// in their own language.
 	Floor           int           `json:"floor,omitempty"`
@@ -244,6 +247,33 @@ func (p Policy) raises(e *event.Event) bool {
 // Key is the default dedup key of an event: its type and source id, e.g.
 // "gas.leak/gas-3-2-201".
 func Key(e *event.Event) string { return e.Type + "/" + e.Source.ID }
+
+// Reason of a system.* alarm.
+type Reason struct {
+	Code   string            `json:"code,omitempty"`
+	Params map[string]string `json:"params,omitempty"`
+	Text   string            `json:"text,omitempty"`
+}
+
+// reasonOf reads data.reason_code and data.reason; params are the event's
+// plain values that a message may name (target, status, part, component).
+func reasonOf(e *event.Event) *Reason {
+	code, _ := e.Data["reason_code"].(string)
+	text, _ := e.Data["reason"].(string)
+	if code == "" && text == "" {
+		return nil
+	}
+	r := &Reason{Code: code, Text: text}
+	for _, k := range []string{"target", "status", "part", "component"} {
+		if v, ok := e.Data[k]; ok {
+			if r.Params == nil {
+				r.Params = map[string]string{}
+			}
+			r.Params[k] = fmt.Sprint(v)
+		}
+	}
+	return r
+}
 
 // floorOf is a throw's floor of origin, or 0.
 func floorOf(e *event.Event) int {

@@ -154,7 +154,7 @@ func (b *batch) raise(e *event.Event, key string, sev event.Severity) (*Alarm, b
 	n := &Alarm{
 		ID: event.NewID(now), Key: key, Type: e.Type, Severity: sev, State: Open,
 		Priority: Priority(b.m.o.Priorities, e.Type),
-		Title:    title(e, b.m.o.Places), Location: e.Location, Floor: floorOf(e), Source: e.Source,
+		Title:    title(e, b.m.o.Places), Location: e.Location, Floor: floorOf(e), Reason: reasonOf(e), Source: e.Source,
 		FirstEventID: e.ID, LastEventID: e.ID, LastSeq: e.Seq, Count: 1,
 		OpenedAt: now, UpdatedAt: now, Media: []event.Media{},
 		Timeline: []Entry{{At: now, Action: ActOpened, EventID: e.ID}},

@@ -213,3 +213,20 @@ func TestTitleUsesPlaceLabels(t *testing.T) {
 		t.Errorf("title %q", b.Title)
 	}
 }
+
+// A gateway alarm carries its reason as a code clients word themselves.
+func TestSystemAlarmCarriesReason(t *testing.T) {
+	e := newEnv(t, "", nil)
+	ev, err := event.Make(event.Origin{Gateway: "gw-test", Site: "site", Source: event.Source{Kind: "gateway", ID: "face"}},
+		event.SystemFault, "", map[string]any{"component": "face", "reason": "face recognition disabled: bad key", "reason_code": "face.disabled"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := e.observe(t, ev)
+	if a.Reason == nil || a.Reason.Code != "face.disabled" || a.Reason.Params["component"] != "face" || !strings.Contains(a.Reason.Text, "bad key") {
+		t.Errorf("reason %+v", a.Reason)
+	}
+	if i18n.T(i18n.ZH, "reason."+a.Reason.Code) == "reason."+a.Reason.Code {
+		t.Errorf("no Chinese text for reason %s", a.Reason.Code)
+	}
+}

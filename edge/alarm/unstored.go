@@ -68,7 +68,7 @@ func (m *Manager) showUnstored(r unstoredReq) {
 		now := m.now().UTC()
 		a := &Alarm{
 			ID: event.NewID(now), Key: key, Type: e.Type, Severity: e.Severity, State: Open,
-			Priority: Priority(m.o.Priorities, e.Type), Title: title(e, m.o.Places), Location: e.Location, Source: e.Source,
+			Priority: Priority(m.o.Priorities, e.Type), Title: title(e, m.o.Places), Reason: reasonOf(e), Location: e.Location, Source: e.Source,
 			FirstEventID: e.ID, LastEventID: e.ID, Count: 1, OpenedAt: now, UpdatedAt: now,
 			Media: []event.Media{}, Unstored: true,
 			Timeline: []Entry{{At: now, Action: ActOpened, EventID: e.ID, Note: "not stored yet: storage failing", Code: "unstored"}},

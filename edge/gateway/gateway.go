@@ -477,7 +477,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	goRun("uplink", g.uplink.Load().Run)
 	goRun("storage watch", g.watchStorage)
 	if g.faceErr != nil {
-		g.raiseFault(runCtx, "face", "face recognition disabled: "+g.faceErr.Error())
+		g.raiseFault(runCtx, "face", "face.disabled", "face recognition disabled: "+g.faceErr.Error())
 	}
 	g.pub = newPublisher(g.store, out, g.cfg.Gateway.ID, g.eventsTotal, g.log)
 	goRun("event publisher", g.pub.run)

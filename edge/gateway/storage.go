@@ -17,12 +17,12 @@ const storageCheckEvery = time.Second
 // along.
 func (g *Gateway) watchStorage(ctx context.Context) error {
 	type part struct {
-		name    string
-		healthy func() error
+		name, code string // code: the reason_code guards read in their language
+		healthy    func() error
 	}
-	parts := []part{{"event store", g.store.Healthy}}
+	parts := []part{{"event store", "storage.events", g.store.Healthy}}
 	if g.broker != nil {
-		parts = append(parts, part{"mqtt broker store", g.broker.Healthy})
+		parts = append(parts, part{"mqtt broker store", "storage.broker", g.broker.Healthy})
 	}
 	failing := make([]bool, len(parts))
 	t := time.NewTicker(storageCheckEvery)
@@ -35,7 +35,7 @@ func (g *Gateway) watchStorage(ctx context.Context) error {
 				failing[i] = true
 				g.log.Error("storage failing", "part", p.name, "err", err)
 				g.raise(ctx, g.cfg.Gateway.ID, event.SystemStorage, map[string]any{
-					"reason": p.name + " cannot commit: " + err.Error(), "part": p.name,
+					"reason": p.name + " cannot commit: " + err.Error(), "part": p.name, "reason_code": p.code,
 				})
 			case err == nil && failing[i]:
 				failing[i] = false
@@ -52,8 +52,8 @@ func (g *Gateway) watchStorage(ctx context.Context) error {
 
 // raiseFault records a system.fault (a part of the gateway is off) so that
 // guards see it as an alarm.
-func (g *Gateway) raiseFault(ctx context.Context, component, reason string) {
-	g.raise(ctx, component, event.SystemFault, map[string]any{"component": component, "reason": reason})
+func (g *Gateway) raiseFault(ctx context.Context, component, code, reason string) {
+	g.raise(ctx, component, event.SystemFault, map[string]any{"component": component, "reason": reason, "reason_code": code})
 }
 
 // raise records one of the gateway's own events (source kind gateway); one

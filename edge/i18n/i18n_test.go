@@ -19,7 +19,7 @@ func TestSameWordsAsTheConsole(t *testing.T) {
 	s := string(js)
 	zhPart := s[strings.Index(s, "const zh = {"):strings.Index(s, "const en = {")]
 	enPart := s[strings.Index(s, "const en = {"):strings.Index(s, "export const CATALOGUE")]
-	re := regexp.MustCompile(`(?m)^\s*'((?:type|sev|loc|prio|kind)\.[^']+)': '([^']*)',`)
+	re := regexp.MustCompile(`(?m)^\s*'((?:type|sev|loc|prio|kind|reason)\.[^']+)': '([^']*)',`)
 	for lang, part := range map[string]string{ZH: zhPart, EN: enPart} {
 		n := 0
 		for _, m := range re.FindAllStringSubmatch(part, -1) {

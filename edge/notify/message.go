@@ -70,6 +70,19 @@ func (n *Notifier) render(a *alarm.Alarm, action string) *message {
 		fmt.Fprintf(&b, paren, i18n.T(lang, "notify.count"), a.Count)
 	}
 	b.WriteString("\n")
+	if r := a.Reason; r != nil {
+		txt := r.Text
+		if r.Code != "" {
+			var vars []string
+			for k, v := range r.Params {
+				vars = append(vars, k, v)
+			}
+			if s := i18n.T(lang, "reason."+r.Code, vars...); s != "reason."+r.Code {
+				txt = s
+			}
+		}
+		fmt.Fprintf(&b, "> %s\n", txt)
+	}
 	if a.EscalationLevel > 0 && action == alarm.ActEscalated {
 		fmt.Fprintf(&b, "> %s\n", i18n.T(lang, "notify.escalated", "n", fmt.Sprint(a.EscalationLevel),
 			"after", (n.o.EscalateAfter*time.Duration(a.EscalationLevel)).String()))

@@ -264,6 +264,7 @@ func (t *target) rejectedCritical(ctx context.Context, r store.Raw, status int, 
 		"component": "uplink " + t.name,
 		"reason":    fmt.Sprintf("platform rejects critical event seq %d id %s (%s) with status %d: %s; it is retried until taken", r.Seq, id.ID, r.Type, status, resp),
 		"target":    t.name, "seq": r.Seq, "event_id": id.ID, "status": status,
+		"reason_code": "uplink.rejected_critical",
 	})
 	if err := t.u.st.Append(ctx, ev); err != nil && ctx.Err() == nil {
 		t.log.Error("could not record the rejected-critical alarm", "err", err)

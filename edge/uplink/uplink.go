@@ -228,6 +228,7 @@ func (u *Uplink) watchStorage(ctx context.Context) error {
 				"bytes", st.Bytes, "critical_events", st.BySeverity[event.Critical], "protect_seq", u.Protect())
 			ev := event.New(u.origin("store"), event.SystemStorage, map[string]any{
 				"reason":            "uplink backlog of critical events exceeds the store budget",
+				"reason_code":       "storage.uplink_backlog",
 				"bytes":             st.Bytes,
 				"critical_events":   st.BySeverity[event.Critical],
 				"max_backlog_bytes": u.o.Config.MaxBacklogBytes,

@@ -364,6 +364,12 @@ function actor(by) {
   return by === 'gateway' ? t('kind.gateway') : by === 'notify' ? t('by.notify') : by;
 }
 
+// reasonText is why the gateway raised its own alarm, in words.
+function reasonText(r) {
+  const k = 'reason.' + (r.code || '');
+  return r.code && t(k, r.params || {}) !== k ? t(k, r.params || {}) : (r.text || '');
+}
+
 let dutyRoster = null;
 
 async function duty() {
@@ -404,6 +410,7 @@ function alarmCard(a) {
         <span>${esc(t('alarm.opened'))} ${esc(fmtTime(a.opened_at))} · <span class="age" data-time="${esc(a.opened_at)}">${esc(fmtAge(a.opened_at))}</span></span>
         <span>${esc(t('alarm.source'))}: ${fmtSource(a.source)}</span>
       </div>
+      ${a.reason ? `<div class="reason">${esc(reasonText(a.reason))}</div>` : ''}
       ${steps.length ? `<div class="steps">${steps.join('<br>')}</div>` : ''}
       <div class="actions">
         ${mine(a) ? `<button type="button" class="danger" data-act="accept">${esc(t('alarm.accept'))}</button>` : ''}
