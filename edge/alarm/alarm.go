@@ -294,22 +294,34 @@ func floorOf(e *event.Event) int {
 // zh-CN: what, where, and for a throw the floor and the time, e.g.
 // "高空抛物 · 3 号楼 第 7 层 · 22:14:03" or "燃气泄漏 · 3 号楼 2 单元 201 室（gas-3-2-201）".
 func title(e *event.Event, places i18n.Places) string {
-	t := i18n.TypeName(i18n.ZH, e.Type)
-	where := places.Location(i18n.ZH, e.Location)
-	if e.Type == event.ThrowDetected {
-		if f := floorOf(e); f != 0 {
-			where = strings.TrimSpace(where + " " + i18n.T(i18n.ZH, "alarm.floor", "n", fmt.Sprint(f)))
+	return titleIn(i18n.ZH, e.Type, e.Location, floorOf(e), e.Source.ID, e.Time, places)
+}
+
+// TitleIn is a's title in lang (the time of a throw is when it opened),
+// for clients that ask for another language (Accept-Language).
+func TitleIn(lang string, a *Alarm, places i18n.Places) string {
+	return titleIn(lang, a.Type, a.Location, a.Floor, a.Source.ID, a.OpenedAt, places)
+}
+
+func titleIn(lang, typ string, loc event.Location, floor int, source string, at time.Time, places i18n.Places) string {
+	t := i18n.TypeName(lang, typ)
+	where := places.Location(lang, loc)
+	if typ == event.ThrowDetected {
+		if floor != 0 {
+			where = strings.TrimSpace(where + " " + i18n.T(lang, "alarm.floor", "n", fmt.Sprint(floor)))
 		}
 		if where == "" {
-			where = e.Source.ID
+			where = source
 		}
-		return t + " · " + where + " · " + e.Time.Local().Format("15:04:05")
+		return t + " · " + where + " · " + at.Local().Format("15:04:05")
 	}
 	switch {
 	case where == "":
-		where = e.Source.ID
-	case e.Source.ID != "":
-		where += "（" + e.Source.ID + "）"
+		where = source
+	case source != "" && lang == i18n.ZH:
+		where += "（" + source + "）"
+	case source != "":
+		where += " (" + source + ")"
 	}
 	if where == "" {
 		return t

@@ -2,6 +2,7 @@ package alarm_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -228,5 +229,34 @@ func TestSystemAlarmCarriesReason(t *testing.T) {
 	}
 	if i18n.T(i18n.ZH, "reason."+a.Reason.Code) == "reason."+a.Reason.Code {
 		t.Errorf("no Chinese text for reason %s", a.Reason.Code)
+	}
+}
+
+// Titles are stored in zh-CN; a client asking for English gets English.
+func TestTitleFollowsAcceptLanguage(t *testing.T) {
+	h := newHTTPEnv(t)
+	a := h.observe(t, mk(event.GasLeak, "gas-3-2-201", ""))
+	get := func(lang string) string {
+		req, _ := http.NewRequest("GET", h.ts.URL+"/api/v1/alarms/"+a.ID, nil)
+		req.Header.Set("Authorization", "Bearer "+guardTok)
+		if lang != "" {
+			req.Header.Set("Accept-Language", lang)
+		}
+		res, err := h.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var got alarm.Alarm
+		if err := json.NewDecoder(res.Body).Decode(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got.Title
+	}
+	if got := get(""); got != "燃气泄漏 · 3 号楼 2 单元 201 室（gas-3-2-201）" {
+		t.Errorf("default title %q", got)
+	}
+	if got := get("en-US,en;q=0.9"); got != "Gas leak · Bldg 3 Unit 2 Room 201 (gas-3-2-201)" {
+		t.Errorf("English title %q", got)
 	}
 }

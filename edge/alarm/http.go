@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/smartcommunity/warden/edge/api"
+	"github.com/smartcommunity/warden/edge/i18n"
 )
 
 // CodeConflict is the error code of a 409: the alarm's state does not allow
@@ -95,6 +96,9 @@ func (m *Manager) httpList(w http.ResponseWriter, r *http.Request) {
 	if len(as) == limit {
 		next = as[len(as)-1].ID
 	}
+	for i := range as {
+		m.localise(r, &as[i])
+	}
 	api.WriteJSON(w, http.StatusOK, listResponse{Alarms: as, Next: next})
 }
 
@@ -104,7 +108,16 @@ func (m *Manager) httpGet(w http.ResponseWriter, r *http.Request) {
 		m.writeErr(w, r, err)
 		return
 	}
+	m.localise(r, a)
 	api.WriteJSON(w, http.StatusOK, a)
+}
+
+// localise writes a's title in the language the request asks for
+// (Accept-Language); stored titles are zh-CN.
+func (m *Manager) localise(r *http.Request, a *Alarm) {
+	if lang := i18n.Pick(r.Header.Get("Accept-Language")); lang != i18n.ZH {
+		a.Title = TitleIn(lang, a, m.o.Places)
+	}
 }
 
 // actBody is the body of every action: note, plus the fields the action
@@ -136,6 +149,7 @@ func (m *Manager) action(do func(ctx context.Context, id, actor string, b actBod
 			m.writeErr(w, r, err)
 			return
 		}
+		m.localise(r, a)
 		api.WriteJSON(w, http.StatusOK, a)
 	})
 }

@@ -225,6 +225,7 @@ type Notify struct {
 	// ConsoleURL is how phones reach the console, for the link in each
 	// message ("http://192.168.10.2:8080/"); empty: no link.
 	ConsoleURL string         `yaml:"console_url"`
+	Language   string         `yaml:"language"` // of the messages: zh-CN (default) or en
 	Targets    []NotifyTarget `yaml:"targets"`
 	Routes     []NotifyRoute  `yaml:"routes"`
 }

@@ -424,6 +424,9 @@ func (c *Config) validateNotify() []Problem {
 			add("notify.console_url", "%q is not an http(s) URL", n.ConsoleURL)
 		}
 	}
+	if n.Language != "" && n.Language != "zh-CN" && n.Language != "en" {
+		add("notify.language", "%q is not zh-CN or en", n.Language)
+	}
 	names := map[string]bool{}
 	for i := range n.Targets {
 		t := &n.Targets[i]

@@ -164,6 +164,7 @@ func (g *Gateway) build() (err error) {
 	}
 	g.notify, err = notify.New(notify.Options{Config: cfg.Notify, Devices: cfg.Devices,
 		EscalateAfter: cfg.Alarms.EscalateAfter.D(), DB: g.store.DB(), Timeline: g.alarms, Media: g.store, Places: places(cfg),
+		Lang:   cfg.Notify.Language,
 		Logger: g.log.With("component", "notify"), Registerer: g.reg})
 	if err != nil {
 		return err

@@ -376,3 +376,23 @@ func TestRouteMatching(t *testing.T) {
 		}
 	}
 }
+
+func TestMessageLanguage(t *testing.T) {
+	a := &alarm.Alarm{ID: "a1", Type: event.GasLeak, Priority: 1, State: alarm.Open, Count: 1, OpenedAt: time.Now(),
+		Location: event.Location{Building: "5", Unit: "1", Room: "102"}, Source: event.Source{Kind: "gas_detector", ID: "gas-5-1-102"}}
+	for lang, want := range map[string][]string{
+		"":   {"### 【生命安全】燃气泄漏", "> 位置：**5 号楼 1 单元 102 室**", "> 状态：未处理"},
+		"en": {"### [Life safety] Gas leak", "> Where: **Bldg 5 Unit 1 Room 102**", "> State: Open", "Gas detector gas-5-1-102"},
+	} {
+		n, err := New(Options{Lang: lang, Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := n.render(a, alarm.ActOpened)
+		for _, w := range want {
+			if !strings.Contains(m.Markdown, w) {
+				t.Errorf("lang %q: markdown lacks %q:\n%s", lang, w, m.Markdown)
+			}
+		}
+	}
+}
