@@ -512,3 +512,60 @@ func sha256Hex(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
 }
+
+// A mis-set notify section, priority, roster or label fails at start with
+// the key and line: never a silent "nobody is told".
+func TestBadNotifyAndAlarmKeys(t *testing.T) {
+	src := `gateway: {id: gw}
+devices:
+  - {id: band-1, kind: wristband, driver: zigbee2mqtt, topic: z/band-1, notify: [famly]}
+alarms:
+  priorities: {gas.leak: 0}
+  duty: [wang, wang]
+  accept_within: 10ms
+places:
+  zones: {north: ""}
+notify:
+  language: fr
+  console_url: "gateway:8080"
+  targets:
+    - {name: room, kind: wechat, url: "https://x/y"}
+    - {name: room, kind: webhook, url: "ftp://x/y"}
+    - {name: sms, kind: sms_http, url: "http://x/sms", body: "{{.To"}
+    - {name: ding, kind: dingtalk, url: "http://x/d", to: ["1"], rate_per_minute: -1}
+  routes:
+    - {types: [gas.leak], targets: [nobody], priorities: [4], actions: [seen]}
+    - {types: ["*"]}
+`
+	ps := parseErr(t, src)
+	for key, line := range map[string]int{
+		"devices[0].notify":                 3,
+		"alarms.priorities.gas.leak":        0,
+		"alarms.duty":                       6,
+		"alarms.accept_within":              7,
+		"places.zones":                      0,
+		"notify.language":                   11,
+		"notify.console_url":                12,
+		"notify.targets[0].kind":            14,
+		"notify.targets[1].name":            15,
+		"notify.targets[1].url":             15,
+		"notify.targets[2].to":              16,
+		"notify.targets[2].body":            16,
+		"notify.targets[3].to":              17,
+		"notify.targets[3].rate_per_minute": 17,
+		"notify.routes[0].targets":          19,
+		"notify.routes[0].priorities":       19,
+		"notify.routes[0].actions":          19,
+		"notify.routes[1].targets":          20,
+		"notify.routes[1].types":            20,
+	} {
+		p, ok := findProblem(ps, key)
+		if !ok {
+			t.Errorf("no problem for %s in %v", key, ps)
+			continue
+		}
+		if line != 0 && p.Line != line {
+			t.Errorf("%s at line %d, want %d", key, p.Line, line)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"image/jpeg"
 	"io"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -394,5 +395,50 @@ func TestMessageLanguage(t *testing.T) {
 				t.Errorf("lang %q: markdown lacks %q:\n%s", lang, w, m.Markdown)
 			}
 		}
+	}
+}
+
+// A target that refuses (400, a wrong key) gives up a routine message at
+// once, but keeps retrying a life-safety one until someone fixes it.
+func TestRefusedRoutineGivenUpLifeSafetyRetried(t *testing.T) {
+	var mu sync.Mutex
+	refuse, got := true, 0
+	srv := newFake(t, func(f *fake) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			if refuse {
+				http.Error(w, "bad token", http.StatusBadRequest)
+				return
+			}
+			got++
+			w.WriteHeader(http.StatusNoContent)
+		}
+	})
+	cfg := config.Notify{
+		Targets: []config.NotifyTarget{{Name: "hook", Kind: "webhook", URL: srv.url("/hook")}},
+		Routes:  []config.NotifyRoute{{Targets: []string{"hook"}}},
+	}
+	e := newEnv(t, t.TempDir(), cfg, nil)
+	routine := e.raise(t, event.GateDenied, "gate-1", "barrier_gate", event.Location{Zone: "north"})
+	eventually(t, "the routine message given up", func() bool {
+		s := notes(timelineOf(t, e, routine.ID), alarm.ActNotifySkip)
+		return len(s) == 1 && s[0] == "hook: refused"
+	})
+	life := e.raise(t, event.GasLeak, "gas-1", "gas_detector", event.Location{Building: "1"})
+	eventually(t, "life safety failing and retried", func() bool {
+		return testutil.ToFloat64(e.n.met.failed.WithLabelValues("hook")) >= 3
+	})
+	mu.Lock()
+	refuse = false // the installer fixed the token
+	mu.Unlock()
+	eventually(t, "life safety delivered", func() bool { return len(notes(timelineOf(t, e, life.ID), alarm.ActNotified)) == 1 })
+	if f := notes(timelineOf(t, e, life.ID), alarm.ActNotifyFailed); len(f) == 0 || !strings.Contains(f[0], "HTTP 400") {
+		t.Errorf("failure on the timeline: %v", f)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got != 1 {
+		t.Errorf("webhook accepted %d messages, want the gas leak only", got)
 	}
 }
