@@ -80,29 +80,8 @@ func clampLimit(n int) int {
 // order (limit <= 0 means 100, at most 10000). next is the seq of the last
 // returned event, or after when none; paging with next never skips or repeats.
 func (s *Store) Read(after uint64, limit int, f Filter) ([]event.Event, uint64, error) {
-	limit = clampLimit(limit)
-	var out []event.Event
-	next := after
-	err := s.scan(after, func(seq uint64, v []byte) (bool, error) {
-		if !f.empty() {
-			var l lite
-			if err := json.Unmarshal(v, &l); err != nil {
-				return false, fmt.Errorf("event %d: decode: %v: %w", seq, err, ErrCorrupt)
-			}
-			if !f.match(&l) {
-				return true, nil
-			}
-		}
-		var ev event.Event
-		if err := json.Unmarshal(v, &ev); err != nil {
-			return false, fmt.Errorf("event %d: decode: %v: %w", seq, err, ErrCorrupt)
-		}
-		out = append(out, ev)
-		next = seq
-		return len(out) < limit, nil
-	})
+	out, next, err := s.read(s.scan, after, limit, f)
 	if err != nil {
-		s.metrics.errors.WithLabelValues("read").Inc()
 		return nil, after, fmt.Errorf("store: read after %d: %w", after, err)
 	}
 	return out, next, nil
@@ -113,10 +92,20 @@ func (s *Store) Read(after uint64, limit int, f Filter) ([]event.Event, uint64, 
 // (oldest) returned event, to pass as the next page's before, or before
 // when none.
 func (s *Store) ReadBack(before uint64, limit int, f Filter) ([]event.Event, uint64, error) {
+	out, next, err := s.read(s.scanBack, before, limit, f)
+	if err != nil {
+		return nil, before, fmt.Errorf("store: read before %d: %w", before, err)
+	}
+	return out, next, nil
+}
+
+// read collects the events that scan (forwards or backwards from from)
+// passes and f matches.
+func (s *Store) read(scan func(uint64, func(uint64, []byte) (bool, error)) error, from uint64, limit int, f Filter) ([]event.Event, uint64, error) {
 	limit = clampLimit(limit)
 	var out []event.Event
-	next := before
-	err := s.scanBack(before, func(seq uint64, v []byte) (bool, error) {
+	next := from
+	err := scan(from, func(seq uint64, v []byte) (bool, error) {
 		if !f.empty() {
 			var l lite
 			if err := json.Unmarshal(v, &l); err != nil {
@@ -136,9 +125,8 @@ func (s *Store) ReadBack(before uint64, limit int, f Filter) ([]event.Event, uin
 	})
 	if err != nil {
 		s.metrics.errors.WithLabelValues("read").Inc()
-		return nil, before, fmt.Errorf("store: read before %d: %w", before, err)
 	}
-	return out, next, nil
+	return out, next, err
 }
 
 // scanBack is scan towards older events: seq < before (0: all), newest
