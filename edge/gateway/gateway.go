@@ -86,6 +86,7 @@ type Gateway struct {
 	alarms      *alarm.Manager
 	notify      *notify.Notifier
 	uplink      atomic.Pointer[uplink.Uplink]
+	mqttUp      atomic.Pointer[bus.Client] // g.client for readyz, set once connected
 	pub         *publisher
 	eventsTotal *prometheus.CounterVec
 	rulesStart  uint64
@@ -424,6 +425,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err != nil {
 		return fail(fmt.Errorf("mqtt: connect %s: %w", brokerURL, err))
 	}
+	g.mqttUp.Store(g.client) // the API (readyz) already serves: publish the client safely
 	if g.broker == nil {
 		// External broker: commands to valves, gates and sirens get their
 		// own connection, so they never queue behind the acks and event
@@ -536,7 +538,7 @@ func (g *Gateway) readyChecks() []api.Check {
 			return g.broker.Healthy()
 		}},
 		{Name: "mqtt", Fn: func() error {
-			if g.client == nil || !g.client.Connected() {
+			if c := g.mqttUp.Load(); c == nil || !c.Connected() {
 				return errors.New("not connected to the broker")
 			}
 			return nil
