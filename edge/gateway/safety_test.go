@@ -688,33 +688,47 @@ func TestDamagedDatabaseFailsStart(t *testing.T) {
 
 // A missing face-gallery key turns face recognition off with a system.fault
 // alarm; the gateway runs on and the interlock closes the valve.
+// A face setup that must not run (a missing gallery key; a recognizer_input
+// that makes every stranger match) turns face recognition off with a
+// system.fault alarm naming why, and the gas valve still closes.
 func TestDeadFaceKeyKeepsTheRestRunning(t *testing.T) {
 	d := sharedData(t)
 	models, _ := filepath.Abs("../../models")
-	s := newSite(t, "", gasHome("30s")+fmt.Sprintf(`cameras:
+	goodKey := filepath.Join(t.TempDir(), "face.key")
+	if err := os.WriteFile(goodKey, []byte(strings.Repeat("cd", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct{ input, key, reason string }{
+		"missing key":            {"arcface", filepath.Join(t.TempDir(), "missing.key"), "key"},
+		"wrong recognizer_input": {"sface", goodKey, "self-check failed"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newSite(t, "", gasHome("30s")+fmt.Sprintf(`cameras:
   - id: entrance
     url: %q
     detect:
-      face: {detector_model: %q, recognizer_model: %q, recognizer_input: arcface, key_file: %q}
+      face: {detector_model: %q, recognizer_model: %q, recognizer_input: %s, key_file: %q}
 `, filepath.Join(t.TempDir(), "no-such-clip.mp4"), filepath.Join(models, "face_detection_yunet_2022mar.onnx"),
-		filepath.Join(d, "models/face_embed_112_fr_feature.onnx"), filepath.Join(t.TempDir(), "missing.key")))
-	s.start()
-	sub := publisher(t, s.mqttURL)
-	cmds := collect(t, sub, "zigbee2mqtt/+/set")
-	publish(t, publisher(t, s.mqttURL), "zigbee2mqtt/gas-3-2-201", []byte(`{"gas":true}`))
-	eventually(t, 20*time.Second, "close command with face recognition off", func() (bool, string) {
-		return cmds.count("valve-3-2-201/set", `"OFF"`) >= 1, cmds.String()
-	})
-	eventually(t, 20*time.Second, "a system.fault alarm for the face key", func() (bool, string) {
-		as, err := s.openAlarms()
-		if err != nil {
-			return false, err.Error()
-		}
-		a, ok := findAlarm(as, "system.fault")
-		return ok && a.Source.ID == "face", fmt.Sprintf("%+v", as)
-	})
-	evs, _ := s.allEvents("system.fault")
-	if len(evs) != 1 || !strings.Contains(fmt.Sprint(evs[0].Data["reason"]), "key") {
-		t.Errorf("system.fault events %+v, want one whose reason names the key", evs)
+				filepath.Join(d, "models/face_embed_112_fr_feature.onnx"), c.input, c.key))
+			s.start()
+			sub := publisher(t, s.mqttURL)
+			cmds := collect(t, sub, "zigbee2mqtt/+/set")
+			publish(t, publisher(t, s.mqttURL), "zigbee2mqtt/gas-3-2-201", []byte(`{"gas":true}`))
+			eventually(t, 20*time.Second, "close command with face recognition off", func() (bool, string) {
+				return cmds.count("valve-3-2-201/set", `"OFF"`) >= 1, cmds.String()
+			})
+			eventually(t, 20*time.Second, "a system.fault alarm for face recognition", func() (bool, string) {
+				as, err := s.openAlarms()
+				if err != nil {
+					return false, err.Error()
+				}
+				a, ok := findAlarm(as, "system.fault")
+				return ok && a.Source.ID == "face", fmt.Sprintf("%+v", as)
+			})
+			evs, _ := s.allEvents("system.fault")
+			if len(evs) != 1 || !strings.Contains(fmt.Sprint(evs[0].Data["reason"]), c.reason) || evs[0].Data["reason_code"] != "face.disabled" {
+				t.Errorf("system.fault events %+v, want one whose reason says %q", evs, c.reason)
+			}
+		})
 	}
 }

@@ -47,6 +47,7 @@ type Engine struct {
 	cascade *gocv.CascadeClassifier
 	sface   *cv.SFace
 	model   string // template model id
+	check   *Check // the start-up self-check, with an embedding model
 }
 
 // NewEngine loads the configured models; a missing, corrupt or unsupported
@@ -87,6 +88,12 @@ func NewEngine(o Options) (*Engine, error) {
 			return nil, fmt.Errorf("detect.face.recognizer_model: %w", err)
 		}
 		e.model = id
+		c, err := e.selfCheck()
+		if err != nil {
+			e.Close()
+			return nil, fmt.Errorf("detect.face: %w", err)
+		}
+		e.check = &c
 	}
 	return e, nil
 }
