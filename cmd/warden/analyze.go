@@ -6,13 +6,16 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/smartcommunity/warden/edge/camera"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/vision/face"
 )
 
 func init() {
@@ -28,11 +31,12 @@ func runAnalyze(ctx context.Context, args []string) int {
 	camID := fs.String("camera", "", "camera id whose detectors run (required)")
 	realtime := fs.Bool("realtime", false, "pace frames by the video timeline")
 	startS := fs.String("start", "", "RFC3339 wall time of each file's first frame (default 1970-01-01T00:00:00Z)")
+	noGallery := fs.Bool("no-gallery", false, "do not read the configuration's face gallery (every face is unknown)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *cfgPath == "" || *camID == "" || fs.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "usage: warden analyze --config FILE --camera ID [--realtime] [--start RFC3339] VIDEO...")
+		fmt.Fprintln(os.Stderr, "usage: warden analyze --config FILE --camera ID [--realtime] [--start RFC3339] [--no-gallery] VIDEO...")
 		return 2
 	}
 	var start time.Time
@@ -58,6 +62,14 @@ func runAnalyze(ctx context.Context, args []string) int {
 	if cam == nil {
 		fmt.Fprintf(os.Stderr, "warden analyze: camera %q is not in %s\n", *camID, *cfgPath)
 		return 2
+	}
+	if cam.Detect.Face != nil {
+		c, err := analyzeGallery(cfg, *cam, *noGallery)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "warden analyze:", err)
+			return 2
+		}
+		cam = &c
 	}
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
@@ -97,6 +109,42 @@ func runAnalyze(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "[%d/%d] %s: %d events\n", i+1, fs.NArg(), path, n)
 	}
 	return code
+}
+
+// analyzeGallery points the camera's face detector at the configuration's
+// gallery (data_dir/warden.db, read-only) unless detect.face.gallery_db is
+// set or noGallery, and says how many persons it holds: a recogniser run
+// against an empty gallery calls everybody unknown, the watch list too.
+func analyzeGallery(cfg *config.Config, cam config.Camera, noGallery bool) (config.Camera, error) {
+	f := maps.Clone(cam.Detect.Face)
+	cam.Detect.Face = f
+	if noGallery {
+		delete(f, "gallery_db")
+		fmt.Fprintln(os.Stderr, "gallery: not read (--no-gallery): every face is unknown")
+		return cam, nil
+	}
+	if v, _ := f["gallery_db"].(string); v == "" {
+		db := filepath.Join(cfg.Gateway.DataDir, "warden.db")
+		if _, err := os.Stat(db); err != nil {
+			fmt.Fprintf(os.Stderr, "gallery: none at %s (enrol with warden enroll --config): every face is unknown\n", db)
+			return cam, nil
+		}
+		f["gallery_db"] = db
+	}
+	o, err := face.ParseOptions(f)
+	if err != nil {
+		return cam, err
+	}
+	entries, err := face.ReadGallery(o)
+	if err != nil {
+		return cam, fmt.Errorf("%w; or run with --no-gallery", err)
+	}
+	persons := map[string]bool{}
+	for _, e := range entries {
+		persons[e.Person.ID] = true
+	}
+	fmt.Fprintf(os.Stderr, "gallery: %d persons, %d templates from %s (read-only)\n", len(persons), len(entries), o.GalleryDB)
+	return cam, nil
 }
 
 func isTTY(f *os.File) bool {

@@ -93,7 +93,7 @@ func NewDetector(camID string, o Options, d Deps) (*Detector, error) {
 	}
 	det := &Detector{cam: camID, opt: o, eng: eng, gal: d.Gallery, log: d.Log.With("component", "face", "camera", camID), counts: map[string]int{}}
 	if d.Gallery == nil && o.GalleryDB != "" {
-		if det.static, err = readGallery(o); err != nil {
+		if det.static, err = ReadGallery(o); err != nil {
 			eng.Close()
 			return nil, err
 		}
@@ -105,7 +105,9 @@ func NewDetector(camID string, o Options, d Deps) (*Detector, error) {
 	return det, nil
 }
 
-func readGallery(o Options) ([]gallery.Entry, error) {
+// ReadGallery reads the gallery of o.GalleryDB once, read-only (warden
+// analyze); the daemon must not hold the file.
+func ReadGallery(o Options) ([]gallery.Entry, error) {
 	key, err := gallery.LoadKey(o.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("detect.face.key_file: %w", err)

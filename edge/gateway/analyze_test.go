@@ -1,0 +1,86 @@
+package gateway_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/smartcommunity/warden/edge/camera/cameratest"
+)
+
+// warden enroll --config X fills the gallery; warden analyze --config X
+// then recognises against it without gallery_db being set by hand, and
+// says so; --no-gallery calls everyone unknown.
+func TestAnalyzeUsesTheConfiguredGallery(t *testing.T) {
+	d := sharedData(t)
+	dir := t.TempDir()
+	video := filepath.Join(dir, "gate.mp4")
+	cameratest.Slideshow(t, video, []string{
+		filepath.Join(d, "faces/london/smiling_front/001_08.jpg"),
+		filepath.Join(d, "faces/london/smiling_front/002_08.jpg"),
+	}, 3, 3)
+	key := filepath.Join(dir, "face.key")
+	if err := os.WriteFile(key, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	models, _ := filepath.Abs("../../models")
+	cfg := filepath.Join(dir, "warden.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`gateway: {id: gw-analyze, data_dir: %q}
+cameras:
+  - id: gate
+    url: %q
+    detect:
+      fps: 5
+      face: {detector_model: %q, recognizer_model: %q, recognizer_input: arcface, key_file: %q, min_face_px: 40}
+`, filepath.Join(dir, "data"), video, filepath.Join(models, "face_detection_yunet_2022mar.onnx"),
+		filepath.Join(d, "models/face_embed_112_fr_feature.onnx"), key)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := wardenBinary(t)
+	run := func(args ...string) (stdout, stderr string) {
+		t.Helper()
+		var o, e bytes.Buffer
+		cmd := exec.Command(bin, args...)
+		cmd.Stdout, cmd.Stderr = &o, &e
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("warden %s: %v\n%s", strings.Join(args, " "), err, e.String())
+		}
+		return o.String(), e.String()
+	}
+	// Before any enrolment: no gallery file, said so.
+	if _, e := run("analyze", "--config", cfg, "--camera", "gate", video); !strings.Contains(e, "gallery: none at") {
+		t.Errorf("analyze without a gallery does not say so:\n%s", e)
+	}
+	run("enroll", "--config", cfg, "--person", "r-001", "--name", "Resident One", filepath.Join(d, "faces/london/neutral_front/001_03.jpg"))
+
+	types := func(out string) map[string][]string {
+		m := map[string][]string{}
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var ev struct {
+				Type string
+				Data map[string]any
+			}
+			if json.Unmarshal([]byte(line), &ev) == nil {
+				m[ev.Type] = append(m[ev.Type], fmt.Sprint(ev.Data["person_id"]))
+			}
+		}
+		return m
+	}
+	out, e := run("analyze", "--config", cfg, "--camera", "gate", video)
+	if !strings.Contains(e, "gallery: 1 persons, 1 templates from "+filepath.Join(dir, "data", "warden.db")) {
+		t.Errorf("progress does not say what gallery was loaded:\n%s", e)
+	}
+	got := types(out)
+	if strings.Join(got["face.recognized"], ",") != "r-001" || len(got["face.unknown"]) != 1 {
+		t.Errorf("with the configured gallery: %v, want r-001 recognised and one unknown", got)
+	}
+	out, e = run("analyze", "--config", cfg, "--camera", "gate", "--no-gallery", video)
+	if got := types(out); len(got["face.recognized"]) != 0 || len(got["face.unknown"]) != 2 || !strings.Contains(e, "--no-gallery") {
+		t.Errorf("--no-gallery: %v\n%s", got, e)
+	}
+}
