@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"io"
 	"math"
 	"os"
@@ -313,6 +314,16 @@ func (e *Engine) TemplateMat(img gocv.Mat, source string) (gallery.Template, err
 	if err != nil {
 		return gallery.Template{}, err
 	}
+	if len(faces) == 0 {
+		// A tight crop (an ID photo) leaves the detector no context around
+		// the face: try again with a border, at twice the size.
+		padded := padForDetection(img)
+		defer padded.Close()
+		if faces, err = e.Detect(padded); err != nil {
+			return gallery.Template{}, err
+		}
+		img = padded
+	}
 	switch {
 	case len(faces) == 0:
 		return gallery.Template{}, errors.New("no face found")
@@ -340,4 +351,16 @@ func (e *Engine) TemplateMat(img gocv.Mat, source string) (gallery.Template, err
 	}
 	defer jpg.Close()
 	return gallery.Template{Model: e.model, Vec: p.Vec, Grey: p.Grey, Crop: append([]byte(nil), jpg.GetBytes()...), Source: source}, nil
+}
+
+// padForDetection adds a quarter of the image on every side (edge pixels
+// repeated) and doubles the result.
+func padForDetection(img gocv.Mat) gocv.Mat {
+	bordered := gocv.NewMat()
+	defer bordered.Close()
+	py, px := img.Rows()/4, img.Cols()/4
+	gocv.CopyMakeBorder(img, &bordered, py, py, px, px, gocv.BorderReplicate, color.RGBA{})
+	out := gocv.NewMat()
+	gocv.Resize(bordered, &out, image.Pt(bordered.Cols()*2, bordered.Rows()*2), 0, 0, gocv.InterpolationCubic)
+	return out
 }
