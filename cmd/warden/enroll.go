@@ -65,11 +65,15 @@ func runEnroll(_ context.Context, args []string) int {
 	person := fs.String("person", "", "person id (required)")
 	name := fs.String("name", "", "display name")
 	group := fs.String("group", "", "resident (default), staff or watchlist")
+	check := fs.Bool("check", false, "print each photo's quality and whether it would be accepted; enrol nothing")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if *check && *cfgPath != "" && fs.NArg() > 0 {
+		return checkPhotos(*cfgPath, fs.Args())
+	}
 	if *cfgPath == "" || *person == "" || fs.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "usage: warden enroll --config FILE --person ID [--name NAME] [--group resident|staff|watchlist] IMAGE...")
+		fmt.Fprintln(os.Stderr, "usage: warden enroll --config FILE --person ID [--name NAME] [--group resident|staff|watchlist] IMAGE...\n       warden enroll --config FILE --check IMAGE...")
 		return 2
 	}
 	grp, err := gallery.ParseGroup(*group)
@@ -117,4 +121,45 @@ func runEnroll(_ context.Context, args []string) int {
 	}
 	fmt.Printf("enrolled %s (%s): %d new templates, %d in all\n", p.ID, p.Group, len(tpls), p.Templates)
 	return 0
+}
+
+// checkPhotos prints the enrolment gate's measurements per photo; exit 1
+// when any would be refused.
+func checkPhotos(cfgPath string, paths []string) int {
+	_, o, err := loadFaceConfig(cfgPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "warden enroll:", err)
+		return 2
+	}
+	eng, err := face.NewEngine(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "warden enroll:", err)
+		return 1
+	}
+	defer eng.Close()
+	rows := [][]string{{"PHOTO", "RESULT", "FACES", "FACE_PX", "SHARPNESS", "YAW", "NOTE"}}
+	code := 0
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		var q face.Quality
+		if err == nil {
+			q, err = eng.Inspect(b)
+		}
+		if err == nil {
+			err = q.Refused
+		}
+		res, note := "ok", ""
+		if q.Padded {
+			note = "tight crop: found with a border"
+		}
+		if err != nil {
+			res, note, code = "refused", err.Error(), 1
+		}
+		rows = append(rows, []string{filepath.Base(p), res, fmt.Sprint(q.Faces), fmt.Sprint(q.FacePx),
+			fmt.Sprintf("%.1f", q.Sharpness), fmt.Sprintf("%.2f", q.Yaw), note})
+	}
+	if err := writeTable(os.Stdout, rows); err != nil {
+		return 1
+	}
+	return code
 }

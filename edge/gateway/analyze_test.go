@@ -3,6 +3,9 @@ package gateway_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"image"
+	"image/jpeg"
 	"fmt"
 	"os"
 	"os/exec"
@@ -52,7 +55,27 @@ cameras:
 		}
 		return o.String(), e.String()
 	}
-	// Before any enrolment: no gallery file, said so.
+	// enroll --check measures and enrols nothing: a good photo, a tight
+	// 92×112 crop, a photo without a face.
+	noise := filepath.Join(dir, "wall.jpg")
+	if err := os.WriteFile(noise, wallJPEG(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var co bytes.Buffer
+	chk := exec.Command(bin, "enroll", "--config", cfg, "--check", filepath.Join(d, "faces/london/neutral_front/001_03.jpg"),
+		filepath.Join(d, "faces/orl/s10/5.pgm"), noise)
+	chk.Stdout, chk.Stderr = &co, &co
+	err := chk.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Errorf("enroll --check with a refused photo: %v, want exit 1\n%s", err, co.String())
+	}
+	lines := strings.Split(strings.TrimSpace(co.String()), "\n")
+	if len(lines) != 4 || !strings.Contains(lines[1], "001_03.jpg") || !strings.Contains(lines[1], " ok ") ||
+		!strings.Contains(lines[2], "tight crop") || !strings.Contains(lines[3], "refused") || !strings.Contains(lines[3], "no face found") {
+		t.Errorf("enroll --check output:\n%s", co.String())
+	}
+	// Before any enrolment (the check enrolled nothing): no gallery file, said so.
 	if _, e := run("analyze", "--config", cfg, "--camera", "gate", video); !strings.Contains(e, "gallery: none at") {
 		t.Errorf("analyze without a gallery does not say so:\n%s", e)
 	}
@@ -83,4 +106,17 @@ cameras:
 	if got := types(out); len(got["face.recognized"]) != 0 || len(got["face.unknown"]) != 2 || !strings.Contains(e, "--no-gallery") {
 		t.Errorf("--no-gallery: %v\n%s", got, e)
 	}
+}
+
+// wallJPEG is a textured 200×200 picture with no face in it.
+func wallJPEG(t *testing.T) []byte {
+	img := image.NewGray(image.Rect(0, 0, 200, 200))
+	for i := range img.Pix {
+		img.Pix[i] = uint8((i*7)%200 + 20)
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

@@ -310,40 +310,15 @@ func (e *Engine) Template(data []byte, source string) (gallery.Template, error) 
 
 // TemplateMat is Template on a decoded BGR image.
 func (e *Engine) TemplateMat(img gocv.Mat, source string) (gallery.Template, error) {
-	faces, err := e.Detect(img)
+	q, p, err := e.inspect(img)
 	if err != nil {
 		return gallery.Template{}, err
 	}
-	if len(faces) == 0 {
-		// A tight crop (an ID photo) leaves the detector no context around
-		// the face: try again with a border, at twice the size.
-		padded := padForDetection(img)
-		defer padded.Close()
-		if faces, err = e.Detect(padded); err != nil {
-			return gallery.Template{}, err
-		}
-		img = padded
+	if q.Faces == 1 {
+		defer p.Crop.Close()
 	}
-	switch {
-	case len(faces) == 0:
-		return gallery.Template{}, errors.New("no face found")
-	case len(faces) > 1:
-		return gallery.Template{}, fmt.Errorf("%d faces found, want exactly one", len(faces))
-	}
-	f := faces[0]
-	if f.Box.Dy() < e.opt.MinFacePx {
-		return gallery.Template{}, fmt.Errorf("face too small: %d px high, want at least %d (min_face_px)", f.Box.Dy(), e.opt.MinFacePx)
-	}
-	p, err := e.Embed(img, f)
-	if err != nil {
+	if err := q.problem(e.opt); err != nil {
 		return gallery.Template{}, err
-	}
-	defer p.Crop.Close()
-	if p.Sharpness < e.opt.MinSharpness {
-		return gallery.Template{}, fmt.Errorf("face too blurred: sharpness %.1f, want at least %.1f (min_sharpness)", p.Sharpness, e.opt.MinSharpness)
-	}
-	if p.Yaw > e.opt.MaxYaw {
-		return gallery.Template{}, fmt.Errorf("face turned away: yaw %.2f, want at most %.2f (max_yaw)", p.Yaw, e.opt.MaxYaw)
 	}
 	jpg, err := gocv.IMEncode(gocv.JPEGFileExt, p.Crop)
 	if err != nil {
@@ -351,6 +326,84 @@ func (e *Engine) TemplateMat(img gocv.Mat, source string) (gallery.Template, err
 	}
 	defer jpg.Close()
 	return gallery.Template{Model: e.model, Vec: p.Vec, Grey: p.Grey, Crop: append([]byte(nil), jpg.GetBytes()...), Source: source}, nil
+}
+
+// Quality is what the enrolment gate measured on a photo.
+type Quality struct {
+	Faces     int     // faces found (after the padded retry)
+	FacePx    int     // face height in the photo
+	Sharpness float64 // Laplacian variance of the aligned crop
+	Yaw       float64
+	Padded    bool  // found only on the bordered copy (a tight crop)
+	Refused   error // why enrolment would refuse the photo; nil: accepted
+}
+
+// problem is why the gate refuses q, or nil.
+func (q Quality) problem(o Options) error {
+	switch {
+	case q.Faces == 0:
+		return errors.New("no face found")
+	case q.Faces > 1:
+		return fmt.Errorf("%d faces found, want exactly one", q.Faces)
+	case q.FacePx < o.MinFacePx:
+		return fmt.Errorf("face too small: %d px high, want at least %d (min_face_px)", q.FacePx, o.MinFacePx)
+	case q.Sharpness < o.MinSharpness:
+		return fmt.Errorf("face too blurred: sharpness %.1f, want at least %.1f (min_sharpness)", q.Sharpness, o.MinSharpness)
+	case q.Yaw > o.MaxYaw:
+		return fmt.Errorf("face turned away: yaw %.2f, want at most %.2f (max_yaw)", q.Yaw, o.MaxYaw)
+	}
+	return nil
+}
+
+// Inspect measures a photo the way enrolment does, without enrolling it.
+func (e *Engine) Inspect(data []byte) (Quality, error) {
+	img, err := gocv.IMDecode(data, gocv.IMReadColor)
+	if err != nil || img.Empty() {
+		img.Close()
+		return Quality{}, errors.New("not a decodable image")
+	}
+	defer img.Close()
+	q, p, err := e.inspect(img)
+	if err != nil {
+		return q, err
+	}
+	if q.Faces == 1 {
+		p.Crop.Close()
+	}
+	q.Refused = q.problem(e.opt)
+	return q, nil
+}
+
+// inspect detects (retrying on a bordered, doubled copy: a tight crop such
+// as an ID photo leaves the detector no context) and, with one face,
+// embeds it; the caller closes p.Crop when q.Faces == 1.
+func (e *Engine) inspect(img gocv.Mat) (q Quality, p Probe, err error) {
+	faces, err := e.Detect(img)
+	if err != nil {
+		return q, p, err
+	}
+	if len(faces) == 0 {
+		padded := padForDetection(img)
+		defer padded.Close()
+		if faces, err = e.Detect(padded); err != nil {
+			return q, p, err
+		}
+		img, q.Padded = padded, true
+	}
+	q.Faces = len(faces)
+	if q.Faces != 1 {
+		return q, p, nil
+	}
+	f := faces[0]
+	q.FacePx = f.Box.Dy()
+	if q.Padded {
+		q.FacePx /= 2 // in the photo, not the doubled copy
+	}
+	if p, err = e.Embed(img, f); err != nil {
+		return q, p, err
+	}
+	q.Sharpness, q.Yaw = p.Sharpness, p.Yaw
+	return q, p, nil
 }
 
 // padForDetection adds a quarter of the image on every side (edge pixels
