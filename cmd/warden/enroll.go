@@ -114,6 +114,10 @@ func runEnroll(_ context.Context, args []string) int {
 		return 1
 	}
 	defer st.Close()
+	if err := g.CheckConflicts(*person, tpls, eng.Threshold()); err != nil {
+		fmt.Fprintln(os.Stderr, "warden enroll:", err, "(not enrolled)")
+		return 1
+	}
 	p, err := g.Enroll(cliActor(), gallery.Person{ID: *person, Name: *name, Group: grp}, tpls)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "warden enroll:", err)

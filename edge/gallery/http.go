@@ -133,6 +133,16 @@ func (g *Gallery) httpEnroll(w http.ResponseWriter, r *http.Request, e Embedder)
 		}
 		tpls = append(tpls, t)
 	}
+	if th, ok := e.(interface{ Threshold() float64 }); ok {
+		if err := g.CheckConflicts(req.Person, tpls, th.Threshold()); err != nil {
+			if errors.Is(err, ErrLooksLikeOther) {
+				api.WriteError(w, api.Errorf(http.StatusUnprocessableEntity, api.CodeBadRequest, "%v: not enrolled", err))
+			} else {
+				api.WriteError(w, err)
+			}
+			return
+		}
+	}
 	p, err := g.Enroll(actor(r), Person{ID: req.Person, Name: req.Name, Group: grp}, tpls)
 	if err != nil {
 		api.WriteError(w, err)

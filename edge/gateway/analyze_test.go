@@ -80,6 +80,14 @@ cameras:
 		t.Errorf("analyze without a gallery does not say so:\n%s", e)
 	}
 	run("enroll", "--config", cfg, "--person", "r-001", "--name", "Resident One", filepath.Join(d, "faces/london/neutral_front/001_03.jpg"))
+	// The same woman smiling, enrolled as someone else, would poison the
+	// gallery: refused, naming r-001.
+	var eo bytes.Buffer
+	dup := exec.Command(bin, "enroll", "--config", cfg, "--person", "r-999", filepath.Join(d, "faces/london/smiling_front/001_08.jpg"))
+	dup.Stdout, dup.Stderr = &eo, &eo
+	if err := dup.Run(); err == nil || !strings.Contains(eo.String(), "r-001") || !strings.Contains(eo.String(), "looks like another enrolled person") {
+		t.Errorf("a photo of r-001 enrolled as r-999: %v\n%s", err, eo.String())
+	}
 
 	types := func(out string) map[string][]string {
 		m := map[string][]string{}

@@ -112,6 +112,10 @@ func fileID(path string) (string, error) {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 
+// Threshold is the cosine at or above which a face matches (the gallery
+// refuses an enrolment photo that matches another person).
+func (e *Engine) Threshold() float64 { return e.opt.Threshold }
+
 // Model identifies the template space (the embedding model's sha256
 // prefix, or "lbph").
 func (e *Engine) Model() string { return e.model }
