@@ -88,6 +88,7 @@ cameras:
 	if err := dup.Run(); err == nil || !strings.Contains(eo.String(), "r-001") || !strings.Contains(eo.String(), "looks like another enrolled person") {
 		t.Errorf("a photo of r-001 enrolled as r-999: %v\n%s", err, eo.String())
 	}
+	t.Logf("refused: %s", strings.TrimSpace(eo.String()))
 
 	types := func(out string) map[string][]string {
 		m := map[string][]string{}
