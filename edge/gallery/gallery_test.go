@@ -164,6 +164,10 @@ func (fakeEmbedder) Template(img []byte, source string) (gallery.Template, error
 	return gallery.Template{Model: "m", Vec: []float32{1, 0}, Source: source}, nil
 }
 
+type thresholdEmbedder struct{ fakeEmbedder }
+
+func (thresholdEmbedder) Threshold() float64 { return 0.45 }
+
 func TestHTTP(t *testing.T) {
 	g, _, _, _ := open(t)
 	srv := api.New(api.Options{Tokens: []config.Token{{Name: "boss", Token: "admintok", Role: "admin"}, {Name: "desk", Token: "guardtok", Role: "guard"}}})
@@ -201,7 +205,27 @@ func TestHTTP(t *testing.T) {
 	if code, body := do("POST", "/api/v1/gallery", "admintok", mw.FormDataContentType(), mp.Bytes()); code != 422 || !strings.Contains(body, "door.jpg: no face") {
 		t.Fatalf("enrol multipart without face: %d %s", code, body)
 	}
-	if code, body := do("GET", "/api/v1/gallery", "admintok", "", nil); code != 200 || !strings.Contains(body, `"p7"`) || strings.Contains(body, "p8") {
+	// The same face for another person: refused naming p7 (the engine's
+	// threshold applies when the embedder has one).
+	srv2 := api.New(api.Options{Tokens: []config.Token{{Name: "boss", Token: "admintok", Role: "admin"}}})
+	g.Mount(srv2, thresholdEmbedder{})
+	ts2 := httptest.NewServer(srv2.Handler())
+	defer ts2.Close()
+	js9, _ := json.Marshal(map[string]any{"person": "p9", "images": []string{base64.StdEncoding.EncodeToString([]byte("face"))}})
+	req, _ := http.NewRequest("POST", ts2.URL+"/api/v1/gallery", bytes.NewReader(js9))
+	req.Header.Set("Authorization", "Bearer admintok")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eb bytes.Buffer
+	eb.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 422 || !strings.Contains(eb.String(), "p7") || !strings.Contains(eb.String(), "not enrolled") {
+		t.Fatalf("p7's face enrolled as p9: %d %s", resp.StatusCode, eb.String())
+	}
+	if code, body := do("GET", "/api/v1/gallery", "admintok", "", nil); code != 200 || !strings.Contains(body, `"p7"`) || strings.Contains(body, "p8") || strings.Contains(body, "p9") {
 		t.Fatalf("list: %d %s", code, body)
 	}
 	if code, _ := do("DELETE", "/api/v1/gallery/p7", "admintok", "", nil); code != 204 {
