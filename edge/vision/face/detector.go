@@ -5,6 +5,7 @@ import (
 	"image"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,6 +81,7 @@ type track struct {
 	bestCrop  []byte
 	bestScore float64 // best unmatched score, for face.unknown
 	emitted   bool
+	tmpl      []float32 // running mean of the track's embeddings: who it is
 }
 
 // NewDetector loads the models (and the gallery snapshot of gallery_db).
@@ -203,14 +205,49 @@ func (d *Detector) assign(faces []Face, pts time.Duration) []*track {
 	}
 	for i := range faces {
 		if out[i] == nil {
-			d.nextID++
-			t := &track{id: d.nextID, hits: map[string]int{}, best: map[string]float64{}, persons: map[string]gallery.Person{}}
-			d.tracks = append(d.tracks, t)
-			out[i] = t
+			out[i] = d.newTrack()
 		}
 		out[i].box, out[i].last = faces[i].Box, pts
 	}
 	return out
+}
+
+func (d *Detector) newTrack() *track {
+	d.nextID++
+	t := &track{id: d.nextID, hits: map[string]int{}, best: map[string]float64{}, persons: map[string]gallery.Person{}}
+	d.tracks = append(d.tracks, t)
+	return t
+}
+
+// sameIdentity reports whether vec is the person the track has seen so
+// far; with no embedding (LBPH) or no history yet it is.
+func (t *track) sameIdentity(vec []float32, threshold float64) bool {
+	return len(vec) == 0 || t.tmpl == nil || Cosine(vec, t.tmpl) >= threshold
+}
+
+// learn adds vec to the track's running template.
+func (t *track) learn(vec []float32) {
+	if len(vec) == 0 {
+		return
+	}
+	if t.tmpl == nil {
+		t.tmpl = append([]float32(nil), vec...)
+		return
+	}
+	for i := range t.tmpl {
+		t.tmpl[i] = 0.8*t.tmpl[i] + 0.2*vec[i]
+	}
+	t.tmpl = normalize(t.tmpl)
+}
+
+// cut ends t (someone else stands where it was: a queue at a turnstile)
+// and opens a new track in its place.
+func (d *Detector) cut(t *track, box image.Rectangle, pts time.Duration) *track {
+	d.counts["face_track_cuts"]++
+	d.tracks = slices.DeleteFunc(d.tracks, func(x *track) bool { return x == t })
+	n := d.newTrack()
+	n.box, n.last = box, pts
+	return n
 }
 
 // Detect implements vision.Detector.
@@ -234,17 +271,31 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	var out []vision.Detection
 	for i, fc := range faces {
 		t := tracks[i]
-		if t.emitted {
-			continue
-		}
 		if fc.Box.Dy() < d.opt.MinFacePx {
-			d.counts["face_too_small"]++
+			if !t.emitted {
+				d.counts["face_too_small"]++
+			}
 			continue
 		}
-		if det, ok := d.observe(f, fc, t); ok {
-			d.counts["face_"+strings.TrimPrefix(det.Type, "face.")]++
-			out = append(out, det)
+		p, err := d.eng.Embed(f.Mat, fc)
+		if err != nil {
+			d.counts["face_errors"]++
+			d.log.Warn("face embed", "err", err)
+			continue
 		}
+		// One person, one track: a face that is not who this track has
+		// seen is the next person in a queue, not a continuation.
+		if !t.sameIdentity(p.Vec, d.opt.Threshold) {
+			t = d.cut(t, fc.Box, f.PTS)
+		}
+		t.learn(p.Vec)
+		if !t.emitted {
+			if det, ok := d.observe(f, fc, t, p); ok {
+				d.counts["face_"+strings.TrimPrefix(det.Type, "face.")]++
+				out = append(out, det)
+			}
+		}
+		p.Crop.Close()
 	}
 	lost := time.Duration(d.opt.TrackLostSeconds * float64(time.Second))
 	kept := d.tracks[:0]
@@ -259,14 +310,7 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 
 // observe embeds one good-quality face of a track and decides whether the
 // track has earned its one event.
-func (d *Detector) observe(f vision.Frame, fc Face, t *track) (vision.Detection, bool) {
-	p, err := d.eng.Embed(f.Mat, fc)
-	if err != nil {
-		d.counts["face_errors"]++
-		d.log.Warn("face embed", "err", err)
-		return vision.Detection{}, false
-	}
-	defer p.Crop.Close()
+func (d *Detector) observe(f vision.Frame, fc Face, t *track, p Probe) (vision.Detection, bool) {
 	if p.Sharpness < d.opt.MinSharpness || p.Yaw > d.opt.MaxYaw {
 		d.counts["face_poor_quality"]++
 		return vision.Detection{}, false

@@ -25,13 +25,63 @@ import (
 // and runs the camera's analyze path (what `warden analyze` runs) over it:
 // each person in view gives exactly one event of the right type.
 func TestVideoEvents(t *testing.T) {
-	d := data(t)
-	dir := t.TempDir()
+	d, dir, sec := enrolledGallery(t)
+	video := filepath.Join(dir, "entrance.mp4")
+	cameratest.Slideshow(t, video, []string{
+		filepath.Join(d, "faces/london/smiling_front/001_08.jpg"),
+		filepath.Join(d, "faces/london/smiling_front/002_08.jpg"),
+		filepath.Join(d, "faces/london/smiling_front/003_08.jpg"),
+	}, 3, 3)
+
+	cam := config.Camera{ID: "entrance", Detect: config.Detect{FPS: 5, Face: sec}}
+	var evs []*event.Event
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err := camera.Analyze(ctx, camera.AnalyzeOptions{Gateway: "gw", Site: "s", Camera: cam}, video, func(e *event.Event) { evs = append(evs, e) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		got = append(got, fmt.Sprintf("%s/%s/%v", e.Type, e.Severity, e.Data["person_id"]))
+		t.Logf("%s %s %v", e.Time.Format("05.000"), e.Type, e.Data)
+	}
+	want := []string{"face.recognized/info/p001", "face.watchlist/critical/w002", "face.unknown/warning/"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("events\n got %v\nwant %v", got, want)
+	}
+
+	// what the detector counts (warden_camera_detector_counts_total)
+	det, err := face.New(cam)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer det.Close()
+	n, err := camera.ReadFile(ctx, video, camera.FileOptions{FPS: 5}, func(f vision.Frame) { det.Detect(f) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := det.(vision.Counting).Counts()
+	t.Logf("%d frames, counts %v", n, c)
+	if c["face_frames"] != n || c["face_recognized"] != 1 || c["face_watchlist"] != 1 || c["face_unknown"] != 1 {
+		t.Errorf("counts %v after %d frames: want every frame and one of each event", c, n)
+	}
+	if c["face_faces"] < 3 || c["face_errors"] != 0 {
+		t.Errorf("counts %v: want at least one face per person and no errors", c)
+	}
+}
+
+// enrolledGallery enrols p001 (resident) and w002 (watch list) from their
+// neutral London photos into a gallery file, and returns the face options
+// that read it.
+func enrolledGallery(t *testing.T) (d, dir string, sec map[string]any) {
+	d = data(t)
+	dir = t.TempDir()
 	keyFile := filepath.Join(dir, "face-key")
 	os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
 	dbPath := filepath.Join(dir, "warden.db")
 
-	sec := testOptions(d)
+	sec = testOptions(d)
 	sec["key_file"] = keyFile
 	sec["gallery_db"] = dbPath
 	sec["min_face_px"] = 40
@@ -68,47 +118,38 @@ func TestVideoEvents(t *testing.T) {
 	eng.Close()
 	db.Close()
 
-	video := filepath.Join(dir, "entrance.mp4")
-	cameratest.Slideshow(t, video, []string{
-		filepath.Join(d, "faces/london/smiling_front/001_08.jpg"),
-		filepath.Join(d, "faces/london/smiling_front/002_08.jpg"),
-		filepath.Join(d, "faces/london/smiling_front/003_08.jpg"),
-	}, 3, 3)
+	return d, dir, sec
+}
 
-	cam := config.Camera{ID: "entrance", Detect: config.Detect{FPS: 5, Face: sec}}
-	var evs []*event.Event
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	err = camera.Analyze(ctx, camera.AnalyzeOptions{Gateway: "gw", Site: "s", Camera: cam}, video, func(e *event.Event) { evs = append(evs, e) })
-	if err != nil {
-		t.Fatal(err)
+// One person, one track: people one after another at the same spot (a
+// queue at a turnstile, 0.1 s apart) give one event each; a person who
+// lingers gives one.
+func TestQueueGivesOneEventPerPerson(t *testing.T) {
+	d, dir, sec := enrolledGallery(t)
+	cam := config.Camera{ID: "turnstile", Detect: config.Detect{FPS: 5, Face: sec}}
+	run := func(name string, imgs []string, hold, gap float64) []string {
+		video := filepath.Join(dir, name+".mp4")
+		var paths []string
+		for _, im := range imgs {
+			paths = append(paths, filepath.Join(d, "faces/london/smiling_front", im))
+		}
+		cameratest.Slideshow(t, video, paths, hold, gap)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		var got []string
+		err := camera.Analyze(ctx, camera.AnalyzeOptions{Gateway: "gw", Site: "s", Camera: cam}, video, func(e *event.Event) {
+			got = append(got, fmt.Sprintf("%s/%v", e.Type, e.Data["person_id"]))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
 	}
-	var got []string
-	for _, e := range evs {
-		got = append(got, fmt.Sprintf("%s/%s/%v", e.Type, e.Severity, e.Data["person_id"]))
-		t.Logf("%s %s %v", e.Time.Format("05.000"), e.Type, e.Data)
+	if got := run("queue", []string{"001_08.jpg", "002_08.jpg", "003_08.jpg", "001_08.jpg"}, 2, 0.1); strings.Join(got, " ") !=
+		"face.recognized/p001 face.watchlist/w002 face.unknown/ face.recognized/p001" {
+		t.Errorf("queue of four: %v", got)
 	}
-	want := []string{"face.recognized/info/p001", "face.watchlist/critical/w002", "face.unknown/warning/"}
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Fatalf("events\n got %v\nwant %v", got, want)
-	}
-
-	// what the detector counts (warden_camera_detector_counts_total)
-	det, err := face.New(cam)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer det.Close()
-	n, err := camera.ReadFile(ctx, video, camera.FileOptions{FPS: 5}, func(f vision.Frame) { det.Detect(f) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := det.(vision.Counting).Counts()
-	t.Logf("%d frames, counts %v", n, c)
-	if c["face_frames"] != n || c["face_recognized"] != 1 || c["face_watchlist"] != 1 || c["face_unknown"] != 1 {
-		t.Errorf("counts %v after %d frames: want every frame and one of each event", c, n)
-	}
-	if c["face_faces"] < 3 || c["face_errors"] != 0 {
-		t.Errorf("counts %v: want at least one face per person and no errors", c)
+	if got := run("linger", []string{"002_08.jpg"}, 8, 0.1); strings.Join(got, " ") != "face.watchlist/w002" {
+		t.Errorf("one person lingering 8 s: %v", got)
 	}
 }
