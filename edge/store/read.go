@@ -129,47 +129,6 @@ func (s *Store) read(scan func(uint64, func(uint64, []byte) (bool, error)) error
 	return out, next, err
 }
 
-// scanBack is scan towards older events: seq < before (0: all), newest
-// first.
-func (s *Store) scanBack(before uint64, fn func(seq uint64, v []byte) (bool, error)) error {
-	pos := before
-	for more := true; more; {
-		if pos == 1 {
-			return nil
-		}
-		err := s.view(func(tx *bbolt.Tx) error {
-			c := tx.Bucket(bktEvents).Cursor()
-			var k, v []byte
-			if pos == 0 {
-				k, v = c.Last()
-			} else if k, _ = c.Seek(u64(pos)); k == nil {
-				k, v = c.Last()
-			} else {
-				k, v = c.Prev()
-			}
-			for n := 0; ; k, v = c.Prev() {
-				if k == nil {
-					more = false
-					return nil
-				}
-				if n == s.scanChunk {
-					return nil
-				}
-				n++
-				pos = binary.BigEndian.Uint64(k)
-				ok, err := fn(pos, v)
-				if err != nil || !ok {
-					more = false
-					return err
-				}
-			}
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // ReadRaw returns up to limit stored events with seq > after, as JSON.
 func (s *Store) ReadRaw(after uint64, limit int) ([]Raw, error) {
@@ -205,15 +164,43 @@ func (s *Store) ReadRaw(after uint64, limit int) ([]Raw, error) {
 // scan calls fn for events with seq > after until fn returns false, in
 // read transactions of bounded length.
 func (s *Store) scan(after uint64, fn func(seq uint64, v []byte) (bool, error)) error {
-	pos := after
+	return s.walk(after, false, fn)
+}
+
+// scanBack is scan towards older events: seq < before (0: all), newest
+// first.
+func (s *Store) scanBack(before uint64, fn func(seq uint64, v []byte) (bool, error)) error {
+	return s.walk(before, true, fn)
+}
+
+// walk is scan (back false: seq > from, oldest first) and scanBack (seq <
+// from, 0 meaning all, newest first); pos is the last seq passed to fn, so
+// each read transaction resumes after it.
+func (s *Store) walk(from uint64, back bool, fn func(seq uint64, v []byte) (bool, error)) error {
+	pos := from
 	for more := true; more; {
-		if pos == math.MaxUint64 {
+		if (!back && pos == math.MaxUint64) || (back && pos == 1) {
 			return nil
 		}
 		err := s.view(func(tx *bbolt.Tx) error {
 			c := tx.Bucket(bktEvents).Cursor()
-			n := 0
-			for k, v := c.Seek(u64(pos + 1)); ; k, v = c.Next() {
+			var k, v []byte
+			step := c.Next
+			switch {
+			case !back:
+				k, v = c.Seek(u64(pos + 1))
+			case pos == 0:
+				step = c.Prev
+				k, v = c.Last()
+			default:
+				step = c.Prev
+				if k, _ = c.Seek(u64(pos)); k == nil {
+					k, v = c.Last()
+				} else {
+					k, v = c.Prev()
+				}
+			}
+			for n := 0; ; k, v = step() {
 				if k == nil {
 					more = false
 					return nil
