@@ -84,15 +84,9 @@ func runEnroll(_ context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "warden enroll:", err)
 		return 2
 	}
-	cfg, o, err := loadFaceConfig(*cfgPath)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "warden enroll:", err)
-		return 2
-	}
-	eng, err := face.NewEngine(o)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "warden enroll:", err)
-		return 1
+	cfg, o, eng, code := openEngine(*cfgPath)
+	if eng == nil {
+		return code
 	}
 	defer eng.Close()
 	var tpls []gallery.Template
@@ -130,19 +124,12 @@ func runEnroll(_ context.Context, args []string) int {
 // checkPhotos prints the enrolment gate's measurements per photo; exit 1
 // when any would be refused.
 func checkPhotos(cfgPath string, paths []string) int {
-	_, o, err := loadFaceConfig(cfgPath)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "warden enroll:", err)
-		return 2
-	}
-	eng, err := face.NewEngine(o)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "warden enroll:", err)
-		return 1
+	_, _, eng, code := openEngine(cfgPath)
+	if eng == nil {
+		return code
 	}
 	defer eng.Close()
 	rows := [][]string{{"PHOTO", "RESULT", "FACES", "FACE_PX", "SHARPNESS", "YAW", "NOTE"}}
-	code := 0
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
 		var q face.Quality
@@ -166,4 +153,20 @@ func checkPhotos(cfgPath string, paths []string) int {
 		return 1
 	}
 	return code
+}
+
+// openEngine loads the config's face options and engine; on failure it
+// prints why and returns the exit code (2: bad config, 1: the engine).
+func openEngine(cfgPath string) (*config.Config, face.Options, *face.Engine, int) {
+	cfg, o, err := loadFaceConfig(cfgPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "warden enroll:", err)
+		return nil, o, nil, 2
+	}
+	eng, err := face.NewEngine(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "warden enroll:", err)
+		return nil, o, nil, 1
+	}
+	return cfg, o, eng, 0
 }
