@@ -129,7 +129,6 @@ func (s *Store) read(scan func(uint64, func(uint64, []byte) (bool, error)) error
 	return out, next, err
 }
 
-
 // ReadRaw returns up to limit stored events with seq > after, as JSON.
 func (s *Store) ReadRaw(after uint64, limit int) ([]Raw, error) {
 	limit = clampLimit(limit)
