@@ -324,6 +324,18 @@ func (m *Manager) ResolveAs(ctx context.Context, id, actor, note, outcome string
 	}, note)
 }
 
+// RaiseFor is Raise, then Assign to assign (by "rule") unless it is empty,
+// the alarm is resolved or already that guard's: what a rule's raise_alarm
+// does.
+func (m *Manager) RaiseFor(ctx context.Context, e event.Event, key string, sev event.Severity, assign string) error {
+	a, err := m.Raise(ctx, e, key, sev)
+	if err != nil || assign == "" || a.State == Resolved || (a.Assigned != nil && a.Assigned.To == assign) {
+		return err
+	}
+	_, err = m.Assign(ctx, a.ID, "rule", assign, "")
+	return err
+}
+
 // Assign gives an open or acknowledged alarm to a named guard, who accepts
 // it. An assignment not accepted within AcceptWithin passes to the next
 // guard of the duty roster.

@@ -31,7 +31,6 @@ import (
 	"github.com/smartcommunity/warden/edge/camera"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/console"
-	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/gallery"
 	"github.com/smartcommunity/warden/edge/gate"
 	"github.com/smartcommunity/warden/edge/i18n"
@@ -457,7 +456,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		goRun("notify", g.notify.Run)
 	}
 	eng, err := rules.New(g.cfg, rules.Options{Publisher: out, Actuators: g.act, Commands: g.commands,
-		Alarms: alarmRaiser{g.alarms}, Logger: g.log.With("component", "rules"), Registerer: g.reg})
+		Alarms: g.alarms, Logger: g.log.With("component", "rules"), Registerer: g.reg})
 	if err != nil {
 		return fail(fmt.Errorf("rules: %w", err))
 	}
@@ -641,18 +640,6 @@ func (g *Gateway) pruneCrops(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-}
-
-// alarmRaiser lets rules raise alarms without knowing the alarm package.
-type alarmRaiser struct{ m *alarm.Manager }
-
-func (a alarmRaiser) Raise(ctx context.Context, e event.Event, key string, sev event.Severity, assign string) error {
-	al, err := a.m.Raise(ctx, e, key, sev)
-	// A repeat of an alarm already given to that guard is not re-assigned.
-	if err == nil && assign != "" && al.State != alarm.Resolved && (al.Assigned == nil || al.Assigned.To != assign) {
-		_, err = a.m.Assign(ctx, al.ID, "rule", assign, "")
-	}
-	return err
 }
 
 func (g *Gateway) deviceStatus() []api.DeviceStatus {

@@ -112,15 +112,11 @@ type raiser struct {
 	evs []event.Event
 }
 
-func (r *raiser) Raise(ctx context.Context, e event.Event, key string, sev event.Severity, assign string) error {
+func (r *raiser) RaiseFor(ctx context.Context, e event.Event, key string, sev event.Severity, assign string) error {
 	r.mu.Lock()
 	r.evs = append(r.evs, e)
 	r.mu.Unlock()
-	a, err := r.m.Raise(ctx, e, key, sev)
-	if err == nil && assign != "" && (a.Assigned == nil || a.Assigned.To != assign) {
-		_, err = r.m.Assign(ctx, a.ID, "rule", assign, "")
-	}
-	return err
+	return r.m.RaiseFor(ctx, e, key, sev, assign)
 }
 
 func (r *raiser) events() []event.Event {

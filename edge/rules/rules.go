@@ -43,7 +43,7 @@ type Actuators interface {
 // default key) with a severity (empty = the event's), and assigns it to a
 // guard when assign is not empty.
 type Alarms interface {
-	Raise(ctx context.Context, e event.Event, key string, sev event.Severity, assign string) error
+	RaiseFor(ctx context.Context, e event.Event, key string, sev event.Severity, assign string) error
 }
 
 // Options are the engine's dependencies. A nil Publisher, Actuators or
@@ -461,7 +461,7 @@ func (e *Engine) do(ctx context.Context, a *Action, v *View) (target string, err
 				return "", fmt.Errorf("key: %w", err)
 			}
 		}
-		return key, e.opts.Alarms.Raise(ctx, v.Event, key, a.Severity, a.Assign)
+		return key, e.opts.Alarms.RaiseFor(ctx, v.Event, key, a.Severity, a.Assign)
 	}
 	return "", fmt.Errorf("unknown action %q", a.Kind)
 }
