@@ -67,7 +67,7 @@ func Defaults() Options {
 		MaxYaw:             0.45,
 		UnknownAfterFrames: 5,
 		ConfirmFrames:      2,
-		TrackLostSeconds:   2,
+		TrackLostSeconds:   1,
 		MaxFaces:           10,
 		DetectWidth:        640,
 	}

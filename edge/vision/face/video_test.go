@@ -149,6 +149,12 @@ func TestQueueGivesOneEventPerPerson(t *testing.T) {
 		"face.recognized/p001 face.watchlist/w002 face.unknown/ face.recognized/p001" {
 		t.Errorf("queue of four: %v", got)
 	}
+	// A comes back right after B, well inside track_lost_seconds: B's
+	// face cut A's track, so A's return is a new visit.
+	if got := run("back", []string{"001_08.jpg", "002_08.jpg", "001_08.jpg"}, 0.8, 0.1); strings.Join(got, " ") !=
+		"face.recognized/p001 face.watchlist/w002 face.recognized/p001" {
+		t.Errorf("A, B, A 0.1 s apart: %v", got)
+	}
 	if got := run("linger", []string{"002_08.jpg"}, 8, 0.1); strings.Join(got, " ") != "face.watchlist/w002" {
 		t.Errorf("one person lingering 8 s: %v", got)
 	}
