@@ -410,6 +410,26 @@ func (e *Engine) inspect(img gocv.Mat) (q Quality, p Probe, err error) {
 	return q, p, nil
 }
 
+// Locate is the box of the largest face in img, found the way enrolment
+// finds it (with the bordered retry), in img's coordinates.
+func (e *Engine) Locate(img gocv.Mat) (image.Rectangle, bool, error) {
+	faces, err := e.Detect(img)
+	if err != nil {
+		return image.Rectangle{}, false, err
+	}
+	if len(faces) > 0 {
+		return largest(faces).Box, true, nil
+	}
+	padded := padForDetection(img)
+	defer padded.Close()
+	if faces, err = e.Detect(padded); err != nil || len(faces) == 0 {
+		return image.Rectangle{}, false, err
+	}
+	b := largest(faces).Box
+	off := image.Pt(img.Cols()/4, img.Rows()/4)
+	return image.Rectangle{Min: b.Min.Div(2).Sub(off), Max: b.Max.Div(2).Sub(off)}, true, nil
+}
+
 // padForDetection adds a quarter of the image on every side (edge pixels
 // repeated) and doubles the result.
 func padForDetection(img gocv.Mat) gocv.Mat {
