@@ -25,22 +25,45 @@ func NeedFFmpeg(t testing.TB) {
 // loops).
 func Slideshow(t testing.TB, out string, imgs []string, hold, gap float64) {
 	t.Helper()
+	var shots []Shot
+	for _, img := range imgs {
+		shots = append(shots, Shot{Image: img, Secs: hold}, Shot{Secs: gap})
+	}
+	Shots(t, out, shots)
+}
+
+// Shot is a still in a test video: Image fitted into 640×480 and shrunk by
+// Scale (0 or 1: fitted), or black when Image is empty.
+type Shot struct {
+	Image string
+	Scale float64
+	Secs  float64
+}
+
+// Shots builds a 640×480, 10 fps H.264 MP4 of the shots in order.
+func Shots(t testing.TB, out string, shots []Shot) {
+	t.Helper()
 	NeedFFmpeg(t)
 	var args []string
 	var filter strings.Builder
-	n := 0
-	for _, img := range imgs {
-		args = append(args, "-loop", "1", "-framerate", "10", "-t", fmt.Sprint(hold), "-i", img)
-		fmt.Fprintf(&filter, "[%d:v]scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=10,format=yuv420p[v%d];", n, n)
-		n++
-		args = append(args, "-f", "lavfi", "-t", fmt.Sprint(gap), "-i", "color=c=black:s=640x480:r=10")
-		fmt.Fprintf(&filter, "[%d:v]setsar=1,format=yuv420p[v%d];", n, n)
-		n++
+	for i, s := range shots {
+		if s.Image == "" {
+			args = append(args, "-f", "lavfi", "-t", fmt.Sprint(s.Secs), "-i", "color=c=black:s=640x480:r=10")
+			fmt.Fprintf(&filter, "[%d:v]setsar=1,format=yuv420p[v%d];", i, i)
+			continue
+		}
+		scale := s.Scale
+		if scale <= 0 {
+			scale = 1
+		}
+		args = append(args, "-loop", "1", "-framerate", "10", "-t", fmt.Sprint(s.Secs), "-i", s.Image)
+		fmt.Fprintf(&filter, "[%d:v]scale=%d:%d:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=10,format=yuv420p[v%d];",
+			i, int(640*scale)/2*2, int(480*scale)/2*2, i)
 	}
-	for i := 0; i < n; i++ {
+	for i := range shots {
 		fmt.Fprintf(&filter, "[v%d]", i)
 	}
-	fmt.Fprintf(&filter, "concat=n=%d:v=1:a=0[out]", n)
+	fmt.Fprintf(&filter, "concat=n=%d:v=1:a=0[out]", len(shots))
 	args = append(args, "-filter_complex", filter.String(), "-map", "[out]", "-c:v", "libx264", "-g", "10", "-pix_fmt", "yuv420p", "-y", out)
 	cmd := exec.Command("ffmpeg", append([]string{"-hide_banner", "-loglevel", "error"}, args...)...)
 	if b, err := cmd.CombinedOutput(); err != nil {
