@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"image/color"
 	"maps"
 	"time"
 
@@ -102,6 +101,10 @@ func (c *Camera) detect(ctx context.Context, dets []vision.Detector, f vision.Fr
 		c.exportCounts(dets)
 	}
 	for _, det := range found {
+		if det.Refines != "" {
+			c.refine(ctx, det)
+			continue
+		}
 		ev, err := EventFor(c.origin(f.Wall), det)
 		if err != nil {
 			c.m.Errors.WithLabelValues(c.cfg.ID, "detector").Inc()
@@ -117,6 +120,9 @@ func (c *Camera) detect(ctx context.Context, dets []vision.Detector, f vision.Fr
 			}
 		}
 		ev.Media = append(ev.Media, c.putImages(det)...)
+		if det.Key != "" {
+			c.keyed.put(det.Key, ev)
+		}
 		// The event goes out at detection, so its alarm opens at once; a
 		// clip follows as media.added when its post-event seconds are in.
 		c.append(ctx, ev)
@@ -177,7 +183,7 @@ func EventFor(o event.Origin, det vision.Detection) (*event.Event, error) {
 }
 
 func (c *Camera) putSnapshot(m gocv.Mat, det vision.Detection) (event.Media, error) {
-	jpg, err := SnapshotJPEG(m, det)
+	jpg, err := vision.SnapshotJPEG(m, det.BBox)
 	if err != nil {
 		return event.Media{}, err
 	}
@@ -186,21 +192,6 @@ func (c *Camera) putSnapshot(m gocv.Mat, det vision.Detection) (event.Media, err
 		return event.Media{}, fmt.Errorf("snapshot: store: %w", err)
 	}
 	return event.Media{Kind: "snapshot", URL: "/api/v1/media/" + info.ID, SHA256: info.SHA256}, nil
-}
-
-// SnapshotJPEG encodes m with the detection box drawn.
-func SnapshotJPEG(m gocv.Mat, det vision.Detection) ([]byte, error) {
-	img := m.Clone()
-	defer img.Close()
-	if !det.BBox.Empty() {
-		gocv.Rectangle(&img, det.BBox, color.RGBA{R: 255, A: 255}, 2)
-	}
-	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, img, []int{gocv.IMWriteJpegQuality, 85})
-	if err != nil {
-		return nil, fmt.Errorf("snapshot: jpeg: %w", err)
-	}
-	defer buf.Close()
-	return append([]byte(nil), buf.GetBytes()...), nil
 }
 
 // recordClip waits for the post-event seconds, writes the clip and
@@ -229,13 +220,60 @@ func (c *Camera) recordClip(ctx context.Context, ev *event.Event, at time.Time) 
 		c.log.Error("clip failed", "type", ev.Type, "err", err)
 		return
 	}
-	add, err := event.Make(c.origin(time.Now()), event.MediaAdded, event.Info, map[string]any{"event_id": ev.ID, "event_type": ev.Type})
+	c.addMedia(ctx, ev.ID, ev.Type, []event.Media{{Kind: "clip", URL: "/api/v1/media/" + mi.ID, SHA256: mi.SHA256}})
+}
+
+// addMedia appends a media.added event that brings media to the event id.
+func (c *Camera) addMedia(ctx context.Context, id, typ string, media []event.Media) {
+	add, err := event.Make(c.origin(time.Now()), event.MediaAdded, event.Info, map[string]any{"event_id": id, "event_type": typ})
 	if err != nil {
-		c.log.Error("clip event", "err", err)
+		c.log.Error("media.added event", "err", err)
 		return
 	}
-	add.Media = []event.Media{{Kind: "clip", URL: "/api/v1/media/" + mi.ID, SHA256: mi.SHA256}}
+	add.Media = media
 	c.append(ctx, add)
+}
+
+// refine brings a detection's better evidence to the event of the
+// detection it refines. A refinement whose event is no longer known (a
+// restarted session) or that brings nothing is dropped.
+func (c *Camera) refine(ctx context.Context, det vision.Detection) {
+	k, ok := c.keyed.get(det.Refines)
+	if !ok {
+		return
+	}
+	if media := c.putImages(det); len(media) > 0 {
+		c.addMedia(ctx, k.id, k.typ, media)
+	}
+}
+
+// keyedEvents remembers the last keyedMax keyed events, oldest out first.
+type keyedEvents struct {
+	byKey map[string]keyedEvent
+	order []string
+}
+
+type keyedEvent struct{ id, typ string }
+
+const keyedMax = 64
+
+func (k *keyedEvents) put(key string, ev *event.Event) {
+	if k.byKey == nil {
+		k.byKey = map[string]keyedEvent{}
+	}
+	if _, ok := k.byKey[key]; !ok {
+		k.order = append(k.order, key)
+	}
+	k.byKey[key] = keyedEvent{ev.ID, ev.Type}
+	if len(k.order) > keyedMax {
+		delete(k.byKey, k.order[0])
+		k.order = k.order[1:]
+	}
+}
+
+func (k *keyedEvents) get(key string) (keyedEvent, bool) {
+	e, ok := k.byKey[key]
+	return e, ok
 }
 
 // noteFrame updates fps, last frame time and, once a second, the snapshot

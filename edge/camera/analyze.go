@@ -29,7 +29,8 @@ type AnalyzeOptions struct {
 // unless Realtime, and calls emit with each event in video order. Event
 // times come from the video timeline, and ids are derived from camera, time,
 // type and a counter, so the same input gives byte-identical output. Events
-// carry no media (analyze has no media store). Detectors start fresh for
+// carry no media (analyze has no media store), and refinements are
+// dropped. Detectors start fresh for
 // each file.
 func Analyze(ctx context.Context, opt AnalyzeOptions, path string, emit func(*event.Event)) error {
 	facs := opt.Detectors
@@ -58,6 +59,9 @@ func Analyze(ctx context.Context, opt AnalyzeOptions, path string, emit func(*ev
 		f.Wall = start.Add(f.PTS)
 		for _, d := range dets {
 			for _, det := range d.Detect(f) {
+				if det.Refines != "" {
+					continue // analyze keeps no media to add to
+				}
 				o := event.Origin{Gateway: opt.Gateway, Site: opt.Site, Source: event.Source{Kind: "camera", ID: opt.Camera.ID},
 					Location: opt.Camera.Location, Time: f.Wall}
 				ev, err := EventFor(o, det)

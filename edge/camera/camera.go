@@ -79,7 +79,10 @@ type Camera struct {
 	m    *Metrics
 	// counted: the detectors' counts at the last export (analysis goroutine)
 	counted map[string]int
-	ring    *ring
+	// keyed: recent events by their detection's Key, for refinements
+	// (analysis goroutine)
+	keyed keyedEvents
+	ring  *ring
 
 	start time.Time
 

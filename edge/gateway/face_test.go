@@ -24,17 +24,20 @@ func sharedData(t *testing.T) string {
 
 // Faces walking past a live RTSP entrance camera: residents enrolled
 // through the API while the gateway runs are recognised, a watch-listed
-// person raises a critical alarm, a stranger is reported unknown.
+// person raises a critical alarm, a stranger is reported unknown. Each
+// alarm carries the face crop and its scene; the watch-listed man steps
+// closer after his alarm, and his best face follows it.
 func TestFaceVideoThroughGateway(t *testing.T) {
 	d := sharedData(t)
 	cameratest.NeedFFmpeg(t)
 	dir := t.TempDir()
 	video := filepath.Join(dir, "entrance.mp4")
-	cameratest.Slideshow(t, video, []string{
-		filepath.Join(d, "faces/london/smiling_front/001_08.jpg"),
-		filepath.Join(d, "faces/london/smiling_front/002_08.jpg"),
-		filepath.Join(d, "faces/london/smiling_front/003_08.jpg"),
-	}, 3, 3)
+	smiling := func(f string) string { return filepath.Join(d, "faces/london/smiling_front", f) }
+	cameratest.Shots(t, video, []cameratest.Shot{
+		{Image: smiling("001_08.jpg"), Secs: 3}, {Secs: 3},
+		{Image: smiling("002_08.jpg"), Scale: 0.4, Secs: 1.5}, {Image: smiling("002_08.jpg"), Secs: 1.5}, {Secs: 3},
+		{Image: smiling("003_08.jpg"), Secs: 3}, {Secs: 3},
+	})
 	rtspAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	replay := exec.Command(wardenBinary(t), "replay", "rtsp", "--listen", rtspAddr, "entrance="+video)
 	if err := replay.Start(); err != nil {
@@ -100,6 +103,7 @@ func TestFaceVideoThroughGateway(t *testing.T) {
 		}
 		return false, fmt.Sprintf("%+v", open.Alarms)
 	})
+	checkFaceEvidence(t, s)
 	if strings.Contains(s.log(), "Person p001") {
 		t.Errorf("a person's name appears in the info-level log")
 	}
@@ -151,4 +155,46 @@ func checkUnknownCropSealed(t *testing.T, s *site) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// checkFaceEvidence: the first face.watchlist event carries a crop and its
+// scene, served as JPEGs with their hashes; the close-up that came after
+// it follows as a media.added of that event, with both again.
+func checkFaceEvidence(t *testing.T, s *site) {
+	t.Helper()
+	evs, err := s.allEvents("face.watchlist")
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("face.watchlist events: %d, %v", len(evs), err)
+	}
+	w := evs[0]
+	kinds := func(e apiEvent) string {
+		var k []string
+		for _, m := range e.Media {
+			code, body := s.apiRaw(m.URL)
+			sum := sha256.Sum256(body)
+			if code != 200 || len(body) < 4 || body[0] != 0xFF || body[1] != 0xD8 || hex.EncodeToString(sum[:]) != m.SHA256 {
+				t.Errorf("%s %s at %s: %d, %d bytes, sha256 match %v", e.Type, m.Kind, m.URL, code, len(body), hex.EncodeToString(sum[:]) == m.SHA256)
+			}
+			k = append(k, m.Kind)
+		}
+		return strings.Join(k, ",")
+	}
+	if k := kinds(w); k != "crop,snapshot" {
+		t.Errorf("face.watchlist media %q, want crop,snapshot", k)
+	}
+	eventually(t, 30*time.Second, "the visit's best face following the watch-list alarm", func() (bool, string) {
+		added, err := s.allEvents("media.added")
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, a := range added {
+			if a.Data["event_id"] == w.ID {
+				if k := kinds(a); k != "crop,snapshot" {
+					t.Errorf("media.added of face.watchlist: %q, want crop,snapshot", k)
+				}
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d media.added, none for %s", len(added), w.ID)
+	})
 }

@@ -622,7 +622,7 @@ func (g *Gateway) openGallery() error {
 	return err
 }
 
-// pruneCrops deletes the unknown-face crops attached to events once they are
+// pruneCrops deletes the face crops attached to events once they are
 // older than retention.unknown_face_days, like the gallery's own copies.
 func (g *Gateway) pruneCrops(ctx context.Context) error {
 	keep := time.Duration(g.cfg.Retention.UnknownFaceDays) * 24 * time.Hour

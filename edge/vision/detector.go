@@ -5,6 +5,7 @@
 package vision
 
 import (
+	"fmt"
 	"image"
 	"image/color"
 	"time"
@@ -44,6 +45,12 @@ type Detection struct {
 	// drawn on the frame, a face crop); each is stored as media of its Kind
 	// and referenced from the event.
 	Images []Image
+	// Key names the detection so that a later one can add to its event.
+	// Refines, set instead of Type, makes this a later one: its Images
+	// (better evidence found after the event went out, like the best face
+	// of a visit) join the event of the detection keyed Refines as a
+	// media.added event.
+	Key, Refines string
 }
 
 // Image is an encoded picture a detector attaches to its detection.
@@ -109,4 +116,19 @@ func Shift(src gocv.Mat, dst *gocv.Mat, dx, dy float64) {
 	m.SetDoubleAt(1, 1, 1)
 	m.SetDoubleAt(1, 2, dy)
 	gocv.WarpAffineWithParams(src, dst, m, image.Pt(src.Cols(), src.Rows()), gocv.InterpolationLinear, gocv.BorderReplicate, color.RGBA{})
+}
+
+// SnapshotJPEG encodes m with box (when not empty) drawn.
+func SnapshotJPEG(m gocv.Mat, box image.Rectangle) ([]byte, error) {
+	img := m.Clone()
+	defer img.Close()
+	if !box.Empty() {
+		gocv.Rectangle(&img, box, color.RGBA{R: 255, A: 255}, 2)
+	}
+	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, img, []int{gocv.IMWriteJpegQuality, 85})
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: jpeg: %w", err)
+	}
+	defer buf.Close()
+	return append([]byte(nil), buf.GetBytes()...), nil
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -60,6 +61,7 @@ type Detector struct {
 	log     *slog.Logger
 	tracks  []*track
 	nextID  int
+	seq     uint64        // this detector among all, for detection keys
 	Elapsed time.Duration // time spent in Detect, for benchmarks
 	counts  map[string]int
 }
@@ -78,11 +80,17 @@ type track struct {
 	persons   map[string]gallery.Person
 	bestQ     float64
 	bestBox   image.Rectangle
-	bestCrop  []byte
-	bestScore float64 // best unmatched score, for face.unknown
-	emitted   bool
+	scene     gocv.Mat  // the frame of the best face so far (empty before one)
+	sceneAt   time.Time // its wall time
+	bestScore float64   // best unmatched score, for face.unknown
+	emitted   string    // the event type given, "" before
+	emittedQ  float64   // bestQ when it was given
 	tmpl      []float32 // running mean of the track's embeddings: who it is
 }
+
+// detectorSeq numbers detectors so that detection keys never repeat
+// across sessions of a camera.
+var detectorSeq atomic.Uint64
 
 // NewDetector loads the models (and the gallery snapshot of gallery_db).
 func NewDetector(camID string, o Options, d Deps) (*Detector, error) {
@@ -93,7 +101,7 @@ func NewDetector(camID string, o Options, d Deps) (*Detector, error) {
 	if err != nil {
 		return nil, err
 	}
-	det := &Detector{cam: camID, opt: o, eng: eng, gal: d.Gallery, log: d.Log.With("component", "face", "camera", camID), counts: map[string]int{}}
+	det := &Detector{cam: camID, opt: o, eng: eng, gal: d.Gallery, log: d.Log.With("component", "face", "camera", camID), counts: map[string]int{}, seq: detectorSeq.Add(1)}
 	if d.Gallery == nil && o.GalleryDB != "" {
 		if det.static, err = ReadGallery(o); err != nil {
 			eng.Close()
@@ -149,6 +157,10 @@ func (d *Detector) reload() error {
 
 // Close frees the models.
 func (d *Detector) Close() {
+	for _, t := range d.tracks {
+		t.scene.Close()
+	}
+	d.tracks = nil
 	d.eng.Close()
 	if d.match != nil {
 		d.match.Close()
@@ -214,7 +226,7 @@ func (d *Detector) assign(faces []Face, pts time.Duration) []*track {
 
 func (d *Detector) newTrack() *track {
 	d.nextID++
-	t := &track{id: d.nextID, hits: map[string]int{}, best: map[string]float64{}, persons: map[string]gallery.Person{}}
+	t := &track{id: d.nextID, hits: map[string]int{}, best: map[string]float64{}, persons: map[string]gallery.Person{}, scene: gocv.NewMat()}
 	d.tracks = append(d.tracks, t)
 	return t
 }
@@ -242,12 +254,77 @@ func (t *track) learn(vec []float32) {
 
 // cut ends t (someone else stands where it was: a queue at a turnstile)
 // and opens a new track in its place.
-func (d *Detector) cut(t *track, box image.Rectangle, pts time.Duration) *track {
+func (d *Detector) cut(t *track, box image.Rectangle, pts time.Duration) (*track, []vision.Detection) {
 	d.counts["face_track_cuts"]++
 	d.tracks = slices.DeleteFunc(d.tracks, func(x *track) bool { return x == t })
 	n := d.newTrack()
 	n.box, n.last = box, pts
-	return n
+	return n, d.end(t)
+}
+
+// key names the event of track t (see vision.Detection.Key).
+func (d *Detector) key(t *track) string { return fmt.Sprintf("face/%d/%d", d.seq, t.id) }
+
+// end closes a track that left. When its event went out before the
+// person's best face, that face and its scene follow as a refinement.
+func (d *Detector) end(t *track) []vision.Detection {
+	defer t.scene.Close()
+	if t.emitted == "" || t.bestQ < refineGain*t.emittedQ {
+		return nil
+	}
+	d.counts["face_refined"]++
+	return []vision.Detection{{Refines: d.key(t), Images: d.evidence(t, t.emitted, nil)}}
+}
+
+// refineGain is how much better the best face of a visit must be than the
+// one its event carried to be sent after it.
+const refineGain = 1.25
+
+// consider keeps the frame of the best face of a track so far: big,
+// sharp and frontal.
+func (t *track) consider(f vision.Frame, fc Face, p Probe) {
+	q := float64(fc.Box.Dy()) * min(p.Sharpness, 500) * (1 - p.Yaw)
+	if q <= t.bestQ {
+		return
+	}
+	t.bestQ, t.bestBox, t.sceneAt = q, fc.Box, f.Wall
+	f.Mat.CopyTo(&t.scene)
+}
+
+// evidence is the pair GA/T 1400 uploads with a face: the best crop of the
+// visit and its scene (the whole frame, the face boxed). A stranger's crop
+// is sealed by the gallery (data gets its crop_id); the crop of a known
+// person and the scene are stored as media.
+func (d *Detector) evidence(t *track, typ string, data map[string]any) []vision.Image {
+	if t.scene.Empty() {
+		return nil
+	}
+	var out []vision.Image
+	if crop := boxJPEG(t.scene, t.bestBox); crop != nil {
+		img := vision.Image{Kind: "crop", ContentType: "image/jpeg", Data: crop}
+		if typ == event.FaceUnknown && d.gal != nil {
+			// Sealed by the gallery, served decrypted to guards: the crop
+			// of a stranger is never on disk in the clear.
+			if u, err := d.gal.AddUnknown(d.cam, t.sceneAt, t.bestScore, crop); err != nil {
+				d.log.Error("keep unknown face crop", "err", err)
+				img.Data = nil
+			} else {
+				if data != nil {
+					data["crop_id"] = u.ID
+				}
+				img.URL = gallery.UnknownCropURL(u.ID)
+			}
+		}
+		if img.Data != nil {
+			out = append(out, img)
+		}
+	}
+	if scene, err := vision.SnapshotJPEG(t.scene, t.bestBox); err != nil {
+		d.log.Error("face scene", "err", err)
+	} else {
+		out = append(out, vision.Image{Kind: "snapshot", ContentType: "image/jpeg", Data: scene})
+	}
+	return out
 }
 
 // Detect implements vision.Detector.
@@ -272,7 +349,7 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	for i, fc := range faces {
 		t := tracks[i]
 		if fc.Box.Dy() < d.opt.MinFacePx {
-			if !t.emitted {
+			if t.emitted == "" {
 				d.counts["face_too_small"]++
 			}
 			continue
@@ -286,13 +363,22 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 		// One person, one track: a face that is not who this track has
 		// seen is the next person in a queue, not a continuation.
 		if !t.sameIdentity(p.Vec, d.opt.Threshold) {
-			t = d.cut(t, fc.Box, f.PTS)
+			var refined []vision.Detection
+			t, refined = d.cut(t, fc.Box, f.PTS)
+			out = append(out, refined...)
 		}
 		t.learn(p.Vec)
-		if !t.emitted {
-			if det, ok := d.observe(f, fc, t, p); ok {
-				d.counts["face_"+strings.TrimPrefix(det.Type, "face.")]++
-				out = append(out, det)
+		if p.Sharpness < d.opt.MinSharpness || p.Yaw > d.opt.MaxYaw {
+			if t.emitted == "" {
+				d.counts["face_poor_quality"]++
+			}
+		} else {
+			t.consider(f, fc, p)
+			if t.emitted == "" {
+				if det, ok := d.observe(t, p); ok {
+					d.counts["face_"+strings.TrimPrefix(det.Type, "face.")]++
+					out = append(out, det)
+				}
 			}
 		}
 		p.Crop.Close()
@@ -302,68 +388,52 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	for _, t := range d.tracks {
 		if f.PTS-t.last <= lost {
 			kept = append(kept, t)
+		} else {
+			out = append(out, d.end(t)...)
 		}
 	}
 	d.tracks = kept
 	return out
 }
 
-// observe embeds one good-quality face of a track and decides whether the
-// track has earned its one event.
-func (d *Detector) observe(f vision.Frame, fc Face, t *track, p Probe) (vision.Detection, bool) {
-	if p.Sharpness < d.opt.MinSharpness || p.Yaw > d.opt.MaxYaw {
-		d.counts["face_poor_quality"]++
-		return vision.Detection{}, false
-	}
-	// Quality favours big, sharp, frontal faces.
-	q := float64(fc.Box.Dy()) * min(p.Sharpness, 500) * (1 - p.Yaw)
-	if q > t.bestQ {
-		t.bestQ, t.bestBox = q, fc.Box
-		t.bestCrop = boxJPEG(f.Mat, fc.Box)
-	}
+// observe matches one good-quality face of a track and decides whether
+// the track has earned its one event.
+func (d *Detector) observe(t *track, p Probe) (vision.Detection, bool) {
 	person, score, ok := d.match.Best(p)
 	if ok {
 		t.unmatched = 0
 		t.hits[person.ID]++
 		t.persons[person.ID] = person
 		t.best[person.ID] = max(t.best[person.ID], score)
-		if t.hits[person.ID] >= d.opt.ConfirmFrames {
-			t.emitted = true
-			typ, sev := event.FaceRecognized, event.Severity("")
-			if person.Group == gallery.Watchlist {
-				typ, sev = event.FaceWatchlist, event.Critical
-			}
-			d.log.Debug("face matched", "track", t.id, "person", person.ID, "name", person.Name, "score", t.best[person.ID])
-			return vision.Detection{Type: typ, Severity: sev, BBox: t.bestBox, Snapshot: true,
-				Data: map[string]any{"person_id": person.ID, "name": person.Name, "score": round3(t.best[person.ID]),
-					"bbox": vision.BBoxList(t.bestBox), "group": string(person.Group), "track": t.id}}, true
+		if t.hits[person.ID] < d.opt.ConfirmFrames {
+			return vision.Detection{}, false
 		}
-		return vision.Detection{}, false
+		typ, sev := event.FaceRecognized, event.Severity("")
+		if person.Group == gallery.Watchlist {
+			typ, sev = event.FaceWatchlist, event.Critical
+		}
+		d.log.Debug("face matched", "track", t.id, "person", person.ID, "name", person.Name, "score", t.best[person.ID])
+		return d.emit(t, vision.Detection{Type: typ, Severity: sev,
+			Data: map[string]any{"person_id": person.ID, "name": person.Name, "score": round3(t.best[person.ID]), "group": string(person.Group)}}), true
 	}
 	t.bestScore = max(t.bestScore, score)
 	t.unmatched++
 	if t.unmatched < d.opt.UnknownAfterFrames {
 		return vision.Detection{}, false
 	}
-	t.emitted = true
-	det := vision.Detection{Type: event.FaceUnknown, BBox: t.bestBox, Snapshot: true,
-		Data: map[string]any{"person_id": "", "name": "", "score": round3(t.bestScore), "bbox": vision.BBoxList(t.bestBox), "track": t.id}}
-	if t.bestCrop != nil {
-		if d.gal != nil {
-			// Sealed by the gallery, served decrypted to guards: the crop
-			// of a stranger is never on disk in the clear.
-			if u, err := d.gal.AddUnknown(d.cam, f.Wall, t.bestScore, t.bestCrop); err != nil {
-				d.log.Error("keep unknown face crop", "err", err)
-			} else {
-				det.Data["crop_id"] = u.ID
-				det.Images = []vision.Image{{Kind: "crop", ContentType: "image/jpeg", Data: t.bestCrop, URL: gallery.UnknownCropURL(u.ID)}}
-			}
-		} else {
-			det.Images = []vision.Image{{Kind: "crop", ContentType: "image/jpeg", Data: t.bestCrop}}
-		}
-	}
 	d.log.Info("unknown face", "track", t.id)
-	return det, true
+	return d.emit(t, vision.Detection{Type: event.FaceUnknown,
+		Data: map[string]any{"person_id": "", "name": "", "score": round3(t.bestScore)}}), true
+}
+
+// emit gives track t its one event, det, with the visit's best face so far
+// and its scene; a better face later follows it (see end).
+func (d *Detector) emit(t *track, det vision.Detection) vision.Detection {
+	t.emitted, t.emittedQ = det.Type, t.bestQ
+	det.BBox, det.Key = t.bestBox, d.key(t)
+	det.Data["bbox"], det.Data["track"] = vision.BBoxList(t.bestBox), t.id
+	det.Images = d.evidence(t, det.Type, det.Data)
+	return det
 }
 
 func round3(v float64) float64 { return float64(int(v*1000+0.5)) / 1000 }

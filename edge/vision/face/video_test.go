@@ -3,6 +3,7 @@ package face_test
 import (
 	"context"
 	"fmt"
+	"image"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"gocv.io/x/gocv"
 
 	"github.com/smartcommunity/warden/edge/camera"
 	"github.com/smartcommunity/warden/edge/camera/cameratest"
@@ -157,5 +159,58 @@ func TestQueueGivesOneEventPerPerson(t *testing.T) {
 	}
 	if got := run("linger", []string{"002_08.jpg"}, 8, 0.1); strings.Join(got, " ") != "face.watchlist/w002" {
 		t.Errorf("one person lingering 8 s: %v", got)
+	}
+}
+
+// The alarm goes out with the best face seen by then, and its scene; when
+// the person then steps closer, the visit's best face and scene follow the
+// alarm as a refinement of it (media.added), once, when the person leaves.
+func TestBestFaceOfTheVisit(t *testing.T) {
+	d, dir, sec := enrolledGallery(t)
+	img := filepath.Join(d, "faces/london/smiling_front/002_08.jpg")
+	video := filepath.Join(dir, "closer.mp4")
+	cameratest.Shots(t, video, []cameratest.Shot{{Image: img, Scale: 0.4, Secs: 1.5}, {Image: img, Secs: 1.5}, {Secs: 2}})
+	cam := config.Camera{ID: "gate", Detect: config.Detect{FPS: 5, Face: sec}}
+	det, err := face.New(cam)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer det.Close()
+	var got []vision.Detection
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := camera.ReadFile(ctx, video, camera.FileOptions{FPS: 5}, func(f vision.Frame) { got = append(got, det.Detect(f)...) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Type != event.FaceWatchlist || got[0].Key == "" || got[1].Refines != got[0].Key || got[1].Type != "" {
+		t.Fatalf("detections %+v: want a face.watchlist, then one refinement of it", got)
+	}
+	size := func(d vision.Detection, kind string) image.Point {
+		t.Helper()
+		for _, im := range d.Images {
+			if im.Kind == kind {
+				m, err := gocv.IMDecode(im.Data, gocv.IMReadColor)
+				if err != nil || m.Empty() {
+					t.Fatalf("%s of %s does not decode: %v", kind, d.Type, err)
+				}
+				defer m.Close()
+				return image.Pt(m.Cols(), m.Rows())
+			}
+		}
+		t.Fatalf("%s%s carries no %s image", d.Type, d.Refines, kind)
+		return image.Point{}
+	}
+	first, best := size(got[0], "crop"), size(got[1], "crop")
+	t.Logf("crop at the alarm %v, best of the visit %v", first, best)
+	if best.Y < 2*first.Y {
+		t.Errorf("best crop %v is not the close-up (alarm's crop %v)", best, first)
+	}
+	for _, d := range got {
+		if s := size(d, "snapshot"); s != image.Pt(640, 480) {
+			t.Errorf("scene of %s%s is %v, want the whole 640×480 frame", d.Type, d.Refines, s)
+		}
+	}
+	if c := det.(vision.Counting).Counts(); c["face_refined"] != 1 {
+		t.Errorf("counts %v: want face_refined 1", c)
 	}
 }
