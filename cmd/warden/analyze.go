@@ -86,8 +86,9 @@ func runAnalyze(ctx context.Context, args []string) int {
 			fmt.Fprintf(os.Stderr, "\r[%d/%d] %s %s", i+1, fs.NArg(), bar(pos, total, 30), pos.Truncate(time.Second))
 		}
 		n := 0
+		var stats camera.AnalyzeStats
 		err := camera.Analyze(ctx, camera.AnalyzeOptions{Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Camera: *cam,
-			Start: start, Realtime: *realtime, Progress: progress}, path, func(ev *event.Event) {
+			Start: start, Realtime: *realtime, Progress: progress, Done: func(s camera.AnalyzeStats) { stats = s }}, path, func(ev *event.Event) {
 			seq++
 			n++
 			ev.Seq = seq
@@ -107,6 +108,7 @@ func runAnalyze(ctx context.Context, args []string) int {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "[%d/%d] %s: %d events\n", i+1, fs.NArg(), path, n)
+		printStats(stats)
 	}
 	return code
 }
@@ -158,4 +160,20 @@ func bar(pos, total time.Duration, width int) string {
 	}
 	done := min(width, int(float64(width)*float64(pos)/float64(total)))
 	return "[" + strings.Repeat("#", done) + strings.Repeat(".", width-done) + "]"
+}
+
+// printStats says what the detectors did: the frames analysed and their
+// cost, and for faces how many were seen and what each cost (what an
+// installer checks when a camera gives no face events).
+func printStats(s camera.AnalyzeStats) {
+	if s.Frames == 0 {
+		return
+	}
+	ms := func(d time.Duration, n int) float64 { return float64(d.Microseconds()) / 1000 / float64(n) }
+	fmt.Fprintf(os.Stderr, "  %d frames analysed, %.1f ms per frame in the detectors", s.Frames, ms(s.Detect, s.Frames))
+	if n := s.Counts["face_faces"]; n > 0 {
+		fmt.Fprintf(os.Stderr, "; %d faces, %.1f ms per face (too small %d, poor quality %d)",
+			n, ms(s.Detect, n), s.Counts["face_too_small"], s.Counts["face_poor_quality"])
+	}
+	fmt.Fprintln(os.Stderr)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -23,6 +24,17 @@ type AnalyzeOptions struct {
 	Start    time.Time
 	Realtime bool
 	Progress func(pos, total time.Duration)
+	// Done, when set, receives what the detectors did over the file.
+	Done func(AnalyzeStats)
+}
+
+// AnalyzeStats is what the detectors did over one file: frames analysed,
+// time spent in Detect, and the counts of counting detectors (face_faces,
+// face_too_small, …), for installers and benchmarks.
+type AnalyzeStats struct {
+	Frames int
+	Detect time.Duration
+	Counts map[string]int
 }
 
 // Analyze runs the camera's detectors over one file, as fast as possible
@@ -55,10 +67,14 @@ func Analyze(ctx context.Context, opt AnalyzeOptions, path string, emit func(*ev
 		fps = config.DefaultDetectFPS
 	}
 	n := 0
-	_, err = ReadFile(ctx, path, FileOptions{FPS: fps, Realtime: opt.Realtime, Progress: opt.Progress}, func(f vision.Frame) {
+	var st AnalyzeStats
+	st.Frames, err = ReadFile(ctx, path, FileOptions{FPS: fps, Realtime: opt.Realtime, Progress: opt.Progress}, func(f vision.Frame) {
 		f.Wall = start.Add(f.PTS)
 		for _, d := range dets {
-			for _, det := range d.Detect(f) {
+			t0 := time.Now()
+			found := d.Detect(f)
+			st.Detect += time.Since(t0)
+			for _, det := range found {
 				if det.Refines != "" {
 					continue // analyze keeps no media to add to
 				}
@@ -74,6 +90,15 @@ func Analyze(ctx context.Context, opt AnalyzeOptions, path string, emit func(*ev
 			}
 		}
 	})
+	if opt.Done != nil && err == nil {
+		st.Counts = map[string]int{}
+		for _, d := range dets {
+			if c, ok := d.(vision.Counting); ok {
+				maps.Copy(st.Counts, c.Counts())
+			}
+		}
+		opt.Done(st)
+	}
 	return err
 }
 

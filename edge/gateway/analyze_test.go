@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -106,6 +107,10 @@ cameras:
 	out, e := run("analyze", "--config", cfg, "--camera", "gate", video)
 	if !strings.Contains(e, "gallery: 1 persons, 1 templates from "+filepath.Join(dir, "data", "warden.db")) {
 		t.Errorf("progress does not say what gallery was loaded:\n%s", e)
+	}
+	// what the detectors did, for the installer: frames and faces seen
+	if m := regexp.MustCompile(`(\d+) frames analysed, [\d.]+ ms per frame in the detectors; (\d+) faces, [\d.]+ ms per face`).FindStringSubmatch(e); m == nil || m[1] == "0" || m[2] == "0" {
+		t.Errorf("analyze does not say what its detectors did:\n%s", e)
 	}
 	got := types(out)
 	if strings.Join(got["face.recognized"], ",") != "r-001" || len(got["face.unknown"]) != 1 {
