@@ -93,6 +93,7 @@ type Unknown struct {
 	Camera string    `json:"camera"`
 	Time   time.Time `json:"time"`
 	Score  float64   `json:"score"`
+	Scene  bool      `json:"scene,omitempty"` // a sealed scene is kept too
 }
 
 // Options are the gallery's dependencies.

@@ -125,16 +125,22 @@ func TestRemoveAndAudit(t *testing.T) {
 func TestUnknownRetention(t *testing.T) {
 	g, _, _, dir := open(t)
 	now := time.Now()
-	old, err := g.AddUnknown("entrance", now.Add(-8*24*time.Hour), 0.1, []byte("old-face"))
+	old, err := g.AddUnknown("entrance", now.Add(-8*24*time.Hour), 0.1, []byte("old-face"), []byte("old-scene"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh, _ := g.AddUnknown("entrance", now.Add(-time.Hour), 0.1, []byte("new-face"))
+	fresh, _ := g.AddUnknown("entrance", now.Add(-time.Hour), 0.1, []byte("new-face"), nil)
 	if b, err := g.UnknownCrop(old.ID); err != nil || string(b) != "old-face" {
 		t.Fatalf("crop %q %v", b, err)
 	}
+	if b, err := g.UnknownScene(old.ID); err != nil || string(b) != "old-scene" {
+		t.Fatalf("scene %q %v", b, err)
+	}
 	if raw, _ := os.ReadFile(filepath.Join(dir, "faces", "unknown", old.ID+".sealed")); bytes.Contains(raw, []byte("old-face")) {
 		t.Fatal("crop file is not encrypted")
+	}
+	if raw, _ := os.ReadFile(filepath.Join(dir, "faces", "unknown", old.ID+".scene.sealed")); len(raw) == 0 || bytes.Contains(raw, []byte("old-scene")) {
+		t.Fatal("scene file is missing or not encrypted")
 	}
 	n, err := g.PruneUnknown(now.Add(-7 * 24 * time.Hour))
 	if err != nil || n != 1 {
@@ -150,6 +156,9 @@ func TestUnknownRetention(t *testing.T) {
 	}
 	if _, err := g.UnknownCrop(old.ID); err == nil {
 		t.Fatal("old crop still readable")
+	}
+	if _, err := g.UnknownScene(old.ID); err == nil {
+		t.Fatal("old scene still readable")
 	}
 }
 

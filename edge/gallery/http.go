@@ -25,10 +25,12 @@ type Embedder interface {
 //	                                or JSON {"person","name","group","images":[base64…]}
 //	DELETE /api/v1/gallery/{id}     remove a person with templates and crops
 //
-// and, for guards, GET /api/v1/faces/unknown/{id}: an unknown face's crop,
-// decrypted on the fly (the file on disk is sealed).
+// and, for guards, GET /api/v1/faces/unknown/{id} and …/{id}/scene: an
+// unknown face's crop and its scene, decrypted on the fly (the files on
+// disk are sealed).
 func (g *Gallery) Mount(s *api.Server, e Embedder) {
-	s.Handle("GET /api/v1/faces/unknown/{id}", api.RoleGuard, http.HandlerFunc(g.httpUnknownCrop))
+	s.Handle("GET /api/v1/faces/unknown/{id}", api.RoleGuard, http.HandlerFunc(g.httpUnknown(g.UnknownCrop, "crop")))
+	s.Handle("GET /api/v1/faces/unknown/{id}/scene", api.RoleGuard, http.HandlerFunc(g.httpUnknown(g.UnknownScene, "scene")))
 	s.Handle("GET /api/v1/gallery", api.RoleAdmin, http.HandlerFunc(g.httpList))
 	s.Handle("POST /api/v1/gallery", api.RoleAdmin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.httpEnroll(w, r, e) }))
 	s.Handle("DELETE /api/v1/gallery/{id}", api.RoleAdmin, http.HandlerFunc(g.httpRemove))
@@ -167,17 +169,23 @@ func (g *Gallery) httpRemove(w http.ResponseWriter, r *http.Request) {
 // UnknownCropURL is where guards see an unknown face's crop.
 func UnknownCropURL(id string) string { return "/api/v1/faces/unknown/" + id }
 
-func (g *Gallery) httpUnknownCrop(w http.ResponseWriter, r *http.Request) {
-	jpeg, err := g.UnknownCrop(r.PathValue("id"))
-	if errors.Is(err, os.ErrNotExist) {
-		api.WriteError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "no unknown-face crop %q (deleted by retention?)", r.PathValue("id")))
-		return
+// UnknownSceneURL is where guards see the scene of an unknown face's crop.
+func UnknownSceneURL(id string) string { return UnknownCropURL(id) + "/scene" }
+
+// httpUnknown serves a sealed picture of an unknown face, decrypted.
+func (g *Gallery) httpUnknown(read func(id string) ([]byte, error), what string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		jpeg, err := read(r.PathValue("id"))
+		if errors.Is(err, os.ErrNotExist) {
+			api.WriteError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "no unknown-face %s %q (deleted by retention?)", what, r.PathValue("id")))
+			return
+		}
+		if err != nil {
+			api.WriteError(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", "image/jpeg")
+		w.Header().Set("Cache-Control", "private, no-store")
+		_, _ = w.Write(jpeg)
 	}
-	if err != nil {
-		api.WriteError(w, err)
-		return
-	}
-	w.Header().Set("Content-Type", "image/jpeg")
-	w.Header().Set("Cache-Control", "private, no-store")
-	_, _ = w.Write(jpeg)
 }

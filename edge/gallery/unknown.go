@@ -20,25 +20,42 @@ func unknownKey(t time.Time, id string) []byte {
 
 func (g *Gallery) cropPath(id string) string { return filepath.Join(g.dir, "unknown", id+".sealed") }
 
-// AddUnknown keeps the JPEG crop of an unknown face, sealed, until
-// PruneUnknown removes it.
-func (g *Gallery) AddUnknown(camera string, t time.Time, score float64, jpeg []byte) (Unknown, error) {
+// scenePath is where the frame a crop was taken from is kept: it shows the
+// stranger's face as well, so it is sealed the same way.
+func (g *Gallery) scenePath(id string) string {
+	return filepath.Join(g.dir, "unknown", id+".scene.sealed")
+}
+
+// AddUnknown keeps the JPEG crop of an unknown face and, when not nil, the
+// JPEG of its scene, sealed, until PruneUnknown removes them.
+func (g *Gallery) AddUnknown(camera string, t time.Time, score float64, crop, scene []byte) (Unknown, error) {
 	if g.dir == "" {
 		return Unknown{}, errors.New("gallery: no crop directory configured")
 	}
-	u := Unknown{ID: ulid.Make().String(), Camera: camera, Time: t.UTC(), Score: score}
+	u := Unknown{ID: ulid.Make().String(), Camera: camera, Time: t.UTC(), Score: score, Scene: scene != nil}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	path := g.cropPath(u.ID)
-	if err := os.WriteFile(path, g.sealBytes(jpeg), 0o600); err != nil {
-		return Unknown{}, fmt.Errorf("gallery: unknown crop: %w", err)
+	files := map[string][]byte{g.cropPath(u.ID): crop}
+	if scene != nil {
+		files[g.scenePath(u.ID)] = scene
+	}
+	undo := func() {
+		for path := range files {
+			_ = os.Remove(path)
+		}
+	}
+	for path, b := range files {
+		if err := os.WriteFile(path, g.sealBytes(b), 0o600); err != nil {
+			undo()
+			return Unknown{}, fmt.Errorf("gallery: unknown crop: %w", err)
+		}
 	}
 	meta, _ := json.Marshal(u)
 	err := g.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bktUnknown).Put(unknownKey(u.Time, u.ID), meta)
 	})
 	if err != nil {
-		_ = os.Remove(path)
+		undo()
 		return Unknown{}, fmt.Errorf("gallery: unknown crop: %w", err)
 	}
 	return u, nil
@@ -69,6 +86,15 @@ func (g *Gallery) UnknownCrop(id string) ([]byte, error) {
 	return g.openBytes(b)
 }
 
+// UnknownScene returns the decrypted JPEG of an unknown crop's scene.
+func (g *Gallery) UnknownScene(id string) ([]byte, error) {
+	b, err := os.ReadFile(g.scenePath(filepath.Base(id)))
+	if err != nil {
+		return nil, fmt.Errorf("gallery: unknown scene %s: %w", id, err)
+	}
+	return g.openBytes(b)
+}
+
 // PruneUnknown deletes the crops (files and records) taken before cutoff and
 // returns how many went. Files go first, then the records, so a crash in
 // between leaves records whose files are gone, removed on the next pass.
@@ -90,8 +116,10 @@ func (g *Gallery) PruneUnknown(cutoff time.Time) (int, error) {
 		return 0, fmt.Errorf("gallery: prune: %w", err)
 	}
 	for _, id := range ids {
-		if err := os.Remove(g.cropPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return 0, fmt.Errorf("gallery: prune %s: %w", id, err)
+		for _, path := range []string{g.cropPath(id), g.scenePath(id)} {
+			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return 0, fmt.Errorf("gallery: prune %s: %w", id, err)
+			}
 		}
 	}
 	if len(keys) == 0 {

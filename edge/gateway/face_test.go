@@ -110,34 +110,34 @@ func TestFaceVideoThroughGateway(t *testing.T) {
 	checkUnknownCropSealed(t, s)
 }
 
-// checkUnknownCropSealed: a stranger's crop is served to guards decrypted
-// from the gallery's sealed copy, and its bytes are nowhere on disk in the
-// clear (they once sat in data_dir/media beside the sealed copy).
+// checkUnknownCropSealed: a stranger's crop and scene are served to guards
+// decrypted from the gallery's sealed copies, and their bytes are nowhere on
+// disk in the clear (the crop once sat in data_dir/media beside the sealed
+// copy, the scene as a plain snapshot).
 func checkUnknownCropSealed(t *testing.T, s *site) {
 	t.Helper()
 	evs, err := s.allEvents("face.unknown")
 	if err != nil || len(evs) == 0 {
 		t.Fatalf("face.unknown events: %d, %v", len(evs), err)
 	}
-	var crop []byte
+	var pics [][]byte
+	kinds := map[string]bool{}
 	for _, e := range evs {
 		for _, m := range e.Media {
-			if m.Kind != "crop" {
-				continue
-			}
 			if !strings.HasPrefix(m.URL, "/api/v1/faces/unknown/") {
-				t.Fatalf("crop media at %s, want the gallery's sealed copy under /api/v1/faces/unknown/", m.URL)
+				t.Fatalf("%s media at %s, want the gallery's sealed copy under /api/v1/faces/unknown/", m.Kind, m.URL)
 			}
 			code, body := s.apiRaw(m.URL)
 			sum := sha256.Sum256(body)
 			if code != 200 || len(body) < 4 || body[0] != 0xFF || body[1] != 0xD8 || hex.EncodeToString(sum[:]) != m.SHA256 {
 				t.Fatalf("GET %s: %d, %d bytes, sha256 match %v", m.URL, code, len(body), hex.EncodeToString(sum[:]) == m.SHA256)
 			}
-			crop = body
+			kinds[m.Kind] = true
+			pics = append(pics, body)
 		}
 	}
-	if crop == nil {
-		t.Fatal("no face.unknown event carries a crop")
+	if !kinds["crop"] || !kinds["snapshot"] {
+		t.Fatalf("face.unknown media kinds %v, want a crop and its scene (snapshot)", kinds)
 	}
 	err = filepath.WalkDir(filepath.Join(s.dir, "data"), func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -147,8 +147,10 @@ func checkUnknownCropSealed(t *testing.T, s *site) {
 		if err != nil {
 			return err
 		}
-		if bytes.Contains(b, crop) {
-			t.Errorf("%s holds an unknown face's crop in the clear", p)
+		for _, pic := range pics {
+			if bytes.Contains(b, pic) {
+				t.Errorf("%s holds an unknown face's picture in the clear", p)
+			}
 		}
 		return nil
 	})

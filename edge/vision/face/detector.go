@@ -292,39 +292,31 @@ func (t *track) consider(f vision.Frame, fc Face, p Probe) {
 }
 
 // evidence is the pair GA/T 1400 uploads with a face: the best crop of the
-// visit and its scene (the whole frame, the face boxed). A stranger's crop
-// is sealed by the gallery (data gets its crop_id); the crop of a known
-// person and the scene are stored as media.
+// visit and its scene (the whole frame, the face boxed). A stranger's pair
+// is sealed by the gallery (data gets its crop_id): neither is on disk in
+// the clear. A known person's pair is stored as media.
 func (d *Detector) evidence(t *track, typ string, data map[string]any) []vision.Image {
 	if t.scene.Empty() {
 		return nil
 	}
-	var out []vision.Image
-	if crop := boxJPEG(t.scene, t.bestBox); crop != nil {
-		img := vision.Image{Kind: "crop", ContentType: "image/jpeg", Data: crop}
-		if typ == event.FaceUnknown && d.gal != nil {
-			// Sealed by the gallery, served decrypted to guards: the crop
-			// of a stranger is never on disk in the clear.
-			if u, err := d.gal.AddUnknown(d.cam, t.sceneAt, t.bestScore, crop); err != nil {
-				d.log.Error("keep unknown face crop", "err", err)
-				img.Data = nil
-			} else {
-				if data != nil {
-					data["crop_id"] = u.ID
-				}
-				img.URL = gallery.UnknownCropURL(u.ID)
-			}
-		}
-		if img.Data != nil {
-			out = append(out, img)
-		}
-	}
-	if scene, err := vision.SnapshotJPEG(t.scene, t.bestBox); err != nil {
+	crop := boxJPEG(t.scene, t.bestBox)
+	scene, err := vision.SnapshotJPEG(t.scene, t.bestBox)
+	if err != nil {
 		d.log.Error("face scene", "err", err)
-	} else {
-		out = append(out, vision.Image{Kind: "snapshot", ContentType: "image/jpeg", Data: scene})
 	}
-	return out
+	imgs := []vision.Image{{Kind: "crop", ContentType: "image/jpeg", Data: crop}, {Kind: "snapshot", ContentType: "image/jpeg", Data: scene}}
+	if typ == event.FaceUnknown && d.gal != nil {
+		u, err := d.gal.AddUnknown(d.cam, t.sceneAt, t.bestScore, crop, scene)
+		if err != nil {
+			d.log.Error("keep unknown face crop", "err", err)
+			return nil
+		}
+		if data != nil {
+			data["crop_id"] = u.ID
+		}
+		imgs[0].URL, imgs[1].URL = gallery.UnknownCropURL(u.ID), gallery.UnknownSceneURL(u.ID)
+	}
+	return slices.DeleteFunc(imgs, func(im vision.Image) bool { return im.Data == nil })
 }
 
 // Detect implements vision.Detector.
