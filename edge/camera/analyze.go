@@ -42,8 +42,7 @@ type AnalyzeStats struct {
 // times come from the video timeline, and ids are derived from camera, time,
 // type and a counter, so the same input gives byte-identical output. Events
 // carry no media (analyze has no media store), and refinements are
-// dropped. Detectors start fresh for
-// each file.
+// dropped. Detectors start fresh for each file.
 func Analyze(ctx context.Context, opt AnalyzeOptions, path string, emit func(*event.Event)) error {
 	facs := opt.Detectors
 	if facs == nil {
