@@ -143,6 +143,7 @@ func New(o Options) *Server {
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	s.log = s.log.With("component", "api")
 	s.live = newLiveHub(o.LiveRing, o.Events)
 	for _, t := range o.Tokens {
 		pt, err := parseToken(t)

@@ -154,7 +154,7 @@ func New(cfg config.Camera, deps Deps) *Camera {
 	}
 	keep := time.Duration(cfg.Record.PreSeconds+cfg.Record.PostSeconds+5) * time.Second
 	return &Camera{
-		cfg: cfg, deps: deps, log: deps.Log.With("camera", cfg.ID), m: deps.Metrics,
+		cfg: cfg, deps: deps, log: deps.Log.With("component", "camera", "camera", cfg.ID), m: deps.Metrics,
 		ring: newRing(keep, 64<<20), state: Connecting,
 		slot: make(chan struct{}, 1), clipSem: make(chan struct{}, 2),
 	}

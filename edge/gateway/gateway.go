@@ -131,7 +131,7 @@ func (g *Gateway) build() (err error) {
 			}
 			return 1
 		},
-		Logger:     g.log.With("component", "store"),
+		Logger:     g.log,
 		Registerer: g.reg,
 	})
 	if err != nil {
@@ -157,7 +157,7 @@ func (g *Gateway) build() (err error) {
 		Notify: []func(alarm.Change){func(c alarm.Change) {
 			g.api.PublishLive("alarm", c.Alarm.Rev, c.Payload())
 		}},
-		Logger: g.log.With("component", "alarm"), Registerer: g.reg,
+		Logger: g.log, Registerer: g.reg,
 	})
 	if err != nil {
 		return err
@@ -165,7 +165,7 @@ func (g *Gateway) build() (err error) {
 	g.notify, err = notify.New(notify.Options{Config: cfg.Notify, Devices: cfg.Devices,
 		EscalateAfter: cfg.Alarms.EscalateAfter.D(), DB: g.store.DB(), Timeline: g.alarms, Media: g.store, Places: places(cfg),
 		Lang:   cfg.Notify.Language,
-		Logger: g.log.With("component", "notify"), Registerer: g.reg})
+		Logger: g.log, Registerer: g.reg})
 	if err != nil {
 		return err
 	}
@@ -184,20 +184,20 @@ func (g *Gateway) build() (err error) {
 		return err
 	}
 	g.zones, err = zones.New(zones.Options{Zones: cfg.Alarms.Zones, DB: g.store.DB(), Audit: g.audit,
-		Logger: g.log.With("component", "zones"), Registerer: g.reg})
+		Logger: g.log, Registerer: g.reg})
 	if err != nil {
 		return err
 	}
 	g.gate, err = gate.New(gate.Options{
 		Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Config: cfg.Gate, Devices: cfg.Devices,
-		Opener: g.act, DB: g.store.DB(), Audit: g.audit, Logger: g.log.With("component", "gate"), Registerer: g.reg,
+		Opener: g.act, DB: g.store.DB(), Audit: g.audit, Logger: g.log, Registerer: g.reg,
 	})
 	if err != nil {
 		return err
 	}
 	g.live, err = liveness.New(liveness.Options{
 		Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Devices: cfg.Devices, Config: cfg.Liveness,
-		Sink: g.store, DB: g.store.DB(), Logger: g.log.With("component", "liveness"), Registerer: g.reg,
+		Sink: g.store, DB: g.store.DB(), Logger: g.log, Registerer: g.reg,
 	})
 	if err != nil {
 		return err
@@ -217,7 +217,7 @@ func (g *Gateway) build() (err error) {
 	}
 	up, err := uplink.New(uplink.Options{
 		Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Config: cfg.Uplink, Store: g.store,
-		Logger: g.log.With("component", "uplink"), Registerer: g.reg,
+		Logger: g.log, Registerer: g.reg,
 	})
 	if err != nil {
 		return err
@@ -245,7 +245,7 @@ func (g *Gateway) build() (err error) {
 			MaxClients:     cfg.MQTT.Embedded.MaxClients,
 			ConnectTimeout: cfg.MQTT.Embedded.ConnectTimeout.D(),
 			Inline:         g.inlineIngest(),
-			Logger:         g.log.With("component", "broker"),
+			Logger:         g.log,
 			Registerer:     g.reg,
 		})
 		if err != nil {
@@ -259,7 +259,7 @@ func (g *Gateway) build() (err error) {
 	g.console, err = console.New(console.Options{
 		Users: cfg.API.Users, Tokens: cfg.API.Tokens, SessionTTL: cfg.API.SessionTTL.D(),
 		Secure: cfg.API.TLS.Cert != "", Audit: g.audit, DB: g.store.DB(),
-		Logger: g.log.With("component", "console"), Registerer: g.reg,
+		Logger: g.log, Registerer: g.reg,
 	})
 	if err != nil {
 		return err
@@ -276,13 +276,13 @@ func (g *Gateway) build() (err error) {
 	if g.gallery != nil {
 		// The live gallery: enrolments through the API apply at once and
 		// unknown-face crops are kept for retention.
-		detectors = []vision.Factory{motion.New, face.Factory(face.Deps{Gallery: g.gallery, Log: g.log.With("component", "face")}), throw.New}
+		detectors = []vision.Factory{motion.New, face.Factory(face.Deps{Gallery: g.gallery, Log: g.log}), throw.New}
 	}
 	camMetrics := camera.NewMetrics(g.reg)
 	for _, cc := range cfg.Cameras {
 		g.cams = append(g.cams, camera.New(cc, camera.Deps{
 			Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Sink: g.store, Media: g.store,
-			Metrics: camMetrics, Log: g.log.With("component", "camera", "camera", cc.ID),
+			Metrics: camMetrics, Log: g.log,
 			Detectors: detectors, OfflineGrace: cc.OfflineGrace.D(), StallTimeout: cc.StallTimeout.D(),
 		}))
 	}
@@ -300,7 +300,7 @@ func (g *Gateway) build() (err error) {
 		MaxBodyBytes:  cfg.API.MaxBodyBytes,
 		Gatherer:      g.reg,
 		Registerer:    g.reg,
-		Logger:        g.log.With("component", "api"),
+		Logger:        g.log,
 	})
 	g.alarms.Mount(g.api)
 	g.act.Mount(g.api)
@@ -418,7 +418,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		OnMessage: func(m *bus.Message) {
 			g.router.Handle(ingest.Message{Topic: m.Topic, Payload: m.Payload, Dup: m.Dup, Received: m.Received, Ack: m.Ack})
 		},
-		Logger:     g.log.With("component", "mqtt"),
+		Logger:     g.log,
 		Registerer: g.reg,
 	})
 	if err != nil {
@@ -431,7 +431,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		// mirrors of the main one.
 		g.cmdClient, err = bus.Connect(runCtx, bus.ClientOptions{
 			URL: brokerURL, ClientID: g.cfg.MQTT.ClientID + "-cmd", Username: user, Password: pass,
-			Logger: g.log.With("component", "mqtt-commands"),
+			Logger: g.log,
 		})
 		if err != nil {
 			return fail(fmt.Errorf("mqtt: connect %s for commands: %w", brokerURL, err))
@@ -456,7 +456,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		goRun("notify", g.notify.Run)
 	}
 	eng, err := rules.New(g.cfg, rules.Options{Publisher: out, Actuators: g.act, Commands: g.commands,
-		Alarms: g.alarms, Logger: g.log.With("component", "rules"), Registerer: g.reg})
+		Alarms: g.alarms, Logger: g.log, Registerer: g.reg})
 	if err != nil {
 		return fail(fmt.Errorf("rules: %w", err))
 	}
@@ -614,7 +614,7 @@ func (g *Gateway) openGallery() error {
 		return fmt.Errorf("face gallery: %w (detect.face.key_file)", err)
 	}
 	g.gallery, err = gallery.Open(gallery.Options{DB: g.store.DB(), Dir: filepath.Join(g.cfg.Gateway.DataDir, "faces"),
-		Key: key, Audit: g.audit, Log: g.log.With("component", "gallery")})
+		Key: key, Audit: g.audit, Log: g.log})
 	if err != nil {
 		return err
 	}

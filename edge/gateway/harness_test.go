@@ -166,6 +166,51 @@ func (s *site) stop() {
 	if s.cmd != nil {
 		_ = s.term()
 	}
+	if s.stderr != nil {
+		s.stderr.mu.Lock()
+		out := s.stderr.w.String()
+		s.stderr.mu.Unlock()
+		for _, line := range repeatedLogKeys(out) {
+			s.t.Errorf("log line repeats a key (the callee adds its own fields): %s", line)
+		}
+	}
+}
+
+// repeatedLogKeys returns the JSON log lines (up to five) in which a
+// top-level key appears twice: what happens when a caller and its callee
+// both add "component" or "camera".
+func repeatedLogKeys(log string) []string {
+	var bad []string
+	for _, line := range strings.Split(log, "\n") {
+		if len(bad) < 5 && strings.HasPrefix(line, "{") && repeatsKey(line) {
+			bad = append(bad, line)
+		}
+	}
+	return bad
+}
+
+func repeatsKey(obj string) bool {
+	dec := json.NewDecoder(strings.NewReader(obj))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		k, _ := t.(string)
+		if seen[k] {
+			return true
+		}
+		seen[k] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return false
+		}
+	}
+	return false
 }
 
 func (s *site) log() string {
@@ -305,4 +350,13 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() (bo
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("%s: not true after %s: %s", what, within, last)
+}
+
+func TestRepeatedLogKeys(t *testing.T) {
+	log := `{"time":"t","msg":"a","component":"x","n":{"component":"y"}}
+{"time":"t","msg":"b","component":"x","camera":"c","component":"x"}
+not json`
+	if got := repeatedLogKeys(log); len(got) != 1 || !strings.Contains(got[0], `"msg":"b"`) {
+		t.Fatalf("repeatedLogKeys: %q, want the second line only", got)
+	}
 }

@@ -99,7 +99,7 @@ func New(o Options) (*Notifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Notifier{o: o, log: o.Logger, met: met, targets: map[string]*target{}, devices: map[string][]string{}}
+	n := &Notifier{o: o, log: o.Logger.With("component", "notify"), met: met, targets: map[string]*target{}, devices: map[string][]string{}}
 	for _, tc := range o.Config.Targets {
 		s, err := newSender(tc, o)
 		if err != nil {
