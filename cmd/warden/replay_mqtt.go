@@ -9,7 +9,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/smartcommunity/warden/edge/mqttreplay"
+	mqttreplay "github.com/smartcommunity/warden/edge/replay/mqtt"
 )
 
 // replay dispatches "replay mqtt" and "replay rtsp".

@@ -17,7 +17,7 @@ import (
 
 	"github.com/smartcommunity/warden/edge/bus/bustest"
 	"github.com/smartcommunity/warden/edge/config"
-	"github.com/smartcommunity/warden/edge/mqttreplay"
+	mqttreplay "github.com/smartcommunity/warden/edge/replay/mqtt"
 )
 
 type expectation struct {

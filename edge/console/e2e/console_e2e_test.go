@@ -28,7 +28,7 @@ import (
 
 	"github.com/smartcommunity/warden/edge/alarm"
 	"github.com/smartcommunity/warden/edge/event"
-	"github.com/smartcommunity/warden/edge/mqttreplay"
+	mqttreplay "github.com/smartcommunity/warden/edge/replay/mqtt"
 )
 
 func chromiumPath() string {

@@ -1,4 +1,4 @@
-package mqttreplay
+package mqtt
 
 import (
 	"strings"

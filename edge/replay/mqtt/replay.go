@@ -1,7 +1,7 @@
-// Package mqttreplay reads sensor fixtures (JSONL) and publishes them with
+// Package mqtt reads sensor fixtures (JSONL) and publishes them with
 // their original timing, so testers can replay recorded devices instead of
 // real hardware.
-package mqttreplay
+package mqtt
 
 import (
 	"bufio"
