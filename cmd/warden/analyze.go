@@ -18,10 +18,6 @@ import (
 	"github.com/smartcommunity/warden/edge/vision/face"
 )
 
-func init() {
-	register("analyze", "run a camera's detectors over video files; events as JSON lines on stdout", runAnalyze)
-}
-
 // runAnalyze prints one event per line. seq is a running counter from 1
 // over all files (the store assigns real seqs; analyze has none). Each
 // file's first frame is at --start (default the Unix epoch).

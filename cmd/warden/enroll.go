@@ -15,10 +15,6 @@ import (
 	"github.com/smartcommunity/warden/edge/vision/face"
 )
 
-func init() {
-	register("enroll", "add face images of a person to the gallery (daemon stopped)", runEnroll)
-}
-
 // openGallery opens the store in the config's data_dir (failing clearly
 // while the daemon holds it) and the gallery in it.
 func openGallery(cfg *config.Config, o face.Options) (*store.Store, *gallery.Gallery, error) {

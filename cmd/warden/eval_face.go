@@ -13,15 +13,7 @@ import (
 	"github.com/smartcommunity/warden/edge/vision/face/cv"
 )
 
-// evalCommands are the `warden eval KIND` subcommands; other files add
-// theirs from init().
-var evalCommands = map[string]command{}
-
-func init() {
-	register("eval", "evaluate a detector on a labelled data set (warden eval face|…)", runEval)
-	evalCommands["face"] = command{"face identification accuracy, false accepts, threshold sweep, time per face", runEvalFace}
-}
-
+// runEval dispatches `warden eval KIND` to evalCommands.
 func runEval(ctx context.Context, args []string) int {
 	if len(args) == 0 || evalCommands[args[0]].run == nil {
 		names := make([]string, 0, len(evalCommands))
@@ -31,7 +23,7 @@ func runEval(ctx context.Context, args []string) int {
 		sort.Strings(names)
 		fmt.Fprintln(os.Stderr, "usage: warden eval KIND [flags]\n\nkinds:")
 		for _, n := range names {
-			fmt.Fprintf(os.Stderr, "  %-8s %s\n", n, evalCommands[n].summary)
+			fmt.Fprintf(os.Stderr, "  %-11s %s\n", n, evalCommands[n].summary)
 		}
 		return 2
 	}

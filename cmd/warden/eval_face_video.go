@@ -14,10 +14,6 @@ import (
 	"github.com/smartcommunity/warden/edge/vision/face/videoeval"
 )
 
-func init() {
-	evalCommands["face-video"] = command{"face recognition through video: people stepping up one after another, scored per visit", runEvalFaceVideo}
-}
-
 // optionFlags collects repeated -o key=value face options.
 type optionFlags map[string]any
 

@@ -19,10 +19,6 @@ import (
 	"github.com/smartcommunity/warden/edge/vision/throw/throwsim"
 )
 
-func init() {
-	evalCommands["throw"] = command{"throw detector on throwsim clips: recall, false alarms, origin floor, latency, CPU", runEvalThrow}
-}
-
 // runEvalThrow runs the throw detector over clips made by throwsim (or any
 // clip with a truth file in its format) through the same path as `warden
 // analyze`, and prints recall, false alarms, origin floor and latency.

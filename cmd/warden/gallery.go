@@ -10,10 +10,6 @@ import (
 	"github.com/smartcommunity/warden/edge/gallery"
 )
 
-func init() {
-	register("gallery", "list or remove gallery persons: gallery list|remove --config FILE [ID]", runGallery)
-}
-
 func runGallery(_ context.Context, args []string) int {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "remove") {
 		fmt.Fprintln(os.Stderr, "usage: warden gallery list --config FILE\n       warden gallery remove --config FILE ID...")

@@ -1,6 +1,6 @@
 // Command warden is the edge gateway: the daemon and its tools. main only
-// parses the subcommand; each subcommand lives in its own file and registers
-// itself in commands.
+// parses the subcommand; each subcommand lives in its own file and is
+// listed in the tables below.
 package main
 
 import (
@@ -19,13 +19,30 @@ type command struct {
 	run     func(ctx context.Context, args []string) int
 }
 
-var commands = map[string]command{}
+// commands are warden's subcommands.
+var commands = map[string]command{
+	"run":           {"run the gateway daemon", runDaemon},
+	"check-config":  {"validate a config file (exit 0 ok, 2 bad)", checkConfig},
+	"analyze":       {"run a camera's detectors over video files; events as JSON lines on stdout", runAnalyze},
+	"enroll":        {"add face images of a person to the gallery (daemon stopped)", runEnroll},
+	"gallery":       {"list or remove gallery persons: gallery list|remove --config FILE [ID]", runGallery},
+	"eval":          {"evaluate a detector on a labelled data set (warden eval face|…)", runEval},
+	"replay":        {"replay recorded input: `replay mqtt` sensor fixtures, `replay rtsp` video files", runReplay},
+	"hash-password": {"read a password or token on stdin; print its bcrypt hash (MQTT, console users) and sha256: form (API tokens)", runHashPassword},
+	"version":       {"print version, commit, OpenCV and Go versions", runVersion},
+}
 
-func register(name, summary string, run func(ctx context.Context, args []string) int) {
-	if _, dup := commands[name]; dup {
-		panic("warden: command registered twice: " + name)
-	}
-	commands[name] = command{summary, run}
+// evalCommands are the `warden eval KIND` subcommands.
+var evalCommands = map[string]command{
+	"face":       {"face identification accuracy, false accepts, threshold sweep, time per face", runEvalFace},
+	"face-video": {"face recognition through video: people stepping up one after another, scored per visit", runEvalFaceVideo},
+	"throw":      {"throw detector on throwsim clips: recall, false alarms, origin floor, latency, CPU", runEvalThrow},
+}
+
+// replayKinds are the `warden replay KIND` subcommands.
+var replayKinds = map[string]func(ctx context.Context, args []string) int{
+	"mqtt": replayMQTT,
+	"rtsp": replayRTSP,
 }
 
 func usage() {

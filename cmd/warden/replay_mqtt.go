@@ -12,21 +12,16 @@ import (
 	mqttreplay "github.com/smartcommunity/warden/edge/replay/mqtt"
 )
 
-// replay dispatches "replay mqtt" and "replay rtsp".
-func init() {
-	register("replay", "replay recorded input: `replay mqtt` sensor fixtures, `replay rtsp` video files", func(ctx context.Context, args []string) int {
-		if len(args) > 0 {
-			if f, ok := replayKinds[args[0]]; ok {
-				return f(ctx, args[1:])
-			}
+// runReplay dispatches "replay mqtt" and "replay rtsp".
+func runReplay(ctx context.Context, args []string) int {
+	if len(args) > 0 {
+		if f, ok := replayKinds[args[0]]; ok {
+			return f(ctx, args[1:])
 		}
-		fmt.Fprintln(os.Stderr, "usage: warden replay mqtt|rtsp [flags] FILE...")
-		return 2
-	})
-	replayKinds["mqtt"] = replayMQTT
+	}
+	fmt.Fprintln(os.Stderr, "usage: warden replay mqtt|rtsp [flags] FILE...")
+	return 2
 }
-
-var replayKinds = map[string]func(context.Context, []string) int{}
 
 type pahoPublisher struct{ c paho.Client }
 

@@ -11,8 +11,6 @@ import (
 	"github.com/smartcommunity/warden/edge/replay/rtsp"
 )
 
-func init() { replayKinds["rtsp"] = replayRTSP }
-
 // replayRTSP serves NAME=FILE pairs as looping live RTSP streams.
 func replayRTSP(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("replay rtsp", flag.ContinueOnError)

@@ -18,11 +18,6 @@ import (
 	"github.com/smartcommunity/warden/edge/store"
 )
 
-func init() {
-	register("run", "run the gateway daemon", runDaemon)
-	register("check-config", "validate a config file (exit 0 ok, 2 bad)", checkConfig)
-}
-
 // loadConfig loads and validates, including every driver's and section
 // owner's own keys.
 func loadConfig(path string) (*config.Config, error) {

@@ -12,9 +12,7 @@ var (
 	commit  = "unknown"
 )
 
-func init() {
-	register("version", "print version, commit, OpenCV and Go versions", func(ctx context.Context, args []string) int {
-		fmt.Printf("warden %s\ncommit %s\nopencv %s\ngo %s %s/%s\n", version, commit, opencvVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-		return 0
-	})
+func runVersion(ctx context.Context, args []string) int {
+	fmt.Printf("warden %s\ncommit %s\nopencv %s\ngo %s %s/%s\n", version, commit, opencvVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return 0
 }
