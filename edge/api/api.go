@@ -95,7 +95,7 @@ type Server struct {
 	opts   Options
 	log    *slog.Logger
 	met    *metrics
-	tokens []token
+	tokens Tokens
 	mux    *http.ServeMux
 	live   *liveHub
 
@@ -145,14 +145,7 @@ func New(o Options) *Server {
 	}
 	s.log = s.log.With("component", "api")
 	s.live = newLiveHub(o.LiveRing, o.Events)
-	for _, t := range o.Tokens {
-		pt, err := parseToken(t)
-		if err != nil {
-			s.log.Error("api: ignoring token", "err", err)
-			continue
-		}
-		s.tokens = append(s.tokens, pt)
-	}
+	s.tokens = ParseTokens(o.Tokens, func(err error) { s.log.Error("api: ignoring token", "err", err) })
 	s.routes()
 	return s
 }

@@ -67,17 +67,22 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 	return p, ok
 }
 
-type token struct {
-	name   string
-	role   Role
-	digest [sha256.Size]byte
+// Token is a configured API token, kept as its sha256 digest so plain and
+// hashed ("sha256:<hex>") tokens compare the same way, in constant time.
+type Token struct {
+	Name   string
+	Role   Role
+	Digest [sha256.Size]byte
 }
 
-// parseToken turns a config token into its sha256 digest so plain and hashed
-// tokens compare the same way, in constant time.
-func parseToken(t config.Token) (token, error) {
-	out := token{name: t.Name, role: Role(t.Role)}
-	if out.role.rank() == 0 {
+// Tokens are the configured tokens. The API and the console's token login
+// share them: one parser, one comparison.
+type Tokens []Token
+
+// ParseToken reads one config token.
+func ParseToken(t config.Token) (Token, error) {
+	out := Token{Name: t.Name, Role: Role(t.Role)}
+	if out.Role.rank() == 0 {
 		return out, fmt.Errorf("token %q: role %q is not guard, platform or admin", t.Name, t.Role)
 	}
 	if h, ok := strings.CutPrefix(t.Token, "sha256:"); ok {
@@ -85,38 +90,53 @@ func parseToken(t config.Token) (token, error) {
 		if err != nil || len(b) != sha256.Size {
 			return out, fmt.Errorf("token %q: sha256: must be followed by 64 hex digits", t.Name)
 		}
-		copy(out.digest[:], b)
+		copy(out.Digest[:], b)
 		return out, nil
 	}
 	if t.Token == "" {
 		return out, fmt.Errorf("token %q: empty", t.Name)
 	}
-	out.digest = sha256.Sum256([]byte(t.Token))
+	out.Digest = sha256.Sum256([]byte(t.Token))
 	return out, nil
+}
+
+// ParseTokens reads config tokens; each bad one is skipped and reported
+// through bad (config validation refuses them before the daemon starts).
+func ParseTokens(ts []config.Token, bad func(error)) Tokens {
+	var out Tokens
+	for _, t := range ts {
+		pt, err := ParseToken(t)
+		if err != nil {
+			bad(err)
+			continue
+		}
+		out = append(out, pt)
+	}
+	return out
+}
+
+// Lookup compares against every token without stopping early, so timing
+// says nothing about which token (or how much of it) matched.
+func (ts Tokens) Lookup(presented string) (Token, bool) {
+	d := sha256.Sum256([]byte(presented))
+	var found Token
+	match := 0
+	for _, t := range ts {
+		if subtle.ConstantTimeCompare(d[:], t.Digest[:]) == 1 && match == 0 {
+			found, match = t, 1
+		}
+	}
+	return found, match == 1
 }
 
 // CheckTokens reports the first token New would ignore as invalid.
 func CheckTokens(ts []config.Token) error {
 	for _, t := range ts {
-		if _, err := parseToken(t); err != nil {
+		if _, err := ParseToken(t); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// lookup compares against every token without stopping early, so timing
-// says nothing about which token (or how much of it) matched.
-func (s *Server) lookup(presented string) (token, bool) {
-	d := sha256.Sum256([]byte(presented))
-	var found token
-	match := 0
-	for _, t := range s.tokens {
-		if subtle.ConstantTimeCompare(d[:], t.digest[:]) == 1 && match == 0 {
-			found, match = t, 1
-		}
-	}
-	return found, match == 1
 }
 
 // authenticate returns the principal of r: ok=false with nil error means no
@@ -138,11 +158,11 @@ func (s *Server) authenticate(r *http.Request) (Principal, bool, error) {
 	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(cred) == "" {
 		return Principal{}, false, fmt.Errorf("authorization is not a bearer token")
 	}
-	t, ok := s.lookup(strings.TrimSpace(cred))
+	t, ok := s.tokens.Lookup(strings.TrimSpace(cred))
 	if !ok {
 		return Principal{}, false, fmt.Errorf("unknown token")
 	}
-	return Principal{Name: t.name, Role: t.role, Via: "token"}, true, nil
+	return Principal{Name: t.Name, Role: t.Role, Via: "token"}, true, nil
 }
 
 // guard wraps h with the role check of a route.

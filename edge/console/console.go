@@ -60,7 +60,7 @@ type Console struct {
 	log      *slog.Logger
 	met      *metrics
 	users    map[string]config.APIUser
-	tokens   []token
+	tokens   api.Tokens
 	dummy    []byte // bcrypt hash compared for unknown users, so timing says nothing
 	sessions *sessions
 	limits   *limiter
@@ -123,14 +123,7 @@ func newAt(o Options, now func() time.Time) (*Console, error) {
 			c.dummy = dummyHash(u.PasswordHash)
 		}
 	}
-	for _, t := range o.Tokens {
-		pt, err := parseToken(t)
-		if err != nil {
-			c.log.Warn("console: ignoring token", "err", err)
-			continue
-		}
-		c.tokens = append(c.tokens, pt)
-	}
+	c.tokens = api.ParseTokens(o.Tokens, func(err error) { c.log.Warn("console: ignoring token", "err", err) })
 	if c.assets, err = loadAssets(); err != nil {
 		return nil, err
 	}

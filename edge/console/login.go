@@ -2,7 +2,6 @@ package console
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +17,6 @@ import (
 
 	"github.com/smartcommunity/warden/edge/api"
 	"github.com/smartcommunity/warden/edge/audit"
-	"github.com/smartcommunity/warden/edge/config"
 )
 
 func loginRole(r api.Role) bool { return r == api.RoleGuard || r == api.RoleAdmin }
@@ -43,44 +40,6 @@ func dummyHash(like string) []byte {
 		return nil
 	}
 	return h
-}
-
-type token struct {
-	name   string
-	role   api.Role
-	digest [sha256.Size]byte
-}
-
-// parseToken reads a config token the way the API does: plain, or
-// "sha256:<hex>"; both are compared as digests.
-func parseToken(t config.Token) (token, error) {
-	out := token{name: t.Name, role: api.Role(t.Role)}
-	if h, ok := strings.CutPrefix(t.Token, "sha256:"); ok {
-		b, err := hex.DecodeString(strings.ToLower(h))
-		if err != nil || len(b) != sha256.Size {
-			return out, fmt.Errorf("token %q: sha256: must be followed by 64 hex digits", t.Name)
-		}
-		copy(out.digest[:], b)
-		return out, nil
-	}
-	if t.Token == "" {
-		return out, fmt.Errorf("token %q: empty", t.Name)
-	}
-	out.digest = sha256.Sum256([]byte(t.Token))
-	return out, nil
-}
-
-// lookupToken compares against every token without stopping early.
-func (c *Console) lookupToken(presented string) (token, bool) {
-	d := sha256.Sum256([]byte(presented))
-	var found token
-	match := false
-	for _, t := range c.tokens {
-		if subtle.ConstantTimeCompare(d[:], t.digest[:]) == 1 && !match {
-			found, match = t, true
-		}
-	}
-	return found, match
 }
 
 type loginRequest struct {
@@ -162,11 +121,11 @@ func (c *Console) info(s *session) SessionInfo {
 // bcrypt comparison too.
 func (c *Console) verify(req loginRequest) (*session, error) {
 	if req.Token != "" {
-		t, ok := c.lookupToken(req.Token)
+		t, ok := c.tokens.Lookup(req.Token)
 		if !ok {
 			return nil, errBadCredentials
 		}
-		return &session{name: t.name, role: t.role, via: "token", bind: bindDigest(t.digest[:])}, nil
+		return &session{name: t.Name, role: t.Role, via: "token", bind: bindDigest(t.Digest[:])}, nil
 	}
 	u, ok := c.users[req.Username]
 	hash := []byte(u.PasswordHash)
@@ -195,8 +154,8 @@ func (c *Console) stillValid(s *session) bool {
 		return ok && api.Role(u.Role) == s.role && bindDigest([]byte(u.PasswordHash)) == s.bind
 	case "token":
 		for _, t := range c.tokens {
-			if t.name == s.name {
-				return t.role == s.role && bindDigest(t.digest[:]) == s.bind && loginRole(t.role)
+			if t.Name == s.name {
+				return t.Role == s.role && bindDigest(t.Digest[:]) == s.bind && loginRole(t.Role)
 			}
 		}
 	}
