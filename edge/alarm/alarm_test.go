@@ -10,6 +10,8 @@ import (
 
 	"github.com/smartcommunity/warden/edge/alarm"
 	"github.com/smartcommunity/warden/edge/event"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 var bg = context.Background()
@@ -354,7 +356,7 @@ func TestEscalation(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := e.run(t)
-	eventually(t, "three escalations", func() bool {
+	testenv.Until(t, 30*time.Second, "three escalations", func() bool {
 		g, err := e.m.Get(a.ID)
 		return err == nil && g.EscalationLevel == 3 && len(e.storedOf(t, event.AlarmEscalated)) == 3
 	})
@@ -409,7 +411,7 @@ func TestEscalationKeepsClassAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := e.run(t)
-	eventually(t, "first escalation", func() bool {
+	testenv.Until(t, 30*time.Second, "first escalation", func() bool {
 		g, _ := e.m.Get(a.ID)
 		return g.EscalationLevel >= 1
 	})
@@ -424,7 +426,7 @@ func TestEscalationKeepsClassAcrossRestart(t *testing.T) {
 	// Restart: the escalation goes on from the persisted state.
 	e2 := newEnv(t, dir, opts)
 	e2.run(t)
-	eventually(t, "escalation to the maximum after restart", func() bool {
+	testenv.Until(t, 30*time.Second, "escalation to the maximum after restart", func() bool {
 		g, _ := e2.m.Get(a.ID)
 		// The alarm is persisted just before its event is appended.
 		return g.EscalationLevel == 3 && len(e2.storedOf(t, event.AlarmEscalated)) == 3
@@ -444,7 +446,7 @@ func TestPruneResolved(t *testing.T) {
 	}
 	time.Sleep(20 * time.Millisecond)
 	e.run(t)
-	eventually(t, "resolved alarm pruned", func() bool {
+	testenv.Until(t, 30*time.Second, "resolved alarm pruned", func() bool {
 		_, err := e.m.Get(a.ID)
 		return errors.Is(err, alarm.ErrNotFound)
 	})
@@ -531,12 +533,12 @@ func TestFollowSourceAndResume(t *testing.T) {
 	e := newEnv(t, dir, withSource)
 	stop := e.run(t)
 	e.commit(t, mk(event.GasLeak, "gas-5", ""), mk(event.MotionDetected, "cam", ""), mk(event.GasLeak, "gas-5", ""))
-	eventually(t, "alarm from the followed log", func() bool {
+	testenv.Until(t, 30*time.Second, "alarm from the followed log", func() bool {
 		l, _ := e.m.List(alarm.Open, "", 0)
 		return len(l) == 1 && l[0].Count == 2
 	})
 	e.commit(t, mk(event.GasCleared, "gas-5", ""))
-	eventually(t, "cleared entry", func() bool {
+	testenv.Until(t, 30*time.Second, "cleared entry", func() bool {
 		l, _ := e.m.List(alarm.Open, "", 0)
 		return len(l) == 1 && l[0].ClearedAt != nil
 	})
@@ -551,7 +553,7 @@ func TestFollowSourceAndResume(t *testing.T) {
 	e2 := newEnv(t, dir, withSource)
 	e2.run(t)
 	e2.commit(t, mk(event.GasLeak, "gas-5", ""))
-	eventually(t, "repeat after restart", func() bool {
+	testenv.Until(t, 30*time.Second, "repeat after restart", func() bool {
 		l, _ := e2.m.List(alarm.Open, "", 0)
 		return len(l) == 1 && l[0].Count == 3
 	})
@@ -589,7 +591,7 @@ func TestOutboxRecordsAfterSinkFailure(t *testing.T) {
 	done := make(chan struct{})
 	go func() { _ = e2.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	eventually(t, "outbox flushed", func() bool { return len(e.storedOf(t, event.AlarmOpened)) == 1 })
+	testenv.Until(t, 30*time.Second, "outbox flushed", func() bool { return len(e.storedOf(t, event.AlarmOpened)) == 1 })
 	got := e.storedOf(t, event.AlarmOpened)[0]
 	if got.Data["alarm_id"] != a.ID {
 		t.Errorf("recorded %v", got.Data)

@@ -11,6 +11,8 @@ import (
 	"github.com/smartcommunity/warden/edge/alarm"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/i18n"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 // The closed loop through the API: assign, accept (only by the assignee),
@@ -123,7 +125,7 @@ func TestUnacceptedAssignmentPassesOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.run(t)
-	eventually(t, "passed to zhao, then wang", func() bool {
+	testenv.Until(t, 30*time.Second, "passed to zhao, then wang", func() bool {
 		g, _ := e.m.Get(a.ID)
 		var to []string
 		for _, x := range g.Timeline {

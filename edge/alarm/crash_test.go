@@ -13,6 +13,8 @@ import (
 
 	"github.com/smartcommunity/warden/edge/alarm"
 	"github.com/smartcommunity/warden/edge/event"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 const crashDirEnv = "WARDEN_ALARM_CRASH_DIR"
@@ -111,7 +113,7 @@ func TestCrashMidFollow(t *testing.T) {
 	resumed := e.m.Cursor()
 	t.Logf("killed at cursor %d of %d", resumed, last)
 	e.run(t)
-	eventually(t, "follow to the end", func() bool {
+	testenv.Until(t, 30*time.Second, "follow to the end", func() bool {
 		if e.m.Cursor() < last {
 			return false
 		}

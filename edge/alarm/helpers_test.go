@@ -153,17 +153,6 @@ func (e *env) storedOf(t *testing.T, typ string) []event.Event {
 	return evs
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func actions(tl []alarm.Entry) []string {
 	var out []string
 	for _, e := range tl {

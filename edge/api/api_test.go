@@ -503,7 +503,7 @@ func TestStreamLive(t *testing.T) {
 	e := newEnv(t, func(o *api.Options) { o.Heartbeat = 100 * time.Millisecond })
 	appendN(t, e.st, 5) // before connecting: not replayed without resume
 	c := openStream(t, e.ts.URL+"/api/v1/events/stream", platformTok)
-	waitFor(t, "sse client gauge", func() bool {
+	testenv.Until(t, 30*time.Second, "sse client gauge", func() bool {
 		return testenv.MetricValue(t, e.reg, "warden_api_sse_clients", nil) == 1
 	})
 	appendN(t, e.st, 3, event.WristbandSOS)
@@ -533,7 +533,7 @@ func TestStreamLive(t *testing.T) {
 		}
 	}
 	c.close()
-	waitFor(t, "sse client gauge back to 0", func() bool {
+	testenv.Until(t, 30*time.Second, "sse client gauge back to 0", func() bool {
 		return testenv.MetricValue(t, e.reg, "warden_api_sse_clients", nil) == 0
 	})
 }
@@ -692,7 +692,7 @@ func TestSlowClientBlocksNobody(t *testing.T) {
 		_ = tc.SetReadBuffer(4096)
 	}
 	fmt.Fprintf(slow, "GET /api/v1/events/stream?after=0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", platformTok)
-	waitFor(t, "slow client connected", func() bool {
+	testenv.Until(t, 30*time.Second, "slow client connected", func() bool {
 		return testenv.MetricValue(t, e.reg, "warden_api_sse_clients", nil) == 1
 	})
 	fast := openStream(t, e.ts.URL+"/api/v1/events/stream?after=0", platformTok)

@@ -226,15 +226,4 @@ func (c *sseClient) next(t *testing.T) sseMsg {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func jsonDecode(b []byte, v any) error { return json.Unmarshal(b, v) }

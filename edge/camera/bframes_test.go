@@ -18,6 +18,8 @@ import (
 	"github.com/smartcommunity/warden/edge/replay/rtsp"
 	"github.com/smartcommunity/warden/edge/vision"
 	"github.com/smartcommunity/warden/edge/vision/motion"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 // counterStream makes a moving 640x360 25 fps clip that shows its frame
@@ -129,7 +131,7 @@ func liveBFrames(t *testing.T, secs string, x264 ...string) *Metrics {
 	defer wg.Wait()
 	defer cancel()
 
-	waitFor(t, "motion.detected with a clip", 30*time.Second, func() bool {
+	testenv.Until(t, 30*time.Second, "motion.detected with a clip", func() bool {
 		evs := rec.find("motion.detected", "bf")
 		if len(evs) == 0 {
 			return false

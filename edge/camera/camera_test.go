@@ -90,17 +90,6 @@ func (r *recorder) clipOf(ev *event.Event) (event.Media, bool) {
 	return event.Media{}, false
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func openStore(t *testing.T) *store.Store {
 	t.Helper()
 	st, err := store.Open(store.Options{Dir: t.TempDir()})
@@ -181,7 +170,7 @@ func TestLiveCameras(t *testing.T) {
 
 	// motion fires at once with a snapshot; a clip of about pre+post
 	// seconds follows as media.added
-	waitFor(t, "motion.detected with media", 30*time.Second, func() bool { return len(rec.find("motion.detected", "a")) > 0 })
+	testenv.Until(t, 30*time.Second, "motion.detected with media", func() bool { return len(rec.find("motion.detected", "a")) > 0 })
 	ev := rec.find("motion.detected", "a")[0]
 	kinds := map[string]event.Media{}
 	for _, m := range ev.Media {
@@ -190,7 +179,7 @@ func TestLiveCameras(t *testing.T) {
 	if len(kinds) != 1 || kinds["snapshot"].URL == "" {
 		t.Fatalf("media at detection %+v, want the snapshot only", ev.Media)
 	}
-	waitFor(t, "the clip as media.added", 30*time.Second, func() bool { _, ok := rec.clipOf(ev); return ok })
+	testenv.Until(t, 30*time.Second, "the clip as media.added", func() bool { _, ok := rec.clipOf(ev); return ok })
 	kinds["clip"], _ = rec.clipOf(ev)
 	jpg := readMedia(t, st, kinds["snapshot"])
 	img, err := gocv.IMDecode(jpg, gocv.IMReadColor)
@@ -216,7 +205,7 @@ func TestLiveCameras(t *testing.T) {
 
 	// every bad camera goes offline once, with a reason, and nothing panics
 	for _, b := range bad {
-		waitFor(t, b.ID+" offline", 20*time.Second, func() bool { return len(rec.find(event.CameraOffline, b.ID)) > 0 })
+		testenv.Until(t, 20*time.Second, b.ID+" offline", func() bool { return len(rec.find(event.CameraOffline, b.ID)) > 0 })
 	}
 	if r := cams["notfound"].Status().LastError; !strings.Contains(r, "404") {
 		t.Errorf("notfound last error %q does not say 404", r)
@@ -229,7 +218,7 @@ func TestLiveCameras(t *testing.T) {
 		t.Fatalf("%d offline and %d online events before the kill", off0, on0)
 	}
 	srv.Close()
-	waitFor(t, "a offline", 20*time.Second, func() bool { return len(rec.find(event.CameraOffline, "a")) > off0 })
+	testenv.Until(t, 20*time.Second, "a offline", func() bool { return len(rec.find(event.CameraOffline, "a")) > off0 })
 	time.Sleep(3 * time.Second) // several failed redials
 	if n := len(rec.find(event.CameraOffline, "a")) - off0; n != 1 {
 		t.Fatalf("%d camera.offline events, want 1", n)
@@ -238,7 +227,7 @@ func TestLiveCameras(t *testing.T) {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a online", 20*time.Second, func() bool { return len(rec.find(event.CameraOnline, "a")) > on0 })
+	testenv.Until(t, 20*time.Second, "a online", func() bool { return len(rec.find(event.CameraOnline, "a")) > on0 })
 	time.Sleep(2 * time.Second)
 	if n := len(rec.find(event.CameraOnline, "a")) - on0; n != 1 {
 		t.Fatalf("%d camera.online events, want 1", n)
@@ -276,11 +265,11 @@ func TestWrongCredentials(t *testing.T) {
 	}
 	defer wg.Wait()
 	defer cancel()
-	waitFor(t, "wrong offline", 20*time.Second, func() bool { return len(rec.find(event.CameraOffline, "wrong")) > 0 })
+	testenv.Until(t, 20*time.Second, "wrong offline", func() bool { return len(rec.find(event.CameraOffline, "wrong")) > 0 })
 	if r := wrong.Status().LastError; !strings.Contains(r, "credentials") {
 		t.Errorf("last error %q does not mention credentials", r)
 	}
-	waitFor(t, "frames on the right camera", 20*time.Second, func() bool { return right.Status().State == Online && !right.Status().LastFrame.IsZero() })
+	testenv.Until(t, 20*time.Second, "frames on the right camera", func() bool { return right.Status().State == Online && !right.Status().LastFrame.IsZero() })
 	if strings.Contains(rec.find(event.CameraOffline, "wrong")[0].Data["reason"].(string), "nope") {
 		t.Error("password leaked into the event")
 	}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/replay/rtsp"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 // hevcServer loops an H.265 TS file in real time (replay/rtsp only serves H.264).
@@ -116,7 +118,7 @@ func TestH265RecordStream(t *testing.T) {
 	go func() { defer wg.Done(); _ = cam.Run(ctx) }()
 	defer wg.Wait()
 	defer cancel()
-	waitFor(t, "motion with a clip", 30*time.Second, func() bool {
+	testenv.Until(t, 30*time.Second, "motion with a clip", func() bool {
 		evs := rec.find("motion.detected", "two")
 		if len(evs) == 0 {
 			return false

@@ -22,6 +22,8 @@ import (
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/replay/rtsp"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 // stallServer plays the first n access units of a TS file, then the first
@@ -122,7 +124,7 @@ func TestStreamStopsMidFrame(t *testing.T) {
 		}
 		time.Sleep(40 * time.Millisecond)
 	}
-	waitFor(t, "stall → offline", 20*time.Second, func() bool {
+	testenv.Until(t, 20*time.Second, "stall → offline", func() bool {
 		evs := rec.find(event.CameraOffline, "cut")
 		return len(evs) > 0 && strings.Contains(evs[len(evs)-1].Data["reason"].(string), "stalled")
 	})
@@ -163,7 +165,7 @@ func TestUDPTransport(t *testing.T) {
 	go func() { defer wg.Done(); _ = cam.Run(ctx) }()
 	defer wg.Wait()
 	defer cancel()
-	waitFor(t, "frames over UDP", 20*time.Second, func() bool { return !cam.Status().LastFrame.IsZero() })
+	testenv.Until(t, 20*time.Second, "frames over UDP", func() bool { return !cam.Status().LastFrame.IsZero() })
 	if _, _, err := dialURL("rtsp://h/a?transport=sctp"); err == nil {
 		t.Error("transport=sctp accepted")
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 func (s *site) apiPost(path, body string) (int, []byte) { return s.apiDo("POST", path, body) }
@@ -37,7 +39,7 @@ func TestGasLeakAlarmLifecycle(t *testing.T) {
 		Count                     int
 	}
 	var open struct{ Alarms []alarmJSON }
-	eventually(t, 20*time.Second, "one open gas alarm", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "one open gas alarm", func() (bool, string) {
 		if err := s.apiGet("/api/v1/alarms?state=open", &open); err != nil {
 			return false, err.Error()
 		}
@@ -65,7 +67,7 @@ func TestGasLeakAlarmLifecycle(t *testing.T) {
 	if err := s.apiGet("/api/v1/alarms?state=resolved", &resolved); err != nil || len(resolved.Alarms) != 1 {
 		t.Fatalf("resolved alarms: %+v %v", resolved, err)
 	}
-	eventually(t, 20*time.Second, "the lifecycle is in the event log", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "the lifecycle is in the event log", func() (bool, string) {
 		evs, err := s.allEvents("alarm.")
 		var types []string
 		for _, e := range evs {

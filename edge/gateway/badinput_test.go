@@ -9,6 +9,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 func publisher(t *testing.T, url string) paho.Client {
@@ -41,7 +43,7 @@ func TestBadInputIsCountedAndNothingIsLost(t *testing.T) {
 	publish(t, c, "test/counter", []byte(`{"n":2,"pad":"`+strings.Repeat("x", 70<<10)+`"}`)) // over 64 KiB
 	publish(t, c, "test/counter", []byte(`{"n":3}`))
 
-	eventually(t, 30*time.Second, "good messages become events", func() (bool, string) {
+	testenv.Eventually(t, 30*time.Second, "good messages become events", func() (bool, string) {
 		evs, err := s.allEvents("perimeter.")
 		if err != nil {
 			return false, err.Error()
@@ -53,7 +55,7 @@ func TestBadInputIsCountedAndNothingIsLost(t *testing.T) {
 		}
 		return fmt.Sprint(ns) == "[1 3]", fmt.Sprintf("events carry n=%v, want [1 3]", ns)
 	})
-	eventually(t, 10*time.Second, "rejections are counted", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "rejections are counted", func() (bool, string) {
 		mal := s.metric("warden_invalid_payloads_total", `reason="malformed"`)
 		big := s.metric("warden_invalid_payloads_total", `reason="oversized"`)
 		return mal == 1 && big == 1, fmt.Sprintf("malformed=%v oversized=%v", mal, big)
@@ -99,7 +101,7 @@ func TestSecondInstanceRefuses(t *testing.T) {
 	t.Logf("second instance refused in %v", time.Since(start).Round(time.Millisecond))
 	c := publisher(t, s.mqttURL)
 	publish(t, c, "test/counter", []byte(`{"n":7}`))
-	eventually(t, 20*time.Second, "first instance still works", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "first instance still works", func() (bool, string) {
 		evs, err := s.allEvents("perimeter.")
 		return err == nil && len(evs) == 1, fmt.Sprintf("%d events, err %v", len(evs), err)
 	})

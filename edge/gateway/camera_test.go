@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 // A camera replayed over real RTSP is analysed by the gateway: motion
@@ -42,7 +44,7 @@ func TestCameraMotionThroughGateway(t *testing.T) {
 	s.start()
 
 	var media []struct{ Kind, URL string }
-	eventually(t, 60*time.Second, "motion event with a snapshot", func() (bool, string) {
+	testenv.Eventually(t, 60*time.Second, "motion event with a snapshot", func() (bool, string) {
 		var page struct {
 			Events []struct {
 				Type  string

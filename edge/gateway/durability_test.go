@@ -10,6 +10,8 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/smartcommunity/warden/edge/bus/bustest"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 // counterDevice maps every message on test/counter to one event carrying
@@ -86,7 +88,7 @@ func crashDurability(t *testing.T, broker string) {
 
 	s.start()
 	var events []apiEvent
-	eventually(t, 120*time.Second, "every accepted message is an event", func() (bool, string) {
+	testenv.Eventually(t, 120*time.Second, "every accepted message is an event", func() (bool, string) {
 		var err error
 		events, err = s.allEvents("perimeter.")
 		if err != nil {

@@ -72,7 +72,7 @@ func TestFaceVideoThroughGateway(t *testing.T) {
 	enrol("p001", "resident", "001_03.jpg")
 	enrol("w002", "watchlist", "002_03.jpg")
 
-	eventually(t, 90*time.Second, "recognised, watch-listed and unknown faces", func() (bool, string) {
+	testenv.Eventually(t, 90*time.Second, "recognised, watch-listed and unknown faces", func() (bool, string) {
 		evs, err := s.allEvents("face.")
 		if err != nil {
 			return false, err.Error()
@@ -92,7 +92,7 @@ func TestFaceVideoThroughGateway(t *testing.T) {
 		return ok && unknown, fmt.Sprint(seen)
 	})
 	var open struct{ Alarms []struct{ Type string } }
-	eventually(t, 20*time.Second, "an alarm for the watch-listed face", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "an alarm for the watch-listed face", func() (bool, string) {
 		if err := s.apiGet("/api/v1/alarms?state=open", &open); err != nil {
 			return false, err.Error()
 		}
@@ -184,7 +184,7 @@ func checkFaceEvidence(t *testing.T, s *site) {
 	if k := kinds(w); k != "crop,snapshot" {
 		t.Errorf("face.watchlist media %q, want crop,snapshot", k)
 	}
-	eventually(t, 30*time.Second, "the visit's best face following the watch-list alarm", func() (bool, string) {
+	testenv.Eventually(t, 30*time.Second, "the visit's best face following the watch-list alarm", func() (bool, string) {
 		added, err := s.allEvents("media.added")
 		if err != nil {
 			return false, err.Error()

@@ -337,21 +337,6 @@ func (s *site) metric(name string, filters ...string) float64 {
 	return sum
 }
 
-func eventually(t testing.TB, within time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		last = msg
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: not true after %s: %s", what, within, last)
-}
-
 func TestRepeatedLogKeys(t *testing.T) {
 	log := `{"time":"t","msg":"a","component":"x","n":{"component":"y"}}
 {"time":"t","msg":"b","component":"x","camera":"c","component":"x"}

@@ -13,6 +13,8 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/smartcommunity/warden/edge/bus/bustest"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 // gasHome is one flat: a detector, its valve and the building's siren.
@@ -62,7 +64,7 @@ func TestGasLeakClosesValveAndConfirms(t *testing.T) {
 	expectCommand(t, cmds, "zigbee2mqtt/siren-3/set", `"emergency"`)
 	// The valve reports closed: no fault, and valve.closed is recorded.
 	publish(t, c, "zigbee2mqtt/valve-3-2-201", []byte(`{"state":"OFF"}`))
-	eventually(t, 20*time.Second, "gas.leak and valve.closed recorded", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "gas.leak and valve.closed recorded", func() (bool, string) {
 		leak, _ := s.allEvents("gas.leak")
 		closed, _ := s.allEvents("valve.closed")
 		return len(leak) == 1 && len(closed) == 1, fmt.Sprintf("%d gas.leak, %d valve.closed", len(leak), len(closed))
@@ -91,7 +93,7 @@ func TestSilentValveRaisesFaultAfterRetries(t *testing.T) {
 			t.Fatalf("%d close commands, want 3 tries", closes)
 		}
 	}
-	eventually(t, 20*time.Second, "valve.fault raised", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "valve.fault raised", func() (bool, string) {
 		f, _ := s.allEvents("valve.fault")
 		if len(f) != 1 {
 			return false, fmt.Sprintf("%d valve.fault events", len(f))
@@ -136,7 +138,7 @@ func TestGasLeakWithFullDisk(t *testing.T) {
 	}
 	publish(t, c, "zigbee2mqtt/gas-3-2-201", []byte(`{"gas":true}`))
 	expectCommand(t, cmds, "zigbee2mqtt/valve-3-2-201/set", `"OFF"`)
-	eventually(t, 20*time.Second, "readyz reports the store failing", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "readyz reports the store failing", func() (bool, string) {
 		req, _ := http.NewRequest("GET", "http://"+s.apiAddr+"/readyz", nil)
 		req.Header.Set("Authorization", "Bearer "+adminToken)
 		resp, err := http.DefaultClient.Do(req)
@@ -150,7 +152,7 @@ func TestGasLeakWithFullDisk(t *testing.T) {
 		t.Errorf("warden_store_errors_total = %v, want ≥ 1", n)
 	}
 	os.Remove(filler)
-	eventually(t, 60*time.Second, "every event is committed once space is back", func() (bool, string) {
+	testenv.Eventually(t, 60*time.Second, "every event is committed once space is back", func() (bool, string) {
 		leak, err := s.allEvents("gas.leak")
 		counted, err2 := s.allEvents("perimeter.")
 		return len(leak) == 1 && len(counted) == fill, fmt.Sprintf("%d gas.leak, %d of %d counter events (err %v %v)", len(leak), len(counted), fill, err, err2)

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 // hookSink is a platform-side webhook (or robot) on 127.0.0.1 that records
@@ -75,7 +77,7 @@ func TestAlarmsArePushedToPeople(t *testing.T) {
 	publish(t, c, "zigbee2mqtt/gas-3-2-201", []byte(`{"gas":true}`))
 	publish(t, c, "zigbee2mqtt/sos-5-2-301", []byte(`{"action":"sos"}`))
 
-	eventually(t, 30*time.Second, "the robot gets both alarms and the family the SOS", func() (bool, string) {
+	testenv.Eventually(t, 30*time.Second, "the robot gets both alarms and the family the SOS", func() (bool, string) {
 		return len(robot.bodies()) == 2 && len(family.bodies()) == 1, fmt.Sprintf("robot %d, family %d", len(robot.bodies()), len(family.bodies()))
 	})
 	var texts []string
@@ -95,7 +97,7 @@ func TestAlarmsArePushedToPeople(t *testing.T) {
 		t.Errorf("family webhook got %v", fam)
 	}
 	id := fam["alarm"].(map[string]any)["id"].(string)
-	eventually(t, 10*time.Second, "deliveries on the SOS timeline", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "deliveries on the SOS timeline", func() (bool, string) {
 		var a struct {
 			Timeline []struct{ Action, Note string } `json:"timeline"`
 		}

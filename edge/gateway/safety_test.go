@@ -168,17 +168,17 @@ func TestLeakWithFullDiskEmbedded(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	eventually(t, 30*time.Second, "readyz names the failing store", func() (bool, string) {
+	testenv.Eventually(t, 30*time.Second, "readyz names the failing store", func() (bool, string) {
 		code, failed := s.readyz()
 		return code == 503 && strings.Contains(failed["store"], "failing"), fmt.Sprint(code, failed)
 	})
 
 	publisher(t, s.mqttURL).Publish("zigbee2mqtt/gas-3-2-201", 1, false, `{"gas":true}`)
-	eventually(t, 20*time.Second, "close command and siren on a full disk", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "close command and siren on a full disk", func() (bool, string) {
 		return cmds.count("valve-3-2-201/set", `"OFF"`) >= 1 && cmds.count("siren-3/set", "emergency") >= 1, cmds.String()
 	})
 	// The valve stays silent: three tries in 3 s, then valve.fault.
-	eventually(t, 30*time.Second, "valve.fault and storage alarms shown from memory", func() (bool, string) {
+	testenv.Eventually(t, 30*time.Second, "valve.fault and storage alarms shown from memory", func() (bool, string) {
 		as, err := s.openAlarms()
 		if err != nil {
 			return false, err.Error()
@@ -187,7 +187,7 @@ func TestLeakWithFullDiskEmbedded(t *testing.T) {
 		ss, ok2 := findAlarm(as, "system.storage")
 		return ok1 && vf.Unstored && ok2 && ss.Unstored, fmt.Sprintf("%+v", as)
 	})
-	eventually(t, 10*time.Second, "the siren sounded again for the fault, alarms on MQTT", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "the siren sounded again for the fault, alarms on MQTT", func() (bool, string) {
 		return cmds.count("siren-3/set", "emergency") >= 2 && alarms.count(`"type":"valve.fault"`) >= 1 &&
 				alarms.count(`"type":"system.storage"`) >= 1,
 			fmt.Sprintf("commands:\n%s\nalarms:\n%s", cmds, alarms)
@@ -199,7 +199,7 @@ func TestLeakWithFullDiskEmbedded(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "alarms and events stored once space is back", func() (bool, string) {
+	testenv.Eventually(t, 60*time.Second, "alarms and events stored once space is back", func() (bool, string) {
 		leak, _ := s.allEvents("gas.leak")
 		fault, _ := s.allEvents("valve.fault")
 		storage, _ := s.allEvents("system.storage")
@@ -208,7 +208,7 @@ func TestLeakWithFullDiskEmbedded(t *testing.T) {
 		return len(leak) == 1 && len(fault) == 1 && len(storage) >= 1 && ok && !vf.Unstored,
 			fmt.Sprintf("%d leak, %d valve.fault, %d system.storage; alarms %+v", len(leak), len(fault), len(storage), as)
 	})
-	eventually(t, 30*time.Second, "readyz ok again", func() (bool, string) {
+	testenv.Eventually(t, 30*time.Second, "readyz ok again", func() (bool, string) {
 		code, failed := s.readyz()
 		return code == 200, fmt.Sprint(code, failed)
 	})
@@ -269,15 +269,15 @@ func TestBrokerStoreFullCommandStillDelivered(t *testing.T) {
 	for n := 0; n < 300; n++ {
 		app.Publish(fmt.Sprintf("app/%d", n), 1, false, fmt.Appendf(nil, `{"pad":"%01000d"}`, n))
 	}
-	eventually(t, 30*time.Second, "broker store commits failing", func() (bool, string) {
+	testenv.Eventually(t, 30*time.Second, "broker store commits failing", func() (bool, string) {
 		n := s.metric("warden_mqtt_broker_persist_errors_total")
 		return n >= 1, fmt.Sprint("persist errors ", n)
 	})
 	publish(t, publisher(t, s.mqttURL), "zigbee2mqtt/gas-3-2-201", []byte(`{"gas":true}`))
-	eventually(t, 20*time.Second, "close command", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "close command", func() (bool, string) {
 		return cmds.count("valve-3-2-201/set", `"OFF"`) >= 1, cmds.String()
 	})
-	eventually(t, 20*time.Second, "leak alarm and storage alarm on MQTT", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "leak alarm and storage alarm on MQTT", func() (bool, string) {
 		return alarms.count(`"type":"gas.leak"`) >= 1 && alarms.count(`"type":"system.storage"`) >= 1, alarms.String()
 	})
 	if code, failed := s.readyz(); code != 503 || !strings.Contains(failed["mqtt-store"], "failing") {
@@ -444,7 +444,7 @@ func TestHostileDeviceAccounts(t *testing.T) {
 	}()
 	time.Sleep(time.Second)
 	pub("zigbee2mqtt", "pw-z", "-q", "1", "-t", "zigbee2mqtt/gas-3-2-201", "-m", `{"gas":true}`)
-	eventually(t, 20*time.Second, "the bridge receives the close command during the storm", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "the bridge receives the close command during the storm", func() (bool, string) {
 		return strings.Contains(seen(), `zigbee2mqtt/valve-3-2-201/set {"state":"OFF"}`), seen()
 	})
 	time.Sleep(time.Second)
@@ -468,7 +468,7 @@ func TestHostileDeviceAccounts(t *testing.T) {
 	// A trusted command user may command, but not leave a retained command.
 	pub("ha", "pw-h", "-q", "1", "-r", "-t", "zigbee2mqtt/valve-3-2-201/set", "-m", `{"state":"ON"}`)
 	pub("ha", "pw-h", "-q", "1", "-t", "zigbee2mqtt/siren-3/set", "-m", `{"warning":{"mode":"stop"}}`)
-	eventually(t, 10*time.Second, "the trusted user's command arrives", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "the trusted user's command arrives", func() (bool, string) {
 		return strings.Contains(seen(), "zigbee2mqtt/siren-3/set"), seen()
 	})
 	for _, bad := range []string{"valve-3-2-201/set/state", `{"state":"ON"}`, "bridge/request"} {
@@ -714,10 +714,10 @@ func TestDeadFaceKeyKeepsTheRestRunning(t *testing.T) {
 			sub := publisher(t, s.mqttURL)
 			cmds := collect(t, sub, "zigbee2mqtt/+/set")
 			publish(t, publisher(t, s.mqttURL), "zigbee2mqtt/gas-3-2-201", []byte(`{"gas":true}`))
-			eventually(t, 20*time.Second, "close command with face recognition off", func() (bool, string) {
+			testenv.Eventually(t, 20*time.Second, "close command with face recognition off", func() (bool, string) {
 				return cmds.count("valve-3-2-201/set", `"OFF"`) >= 1, cmds.String()
 			})
-			eventually(t, 20*time.Second, "a system.fault alarm for face recognition", func() (bool, string) {
+			testenv.Eventually(t, 20*time.Second, "a system.fault alarm for face recognition", func() (bool, string) {
 				as, err := s.openAlarms()
 				if err != nil {
 					return false, err.Error()

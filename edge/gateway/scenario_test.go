@@ -18,6 +18,8 @@ import (
 	"github.com/smartcommunity/warden/edge/bus/bustest"
 	"github.com/smartcommunity/warden/edge/config"
 	mqttreplay "github.com/smartcommunity/warden/edge/replay/mqtt"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 type expectation struct {
@@ -122,7 +124,7 @@ func runScenario(t *testing.T, dir, broker string) {
 	}
 
 	var got []apiEvent
-	eventually(t, 30*time.Second, "expected events committed", func() (bool, string) {
+	testenv.Eventually(t, 30*time.Second, "expected events committed", func() (bool, string) {
 		all, err := s.allEvents("")
 		if err != nil {
 			return false, err.Error()
@@ -153,7 +155,7 @@ func runScenario(t *testing.T, dir, broker string) {
 		}
 	}
 
-	eventually(t, 20*time.Second, "expected commands sent", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "expected commands sent", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		// Every expected command must be sent; commands go out on two

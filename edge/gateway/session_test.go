@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 // A console login survives the real gateway stopping (cleanly, then with
@@ -48,7 +50,7 @@ func TestConsoleSessionSurvivesGatewayRestart(t *testing.T) {
 	}
 	publish(t, publisher(t, s.mqttURL), "zigbee2mqtt/gas-1", []byte(`{"gas":true}`))
 	var id string
-	eventually(t, 20*time.Second, "the leak alarm", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "the leak alarm", func() (bool, string) {
 		var l struct{ Alarms []struct{ ID string } }
 		if err := s.apiGet("/api/v1/alarms?state=open", &l); err != nil || len(l.Alarms) == 0 {
 			return false, fmt.Sprint(err)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 // The gateway pushes committed events to the platform over HTTP, gzip
@@ -46,7 +48,7 @@ func TestUplinkPushesEventsInOrder(t *testing.T) {
 	mu.Lock()
 	up = true
 	mu.Unlock()
-	eventually(t, 30*time.Second, "all events delivered", func() (bool, string) {
+	testenv.Eventually(t, 30*time.Second, "all events delivered", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		n := 0
@@ -112,7 +114,7 @@ func TestUplinkDrainSurvivesKillLoop(t *testing.T) {
 		publish(t, c, "test/counter", fmt.Appendf(nil, `{"n":%d}`, n))
 	}
 	c.Disconnect(50)
-	eventually(t, 60*time.Second, "backlog committed", func() (bool, string) {
+	testenv.Eventually(t, 60*time.Second, "backlog committed", func() (bool, string) {
 		evs, err := s.allEvents("perimeter.")
 		return len(evs) == total, fmt.Sprintf("%d of %d (err %v)", len(evs), total, err)
 	})
@@ -124,7 +126,7 @@ func TestUplinkDrainSurvivesKillLoop(t *testing.T) {
 		s.kill9()
 		s.start()
 	}
-	eventually(t, 120*time.Second, "every event delivered", func() (bool, string) {
+	testenv.Eventually(t, 120*time.Second, "every event delivered", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(firstSeqs) == total, fmt.Sprintf("%d of %d delivered", len(firstSeqs), total)

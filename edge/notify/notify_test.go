@@ -23,6 +23,8 @@ import (
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -86,17 +88,6 @@ func (e *env) raise(t *testing.T, typ, src, kind string, loc event.Location, med
 	return a
 }
 
-func eventually(t *testing.T, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func timelineOf(t *testing.T, e *env, id string) []alarm.Entry {
 	t.Helper()
 	a, err := e.alarms.Get(id)
@@ -155,7 +146,7 @@ func TestRoutesReachEachVendor(t *testing.T) {
 	gate := e.raise(t, event.GateDenied, "gate-north", "barrier_gate", event.Location{Zone: "north-gate"})
 
 	// leak: wecom (markdown, @text, image), dingtalk, 2 sms; sos: wecom (markdown, @text), webhook, 2 sms.
-	eventually(t, "all deliveries", func() bool {
+	testenv.Until(t, 20*time.Second, "all deliveries", func() bool {
 		return len(wc.messages()) == 5 && len(dt.messages()) == 1 && len(wh.messages()) == 1 && len(sms.messages()) == 4
 	})
 	time.Sleep(200 * time.Millisecond) // anything extra (the routine gate alarm) would arrive now
@@ -202,7 +193,7 @@ func TestRoutesReachEachVendor(t *testing.T) {
 		t.Errorf("sms numbers %v", phones)
 	}
 
-	eventually(t, "timeline entries", func() bool {
+	testenv.Until(t, 20*time.Second, "timeline entries", func() bool {
 		return len(notes(timelineOf(t, e, leak.ID), alarm.ActNotified)) == 3 && len(notes(timelineOf(t, e, sos.ID), alarm.ActNotified)) == 3
 	})
 	if got := strings.Join(notes(timelineOf(t, e, sos.ID), alarm.ActNotified), ","); !strings.Contains(got, "family-5-2-301") {
@@ -229,8 +220,8 @@ func TestRetryAndRestart(t *testing.T) {
 	e := newEnv(t, dir, cfg, nil)
 	wc.setFail(2, 0)
 	a := e.raise(t, event.GasLeak, "gas-1", "gas_detector", event.Location{Building: "3"})
-	eventually(t, "delivery after two failures", func() bool { return len(wc.messages()) == 1 })
-	eventually(t, "timeline", func() bool { return len(notes(timelineOf(t, e, a.ID), alarm.ActNotified)) == 1 })
+	testenv.Until(t, 20*time.Second, "delivery after two failures", func() bool { return len(wc.messages()) == 1 })
+	testenv.Until(t, 20*time.Second, "timeline", func() bool { return len(notes(timelineOf(t, e, a.ID), alarm.ActNotified)) == 1 })
 	tl := timelineOf(t, e, a.ID)
 	if f := notes(tl, alarm.ActNotifyFailed); len(f) != 1 || !strings.Contains(f[0], "503") {
 		t.Errorf("failed entries %v", f)
@@ -246,17 +237,17 @@ func TestRetryAndRestart(t *testing.T) {
 	// the installer corrects the key: retried for life safety).
 	wc.setFail(1000000, 0)
 	b := e.raise(t, event.WristbandSOS, "band-1", "wristband", event.Location{Building: "3"})
-	eventually(t, "first failure recorded", func() bool { return len(notes(timelineOf(t, e, b.ID), alarm.ActNotifyFailed)) >= 1 })
+	testenv.Until(t, 20*time.Second, "first failure recorded", func() bool { return len(notes(timelineOf(t, e, b.ID), alarm.ActNotifyFailed)) >= 1 })
 	e.stop()
 
 	wc.setFail(0, 0)
 	e2 := newEnv(t, dir, cfg, nil)
-	eventually(t, "queued message sent after restart", func() bool { return len(wc.messages()) == 2 })
+	testenv.Until(t, 20*time.Second, "queued message sent after restart", func() bool { return len(wc.messages()) == 2 })
 	got := wc.messages()[1].body["markdown"].(map[string]any)["content"].(string)
 	if !strings.Contains(got, "手环求救") {
 		t.Errorf("after restart sent %q", got)
 	}
-	eventually(t, "timeline after restart", func() bool { return len(notes(timelineOf(t, e2, b.ID), alarm.ActNotified)) == 1 })
+	testenv.Until(t, 20*time.Second, "timeline after restart", func() bool { return len(notes(timelineOf(t, e2, b.ID), alarm.ActNotified)) == 1 })
 	time.Sleep(100 * time.Millisecond)
 	if n := len(wc.messages()); n != 2 {
 		t.Errorf("%d messages: the restart sent something twice", n)
@@ -288,7 +279,7 @@ func TestRateLimitNeverDropsLifeSafety(t *testing.T) {
 	for i := range 3 {
 		life = append(life, e.raise(t, event.GasLeak, "gas-"+string(rune('a'+i)), "gas_detector", event.Location{Building: "1"}))
 	}
-	eventually(t, "every life-safety message", func() bool {
+	testenv.Until(t, 20*time.Second, "every life-safety message", func() bool {
 		n := 0
 		for _, m := range wh.messages() {
 			if m.body["priority"] == float64(1) {
@@ -304,7 +295,7 @@ func TestRateLimitNeverDropsLifeSafety(t *testing.T) {
 		t.Errorf("routine: %d sent, %v skipped for rate; want 4 in all with some skipped", sentRoutine, skipped)
 	}
 	// The timeline entry follows the target's answer.
-	eventually(t, "each life-safety alarm notified once on its timeline", func() bool {
+	testenv.Until(t, 20*time.Second, "each life-safety alarm notified once on its timeline", func() bool {
 		for _, a := range life {
 			if len(notes(timelineOf(t, e, a.ID), alarm.ActNotified)) != 1 {
 				return false
@@ -312,7 +303,7 @@ func TestRateLimitNeverDropsLifeSafety(t *testing.T) {
 		}
 		return true
 	})
-	eventually(t, "skip on a routine timeline", func() bool {
+	testenv.Until(t, 20*time.Second, "skip on a routine timeline", func() bool {
 		for _, a := range routine {
 			if s := notes(timelineOf(t, e, a.ID), alarm.ActNotifySkip); len(s) == 1 && s[0] == "hook: rate" {
 				return true
@@ -343,7 +334,7 @@ func TestQueueStoreFailureStillSends(t *testing.T) {
 	defer func() { cancel(); wg.Wait() }()
 	n.Observe(alarm.Change{Action: alarm.ActOpened, Alarm: alarm.Alarm{ID: "a1", Type: event.GasLeak, Priority: 1, State: alarm.Open,
 		Source: event.Source{Kind: "gas_detector", ID: "gas-1"}, OpenedAt: time.Now()}})
-	eventually(t, "sent from memory", func() bool { return len(wc.messages()) == 1 })
+	testenv.Until(t, 20*time.Second, "sent from memory", func() bool { return len(wc.messages()) == 1 })
 	if v := testutil.ToFloat64(n.met.storeErrors); v < 1 {
 		t.Errorf("store errors = %v", v)
 	}
@@ -421,18 +412,18 @@ func TestRefusedRoutineGivenUpLifeSafetyRetried(t *testing.T) {
 	}
 	e := newEnv(t, t.TempDir(), cfg, nil)
 	routine := e.raise(t, event.GateDenied, "gate-1", "barrier_gate", event.Location{Zone: "north"})
-	eventually(t, "the routine message given up", func() bool {
+	testenv.Until(t, 20*time.Second, "the routine message given up", func() bool {
 		s := notes(timelineOf(t, e, routine.ID), alarm.ActNotifySkip)
 		return len(s) == 1 && s[0] == "hook: refused"
 	})
 	life := e.raise(t, event.GasLeak, "gas-1", "gas_detector", event.Location{Building: "1"})
-	eventually(t, "life safety failing and retried", func() bool {
+	testenv.Until(t, 20*time.Second, "life safety failing and retried", func() bool {
 		return testutil.ToFloat64(e.n.met.failed.WithLabelValues("hook")) >= 3
 	})
 	mu.Lock()
 	refuse = false // the installer fixed the token
 	mu.Unlock()
-	eventually(t, "life safety delivered", func() bool { return len(notes(timelineOf(t, e, life.ID), alarm.ActNotified)) == 1 })
+	testenv.Until(t, 20*time.Second, "life safety delivered", func() bool { return len(notes(timelineOf(t, e, life.ID), alarm.ActNotified)) == 1 })
 	if f := notes(timelineOf(t, e, life.ID), alarm.ActNotifyFailed); len(f) == 0 || !strings.Contains(f[0], "HTTP 400") {
 		t.Errorf("failure on the timeline: %v", f)
 	}

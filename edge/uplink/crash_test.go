@@ -15,6 +15,8 @@ import (
 
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/uplink"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 // Crash: the draining process is kill -9ed 20 times. At the end every event
@@ -91,7 +93,7 @@ func TestKill9WhileDraining(t *testing.T) {
 	}
 	for k := 0; k < kills; k++ {
 		cmd, done := start()
-		waitFor(t, "progress in this run", func() bool { mu.Lock(); defer mu.Unlock(); return accepted[epoch] > 0 })
+		testenv.Until(t, time.Minute, "progress in this run", func() bool { mu.Lock(); defer mu.Unlock(); return accepted[epoch] > 0 })
 		time.Sleep(time.Duration(rand.IntN(150)) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		<-done
@@ -100,7 +102,7 @@ func TestKill9WhileDraining(t *testing.T) {
 		mu.Unlock()
 	}
 	cmd, done := start()
-	waitFor(t, "every event", func() bool { return p.distinct() == n })
+	testenv.Until(t, time.Minute, "every event", func() bool { return p.distinct() == n })
 	time.Sleep(time.Second) // let the last 200 OK come back and the cursor be saved
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {

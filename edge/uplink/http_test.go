@@ -51,13 +51,13 @@ func TestOutageAllArriveInOrder(t *testing.T) {
 	}
 	time.Sleep(time.Until(start.Add(down)))
 	p.start()
-	waitFor(t, "all events after the outage", func() bool { return p.distinct() == n })
+	testenv.Until(t, time.Minute, "all events after the outage", func() bool { return p.distinct() == n })
 	seqs, dups := p.received()
 	assertInOrder(t, seqs)
 	if dups != 0 || len(seqs) != n {
 		t.Fatalf("got %d deliveries with %d duplicates, want %d and 0", len(seqs), dups, n)
 	}
-	waitFor(t, "cursor at the end", func() bool { return r.u.Protect() == n+1 })
+	testenv.Until(t, time.Minute, "cursor at the end", func() bool { return r.u.Protect() == n+1 })
 	if v := testenv.MetricValue(t, reg, "warden_uplink_delivered_total", httpTarget); v != n {
 		t.Errorf("delivered_total = %v, want %d", v, n)
 	}
@@ -132,7 +132,7 @@ func TestFaults(t *testing.T) {
 			st := openStore(t, t.TempDir(), nil)
 			fill(t, st, n, nil)
 			r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
-			waitFor(t, "all events", func() bool { return r.u.Protect() == n+1 })
+			testenv.Until(t, time.Minute, "all events", func() bool { return r.u.Protect() == n+1 })
 			seqs, dups := p.received()
 			assertInOrder(t, seqs)
 			if len(seqs) != n || dups != 0 {
@@ -164,7 +164,7 @@ func TestDroppedMidRequestBody(t *testing.T) {
 	st := openStore(t, t.TempDir(), nil)
 	fill(t, st, n, nil)
 	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
-	waitFor(t, "all events", func() bool { return r.u.Protect() == n+1 })
+	testenv.Until(t, time.Minute, "all events", func() bool { return r.u.Protect() == n+1 })
 	seqs, dups := p.received()
 	assertInOrder(t, seqs)
 	if len(seqs) != n || dups != 0 {
@@ -194,7 +194,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 			st := openStore(t, t.TempDir(), nil)
 			fill(t, st, 10, nil)
 			r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
-			waitFor(t, "delivery after Retry-After", func() bool { return r.u.Protect() == 11 })
+			testenv.Until(t, time.Minute, "delivery after Retry-After", func() bool { return r.u.Protect() == 11 })
 			p.mu.Lock()
 			gap := p.times[1].Sub(time.Unix(0, refusedAt.Load()))
 			reqs := p.requests
@@ -240,7 +240,7 @@ func TestPoisonIsolatedByBisection(t *testing.T) {
 	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st, Registerer: reg})
 	// The dead letters add system.deadletter events after n, delivered too.
 	want := uint64(n + len(poison))
-	waitFor(t, "all events and dead-letter events", func() bool { return r.u.Protect() == want+1 })
+	testenv.Until(t, time.Minute, "all events and dead-letter events", func() bool { return r.u.Protect() == want+1 })
 	seqs, dups := p.received()
 	assertInOrder(t, seqs)
 	if dups != 0 || len(seqs) != int(want)-len(poison) {
@@ -318,7 +318,7 @@ func TestRejectedCriticalEventIsKeptAndRetried(t *testing.T) {
 		return mkEvent(event.GateVehicle, event.Info, map[string]any{"i": i})
 	})
 	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st, Registerer: reg})
-	waitFor(t, "the leak rejected a few times", func() bool {
+	testenv.Until(t, time.Minute, "the leak rejected a few times", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		return p.requests > 12
@@ -344,7 +344,7 @@ func TestRejectedCriticalEventIsKeptAndRetried(t *testing.T) {
 	}
 	refuse.Store(false)
 	last := st.LastSeq()
-	waitFor(t, "the leak and everything after it delivered", func() bool { return r.u.Protect() == last+1 })
+	testenv.Until(t, time.Minute, "the leak and everything after it delivered", func() bool { return r.u.Protect() == last+1 })
 	seqs, _ := p.received()
 	assertInOrder(t, seqs)
 	if len(seqs) == 0 || seqs[0] != 3 {
@@ -360,12 +360,12 @@ func TestAuthErrorsAreRetriedNotDeadLettered(t *testing.T) {
 	st := openStore(t, t.TempDir(), nil)
 	fill(t, st, 300, nil)
 	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
-	waitFor(t, "a few retries", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return p.requests > 5 })
+	testenv.Until(t, time.Minute, "a few retries", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return p.requests > 5 })
 	if st.Stats().DeadLetters != 0 || r.u.Protect() != 1 {
 		t.Fatalf("401 dead-lettered or advanced: dead %d, protect %d", st.Stats().DeadLetters, r.u.Protect())
 	}
 	fail.Store(false)
-	waitFor(t, "delivery once the token is fixed", func() bool { return r.u.Protect() == 301 })
+	testenv.Until(t, time.Minute, "delivery once the token is fixed", func() bool { return r.u.Protect() == 301 })
 }
 
 // Cursors are durable: a restarted uplink resumes where it stopped, with no
@@ -379,7 +379,7 @@ func TestCursorSurvivesRestart(t *testing.T) {
 	}
 	fill(t, st, 500, nil)
 	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
-	waitFor(t, "first 500", func() bool { return r.u.Protect() == 501 })
+	testenv.Until(t, time.Minute, "first 500", func() bool { return r.u.Protect() == 501 })
 	r.stop()
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
@@ -398,7 +398,7 @@ func TestCursorSurvivesRestart(t *testing.T) {
 	}
 	fill(t, st, 500, nil)
 	r = runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
-	waitFor(t, "next 500", func() bool { return r.u.Protect() == 1001 })
+	testenv.Until(t, time.Minute, "next 500", func() bool { return r.u.Protect() == 1001 })
 	seqs, dups := p.received()
 	assertInOrder(t, seqs)
 	if len(seqs) != 1000 || dups != 0 {

@@ -5,9 +5,12 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/uplink"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 // Media follow their events on their own queue: a failing media endpoint
@@ -42,7 +45,7 @@ func TestMediaQueueNeverDelaysEvents(t *testing.T) {
 		return ev
 	})
 	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
-	waitFor(t, "events delivered while media fail", func() bool { return r.u.Protect() == 301 })
+	testenv.Until(t, time.Minute, "events delivered while media fail", func() bool { return r.u.Protect() == 301 })
 	var media uplink.TargetStatus
 	for _, s := range r.u.Status() {
 		if s.Kind == "media" {
@@ -53,7 +56,7 @@ func TestMediaQueueNeverDelaysEvents(t *testing.T) {
 		t.Fatalf("media status while its endpoint fails = %+v", media)
 	}
 	mediaDown.Store(false)
-	waitFor(t, "media uploaded", func() bool {
+	testenv.Until(t, time.Minute, "media uploaded", func() bool {
 		for _, s := range r.u.Status() {
 			if s.Kind == "media" && s.Cursor == 300 {
 				return true

@@ -14,6 +14,8 @@ import (
 	"github.com/smartcommunity/warden/edge/bus/bustest"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/uplink"
+
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 // subscriber is the platform side: a durable QoS 1 session that records
@@ -48,7 +50,7 @@ func subscribe(t *testing.T, url, topic string) *subscriber {
 	if tok := s.c.Connect(); !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscriber connect: %v", tok.Error())
 	}
-	waitFor(t, "subscription", func() bool { return s.c.IsConnectionOpen() })
+	testenv.Until(t, time.Minute, "subscription", func() bool { return s.c.IsConnectionOpen() })
 	time.Sleep(200 * time.Millisecond) // let SUBACK land
 	t.Cleanup(func() { s.c.Disconnect(100) })
 	return s
@@ -116,7 +118,7 @@ func TestMQTTBrokerStopMidStream(t *testing.T) {
 				MaxBackoff: config.Duration(300 * time.Millisecond),
 			}
 			r := runUplink(t, uplink.Options{Config: cfg, Store: st})
-			waitFor(t, "some deliveries", func() bool { return r.u.Protect() > 500 })
+			testenv.Until(t, time.Minute, "some deliveries", func() bool { return r.u.Protect() > 500 })
 			stopBroker()
 			fill(t, st, second, nil)
 			time.Sleep(300 * time.Millisecond)
@@ -137,7 +139,7 @@ func TestMQTTBrokerStopMidStream(t *testing.T) {
 				n, _, _ := sub.distinct()
 				return n == first+second
 			}, func() string { return sub.missing(first + second) })
-			waitFor(t, "cursor at the end", func() bool { return r.u.Protect() == first+second+1 })
+			testenv.Until(t, time.Minute, "cursor at the end", func() bool { return r.u.Protect() == first+second+1 })
 			_, order, dups := sub.distinct()
 			assertInOrder(t, order)
 			t.Logf("%s: %d events, %d duplicates (resent after the broker stop)", name, first+second, dups)

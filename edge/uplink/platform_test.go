@@ -205,18 +205,6 @@ func (p *platform) distinct() int {
 	return len(p.ids)
 }
 
-// waitFor polls cond until it holds or 60 s pass.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func openStore(t testing.TB, dir string, mod func(*store.Options)) *store.Store {
 	t.Helper()
 	o := store.Options{Dir: dir}

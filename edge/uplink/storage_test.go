@@ -86,14 +86,14 @@ func TestBacklogBudgetEvictionOrderAndStorageFull(t *testing.T) {
 		rs.BySeverity[event.Critical] != 0 || !rs.OverBudget || !st.OverBudget() {
 		t.Fatal("want everything but critical evicted, critical kept, over budget")
 	}
-	waitFor(t, "storage-full signal", func() bool { return r.u.Healthy() != nil })
+	testenv.Until(t, time.Minute, "storage-full signal", func() bool { return r.u.Healthy() != nil })
 	if err := r.u.Healthy(); !strings.Contains(err.Error(), "only undelivered critical events remain") {
 		t.Errorf("Healthy() = %v", err)
 	}
 	if v := testenv.CounterValue(t, reg, "warden_uplink_backlog_critical_full"); v != 1 {
 		t.Errorf("warden_uplink_backlog_critical_full = %v, want 1", v)
 	}
-	waitFor(t, "system.storage event", func() bool {
+	testenv.Until(t, time.Minute, "system.storage event", func() bool {
 		evs, _, _ := st.Read(0, 10, store.Filter{TypePrefix: event.SystemStorage})
 		return len(evs) == 1
 	})
@@ -107,9 +107,9 @@ func TestBacklogBudgetEvictionOrderAndStorageFull(t *testing.T) {
 	// The platform comes back: everything is delivered, the budget holds
 	// again, and the signal clears.
 	p.start()
-	waitFor(t, "backlog delivered", func() bool { return r.u.Protect() == st.LastSeq()+1 })
+	testenv.Until(t, time.Minute, "backlog delivered", func() bool { return r.u.Protect() == st.LastSeq()+1 })
 	retain("after delivery")
-	waitFor(t, "signal cleared", func() bool { return r.u.Healthy() == nil })
+	testenv.Until(t, time.Minute, "signal cleared", func() bool { return r.u.Healthy() == nil })
 	if v := testenv.CounterValue(t, reg, "warden_uplink_backlog_critical_full"); v != 0 {
 		t.Errorf("gauge after recovery = %v", v)
 	}
