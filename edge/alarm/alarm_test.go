@@ -11,6 +11,8 @@ import (
 	"github.com/smartcommunity/warden/edge/alarm"
 	"github.com/smartcommunity/warden/edge/event"
 
+	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/testenv"
 )
 
@@ -523,7 +525,7 @@ func TestPersistenceAcrossReopen(t *testing.T) {
 func TestFollowSourceAndResume(t *testing.T) {
 	dir := t.TempDir()
 	// History before the first start is not re-alarmed.
-	pre := openStore(t, dir)
+	pre := storetest.Open(t, store.Options{Dir: dir, Logger: testLogger()})
 	if err := pre.Append(bg, mk(event.GasLeak, "old-leak", "")); err != nil {
 		t.Fatal(err)
 	}
@@ -568,7 +570,7 @@ func TestOutboxRecordsAfterSinkFailure(t *testing.T) {
 	dir := t.TempDir()
 	e := newEnv(t, dir, nil)
 	// A closed store refuses appends: the change persists, the event waits.
-	dead := openStore(t, t.TempDir())
+	dead := storetest.Open(t, store.Options{Logger: testLogger()})
 	dead.Close()
 	m1, err := alarm.New(alarm.Options{DB: e.st.DB(), Gateway: "gw-test", Sink: dead, Logger: testLogger()})
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 	"github.com/smartcommunity/warden/edge/alarm"
 	"github.com/smartcommunity/warden/edge/event"
 
+	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/testenv"
 )
 
@@ -26,7 +28,7 @@ func TestCrashChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("runs only as the child of TestCrashMidFollow")
 	}
-	st := openStore(t, dir)
+	st := storetest.Open(t, store.Options{Dir: dir, Logger: testLogger()})
 	m, err := alarm.New(alarm.Options{
 		DB: st.DB(), Gateway: "gw-test", Sink: st, Source: st, Logger: testLogger(), EscalateAfter: time.Hour,
 		Notify: []func(alarm.Change){func(c alarm.Change) { fmt.Printf("CHANGE %s %s\n", c.Action, c.Alarm.Key) }},
@@ -47,7 +49,7 @@ func TestCrashMidFollow(t *testing.T) {
 	}
 	dir := t.TempDir()
 	// The first start persists the cursor at the (empty) log's end.
-	st := openStore(t, dir)
+	st := storetest.Open(t, store.Options{Dir: dir, Logger: testLogger()})
 	if _, err := alarm.New(alarm.Options{DB: st.DB(), Sink: st, Source: st, Logger: testLogger()}); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/smartcommunity/warden/edge/audit"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 )
 
 type env struct {
@@ -33,16 +34,6 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-func openStore(t testing.TB, dir string) *store.Store {
-	t.Helper()
-	st, err := store.Open(store.Options{Dir: dir, Logger: testLogger()})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
 // newEnv opens a real store in dir (a fresh temp dir when empty) and a
 // manager over its bbolt file with the store as Sink.
 func newEnv(t testing.TB, dir string, mod func(*alarm.Options)) *env {
@@ -50,7 +41,7 @@ func newEnv(t testing.TB, dir string, mod func(*alarm.Options)) *env {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	e := &env{dir: dir, st: openStore(t, dir), reg: prometheus.NewRegistry()}
+	e := &env{dir: dir, st: storetest.Open(t, store.Options{Dir: dir, Logger: testLogger()}), reg: prometheus.NewRegistry()}
 	var err error
 	if e.audit, err = audit.New(e.st.DB(), testLogger()); err != nil {
 		t.Fatal(err)

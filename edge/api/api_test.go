@@ -21,6 +21,7 @@ import (
 	"github.com/smartcommunity/warden/edge/api"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/testenv"
 )
 
@@ -621,7 +622,7 @@ func TestStreamResumeReplaysLiveRing(t *testing.T) {
 func jsonUnmarshal(s string, v any) error { return jsonDecode([]byte(s), v) }
 
 func TestServeShutdownNoLeak(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t, store.Options{})
 	base := runtime.NumGoroutine()
 	srv := api.New(api.Options{Events: st, Tokens: testTokens(), ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, ShutdownTimeout: 5 * time.Second})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

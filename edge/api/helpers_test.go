@@ -19,6 +19,7 @@ import (
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 )
 
 const (
@@ -39,16 +40,6 @@ func testTokens() []config.Token {
 		{Name: "platform", Token: platformTok, Role: "platform"},
 		{Name: "root", Token: sha(adminTok), Role: "admin"},
 	}
-}
-
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
 }
 
 func mkEvent(typ string) *event.Event {
@@ -82,7 +73,7 @@ type env struct {
 
 func newEnv(t *testing.T, mod func(*api.Options)) *env {
 	t.Helper()
-	st := openStore(t)
+	st := storetest.Open(t, store.Options{})
 	reg := prometheus.NewRegistry()
 	o := api.Options{
 		Events: st, DeadLetters: st, Tokens: testTokens(),

@@ -19,6 +19,8 @@ import (
 	"github.com/smartcommunity/warden/edge/vision"
 	"github.com/smartcommunity/warden/edge/vision/motion"
 
+	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/testenv"
 )
 
@@ -114,7 +116,7 @@ func liveBFrames(t *testing.T, secs string, x264 ...string) *Metrics {
 	}
 	defer srv.Close()
 
-	st := openStore(t)
+	st := storetest.Open(t, store.Options{})
 	rec := &recorder{st: st}
 	m := NewMetrics(nil)
 	cc := &counterCheck{}

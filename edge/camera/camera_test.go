@@ -22,6 +22,7 @@ import (
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/replay/rtsp"
 	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 )
 
 func needFFmpeg(t *testing.T) {
@@ -90,16 +91,6 @@ func (r *recorder) clipOf(ev *event.Event) (event.Media, bool) {
 	return event.Media{}, false
 }
 
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
 func freeAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -142,7 +133,7 @@ func TestLiveCameras(t *testing.T) {
 	}
 	defer func() { srv.Close() }()
 
-	st := openStore(t)
+	st := storetest.Open(t, store.Options{})
 	rec := &recorder{st: st}
 	deps := Deps{Gateway: "gw", Site: "site", Sink: rec, Media: st,
 		OfflineGrace: time.Second, StallTimeout: 2 * time.Second, MaxBackoff: time.Second}
@@ -252,7 +243,7 @@ func TestWrongCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	st := openStore(t)
+	st := storetest.Open(t, store.Options{})
 	rec := &recorder{st: st}
 	deps := Deps{Gateway: "gw", Site: "site", Sink: rec, OfflineGrace: time.Second, StallTimeout: 2 * time.Second, MaxBackoff: time.Second}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -18,6 +18,8 @@ import (
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/replay/rtsp"
 
+	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/testenv"
 )
 
@@ -106,7 +108,7 @@ func TestH265RecordStream(t *testing.T) {
 	}
 	defer sub.Close()
 
-	st := openStore(t)
+	st := storetest.Open(t, store.Options{})
 	rec := &recorder{st: st}
 	cam := New(config.Camera{ID: "two", URL: "rtsp://" + mainAddr + "/main",
 		Record: config.Record{PreSeconds: 1, PostSeconds: 2},

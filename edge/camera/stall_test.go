@@ -23,6 +23,8 @@ import (
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/replay/rtsp"
 
+	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/testenv"
 )
 
@@ -92,7 +94,7 @@ func TestStreamStopsMidFrame(t *testing.T) {
 	}
 	defer s.stream.Close()
 
-	rec := &recorder{st: openStore(t)}
+	rec := &recorder{st: storetest.Open(t, store.Options{})}
 	cam := New(config.Camera{ID: "cut", URL: "rtsp://" + s.srv.NetListener().Addr().String() + "/x"},
 		Deps{Gateway: "gw", Site: "s", Sink: rec, OfflineGrace: time.Second, StallTimeout: 2 * time.Second, MaxBackoff: time.Second})
 	ctx, cancel := context.WithCancel(context.Background())

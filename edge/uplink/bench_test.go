@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/uplink"
 )
 
@@ -45,7 +47,7 @@ func BenchmarkDrain(b *testing.B) {
 
 func benchDrain(b *testing.B, n int, ingest bool) {
 	p := newPlatform(b)
-	st := openStore(b, b.TempDir(), nil)
+	st := storetest.Open(b, store.Options{})
 	fill(b, st, n, nil)
 	cfg := fastConfig(p.url())
 	if v, err := strconv.Atoi(os.Getenv("WARDEN_BENCH_BATCH")); err == nil && v > 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/uplink"
 
+	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/testenv"
 )
 
@@ -143,7 +144,7 @@ func TestKill9WhileDraining(t *testing.T) {
 	if dups > kills*uplink.ResendWindow*100 {
 		t.Errorf("%d duplicates for %d kills of batch 100", dups, kills)
 	}
-	st2 := openStore(t, dir, nil)
+	st2 := storetest.Open(t, store.Options{Dir: dir})
 	// A clean stop with the last batch still in flight leaves the cursor
 	// one batch short: that batch is resent on the next start.
 	if c, _ := st2.Cursor("uplink:http"); c < n-100 {

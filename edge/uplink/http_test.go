@@ -17,6 +17,7 @@ import (
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/uplink"
 )
 
@@ -30,7 +31,7 @@ func TestOutageAllArriveInOrder(t *testing.T) {
 	}
 	const n = 10000
 	p := newPlatform(t)
-	st := openStore(t, t.TempDir(), nil)
+	st := storetest.Open(t, store.Options{})
 	reg := prometheus.NewRegistry()
 	cfg := fastConfig(p.url())
 	cfg.MaxBackoff = config.Duration(time.Second)
@@ -129,7 +130,7 @@ func TestFaults(t *testing.T) {
 			const n = 1500
 			p := newPlatform(t)
 			p.setHook(f.hook)
-			st := openStore(t, t.TempDir(), nil)
+			st := storetest.Open(t, store.Options{})
 			fill(t, st, n, nil)
 			r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
 			testenv.Until(t, time.Minute, "all events", func() bool { return r.u.Protect() == n+1 })
@@ -161,7 +162,7 @@ func TestDroppedMidRequestBody(t *testing.T) {
 		return true
 	}
 	p.mu.Unlock()
-	st := openStore(t, t.TempDir(), nil)
+	st := storetest.Open(t, store.Options{})
 	fill(t, st, n, nil)
 	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
 	testenv.Until(t, time.Minute, "all events", func() bool { return r.u.Protect() == n+1 })
@@ -191,7 +192,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 				}
 				return true
 			})
-			st := openStore(t, t.TempDir(), nil)
+			st := storetest.Open(t, store.Options{})
 			fill(t, st, 10, nil)
 			r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
 			testenv.Until(t, time.Minute, "delivery after Retry-After", func() bool { return r.u.Protect() == 11 })
@@ -232,7 +233,7 @@ func TestPoisonIsolatedByBisection(t *testing.T) {
 	const n = 1000
 	poison := map[int]bool{7: true, 333: true, 334: true, 999: true}
 	p := newPlatform(t)
-	st := openStore(t, t.TempDir(), nil)
+	st := storetest.Open(t, store.Options{})
 	reg := prometheus.NewRegistry()
 	fill(t, st, n, func(i int) *event.Event {
 		return mkEvent(event.GateVehicle, event.Info, map[string]any{"i": i, "poison": poison[i]})
@@ -309,7 +310,7 @@ func (p *platform) refusing(status int, body string) *atomic.Bool {
 func TestRejectedCriticalEventIsKeptAndRetried(t *testing.T) {
 	p := newPlatform(t)
 	refuse := p.refusing(http.StatusBadRequest, "schema says no")
-	st := openStore(t, t.TempDir(), nil)
+	st := storetest.Open(t, store.Options{})
 	reg := prometheus.NewRegistry()
 	fill(t, st, 5, func(i int) *event.Event {
 		if i == 2 {
@@ -357,7 +358,7 @@ func TestRejectedCriticalEventIsKeptAndRetried(t *testing.T) {
 func TestAuthErrorsAreRetriedNotDeadLettered(t *testing.T) {
 	p := newPlatform(t)
 	fail := p.refusing(http.StatusUnauthorized, "bad token")
-	st := openStore(t, t.TempDir(), nil)
+	st := storetest.Open(t, store.Options{})
 	fill(t, st, 300, nil)
 	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
 	testenv.Until(t, time.Minute, "a few retries", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return p.requests > 5 })
@@ -385,7 +386,7 @@ func TestCursorSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st = openStore(t, dir, nil)
+	st = storetest.Open(t, store.Options{Dir: dir})
 	if c, _ := st.Cursor("uplink:http"); c != 500 {
 		t.Fatalf("cursor after reopen = %d, want 500", c)
 	}
@@ -433,7 +434,7 @@ func TestIdempotencyKeyDeterministic(t *testing.T) {
 }
 
 func TestNoTargetsIsIdle(t *testing.T) {
-	st := openStore(t, t.TempDir(), nil)
+	st := storetest.Open(t, store.Options{})
 	u, err := uplink.New(uplink.Options{Store: st})
 	if err != nil {
 		t.Fatal(err)

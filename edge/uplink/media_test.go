@@ -10,6 +10,8 @@ import (
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/uplink"
 
+	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/testenv"
 )
 
@@ -28,7 +30,7 @@ func TestMediaQueueNeverDelaysEvents(t *testing.T) {
 		return false
 	}
 	p.mu.Unlock()
-	st := openStore(t, t.TempDir(), nil)
+	st := storetest.Open(t, store.Options{})
 	snap := bytes.Repeat([]byte("jpeg"), 5000)
 	mi, err := st.PutMedia("snapshot", "image/jpeg", snap)
 	if err != nil {

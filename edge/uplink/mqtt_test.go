@@ -15,6 +15,8 @@ import (
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/uplink"
 
+	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/testenv"
 )
 
@@ -108,7 +110,7 @@ func TestMQTTBrokerStopMidStream(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			url, stopBroker, startBroker := brokers[name](t)
 			sub := subscribe(t, url, "warden/gw-test/uplink/#")
-			st := openStore(t, t.TempDir(), nil)
+			st := storetest.Open(t, store.Options{})
 			const first, second = 3000, 2000
 			fill(t, st, first, nil)
 			cfg := config.Uplink{

@@ -205,20 +205,6 @@ func (p *platform) distinct() int {
 	return len(p.ids)
 }
 
-func openStore(t testing.TB, dir string, mod func(*store.Options)) *store.Store {
-	t.Helper()
-	o := store.Options{Dir: dir}
-	if mod != nil {
-		mod(&o)
-	}
-	st, err := store.Open(o)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	return st
-}
-
 func mkEvent(typ string, sev event.Severity, data map[string]any) *event.Event {
 	ev, err := event.Make(event.Origin{Gateway: "gw-test", Site: "site", Source: event.Source{Kind: "test", ID: "t1"}}, typ, sev, data)
 	if err != nil {

@@ -12,12 +12,13 @@ import (
 
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/uplink"
 )
 
 // eventSize measures the stored size of the test events in a scratch store.
 func eventSize(t *testing.T) int64 {
-	st := openStore(t, t.TempDir(), nil)
+	st := storetest.Open(t, store.Options{})
 	fill(t, st, 100, func(i int) *event.Event {
 		return mkEvent(event.GateVehicle, event.Warning, map[string]any{"i": 1000 + i})
 	})
@@ -134,7 +135,7 @@ func TestBacklogBudgetEvictionOrderAndStorageFull(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	st2 := openStore(t, dir, nil)
+	st2 := storetest.Open(t, store.Options{Dir: dir})
 	after := st2.Stats()
 	if after.Events != before.Events || after.Bytes != before.Bytes || after.LastSeq != before.LastSeq {
 		t.Fatalf("reopened stats %+v, before close %+v", after, before)
