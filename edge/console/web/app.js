@@ -380,7 +380,9 @@ async function duty() {
 }
 
 function alarmCard(a) {
-  const thumb = [...(a.media || [])].reverse().find((m) => m.kind === 'snapshot' || m.kind === 'trajectory' || m.kind === 'crop');
+  // newest first; a face alarm shows the face (the best crop), others their picture
+  const media = [...(a.media || [])].reverse();
+  const thumb = media.find((m) => m.kind === 'crop') || media.find((m) => m.kind === 'snapshot' || m.kind === 'trajectory');
   const steps = [];
   if (a.acknowledged) steps.push(`${t('alarm.ackBy', { by: esc(a.acknowledged.by) })} ${fmtTime(a.acknowledged.at)}${a.acknowledged.note ? ' · ' + esc(a.acknowledged.note) : ''}`);
   if (a.assigned) {
