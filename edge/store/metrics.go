@@ -1,6 +1,8 @@
 package store
 
 import (
+	"syscall"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -47,6 +49,12 @@ func newMetrics(s *Store, reg prometheus.Registerer) (*metrics, error) {
 		m.commitSeconds, m.batchSize, m.errors, m.evicted, m.mediaEvicted,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_events", Help: "Events currently stored."},
 			func() float64 { return float64(s.totalEvents()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_disk_free_bytes", Help: "Bytes free for Warden on the data dir's filesystem."},
+			func() float64 { free, _ := s.disk(); return float64(free) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_disk_size_bytes", Help: "Size of the data dir's filesystem."},
+			func() float64 { _, size := s.disk(); return float64(size) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_max_bytes", Help: "Byte budget of stored events (retention.events_max_bytes; 0: none)."},
+			func() float64 { return float64(s.opts.MaxBytes) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_bytes", Help: "Bytes of stored events (keys and JSON)."},
 			func() float64 { return float64(s.totalBytes()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_media_bytes", Help: "Bytes of stored media files."},
@@ -77,4 +85,14 @@ func (m *metrics) unregister() {
 	for _, c := range m.collectors {
 		m.reg.Unregister(c)
 	}
+}
+
+// disk reports the bytes available to Warden and the size of the data
+// dir's filesystem (0, 0 when it cannot be read).
+func (s *Store) disk() (free, size uint64) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(s.opts.Dir, &st); err != nil {
+		return 0, 0
+	}
+	return st.Bavail * uint64(st.Bsize), st.Blocks * uint64(st.Bsize)
 }

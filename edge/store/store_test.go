@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 var testTypes = []string{event.GasLeak, event.GateVehicle, event.WristbandHR, event.CameraOffline, event.FaceUnknown, event.ThrowDetected}
@@ -202,6 +203,12 @@ func TestConcurrentAppendersShareCommits(t *testing.T) {
 	t.Logf("%d appends in %d commits", writers*each, st.Commits)
 	if n := testutil.CollectAndCount(reg, "warden_store_commit_seconds", "warden_store_commit_batch_size", "warden_store_events", "warden_store_bytes", "warden_store_media_bytes"); n != 5 {
 		t.Fatalf("metrics found: %d", n)
+	}
+	// the disk Warden writes to, for "storage nearly full" alerts
+	free := testenv.MetricValue(t, reg, "warden_store_disk_free_bytes", nil)
+	size := testenv.MetricValue(t, reg, "warden_store_disk_size_bytes", nil)
+	if free <= 0 || size <= 0 || free > size {
+		t.Errorf("disk free %v of %v bytes", free, size)
 	}
 	// Close unregisters, so a reopened store can register on the same registry.
 	dir := s.dir
