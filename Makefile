@@ -9,7 +9,7 @@ SHELL := /bin/bash
 # fonts-noto-cjk (without it every Chinese string of the console, the burnt-in
 # captions and the browser test's screenshots is tofu). Extend with e.g.
 #   make deps APT_PACKAGES+="htop"
-APT_PACKAGES ?= libopencv-dev libopencv-contrib-dev pkg-config mosquitto mosquitto-clients ffmpeg chromium nodejs npm curl fonts-noto-cjk
+APT_PACKAGES ?= libopencv-dev libopencv-contrib-dev pkg-config mosquitto mosquitto-clients ffmpeg chromium nodejs npm curl fonts-noto-cjk prometheus
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
