@@ -65,7 +65,10 @@ type Options struct {
 	// Snapshot returns the latest JPEG of a camera and when it was taken;
 	// an error wrapping ErrNotFound means no such camera.
 	Snapshot func(ctx context.Context, cameraID string) ([]byte, time.Time, error)
-	Ready    []Check
+	// Recent returns the last d of a camera's stream as an MP4 (no
+	// re-encoding); ErrNotFound as for Snapshot.
+	Recent func(ctx context.Context, cameraID string, d time.Duration) ([]byte, error)
+	Ready  []Check
 	// ReadyTimeout bounds each readiness check (default 2s): a probe gets
 	// an answer even when a check hangs (a store stuck on a dead disk).
 	ReadyTimeout time.Duration
@@ -166,6 +169,7 @@ func (s *Server) routes() {
 	s.Handle("GET /api/v1/devices", RolePlatform, http.HandlerFunc(s.devices))
 	s.Handle("GET /api/v1/cameras", RolePlatform, http.HandlerFunc(s.cameras))
 	s.Handle("GET /api/v1/cameras/{id}/snapshot", RolePlatform, http.HandlerFunc(s.snapshot))
+	s.Handle("GET /api/v1/cameras/{id}/recent.mp4", RoleGuard, http.HandlerFunc(s.recent))
 	s.Handle("GET /api/v1/deadletters", RoleAdmin, http.HandlerFunc(s.deadLetters))
 }
 

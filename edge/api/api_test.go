@@ -492,6 +492,40 @@ func TestDevicesCamerasSnapshot(t *testing.T) {
 	}
 }
 
+// "Last 30 s" of a camera: guards and admins only, seconds checked, the
+// MP4 served as the camera returns it.
+func TestCameraRecent(t *testing.T) {
+	mp4 := []byte("\x00\x00\x00\x18ftypisom recent video")
+	var asked time.Duration
+	e := newEnv(t, func(o *api.Options) {
+		o.Recent = func(_ context.Context, id string, d time.Duration) ([]byte, error) {
+			asked = d
+			if id != "entrance" {
+				return nil, fmt.Errorf("camera %s: %w", id, api.ErrNotFound)
+			}
+			return mp4, nil
+		}
+	})
+	r := e.do(t, "GET", "/api/v1/cameras/entrance/recent.mp4", guardTok)
+	if r.code != 200 || !bytes.Equal(r.body, mp4) || r.hdr.Get("Content-Type") != "video/mp4" || asked != 30*time.Second {
+		t.Errorf("recent: %d %v, asked for %v", r.code, r.hdr, asked)
+	}
+	if r := e.do(t, "GET", "/api/v1/cameras/entrance/recent.mp4?seconds=10", adminTok); r.code != 200 || asked != 10*time.Second {
+		t.Errorf("recent 10 s: %d, asked for %v", r.code, asked)
+	}
+	for _, q := range []string{"0", "31", "ten", "-5"} {
+		if r := e.do(t, "GET", "/api/v1/cameras/entrance/recent.mp4?seconds="+q, guardTok); r.code != 400 {
+			t.Errorf("seconds=%s: %d %s", q, r.code, r.body)
+		}
+	}
+	if r := e.do(t, "GET", "/api/v1/cameras/nope/recent.mp4", guardTok); r.code != 404 {
+		t.Errorf("unknown camera: %d", r.code)
+	}
+	if r := e.do(t, "GET", "/api/v1/cameras/entrance/recent.mp4", platformTok); r.code != 403 {
+		t.Errorf("platform token: %d, want 403 (guards watch video)", r.code)
+	}
+}
+
 func TestDeadLetters(t *testing.T) {
 	e := newEnv(t, nil)
 	r := e.do(t, "GET", "/api/v1/deadletters?after=0&limit=10", adminTok)

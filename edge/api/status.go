@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
 	"sort"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -280,4 +282,39 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	WriteJSON(w, http.StatusOK, out)
+}
+
+// MaxRecentSeconds is the longest "last N seconds" a camera serves.
+const MaxRecentSeconds = 30
+
+// recent serves the last ?seconds= (1–30, default 30) of a camera as MP4.
+func (s *Server) recent(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Recent == nil {
+		WriteError(w, Errorf(http.StatusServiceUnavailable, CodeUnavailable, "camera playback not configured"))
+		return
+	}
+	secs := MaxRecentSeconds
+	if v := r.URL.Query().Get("seconds"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxRecentSeconds {
+			WriteError(w, Errorf(http.StatusBadRequest, CodeBadRequest, "seconds=%q: want a whole number from 1 to %d", v, MaxRecentSeconds))
+			return
+		}
+		secs = n
+	}
+	id := r.PathValue("id")
+	mp4, err := s.opts.Recent(r.Context(), id, time.Duration(secs)*time.Second)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		WriteError(w, Errorf(http.StatusNotFound, CodeNotFound, "no camera %q", id))
+		return
+	case err != nil:
+		WriteError(w, Errorf(http.StatusServiceUnavailable, CodeUnavailable, "camera %s: no recent video: %v", id, err))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "video/mp4")
+	h.Set("Cache-Control", "private, no-store")
+	h.Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", fmt.Sprintf("%s-last-%ds.mp4", id, secs)))
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(mp4))
 }

@@ -6,6 +6,7 @@ package camera
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -152,7 +153,7 @@ func New(cfg config.Camera, deps Deps) *Camera {
 	if cfg.Record.PostSeconds <= 0 {
 		cfg.Record.PostSeconds = config.DefaultPostSeconds
 	}
-	keep := time.Duration(cfg.Record.PreSeconds+cfg.Record.PostSeconds+5) * time.Second
+	keep := time.Duration(max(cfg.Record.PreSeconds+cfg.Record.PostSeconds, RecentSeconds)+5) * time.Second
 	return &Camera{
 		cfg: cfg, deps: deps, log: deps.Log.With("component", "camera", "camera", cfg.ID), m: deps.Metrics,
 		ring: newRing(keep, 64<<20), state: Connecting,
@@ -184,6 +185,31 @@ func (c *Camera) LastSnapshot() ([]byte, time.Time) {
 	}
 	defer buf.Close()
 	return append([]byte(nil), buf.GetBytes()...), c.snapAt
+}
+
+// RecentSeconds is how much of its stream every camera keeps for "last
+// 30 s" playback (Recent), at least: the ring holds this or pre + post
+// seconds, whichever is longer (and at most 64 MiB).
+const RecentSeconds = 30
+
+// ErrNoVideo is Recent's answer when the camera has not sent video (or not
+// for that long).
+var ErrNoVideo = errors.New("no video kept")
+
+// Recent is the last d of the camera's stream as an MP4, cut from the ring
+// at a key frame and muxed without re-encoding: what a guard watches to see
+// what happened just before he looked.
+func (c *Camera) Recent(d time.Duration) ([]byte, error) {
+	now := time.Now()
+	units, codec := c.ring.slice(now.Add(-d), now)
+	if len(units) == 0 {
+		return nil, fmt.Errorf("camera %s: %w", c.cfg.ID, ErrNoVideo)
+	}
+	b, err := writeMP4(units, codec)
+	if err != nil {
+		return nil, fmt.Errorf("camera %s: recent video: %w", c.cfg.ID, err)
+	}
+	return b, nil
 }
 
 // isFile reports whether the camera url is a file path (or file://) rather

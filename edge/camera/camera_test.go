@@ -148,6 +148,7 @@ func TestLiveCameras(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	start := time.Now()
 	var wg sync.WaitGroup
 	cams := map[string]*Camera{}
 	for _, cfg := range append([]config.Camera{good}, bad...) {
@@ -192,6 +193,22 @@ func TestLiveCameras(t *testing.T) {
 	}
 	if j, _ := cams["a"].LastSnapshot(); len(j) == 0 {
 		t.Fatal("no last snapshot")
+	}
+	// "last 30 s": what the ring holds, as a playable MP4, no re-encoding
+	recent, err := cams["a"].Recent(30 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rpath := filepath.Join(t.TempDir(), "recent.mp4")
+	if err := os.WriteFile(rpath, recent, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	since := time.Since(start).Seconds()
+	if codec, dur := probe(t, rpath); codec != "h264" || dur < 2 || dur > since+1 {
+		t.Fatalf("recent video is %s of %.2fs after %.1fs of streaming", codec, dur, since)
+	}
+	if _, err := cams["badurl"].Recent(30 * time.Second); !errors.Is(err, ErrNoVideo) {
+		t.Fatalf("recent video of a camera that never sent any: %v", err)
 	}
 
 	// every bad camera goes offline once, with a reason, and nothing panics

@@ -294,6 +294,7 @@ func (g *Gateway) build() (err error) {
 		Cameras:       g.cameraStatus,
 		SessionAuth:   g.console.SessionAuth,
 		Snapshot:      g.snapshot,
+		Recent:        g.recent,
 		Ready:         g.readyChecks(),
 		Tokens:        cfg.API.Tokens,
 		MetricsPublic: cfg.API.MetricsPublic,
@@ -597,6 +598,15 @@ func (g *Gateway) snapshot(_ context.Context, id string) ([]byte, time.Time, err
 		}
 	}
 	return nil, time.Time{}, fmt.Errorf("camera %s: %w", id, api.ErrNotFound)
+}
+
+func (g *Gateway) recent(_ context.Context, id string, d time.Duration) ([]byte, error) {
+	for _, c := range g.cams {
+		if c.ID() == id {
+			return c.Recent(d)
+		}
+	}
+	return nil, fmt.Errorf("camera %s: %w", id, api.ErrNotFound)
 }
 
 // openGallery opens the face gallery when a camera recognises faces. Its

@@ -600,7 +600,11 @@ async function loadCameras() {
         <span class="${c.online ? 'on-ok' : 'on-bad'}">${esc(t(c.online ? 'cam.online' : 'cam.offline'))}</span>
         <span>${esc(t('cam.fps', { fps: (c.fps || 0).toFixed(1) }))}</span></div>
       <div class="meta muted"><span>${esc(fmtLoc(c.location))}</span><span>${esc(c.last_seen ? fmtAge(c.last_seen) : '')}</span></div>
+      <div class="meta"><button type="button" class="link" data-recent="${esc(c.id)}">${esc(t('cam.recent'))}</button></div>
     </div>`).join('');
+  // the last 30 s from the camera's own buffer: what happened just before
+  grid.querySelectorAll('[data-recent]').forEach((b) => b.addEventListener('click', () =>
+    openMedia({ kind: 'clip', url: `/api/v1/cameras/${encodeURIComponent(b.dataset.recent)}/recent.mp4?seconds=30&t=${Date.now()}` })));
   await Promise.all(cams.map(async (c) => {
     try {
       const r = await fetch(`/api/v1/cameras/${encodeURIComponent(c.id)}/snapshot`, { credentials: 'same-origin', cache: 'no-store' });
