@@ -270,8 +270,11 @@ func (c *Camera) Run(ctx context.Context) error {
 // per outage.
 func (c *Camera) setOnline(ctx context.Context, up bool, why error) {
 	c.mu.Lock()
-	if why != nil {
+	switch {
+	case why != nil:
 		c.lastErr = why.Error()
+	case up:
+		c.lastErr = "" // recovered: the last failure is history
 	}
 	was := c.state
 	sendOnline := false

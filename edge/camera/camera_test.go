@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"github.com/smartcommunity/warden/edge/testenv"
 	"io"
 	"net"
@@ -145,6 +146,7 @@ func TestLiveCameras(t *testing.T) {
 		{ID: "refused", URL: "rtsp://" + freeAddr(t) + "/x"},
 		{ID: "garbled", URL: "rtsp://" + halfServer(t) + "/x"},
 		{ID: "badurl", URL: "rtsp://[::1/x"},
+		{ID: "secret", URL: "rtsp://admin:s3cret@[::1/x"},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -218,6 +220,15 @@ func TestLiveCameras(t *testing.T) {
 	if r := cams["notfound"].Status().LastError; !strings.Contains(r, "404") {
 		t.Errorf("notfound last error %q does not say 404", r)
 	}
+	// the password of a camera URL is never in its error or offline reason
+	if r := cams["secret"].Status().LastError; r == "" || strings.Contains(r, "s3cret") {
+		t.Errorf("secret last error %q", r)
+	}
+	for _, e := range rec.find(event.CameraOffline, "secret") {
+		if strings.Contains(fmt.Sprint(e.Data), "s3cret") {
+			t.Errorf("camera.offline carries the password: %v", e.Data)
+		}
+	}
 
 	// kill the server: one camera.offline; restart: one camera.online
 	// (a slow start may already have produced a pair; count from here)
@@ -236,6 +247,9 @@ func TestLiveCameras(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Until(t, 20*time.Second, "a online", func() bool { return len(rec.find(event.CameraOnline, "a")) > on0 })
+	if r := cams["a"].Status().LastError; r != "" {
+		t.Errorf("after recovery the camera still reports the old error %q", r)
+	}
 	time.Sleep(2 * time.Second)
 	if n := len(rec.find(event.CameraOnline, "a")) - on0; n != 1 {
 		t.Fatalf("%d camera.online events, want 1", n)
@@ -365,5 +379,21 @@ func TestAnalyzeRejectsNonVideo(t *testing.T) {
 		if err == nil || !errors.Is(err, ErrUnreadable) {
 			t.Errorf("%s: err %v, want ErrUnreadable", p, err)
 		}
+	}
+}
+
+func TestScrubHidesTheCameraPassword(t *testing.T) {
+	for _, c := range []struct{ url, err, pw string }{
+		{"rtsp://admin:s3cret@10.0.0.5/ch1", "dial rtsp://admin:s3cret@10.0.0.5/ch1: refused", "s3cret"},
+		{"rtsp://admin:s3cret@[::1/x", `bad url: parse "rtsp://admin:s3cret@[::1/x": missing ']' in host`, "s3cret"},
+		{"rtsp://admin:p@ss\"w@10.0.0.5/", `parse "rtsp://admin:p@ss\"w@10.0.0.5/": bad`, "p@ss"},
+	} {
+		got := scrub(errors.New(c.err), c.url).Error()
+		if strings.Contains(got, c.pw) || !strings.Contains(got, "admin:xxxxx@") {
+			t.Errorf("scrub(%q) = %q", c.err, got)
+		}
+	}
+	if got := scrub(errors.New("connection refused"), "rtsp://10.0.0.5/").Error(); got != "connection refused" {
+		t.Errorf("no user info: %q", got)
 	}
 }

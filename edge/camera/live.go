@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,9 @@ func (c *Camera) supervise(ctx context.Context, rawURL string, detect, record bo
 		if err == nil {
 			err = errors.New("session ended")
 		}
+		// The error goes to logs, /api/v1/cameras and camera.offline's
+		// reason (stored, uplinked): never with the camera's password.
+		err = scrub(err, rawURL)
 		c.m.Errors.WithLabelValues(c.cfg.ID, "session").Inc()
 		if detect {
 			c.setOnline(ctx, false, err)
@@ -61,6 +65,33 @@ func (c *Camera) supervise(ctx context.Context, rawURL string, detect, record bo
 		case <-time.After(wait):
 		}
 	}
+}
+
+// scrub hides the user info of rawURL (user:password@) wherever err's
+// text repeats it, also when rawURL does not parse (url.Parse quotes the
+// whole string in its error).
+func scrub(err error, rawURL string) error {
+	_, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return err
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	at := strings.LastIndex(rest, "@")
+	if at <= 0 {
+		return err
+	}
+	user, _, _ := strings.Cut(rest[:at], ":")
+	msg := err.Error()
+	clean := strings.ReplaceAll(msg, rest[:at]+"@", user+":xxxxx@")
+	if q := strconv.Quote(rest[:at] + "@"); len(q) > 2 {
+		clean = strings.ReplaceAll(clean, q[1:len(q)-1], user+":xxxxx@") // as quoted inside an error
+	}
+	if clean == msg {
+		return err
+	}
+	return errors.New(clean)
 }
 
 // redact hides the password of a URL for logs.
