@@ -14,7 +14,7 @@ import (
 	"github.com/smartcommunity/warden/drivers"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
-	"github.com/smartcommunity/warden/edge/rules/schedule"
+	"github.com/smartcommunity/warden/edge/schedule"
 )
 
 // Rule is one decoded rule.

@@ -23,7 +23,7 @@ import (
 	"github.com/smartcommunity/warden/edge/audit"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
-	"github.com/smartcommunity/warden/edge/rules/schedule"
+	"github.com/smartcommunity/warden/edge/schedule"
 )
 
 var bucket = []byte("zones.overrides")

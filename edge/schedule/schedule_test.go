@@ -72,3 +72,24 @@ func TestNextChange(t *testing.T) {
 		t.Error("an empty set never changes")
 	}
 }
+
+func TestStart(t *testing.T) {
+	at := func(day, h, m int) time.Time { return time.Date(2026, 11, day, h, m, 0, 0, time.UTC) } // 23rd is a Monday
+	night, _ := Parse("22:00-06:00")
+	day, _ := Parse("sat,sun 09:00-18:00")
+	for _, c := range []struct {
+		w    Window
+		t    time.Time
+		want time.Time
+	}{
+		{night, at(23, 23, 0), at(23, 22, 0)},
+		{night, at(24, 5, 59), at(23, 22, 0)}, // the morning part began the evening before
+		{night, at(24, 12, 0), time.Time{}},   // outside
+		{day, at(28, 10, 30), at(28, 9, 0)},   // Saturday
+		{day, at(27, 10, 30), time.Time{}},    // Friday: not a listed day
+	} {
+		if got := c.w.Start(c.t); !got.Equal(c.want) {
+			t.Errorf("%v.Start(%s %s) = %v, want %v", c.w, c.t.Weekday(), c.t.Format("15:04"), got, c.want)
+		}
+	}
+}

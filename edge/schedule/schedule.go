@@ -1,5 +1,6 @@
 // Package schedule is time-of-day windows on days of the week, shared by
-// rule suppression and zone arming: "22:00-06:00" on mon..fri, where a
+// rule suppression, zone arming and every config.Window (gate hours, notify
+// routes, wristband activity): "22:00-06:00" on mon..fri, where a
 // window that ends before it starts runs overnight into the next day.
 package schedule
 
@@ -102,6 +103,19 @@ func (w Window) Contains(t time.Time) bool {
 		return w.onDay(t.Weekday())
 	}
 	return m < w.To && w.onDay((t.Weekday()+6)%7)
+}
+
+// Start is when the occurrence of the window that contains t began (in
+// t's location); the zero time when t is outside.
+func (w Window) Start(t time.Time) time.Time {
+	if !w.Contains(t) {
+		return time.Time{}
+	}
+	y, mo, d := t.Date()
+	if w.From >= w.To && t.Hour()*60+t.Minute() < w.To {
+		d-- // the morning part of an overnight window began yesterday
+	}
+	return time.Date(y, mo, d, 0, 0, 0, 0, t.Location()).Add(time.Duration(w.From) * time.Minute)
 }
 
 func (w Window) String() string {
