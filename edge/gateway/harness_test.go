@@ -102,8 +102,48 @@ devices:
 	return s
 }
 
-// start runs the gateway and waits until /readyz says ready.
+// start runs the gateway and waits until /readyz says ready. A port that
+// freePort found free can be taken before the gateway binds it (by a client
+// connection of a test running beside this one): then the site moves its
+// API and embedded broker to fresh ports and starts again.
 func (s *site) start() {
+	s.t.Helper()
+	for try := 1; ; try++ {
+		err := s.startOnce()
+		if err == nil {
+			return
+		}
+		if try == 3 || !strings.Contains(err.Error(), "address already in use") {
+			s.t.Fatal(err)
+		}
+		s.t.Logf("start %d: a port was taken before warden bound it; again on fresh ports", try)
+		s.movePorts()
+	}
+}
+
+// movePorts rewrites the config with fresh ports for the API and, when
+// embedded, the broker.
+func (s *site) movePorts() {
+	s.t.Helper()
+	b, err := os.ReadFile(s.cfgPath)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cfg := string(b)
+	api := fmt.Sprintf("127.0.0.1:%d", freePort(s.t))
+	cfg = strings.ReplaceAll(cfg, s.apiAddr, api)
+	s.apiAddr = api
+	if old, ok := strings.CutPrefix(s.mqttURL, "tcp://"); ok && strings.Contains(cfg, "embedded: {listen: \""+old+"\"") {
+		listen := fmt.Sprintf("127.0.0.1:%d", freePort(s.t))
+		cfg = strings.ReplaceAll(cfg, old, listen)
+		s.mqttURL = "tcp://" + listen
+	}
+	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *site) startOnce() error {
 	s.t.Helper()
 	s.stderr = &lockedWriter{w: &bytes.Buffer{}}
 	bin := s.bin
@@ -114,7 +154,7 @@ func (s *site) start() {
 	s.cmd.Stderr = s.stderr
 	s.cmd.Env = append(os.Environ(), s.env...)
 	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
+		return err
 	}
 	s.done = make(chan error, 1)
 	go func(c *exec.Cmd, done chan error) { done <- c.Wait() }(s.cmd, s.done)
@@ -123,19 +163,19 @@ func (s *site) start() {
 		select {
 		case err := <-s.done:
 			s.cmd = nil
-			s.t.Fatalf("warden exited during start: %v\n%s", err, s.log())
+			return fmt.Errorf("warden exited during start: %v\n%s", err, s.log())
 		default:
 		}
 		resp, err := http.Get("http://" + s.apiAddr + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return
+				return nil
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	s.t.Fatalf("warden not ready after 60s\n%s", s.log())
+	return fmt.Errorf("warden not ready after 60s\n%s", s.log())
 }
 
 func (s *site) kill9() {
@@ -343,5 +383,25 @@ func TestRepeatedLogKeys(t *testing.T) {
 not json`
 	if got := repeatedLogKeys(log); len(got) != 1 || !strings.Contains(got[0], `"msg":"b"`) {
 		t.Fatalf("repeatedLogKeys: %q, want the second line only", got)
+	}
+}
+
+// A port taken between freePort and the gateway's bind moves the site to
+// fresh ports instead of failing the test.
+func TestSiteMovesOffATakenPort(t *testing.T) {
+	s := newSite(t, "", counterDevice)
+	l, err := net.Listen("tcp", strings.TrimPrefix(s.mqttURL, "tcp://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := s.mqttURL
+	s.start()
+	if s.mqttURL == taken {
+		t.Fatalf("still on the taken %s", taken)
+	}
+	var devs map[string]any
+	if err := s.apiGet("/api/v1/devices", &devs); err != nil {
+		t.Fatalf("API after moving ports: %v", err)
 	}
 }
