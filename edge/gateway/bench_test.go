@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -109,19 +108,6 @@ func inProcessGateway(b *testing.B, broker string) (*gateway.Gateway, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ready := make(chan struct{})
-	g, err := gateway.New(cfg, gateway.Options{Ready: func() { close(ready) }, Logger: quietLogger()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	b.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-ready:
-	case err := <-done:
-		b.Fatalf("gateway: %v", err)
-	}
+	g, _ := runInProcess(b, cfg)
 	return g, devURL
 }

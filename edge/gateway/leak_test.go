@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,23 +31,8 @@ devices:
 	}
 	before := runtime.NumGoroutine()
 	for round := range 2 {
-		ready := make(chan struct{})
-		g, err := gateway.New(cfg, gateway.Options{Ready: func() { close(ready) }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- g.Run(ctx) }()
-		select {
-		case <-ready:
-		case err := <-done:
-			t.Fatalf("round %d: Run ended early: %v", round, err)
-		case <-time.After(30 * time.Second):
-			t.Fatalf("round %d: not ready after 30s", round)
-		}
-		cancel()
-		if err := <-done; err != nil {
+		_, stop := runInProcess(t, cfg)
+		if err := stop(); err != nil {
 			t.Fatalf("round %d: Run: %v", round, err)
 		}
 	}
@@ -63,4 +49,36 @@ devices:
 
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// runInProcess builds a gateway from cfg and runs it until stop, which
+// returns Run's error; the test fails if it is not ready in 30 s.
+func runInProcess(t testing.TB, cfg *config.Config) (g *gateway.Gateway, stop func() error) {
+	t.Helper()
+	ready := make(chan struct{})
+	g, err := gateway.New(cfg, gateway.Options{Ready: func() { close(ready) }, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("Run ended early: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		<-done
+		t.Fatal("not ready after 30s")
+	}
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return g, stop
 }

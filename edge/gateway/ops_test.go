@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,12 +10,10 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/smartcommunity/warden/edge/config"
-	"github.com/smartcommunity/warden/edge/gateway"
 	"github.com/smartcommunity/warden/edge/testenv"
 )
 
@@ -78,22 +75,7 @@ devices:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ready := make(chan struct{})
-	g, err := gateway.New(cfg, gateway.Options{Ready: func() { close(ready) }, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("Run ended early: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("not ready after 30s")
-	}
+	g, _ := runInProcess(t, cfg)
 
 	// A name is registered when registering a probe of that name fails.
 	registered := func(n string) bool {
