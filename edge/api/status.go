@@ -38,10 +38,13 @@ type CameraStatus struct {
 	DisplayName string         `json:"display_name,omitempty"`
 	Location    event.Location `json:"location"`
 	Online      bool           `json:"online"`
-	LastSeen    time.Time      `json:"last_seen,omitzero"` // last decoded frame
-	FPS         float64        `json:"fps"`
-	Detectors   []string       `json:"detectors"`
-	Error       string         `json:"error,omitempty"`
+	// State is connecting, online, offline or degraded (video arrives but
+	// decodes with errors; detection paused; Error says why).
+	State     string    `json:"state,omitempty"`
+	LastSeen  time.Time `json:"last_seen,omitzero"` // last decoded frame
+	FPS       float64   `json:"fps"`
+	Detectors []string  `json:"detectors"`
+	Error     string    `json:"error,omitempty"`
 }
 
 type deadLettersResponse struct {

@@ -61,6 +61,9 @@ const (
 	Connecting State = "connecting"
 	Online     State = "online"
 	Offline    State = "offline"
+	// Degraded: video arrives but decodes with errors (junk or damaged
+	// RTP); its detectors are paused, so garbage raises no alarms.
+	Degraded State = "degraded"
 )
 
 // Status is what GET /api/v1/cameras shows.
@@ -87,9 +90,13 @@ type Camera struct {
 
 	start time.Time
 
-	mu          sync.Mutex
-	state       State
-	lastErr     string
+	mu      sync.Mutex
+	state   State
+	lastErr string
+	// decoder errors (see noteDecodeErrors)
+	decErrN     int64
+	decErrAt    time.Time
+	decErrs     []errSample
 	lastFrame   time.Time
 	fps         float64
 	fpsCount    int
@@ -185,6 +192,67 @@ func (c *Camera) LastSnapshot() ([]byte, time.Time) {
 	}
 	defer buf.Close()
 	return append([]byte(nil), buf.GetBytes()...), c.snapAt
+}
+
+// A camera is degraded when, over corruptWindow, at least half of its
+// decoded frames came with decoder errors (and there were corruptErrors or
+// more): persistent garbage, not a burst of lost packets. It is online
+// again after corruptClear without an error.
+const (
+	corruptErrors = 10
+	corruptWindow = 5 * time.Second
+	corruptClear  = 10 * time.Second
+)
+
+// noteDecodeErrors takes the decoder's running error count (and last line)
+// after each decoded frame and moves the camera between online and
+// degraded.
+func (c *Camera) noteDecodeErrors(now time.Time, n int64, last string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n < c.decErrN { // a new decoder (a new session) counts from 0
+		c.decErrN, c.decErrs = 0, nil
+	}
+	fresh := n - c.decErrN
+	if fresh > 0 {
+		c.m.Errors.WithLabelValues(c.cfg.ID, "corrupt").Add(float64(fresh))
+		c.decErrN, c.decErrAt = n, now
+	}
+	c.decErrs = append(c.decErrs, errSample{now, fresh})
+	var errs int64
+	bad, kept := 0, c.decErrs[:0]
+	for _, e := range c.decErrs {
+		if now.Sub(e.at) > corruptWindow {
+			continue
+		}
+		kept = append(kept, e)
+		if e.n > 0 {
+			errs += e.n
+			bad++
+		}
+	}
+	c.decErrs = kept
+	switch {
+	case c.state == Online && errs >= corruptErrors && 2*bad >= len(kept):
+		c.state = Degraded
+		c.lastErr = fmt.Sprintf("the stream decodes with errors (%d in %s, %d of %d frames): %s", errs, corruptWindow, bad, len(kept), last)
+		c.log.Warn("camera degraded: the stream decodes with errors; detectors paused", "errors", errs, "frames", len(kept), "last", last)
+	case c.state == Degraded && now.Sub(c.decErrAt) >= corruptClear:
+		c.state, c.lastErr = Online, ""
+		c.log.Info("camera decodes cleanly again; detectors resumed")
+	}
+}
+
+type errSample struct {
+	at time.Time
+	n  int64
+}
+
+// degraded reports whether detection is paused (see Degraded).
+func (c *Camera) degraded() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == Degraded
 }
 
 // RecentSeconds is how much of its stream every camera keeps for "last
@@ -284,7 +352,7 @@ func (c *Camera) setOnline(ctx context.Context, up bool, why error) {
 			c.offlineSent = false
 			sendOnline = true
 		}
-	} else if was == Online {
+	} else if was == Online || was == Degraded {
 		c.state = Connecting
 		c.lostAt = time.Now()
 	}
@@ -309,7 +377,7 @@ func (c *Camera) health(ctx context.Context) {
 		case <-t.C:
 		}
 		c.mu.Lock()
-		send := c.state != Online && !c.offlineSent && time.Since(c.lostAt) >= c.deps.OfflineGrace
+		send := c.state != Online && c.state != Degraded && !c.offlineSent && time.Since(c.lostAt) >= c.deps.OfflineGrace
 		var data map[string]any
 		if send {
 			c.offlineSent = true

@@ -158,11 +158,16 @@ func (d *decoder) close() error {
 	}
 }
 
-// limitedWriter keeps the first n bytes of ffmpeg's stderr for messages.
+// limitedWriter keeps the first n bytes of ffmpeg's stderr for messages,
+// and counts its lines (at -loglevel error each is a decoding error) with
+// the last one, to tell a stream that decodes to garbage.
 type limitedWriter struct {
-	mu sync.Mutex
-	b  *bytes.Buffer
-	n  int
+	mu    sync.Mutex
+	b     *bytes.Buffer
+	n     int
+	lines int64
+	last  []byte // the last complete line, at most 200 bytes
+	cur   []byte
 }
 
 func (l *limitedWriter) Write(p []byte) (int, error) {
@@ -171,5 +176,22 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 	if room := l.n - l.b.Len(); room > 0 {
 		l.b.Write(p[:min(room, len(p))])
 	}
+	for _, c := range p {
+		if c != '\n' {
+			if len(l.cur) < 200 {
+				l.cur = append(l.cur, c)
+			}
+			continue
+		}
+		l.lines++
+		l.last, l.cur = append(l.last[:0], l.cur...), l.cur[:0]
+	}
 	return len(p), nil
+}
+
+// errorLines is how many lines ffmpeg wrote so far, and the last one.
+func (d *decoder) errorLines() (int64, string) {
+	d.lw.mu.Lock()
+	defer d.lw.mu.Unlock()
+	return d.lw.lines, string(d.lw.last)
 }

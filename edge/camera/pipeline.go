@@ -54,7 +54,9 @@ func (c *Camera) analyse(ctx context.Context, dets []vision.Detector) {
 		}
 		frame := vision.Frame{Mat: mat, PTS: f.pts, Wall: f.wall, Seq: seq}
 		seq++
-		c.detect(ctx, dets, frame)
+		if !c.degraded() { // garbage pictures raise no alarms
+			c.detect(ctx, dets, frame)
+		}
 		c.noteFrame(mat, f.wall)
 		mat.Close() // the Mat borrowed f.bgr; it is free again
 		c.putBuf(f.bgr)

@@ -581,7 +581,7 @@ func (g *Gateway) cameraStatus() []api.CameraStatus {
 			}
 		}
 		sort.Strings(dets)
-		out = append(out, api.CameraStatus{ID: c.ID(), DisplayName: cc.DisplayName, Location: cc.Location, Online: st.State == camera.Online,
+		out = append(out, api.CameraStatus{ID: c.ID(), DisplayName: cc.DisplayName, Location: cc.Location, Online: st.State == camera.Online, State: string(st.State),
 			LastSeen: st.LastFrame, FPS: st.FPS, Detectors: dets, Error: st.LastError})
 	}
 	return out

@@ -597,7 +597,7 @@ async function loadCameras() {
   grid.innerHTML = cams.map((c) => `<div class="card cam" data-cam="${esc(c.id)}">
       <div class="frame"><div class="noframe">${esc(t('cam.noFrame'))}</div></div>
       <div class="meta"><strong>${esc(c.display_name || c.id)}</strong>
-        <span class="${c.online ? 'on-ok' : 'on-bad'}">${esc(t(c.online ? 'cam.online' : 'cam.offline'))}</span>
+        <span class="${c.online ? 'on-ok' : 'on-bad'}" title="${esc(c.error || '')}">${esc(t(c.online ? 'cam.online' : c.state === 'degraded' ? 'cam.degraded' : 'cam.offline'))}</span>
         <span>${esc(t('cam.fps', { fps: (c.fps || 0).toFixed(1) }))}</span></div>
       <div class="meta muted"><span>${esc(fmtLoc(c.location))}</span><span>${esc(c.last_seen ? fmtAge(c.last_seen) : '')}</span></div>
       <div class="meta"><button type="button" class="link" data-recent="${esc(c.id)}">${esc(t('cam.recent'))}</button></div>

@@ -1,0 +1,128 @@
+package camera
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/replay/rtsp"
+	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
+	"github.com/smartcommunity/warden/edge/testenv"
+)
+
+// junkStream is testStream with bytes flipped inside the video packets of
+// the MPEG-TS (headers, SPS and PPS left alone): RTP arrives, the decoder
+// turns it into garbage and complains.
+func junkStream(t *testing.T, secs int) string {
+	t.Helper()
+	src := testStream(t, secs)
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for off := 0; off+188 <= len(b); off += 188 {
+		pid := int(b[off+1]&0x1f)<<8 | int(b[off+2])
+		pusi, adapt := b[off+1]&0x40 != 0, b[off+3]&0x20 != 0
+		if pid != 0x100 || pusi || adapt {
+			continue
+		}
+		for range 8 {
+			b[off+4+rng.IntN(184)] ^= byte(1 + rng.IntN(255))
+		}
+	}
+	out := filepath.Join(t.TempDir(), "junk.ts")
+	if err := os.WriteFile(out, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A stream that decodes to garbage is not "online" with motion alarms: the
+// camera is degraded, says why, and its detectors are paused.
+func TestJunkStreamIsDegraded(t *testing.T) {
+	needFFmpeg(t)
+	srv := &rtsp.Server{Addr: freeAddr(t), Streams: []rtsp.Stream{{Name: "junk", TS: junkStream(t, 4)}}}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	st := storetest.Open(t, store.Options{})
+	rec := &recorder{st: st}
+	m := NewMetrics(nil)
+	cam := New(config.Camera{ID: "junk", URL: "rtsp://" + srv.ListenAddr() + "/junk",
+		Detect: config.Detect{FPS: 5, Motion: map[string]any{"min_frames": 10}}},
+		Deps{Gateway: "gw", Site: "site", Sink: rec, Media: st, Metrics: m, OfflineGrace: 10 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = cam.Run(ctx) }()
+	defer wg.Wait()
+	defer cancel()
+
+	testenv.Eventually(t, 30*time.Second, "the junk camera degraded", func() (bool, string) {
+		s := cam.Status()
+		return s.State == Degraded, string(s.State)
+	})
+	if s := cam.Status(); !strings.Contains(s.LastError, "decodes with errors") {
+		t.Errorf("degraded without a reason: %+v", s)
+	}
+	time.Sleep(3 * time.Second) // garbage keeps coming; no alarm comes of it
+	if evs := rec.find(event.MotionDetected, "junk"); len(evs) != 0 {
+		t.Errorf("%d motion events from a garbled stream", len(evs))
+	}
+	if evs := rec.find(event.CameraOffline, "junk"); len(evs) != 0 {
+		t.Errorf("degraded is not offline: %v", evs[0].Data)
+	}
+}
+
+// The camera is degraded when most frames of the last 5 s came with
+// decoder errors, not after a burst, and online again once they stop.
+func TestDecodeErrorsDegradeAndRecover(t *testing.T) {
+	c := New(config.Camera{ID: "x", URL: "rtsp://127.0.0.1:1/x"}, Deps{Metrics: NewMetrics(nil)})
+	c.state = Online
+	t0 := time.Unix(1000, 0)
+	n := int64(0)
+	frame := func(i int, errs int64, last string) { // frames 200 ms apart (5 fps)
+		n += errs
+		c.noteDecodeErrors(t0.Add(time.Duration(i)*200*time.Millisecond), n, last)
+	}
+	// a burst: 40 errors on 3 frames out of 25 (lost packets)
+	for i := range 25 {
+		frame(i, map[bool]int64{true: 13}[i >= 10 && i < 13], "burst")
+	}
+	if c.state != Online {
+		t.Fatalf("a burst of errors degraded the camera: %q", c.lastErr)
+	}
+	// persistent garbage: errors on every frame
+	for i := 25; i < 40; i++ {
+		frame(i, 2, "cbp too large")
+	}
+	if c.state != Degraded || !strings.Contains(c.lastErr, "cbp too large") {
+		t.Fatalf("state %s, reason %q", c.state, c.lastErr)
+	}
+	for i := 40; i < 60; i++ { // 4 s clean
+		frame(i, 0, "")
+	}
+	if c.state != Degraded {
+		t.Fatal("recovered 4 s after the last error")
+	}
+	for i := 60; i < 95; i++ { // 11 s clean in all
+		frame(i, 0, "")
+	}
+	if c.state != Online || c.lastErr != "" {
+		t.Fatalf("11 s without errors: state %s, reason %q", c.state, c.lastErr)
+	}
+	c.noteDecodeErrors(t0.Add(20*time.Second), 2, "a new decoder counts from 0")
+	if c.decErrN != 2 || c.state != Online {
+		t.Fatalf("new decoder: count %d, state %s", c.decErrN, c.state)
+	}
+}
