@@ -72,14 +72,24 @@ sleep 10
 a0=$(metric warden_camera_frames_analysed_total)
 d0=$(metric warden_camera_frames_dropped_total)
 w0=$(cpu "$warden")
+g0=$(awk '{print ($14 + $15) / 100}' "/proc/$warden/stat")
 r0=$(cpu "$replay")
 sleep "$T"
 a1=$(metric warden_camera_frames_analysed_total)
 d1=$(metric warden_camera_frames_dropped_total)
 w1=$(cpu "$warden")
+g1=$(awk '{print ($14 + $15) / 100}' "/proc/$warden/stat")
 r1=$(cpu "$replay")
 
-awk -v n="$N" -v t="$T" -v size="$SIZE" -v a=$((a1 - a0)) -v d=$((d1 - d0)) -v w="$w0" -v w1="$w1" -v r="$r0" -v r1="$r1" 'BEGIN {
+# The baseline, in the same run once the gateway is stopped: decoding the
+# same 20 s clip once with ffmpeg on one thread, per second of video.
+kill "$warden" "$replay" 2>/dev/null || true
+wait "$warden" "$replay" 2>/dev/null || true
+/usr/bin/time -f "%U %S" -o "$dir/dec.time" ffmpeg -v error -threads 1 -i "$dir/clip.mp4" -f null - 2>/dev/null
+dec=$(awk '{print ($1 + $2) / 20}' "$dir/dec.time")
+
+awk -v n="$N" -v t="$T" -v size="$SIZE" -v a=$((a1 - a0)) -v d=$((d1 - d0)) -v w="$w0" -v w1="$w1" -v r="$r0" -v r1="$r1" -v dec="$dec" -v g="$g0" -v g1="$g1" 'BEGIN {
 	printf "cameras %d (%s@25, motion at 5 fps) over %ds: analysed %d frames (%.1f/s, want %d/s), dropped %d\n", n, size, t, a, a / t, n * 5, d
-	printf "gateway+decoders: %.2f cores (%.3f per camera); replay server (the cameras): %.2f cores\n", (w1 - w) / t, (w1 - w) / t / n, (r1 - r) / t
+	printf "gateway+decoders: %.2f cores (%.3f per camera; the Go process %.3f, its ffmpeg decoders %.3f); replay server (the cameras): %.2f cores\n", (w1 - w) / t, (w1 - w) / t / n, (g1 - g) / t / n, ((w1 - w) - (g1 - g)) / t / n, (r1 - r) / t
+	printf "decode only (ffmpeg -threads 1 -f null, same clip): %.3f core per camera; Warden / decode: %.2fx\n", dec, (w1 - w) / t / n / dec
 }'
