@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"gocv.io/x/gocv"
 )
 
 // decoder turns Annex-B H.264 access units into BGR frames with an ffmpeg
@@ -32,6 +34,8 @@ type decoder struct {
 	in    io.WriteCloser
 	out   io.ReadCloser
 	lw    *limitedWriter
+
+	yuv []byte // the I420 frame being read (nil: ffmpeg writes BGR)
 
 	mu      sync.Mutex
 	pending pendingHeap // written units whose frame has not come out
@@ -79,8 +83,14 @@ func startDecoder(ctx context.Context, w, h, every int, alloc func(int) []byte) 
 	if every > 1 {
 		args = append(args, "-vf", fmt.Sprintf("select=not(mod(n\\,%d))", every))
 	}
-	args = append(args, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", fmt.Sprintf("%dx%d", w, h), "pipe:1")
+	// I420 out, converted to BGR here by OpenCV: half the bytes through the
+	// pipe, and no swscale pass in ffmpeg (odd sizes keep bgr24).
+	pix := "bgr24"
 	d := &decoder{w: w, h: h, every: max(1, every), alloc: alloc}
+	if w%2 == 0 && h%2 == 0 {
+		pix, d.yuv = "yuv420p", make([]byte, w*h*3/2)
+	}
+	args = append(args, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", pix, "-s", fmt.Sprintf("%dx%d", w, h), "pipe:1")
 	d.cmd = exec.CommandContext(ctx, "ffmpeg", args...)
 	d.lw = &limitedWriter{b: &bytes.Buffer{}, n: 4096}
 	d.cmd.Stderr = d.lw
@@ -117,8 +127,17 @@ func (d *decoder) write(au [][]byte, pts int64, wall time.Time) error {
 // read blocks for the next frame.
 func (d *decoder) read() (rawFrame, error) {
 	b := d.alloc(d.w * d.h * 3)
-	if _, err := io.ReadFull(d.out, b); err != nil {
-		return rawFrame{}, fmt.Errorf("decoder: %w%s", err, d.errText())
+	if d.yuv == nil {
+		if _, err := io.ReadFull(d.out, b); err != nil {
+			return rawFrame{}, fmt.Errorf("decoder: %w%s", err, d.errText())
+		}
+	} else {
+		if _, err := io.ReadFull(d.out, d.yuv); err != nil {
+			return rawFrame{}, fmt.Errorf("decoder: %w%s", err, d.errText())
+		}
+		if err := i420ToBGR(d.yuv, b, d.w, d.h); err != nil {
+			return rawFrame{}, fmt.Errorf("decoder: %w", err)
+		}
 	}
 	f := rawFrame{bgr: b, wall: time.Now()}
 	d.mu.Lock()
@@ -194,4 +213,20 @@ func (d *decoder) errorLines() (int64, string) {
 	d.lw.mu.Lock()
 	defer d.lw.mu.Unlock()
 	return d.lw.lines, string(d.lw.last)
+}
+
+// i420ToBGR converts one I420 frame (w×h, even) into bgr (w*h*3 bytes).
+func i420ToBGR(yuv, bgr []byte, w, h int) error {
+	src, err := gocv.NewMatFromBytes(h*3/2, w, gocv.MatTypeCV8UC1, yuv)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := gocv.NewMatFromBytes(h, w, gocv.MatTypeCV8UC3, bgr)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	gocv.CvtColor(src, &dst, gocv.ColorYUVToBGRIYUV)
+	return nil
 }

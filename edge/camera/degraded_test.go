@@ -2,6 +2,8 @@ package camera
 
 import (
 	"context"
+	"image"
+	"image/color"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -9,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gocv.io/x/gocv"
 
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
@@ -124,5 +128,35 @@ func TestDecodeErrorsDegradeAndRecover(t *testing.T) {
 	c.noteDecodeErrors(t0.Add(20*time.Second), 2, "a new decoder counts from 0")
 	if c.decErrN != 2 || c.state != Online {
 		t.Fatalf("new decoder: count %d, state %s", c.decErrN, c.state)
+	}
+}
+
+// The decoder's I420 frames become the BGR the detectors expect: pure
+// colours survive the round trip (within chroma rounding).
+func TestI420ToBGR(t *testing.T) {
+	w, h := 64, 32
+	src := gocv.NewMatWithSize(h, w, gocv.MatTypeCV8UC3)
+	defer src.Close()
+	colours := []color.RGBA{{R: 255, A: 255}, {G: 255, A: 255}, {B: 255, A: 255}, {R: 255, G: 255, B: 255, A: 255}}
+	for i, c := range colours {
+		gocv.Rectangle(&src, image.Rect(i*16, 0, i*16+16, h), c, -1)
+	}
+	yuv := gocv.NewMat()
+	defer yuv.Close()
+	gocv.CvtColor(src, &yuv, gocv.ColorBGRToYUVI420)
+	bgr := make([]byte, w*h*3)
+	if err := i420ToBGR(yuv.ToBytes(), bgr, w, h); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range colours {
+		p := (h/2*w + i*16 + 8) * 3
+		got := [3]int{int(bgr[p]), int(bgr[p+1]), int(bgr[p+2])}
+		want := [3]int{int(c.B), int(c.G), int(c.R)}
+		for k := range 3 {
+			if d := got[k] - want[k]; d > 6 || d < -6 {
+				t.Errorf("colour %d: got BGR %v, want %v", i, got, want)
+				break
+			}
+		}
 	}
 }
