@@ -3,6 +3,7 @@ package videoeval
 import (
 	"context"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -123,5 +124,38 @@ func TestRecallThroughVideo(t *testing.T) {
 				t.Errorf("%d visits gave more than one event, want one per visit", r.Extra)
 			}
 		})
+	}
+}
+
+// A manifest that would make the score meaningless is refused with the
+// file, the line where there is one, and the reason.
+func TestReadManifestRefusesBadSets(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"a1.jpg", "a2.jpg", "b1.jpg"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("jpeg"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, c := range map[string]struct{ csv, want string }{
+		"good":            {"person,role,path\n# a comment\na,enrol,a1.jpg\na,probe,a2.jpg\nb,stranger,b1.jpg\n", ""},
+		"missing photo":   {"a,enrol,a1.jpg\na,probe,nope.jpg\n", "m.csv:2: stat"},
+		"unknown role":    {"a,enrol,a1.jpg\na,visitor,a2.jpg\n", `m.csv:2: role "visitor"`},
+		"probe unknown":   {"a,enrol,a1.jpg\nb,probe,b1.jpg\n", "probe of b, who has no enrol row"},
+		"enrolled twice":  {"a,enrol,a1.jpg\na,stranger,a2.jpg\n", "stranger a is also enrolled"},
+		"nobody enrolled": {"b,stranger,b1.jpg\n", "want enrol rows"},
+		"nobody visits":   {"a,enrol,a1.jpg\n", "want enrol rows"},
+		"two columns":     {"a,enrol\n", "wrong number of fields"},
+	} {
+		m := filepath.Join(dir, "m.csv")
+		if err := os.WriteFile(m, []byte(c.csv), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		set, err := ReadManifest(m, dir)
+		switch {
+		case c.want == "" && (err != nil || len(set.Enrol["a"]) != 1 || len(set.Visits) != 2):
+			t.Errorf("%s: %+v, %v", name, set, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: error %v, want one with %q", name, err, c.want)
+		}
 	}
 }
