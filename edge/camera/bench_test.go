@@ -1,11 +1,9 @@
 package camera
 
 import (
-	"context"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,10 +25,7 @@ func TestBenchCPU(t *testing.T) {
 	}
 	rss0 := vmRSS()
 	cam := New(config.Camera{ID: "bench", URL: url, Detect: config.Detect{FPS: 5, Motion: map[string]any{}}}, Deps{})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = cam.Run(ctx) }()
+	stop := runCamera(t, cam)
 	deadline := time.Now().Add(20 * time.Second)
 	for cam.Status().State != Online && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
@@ -45,8 +40,7 @@ func TestBenchCPU(t *testing.T) {
 	wall := time.Since(t0)
 	st := cam.Status()
 	rss1 := vmRSS()
-	cancel()
-	wg.Wait() // the decoder is waited for, so its usage lands in RUSAGE_CHILDREN
+	stop() // the decoder is waited for, so its usage lands in RUSAGE_CHILDREN
 	var kids syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
 	cpu := func(r syscall.Rusage) time.Duration {

@@ -126,12 +126,7 @@ func liveBFrames(t *testing.T, secs string, x264 ...string) *Metrics {
 	cam := New(config.Camera{ID: "bf", URL: "rtsp://" + srv.ListenAddr() + "/bf",
 		Record: config.Record{PreSeconds: 1, PostSeconds: 2},
 		Detect: config.Detect{FPS: 5, Motion: map[string]any{"min_frames": 3, "clip": true}}}, deps)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = cam.Run(ctx) }()
-	defer wg.Wait()
-	defer cancel()
+	stop := runCamera(t, cam)
 
 	testenv.Until(t, 30*time.Second, "motion.detected with a clip", func() bool {
 		evs := rec.find("motion.detected", "bf")
@@ -141,8 +136,7 @@ func liveBFrames(t *testing.T, secs string, x264 ...string) *Metrics {
 		_, ok := rec.clipOf(evs[0])
 		return ok && testutil.ToFloat64(m.Analysed.WithLabelValues("bf")) >= 20
 	})
-	cancel()
-	wg.Wait()
+	stop()
 	cc.check(t)
 	// the counts are exported every countsEvery frames
 	want := cc.Counts()["check_frames"]

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -65,12 +64,7 @@ func TestJunkStreamIsDegraded(t *testing.T) {
 	cam := New(config.Camera{ID: "junk", URL: "rtsp://" + srv.ListenAddr() + "/junk",
 		Detect: config.Detect{FPS: 5, Motion: map[string]any{"min_frames": 10}}},
 		Deps{Gateway: "gw", Site: "site", Sink: rec, Media: st, Metrics: m, OfflineGrace: 10 * time.Second})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = cam.Run(ctx) }()
-	defer wg.Wait()
-	defer cancel()
+	runCamera(t, cam)
 
 	testenv.Eventually(t, 30*time.Second, "the junk camera degraded", func() (bool, string) {
 		s := cam.Status()
@@ -159,4 +153,15 @@ func TestI420ToBGR(t *testing.T) {
 			}
 		}
 	}
+}
+
+// runCamera runs cam until the test ends or stop is called (stop waits for
+// Run to return; calling it again does nothing).
+func runCamera(t testing.TB, cam *Camera) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = cam.Run(ctx) }()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
 }

@@ -1,7 +1,6 @@
 package camera
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,12 +113,7 @@ func TestH265RecordStream(t *testing.T) {
 		Record: config.Record{PreSeconds: 1, PostSeconds: 2},
 		Detect: config.Detect{URL: "rtsp://" + sub.ListenAddr() + "/sub", Motion: map[string]any{"min_frames": 10, "clip": true}}},
 		Deps{Gateway: "gw", Site: "s", Sink: rec, Media: st})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = cam.Run(ctx) }()
-	defer wg.Wait()
-	defer cancel()
+	runCamera(t, cam)
 	testenv.Until(t, 30*time.Second, "motion with a clip", func() bool {
 		evs := rec.find("motion.detected", "two")
 		if len(evs) == 0 {

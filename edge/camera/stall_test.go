@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -97,12 +96,7 @@ func TestStreamStopsMidFrame(t *testing.T) {
 	rec := &recorder{st: storetest.Open(t, store.Options{})}
 	cam := New(config.Camera{ID: "cut", URL: "rtsp://" + s.srv.NetListener().Addr().String() + "/x"},
 		Deps{Gateway: "gw", Site: "s", Sink: rec, OfflineGrace: time.Second, StallTimeout: 2 * time.Second, MaxBackoff: time.Second})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = cam.Run(ctx) }()
-	defer wg.Wait()
-	defer cancel()
+	runCamera(t, cam)
 
 	// play 30 units (about a second) after the client is in
 	enc, err := forma.CreateEncoder()
@@ -161,12 +155,7 @@ func TestUDPTransport(t *testing.T) {
 	}
 	defer srv.Close()
 	cam := New(config.Camera{ID: "udp", URL: "rtsp://" + srv.ListenAddr() + "/a?transport=udp"}, Deps{})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = cam.Run(ctx) }()
-	defer wg.Wait()
-	defer cancel()
+	runCamera(t, cam)
 	testenv.Until(t, 20*time.Second, "frames over UDP", func() bool { return !cam.Status().LastFrame.IsZero() })
 	if _, _, err := dialURL("rtsp://h/a?transport=sctp"); err == nil {
 		t.Error("transport=sctp accepted")
