@@ -264,11 +264,24 @@ type NotifyRoute struct {
 type Uplink struct {
 	HTTP            *UplinkHTTP `yaml:"http"`
 	MQTT            *UplinkMQTT `yaml:"mqtt"`
+	GAT1400         *GAT1400    `yaml:"gat1400"`
 	Batch           int         `yaml:"batch"`
 	Linger          Duration    `yaml:"linger"`
 	MaxBacklogBytes int64       `yaml:"max_backlog_bytes"`
 	MinBackoff      Duration    `yaml:"min_backoff"` // first retry delay (default 1s)
 	MaxBackoff      Duration    `yaml:"max_backoff"` // retry delay cap (default 60s)
+}
+
+// GAT1400 is a GA/T 1400 view library (视图库) that takes faces and
+// vehicles (docs/gat1400.md).
+type GAT1400 struct {
+	URL       string   `yaml:"url"`
+	DeviceID  string   `yaml:"device_id"` // 20 digits
+	Username  string   `yaml:"username"`
+	Password  string   `yaml:"password"`
+	Keepalive Duration `yaml:"keepalive"` // default 50s
+	Timeout   Duration `yaml:"timeout"`   // per request, default 30s
+	TLS       TLS      `yaml:"tls"`
 }
 
 type UplinkHTTP struct {

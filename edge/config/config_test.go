@@ -471,6 +471,9 @@ func TestDangerousValuesRefused(t *testing.T) {
 		line           int
 		msg            string
 	}{
+		{"GA/T 1400 device id of 19 digits", "gateway: {id: gw}\nuplink:\n  gat1400:\n    url: http://viid:8080\n    device_id: \"3301029901119000025\"\n", "uplink.gat1400.device_id", 5, "20 digits"},
+		{"GA/T 1400 url without scheme", "gateway: {id: gw}\nuplink:\n  gat1400:\n    url: viid:8080\n    device_id: \"33010299011190000253\"\n", "uplink.gat1400.url", 4, "http(s) URL"},
+		{"GA/T 1400 keepalive of 0.1s", "gateway: {id: gw}\nuplink:\n  gat1400:\n    url: http://viid\n    device_id: \"33010299011190000253\"\n    keepalive: 100ms\n", "uplink.gat1400.keepalive", 6, "outside 1s..1h"},
 		{"negative escalation turned escalation off", "gateway: {id: gw}\nalarms:\n  escalate_after: -1s\n", "alarms.escalate_after", 3, "below 1s"},
 		{"events_days overflowing a duration deleted every event", "gateway: {id: gw}\nretention:\n  events_days: 202163959358895\n", "retention.events_days", 3, "outside 1..36500"},
 		{"negative events_max_bytes", "gateway: {id: gw}\nretention:\n  events_max_bytes: -5\n", "retention.events_max_bytes", 3, "positive"},

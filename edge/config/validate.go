@@ -15,6 +15,8 @@ import (
 	"time"
 )
 
+var gat1400ID = regexp.MustCompile(`^[0-9]{20}$`)
+
 // Defaults in one place; configs/warden.yaml repeats them for people.
 const (
 	DefaultDataDir        = "/var/lib/warden"
@@ -315,6 +317,23 @@ func (c *Config) validate() []Problem {
 	}
 	if c.Uplink.MinBackoff < 0 || c.Uplink.MaxBackoff < 0 || (c.Uplink.MaxBackoff > 0 && c.Uplink.MaxBackoff < c.Uplink.MinBackoff) {
 		add("uplink.max_backoff", "must be positive and not below min_backoff")
+	}
+	if g := c.Uplink.GAT1400; g != nil {
+		if u, err := url.Parse(g.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("uplink.gat1400.url", "%q is not an http(s) URL", g.URL)
+		}
+		if !gat1400ID.MatchString(g.DeviceID) {
+			add("uplink.gat1400.device_id", "%q is not 20 digits (GA/T 1400 device code)", g.DeviceID)
+		}
+		if g.Keepalive != 0 && (g.Keepalive.D() < time.Second || g.Keepalive.D() > time.Hour) {
+			add("uplink.gat1400.keepalive", "%v is outside 1s..1h", g.Keepalive.D())
+		}
+		if g.Timeout < 0 {
+			add("uplink.gat1400.timeout", "must be positive")
+		}
+		if g.Username == "" && g.Password != "" {
+			add("uplink.gat1400.username", "is required with a password")
+		}
 	}
 	if m := c.Uplink.MQTT; m != nil && m.Broker == "" {
 		add("uplink.mqtt.broker", "is required")

@@ -38,6 +38,7 @@ const (
 	SystemStorage   = "system.storage"
 	SystemDeadLtr   = "system.deadletter"
 	SystemFault     = "system.fault"
+	SystemClock     = "system.clock"
 	AlarmOpened     = "alarm.opened"
 	AlarmAcked      = "alarm.acknowledged"
 	AlarmResolved   = "alarm.resolved"
@@ -63,7 +64,7 @@ var types = map[string]Severity{
 	ThrowDetected: Critical,
 	CameraOffline: Warning, CameraOnline: Info, DeviceOffline: Warning, DeviceOnline: Info,
 	MotionDetected: Info, DeviceTamper: Warning, DeviceBattery: Warning, DeviceFault: Warning,
-	SystemStorage: Critical, SystemDeadLtr: Warning, SystemFault: Critical,
+	SystemStorage: Critical, SystemDeadLtr: Warning, SystemFault: Critical, SystemClock: Warning,
 	AlarmOpened: Info, AlarmAcked: Info, AlarmResolved: Info, AlarmEscalated: Critical,
 	AlarmAssigned: Info, AlarmAccepted: Info, AlarmOnScene: Info, MediaAdded: Info,
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/smartcommunity/warden/edge/testenv"
+	"github.com/smartcommunity/warden/edge/uplink/viid/viidtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,6 +46,9 @@ func TestFaceVideoThroughGateway(t *testing.T) {
 	}
 	t.Cleanup(func() { replay.Process.Kill(); replay.Wait() })
 
+	// The faces also go to a GA/T 1400 view library.
+	viewLib := viidtest.New("warden", "s3cret")
+	t.Cleanup(viewLib.Close)
 	keyFile := filepath.Join(dir, "face.key")
 	os.WriteFile(keyFile, []byte(strings.Repeat("cd", 32)+"\n"), 0o600)
 	models, _ := filepath.Abs("../../models")
@@ -55,7 +59,11 @@ func TestFaceVideoThroughGateway(t *testing.T) {
     detect:
       fps: 5
       face: {detector_model: %q, recognizer_model: %q, recognizer_input: arcface, key_file: %q, min_face_px: 40}
-`, rtspAddr, filepath.Join(models, "face_detection_yunet_2022mar.onnx"), filepath.Join(d, "models/face_embed_112_fr_feature.onnx"), keyFile))
+uplink:
+  gat1400: {url: %q, device_id: "33010299011190000253", username: warden, password: s3cret}
+  min_backoff: 100ms
+  max_backoff: 500ms
+`, rtspAddr, filepath.Join(models, "face_detection_yunet_2022mar.onnx"), filepath.Join(d, "models/face_embed_112_fr_feature.onnx"), keyFile, viewLib.URL()))
 	s.start()
 
 	enrol := func(person, group, img string) {
@@ -107,14 +115,51 @@ func TestFaceVideoThroughGateway(t *testing.T) {
 	if strings.Contains(s.log(), "Person p001") {
 		t.Errorf("a person's name appears in the info-level log")
 	}
-	checkUnknownCropSealed(t, s)
+	pics := checkUnknownCropSealed(t, s)
+	checkViewLibrary(t, s, viewLib, pics)
+}
+
+// checkViewLibrary: every face event reached the GA/T 1400 view library,
+// with its crop (type 11) and scene (14); a stranger's are the sealed
+// pictures, unsealed for the platform.
+func checkViewLibrary(t *testing.T, s *site, v *viidtest.Server, unknownPics [][]byte) {
+	t.Helper()
+	var faces int
+	for _, typ := range []string{"face.recognized", "face.watchlist", "face.unknown"} {
+		evs, err := s.allEvents(typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		faces += len(evs)
+	}
+	testenv.Until(t, 30*time.Second, "every face at the view library", func() bool { return v.Distinct() == faces })
+	if p := v.Problems(); len(p) > 0 {
+		t.Fatalf("the view library saw violations:\n%s", strings.Join(p, "\n"))
+	}
+	var named, sealed bool
+	for _, o := range v.Objects() {
+		types := map[string]bool{}
+		for _, im := range o.Face.SubImageList.SubImageInfoObject {
+			types[im.Type] = true
+			for _, p := range unknownPics {
+				sealed = sealed || bytes.Equal(p, im.Data)
+			}
+		}
+		if !types["11"] || !types["14"] {
+			t.Errorf("face %s pictures %v, want 11 (face) and 14 (scene)", o.ID, types)
+		}
+		named = named || o.Face.Name == "Person w002"
+	}
+	if !named || !sealed {
+		t.Errorf("view library: watch-listed name seen %v, a stranger's sealed picture seen %v", named, sealed)
+	}
 }
 
 // checkUnknownCropSealed: a stranger's crop and scene are served to guards
 // decrypted from the gallery's sealed copies, and their bytes are nowhere on
 // disk in the clear (the crop once sat in data_dir/media beside the sealed
 // copy, the scene as a plain snapshot).
-func checkUnknownCropSealed(t *testing.T, s *site) {
+func checkUnknownCropSealed(t *testing.T, s *site) [][]byte {
 	t.Helper()
 	evs, err := s.allEvents("face.unknown")
 	if err != nil || len(evs) == 0 {
@@ -157,6 +202,7 @@ func checkUnknownCropSealed(t *testing.T, s *site) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pics
 }
 
 // checkFaceEvidence: the first face.watchlist event carries a crop and its

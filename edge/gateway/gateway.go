@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -217,7 +218,7 @@ func (g *Gateway) build() (err error) {
 	}
 	up, err := uplink.New(uplink.Options{
 		Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Config: cfg.Uplink, Store: g.store,
-		Logger: g.log, Registerer: g.reg,
+		Sealed: g.sealedPicture, Logger: g.log, Registerer: g.reg,
 	})
 	if err != nil {
 		return err
@@ -695,4 +696,20 @@ func (g *Gateway) closeAll() {
 			g.log.Warn("broker close", "err", err)
 		}
 	}
+}
+
+// sealedPicture reads an unknown face's crop or scene for the GA/T 1400
+// uplink: the gallery keeps them sealed, outside the event store.
+func (g *Gateway) sealedPicture(url string) ([]byte, error) {
+	if g.gallery == nil {
+		return nil, fmt.Errorf("%s: face gallery is off", url)
+	}
+	id, ok := strings.CutPrefix(url, gallery.UnknownCropURL(""))
+	if !ok || id == "" {
+		return nil, fmt.Errorf("%s: not a sealed face picture", url)
+	}
+	if id, ok := strings.CutSuffix(id, "/scene"); ok {
+		return g.gallery.UnknownScene(id)
+	}
+	return g.gallery.UnknownCrop(id)
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/testenv"
+	"github.com/smartcommunity/warden/edge/uplink/viid/viidtest"
 )
 
 // Crash: the draining process is kill -9ed 20 times. At the end every event
@@ -149,5 +151,89 @@ func TestKill9WhileDraining(t *testing.T) {
 	// one batch short: that batch is resent on the next start.
 	if c, _ := st2.Cursor("uplink:http"); c < n-100 {
 		t.Errorf("final cursor %d, want %d (or one batch less)", c, n)
+	}
+}
+
+// The GA/T 1400 target kill -9ed mid-upload: every vehicle reaches the view
+// library, first arrivals in seq order, and a resend after a kill carries
+// the same MotorVehicleID, so the platform sees it once.
+func TestKill9WhileUploadingGAT1400(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills a process")
+	}
+	bin := filepath.Join(t.TempDir(), "drainer")
+	out, err := exec.Command("go", "build", "-race", "-o", bin, "./internal/drainer").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build drainer: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	const n, kills = 3000, 8
+	st, err := store.Open(store.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, st, n, nil) // gate.vehicle events
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	v := viidtest.New("warden", "s3cret")
+	defer v.Close()
+	v.SetAcceptDelay(5 * time.Millisecond) // a list takes time, so kills land mid-upload
+	start := func() (*exec.Cmd, chan struct{}) {
+		cmd := exec.Command(bin, "-dir", dir, "-url", v.URL(), "-batch", "50", "-gat1400")
+		cmd.Stderr = os.Stderr
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
+			<-done
+			t.Fatalf("drainer did not start: %q", line)
+		}
+		return cmd, done
+	}
+	for k := range kills {
+		before := len(v.Objects())
+		cmd, done := start()
+		testenv.Until(t, time.Minute, "progress in this run", func() bool { return len(v.Objects()) > before })
+		time.Sleep(time.Duration(rand.IntN(100)) * time.Millisecond)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+		t.Logf("kill %d: %d distinct so far", k, v.Distinct())
+	}
+	cmd, done := start()
+	testenv.Until(t, time.Minute, "every vehicle", func() bool { return v.Distinct() == n })
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("drainer ignored SIGTERM")
+	}
+	if p := v.Problems(); len(p) > 0 {
+		t.Fatalf("violations:\n%s", strings.Join(p[:min(len(p), 10)], "\n"))
+	}
+	var first []uint64
+	dups := 0
+	for _, o := range v.Objects() {
+		if o.Count > 1 {
+			dups++
+			continue
+		}
+		// The SourceID's last 5 digits are the event's seq.
+		seq, _ := strconv.ParseUint(o.MV.SourceID[36:], 10, 64)
+		first = append(first, seq)
+	}
+	assertInOrder(t, first)
+	// The cursor is saved after every batch: a kill resends at most the
+	// batch in flight.
+	if dups > kills*50 {
+		t.Errorf("%d resends for %d kills of batches of 50", dups, kills)
+	}
+	t.Logf("%d kills: %d vehicles, %d resends (same ids), %d registrations, %d unregisters", kills, len(first), dups, v.Stats().Registers, v.Stats().UnRegisters)
+	if s := v.Stats(); s.UnRegisters != 1 {
+		t.Errorf("%d unregisters, want 1 (only the clean stop)", s.UnRegisters)
 	}
 }

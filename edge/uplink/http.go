@@ -153,6 +153,7 @@ type result struct {
 	status     int
 	body       []byte
 	retryAfter time.Duration
+	header     http.Header
 	err        error
 }
 
@@ -316,15 +317,18 @@ func (h *httpTarget) post(ctx context.Context, batch []store.Raw, body []byte) r
 	return do(h.client, req)
 }
 
-func do(c *http.Client, req *http.Request) result {
+func do(c *http.Client, req *http.Request) result { return doKeep(c, req, responseKeep) }
+
+// doKeep is do keeping up to keep bytes of the response.
+func doKeep(c *http.Client, req *http.Request, keep int64) result {
 	resp, err := c.Do(req)
 	if err != nil {
 		return result{err: err}
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, responseKeep))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, keep))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // reuse the connection
-	r := result{status: resp.StatusCode, body: b}
+	r := result{status: resp.StatusCode, body: b, header: resp.Header}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 && err != nil {
 		// The platform answered 2xx, so the batch is in; a cut body is fine.
 		err = nil

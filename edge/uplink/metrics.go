@@ -16,6 +16,9 @@ type metrics struct {
 	mediaUp     *prometheus.CounterVec
 	mediaFailed *prometheus.CounterVec
 	full        prometheus.Gauge
+	viidObjects *prometheus.CounterVec
+	viidRefused *prometheus.CounterVec
+	viidRegs    *prometheus.CounterVec
 }
 
 // targetMetrics are one target's children.
@@ -46,13 +49,19 @@ func newMetrics(u *Uplink, reg prometheus.Registerer) (*metrics, error) {
 			Help: "Media files the platform accepted."}, lbl),
 		mediaFailed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_media_failed_total",
 			Help: "Media files not uploaded: missing (evicted first) or rejected (4xx)."}, []string{"target", "reason"}),
+		viidObjects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_gat1400_objects_total",
+			Help: "Faces and vehicles the GA/T 1400 view library accepted (StatusCode 0)."}, []string{"kind"}),
+		viidRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_gat1400_refused_total",
+			Help: "Objects the GA/T 1400 view library refused, by its StatusCode (or HTTP status); each is retried alone."}, []string{"code"}),
+		viidRegs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_gat1400_registrations_total",
+			Help: "GA/T 1400 registrations by result (ok, failed)."}, []string{"result"}),
 		full: prometheus.NewGauge(prometheus.GaugeOpts{Name: "warden_uplink_backlog_critical_full",
 			Help: "1 while the store is over budget with only undelivered critical events left."}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	cs := []prometheus.Collector{m.delivered, m.retries, m.dead, m.held, m.skipped, m.lastSuccess, m.mediaUp, m.mediaFailed, m.full, &backlogCollector{u: u}}
+	cs := []prometheus.Collector{m.delivered, m.retries, m.dead, m.held, m.skipped, m.lastSuccess, m.mediaUp, m.mediaFailed, m.full, m.viidObjects, m.viidRefused, m.viidRegs, &backlogCollector{u: u}}
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
 			for _, done := range cs[:i] {

@@ -35,6 +35,11 @@ type Options struct {
 	// HTTPClient replaces the client built from Config (timeout, TLS) for
 	// events and media; tests use it.
 	HTTPClient *http.Client
+	// Sealed reads a picture an event names outside the event store (an
+	// unknown face's crop, sealed by the gallery); nil = none readable.
+	Sealed func(url string) ([]byte, error)
+	// Location is the time zone of GA/T 1400 times (default time.Local).
+	Location *time.Location
 	// StorageCheck is how often the store's over-budget state is polled
 	// (default 1s).
 	StorageCheck time.Duration
@@ -54,7 +59,7 @@ type Uplink struct {
 	log     *slog.Logger
 	st      *store.Store
 	m       *metrics
-	targets []*target // event targets: http, mqtt
+	targets []*target // event targets: http, mqtt, gat1400
 	runners []func(context.Context) error
 	media   *mediaQueue
 
@@ -66,7 +71,7 @@ type Uplink struct {
 // TargetStatus is one target's state for /readyz and the API.
 type TargetStatus struct {
 	Name          string    `json:"name"`
-	Kind          string    `json:"kind"` // http, mqtt, media
+	Kind          string    `json:"kind"` // http, mqtt, gat1400, media
 	Cursor        uint64    `json:"cursor"`
 	BacklogEvents uint64    `json:"backlog_events"`
 	Delivered     uint64    `json:"delivered"`
@@ -128,6 +133,14 @@ func New(o Options) (*Uplink, error) {
 		}
 		u.targets = append(u.targets, mt.t)
 		u.runners = append(u.runners, mt.run)
+	}
+	if gc := c.GAT1400; gc != nil {
+		gt, err := newGATTarget(u, gc)
+		if err != nil {
+			return nil, err
+		}
+		u.targets = append(u.targets, gt.t)
+		u.runners = append(u.runners, gt.run)
 	}
 	return u, nil
 }
