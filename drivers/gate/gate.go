@@ -43,8 +43,12 @@ type plateReading struct {
 	plate      string
 	direction  string // raw, before mapping
 	confidence *float64
+	color      string  // plate colour: blue, yellow, white, black, green, other; "" unknown
 	fault      *string // "" no fault
 }
+
+// plateColors are the colour names of data.plate_color.
+var plateColors = map[string]bool{"blue": true, "yellow": true, "white": true, "black": true, "green": true, "other": true}
 
 var (
 	_ drivers.Device    = (*Gate)(nil)
@@ -124,9 +128,25 @@ func (g *Gate) Handle(m drivers.Message, o event.Origin) ([]*event.Event, error)
 		if r.confidence != nil {
 			e.Data["confidence"] = *r.confidence
 		}
+		if r.color != "" {
+			e.Data["plate_color"] = r.color
+		}
 		evs = append(evs, e)
 	}
 	return evs, nil
+}
+
+// colorName reads a plate colour given by name (case-insensitive).
+func colorName(obj map[string]any, field string) (string, error) {
+	c, _, err := kit.String(obj, field)
+	c = strings.ToLower(strings.TrimSpace(c))
+	if err != nil || c == "" || c == "unknown" {
+		return "", err
+	}
+	if !plateColors[c] {
+		return "other", nil
+	}
+	return c, nil
 }
 
 func checkPlate(p string) error {
@@ -172,6 +192,8 @@ func parseGeneric(obj map[string]any) (plateReading, bool, error) {
 	} else {
 		errs.Keep(err)
 	}
+	r.color, err = colorName(obj, "plate_color")
+	errs.Keep(err)
 	if raw, ok := kit.Get(obj, "fault"); ok {
 		switch f := raw.(type) {
 		case bool:

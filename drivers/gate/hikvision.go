@@ -37,14 +37,22 @@ func parseHikvision(obj map[string]any) (plateReading, bool, error) {
 		if !isObj {
 			return plateReading{}, false, kit.WrongType("AlarmInfoPlate.result.PlateResult", pr, "an object")
 		}
-		return plateFields(res, "license", "direction", "confidence")
+		r, ok, err := plateFields(res, "license", "direction", "confidence")
+		if err == nil {
+			r.color, err = vzColor(res)
+		}
+		return r, ok, err
 	}
 	if raw, ok := kit.Get(obj, "ANPR"); ok {
 		res, isObj := raw.(map[string]any)
 		if !isObj {
 			return plateReading{}, false, kit.WrongType("ANPR", raw, "an object")
 		}
-		return plateFields(res, "licensePlate", "direction", "confidenceLevel")
+		r, ok, err := plateFields(res, "licensePlate", "direction", "confidenceLevel")
+		if err == nil {
+			r.color, err = colorName(res, "plateColor")
+		}
+		return r, ok, err
 	}
 	// Heartbeats and other messages on the camera's topic.
 	return plateReading{}, false, nil
@@ -80,4 +88,28 @@ func plateFields(res map[string]any, plateF, dirF, confF string) (plateReading, 
 		return r, false, fmt.Errorf("%w: plate result without %q", drivers.ErrBadPayload, plateF)
 	}
 	return r, true, nil
+}
+
+// vzColor reads AlarmInfoPlate's colorType: 1 blue, 2 yellow, 3 white,
+// 4 black, 5 green; 0 (or absent) unknown.
+func vzColor(res map[string]any) (string, error) {
+	v, ok, err := kit.Number(res, "colorType")
+	if !ok || err != nil {
+		return "", err
+	}
+	switch v {
+	case 0:
+		return "", nil
+	case 1:
+		return "blue", nil
+	case 2:
+		return "yellow", nil
+	case 3:
+		return "white", nil
+	case 4:
+		return "black", nil
+	case 5:
+		return "green", nil
+	}
+	return "other", nil
 }
