@@ -36,6 +36,13 @@ type Device interface {
 	Handle(m Message, o event.Origin) ([]*event.Event, error)
 }
 
+// Reader is a device that keeps its latest measurements (a wristband's
+// heart rate and battery), which need no event while in range. The router
+// calls Readings right after Handle, on the same goroutine.
+type Reader interface {
+	Readings() map[string]float64
+}
+
 // Commander is a device that accepts commands (valve, gate, siren).
 type Commander interface {
 	// Command returns the MQTT message that performs action (close, open,

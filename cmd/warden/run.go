@@ -73,7 +73,8 @@ func runDaemon(ctx context.Context, args []string) int {
 	tuneGC(log)
 
 	opts := gateway.Options{
-		Logger: log,
+		Logger:  log,
+		Version: version,
 		Ready: func() {
 			if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
 				log.Warn("sd_notify ready", "err", err)

@@ -49,6 +49,21 @@ type Band struct {
 	lowBatt  kit.Edge
 	hrSev    event.Severity // severity of the current excursion, "" when in range
 	lat, lon *float64       // last reported position
+	bpm, bat *float64       // last measured heart rate (0 = not measured is skipped) and battery
+}
+
+var _ drivers.Reader = (*Band)(nil)
+
+// Readings are the last heart rate and battery level reported.
+func (b *Band) Readings() map[string]float64 {
+	m := map[string]float64{}
+	if b.bpm != nil {
+		m["heart_rate"] = *b.bpm
+	}
+	if b.bat != nil {
+		m["battery"] = *b.bat
+	}
+	return m
 }
 
 // fields names where a dialect puts things.
@@ -236,6 +251,12 @@ func parseLocation(obj map[string]any, r *reading) error {
 }
 
 func (b *Band) apply(r reading, o event.Origin) []*event.Event {
+	if r.bpm != nil && *r.bpm > 0 {
+		b.bpm = r.bpm
+	}
+	if r.battery != nil {
+		b.bat = r.battery
+	}
 	if r.lat != nil {
 		b.lat, b.lon = r.lat, r.lon
 	}

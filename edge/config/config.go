@@ -53,6 +53,14 @@ type MQTT struct {
 	TLS      TLS    `yaml:"tls"`
 	// MaxPayloadBytes bounds one device message; larger ones are dead-lettered.
 	MaxPayloadBytes int `yaml:"max_payload_bytes"`
+	// HomeAssistant publishes MQTT discovery for devices and cameras.
+	HomeAssistant HomeAssistant `yaml:"homeassistant"`
+}
+
+// HomeAssistant is Home Assistant MQTT discovery (docs/homeassistant.md).
+type HomeAssistant struct {
+	Enabled bool   `yaml:"enabled"`
+	Prefix  string `yaml:"prefix"` // default homeassistant
 }
 
 type Embedded struct {

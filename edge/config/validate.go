@@ -80,6 +80,9 @@ func (c *Config) applyDefaults() {
 	if c.MQTT.ClientID == "" {
 		c.MQTT.ClientID = "warden-" + c.Gateway.ID
 	}
+	if c.MQTT.HomeAssistant.Prefix == "" {
+		c.MQTT.HomeAssistant.Prefix = "homeassistant"
+	}
 	if c.MQTT.MaxPayloadBytes == 0 {
 		c.MQTT.MaxPayloadBytes = DefaultMaxPayload
 	}
@@ -317,6 +320,9 @@ func (c *Config) validate() []Problem {
 	}
 	if c.Uplink.MinBackoff < 0 || c.Uplink.MaxBackoff < 0 || (c.Uplink.MaxBackoff > 0 && c.Uplink.MaxBackoff < c.Uplink.MinBackoff) {
 		add("uplink.max_backoff", "must be positive and not below min_backoff")
+	}
+	if h := c.MQTT.HomeAssistant; h.Enabled && (h.Prefix == "" || strings.ContainsAny(h.Prefix, "#+") || strings.HasPrefix(h.Prefix, "/") || strings.HasSuffix(h.Prefix, "/") || strings.HasPrefix(h.Prefix, "warden/") || h.Prefix == "warden") {
+		add("mqtt.homeassistant.prefix", "%q is not a topic prefix (no wildcards, no leading or trailing /, not under warden/)", h.Prefix)
 	}
 	if g := c.Uplink.GAT1400; g != nil {
 		if u, err := url.Parse(g.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

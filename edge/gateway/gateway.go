@@ -34,6 +34,7 @@ import (
 	"github.com/smartcommunity/warden/edge/console"
 	"github.com/smartcommunity/warden/edge/gallery"
 	"github.com/smartcommunity/warden/edge/gate"
+	"github.com/smartcommunity/warden/edge/homeassistant"
 	"github.com/smartcommunity/warden/edge/i18n"
 	"github.com/smartcommunity/warden/edge/ingest"
 	"github.com/smartcommunity/warden/edge/liveness"
@@ -57,6 +58,8 @@ type Options struct {
 	// systemd watchdog).
 	Healthy      func()
 	HealthyEvery time.Duration
+	// Version is announced to Home Assistant.
+	Version string
 }
 
 // Gateway is one running Warden.
@@ -411,6 +414,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.broker != nil {
 		subs, unsubs = nil, subs
 	}
+	var ha *homeassistant.Bridge
+	if h := g.cfg.MQTT.HomeAssistant; h.Enabled {
+		ha = homeassistant.New(homeassistant.Options{
+			Gateway: g.cfg.Gateway.ID, Prefix: h.Prefix, Devices: g.cfg.Devices, Cameras: g.cfg.Cameras,
+			Info: homeassistant.Info{Version: g.opts.Version}, Readings: g.readings,
+			StateFile: filepath.Join(g.cfg.Gateway.DataDir, "homeassistant.json"), Logger: g.log,
+		})
+		subs = append(subs, ha.Topics().HAStatus())
+	}
 	var err error
 	g.client, err = bus.Connect(runCtx, bus.ClientOptions{
 		URL: brokerURL, ClientID: g.cfg.MQTT.ClientID, Username: user, Password: pass,
@@ -418,6 +430,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 		Subscriptions: subs, Unsubscribe: unsubs,
 		// Embedded: only messages an older version's session still queues.
 		OnMessage: func(m *bus.Message) {
+			if ha != nil && m.Topic == ha.Topics().HAStatus() {
+				ha.HAStatus(m.Payload)
+				m.Ack()
+				return
+			}
 			g.router.Handle(ingest.Message{Topic: m.Topic, Payload: m.Payload, Dup: m.Dup, Received: m.Received, Ack: m.Ack})
 		},
 		Logger:     g.log,
@@ -484,6 +501,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.raiseFault(runCtx, "face", "face.disabled", "face recognition disabled: "+g.faceErr.Error())
 	}
 	g.pub = newPublisher(g.store, out, g.cfg.Gateway.ID, g.eventsTotal, g.log)
+	if ha != nil {
+		ha.SetPublisher(out)
+		g.pub.observe = ha.Observe
+		goRun("homeassistant", ha.Run)
+	}
 	goRun("event publisher", g.pub.run)
 
 	g.log.Info("warden running", "gateway", g.cfg.Gateway.ID, "api", g.APIAddr(), "mqtt", brokerURL,
@@ -658,8 +680,12 @@ func (g *Gateway) deviceStatus() []api.DeviceStatus {
 	out := make([]api.DeviceStatus, len(ds))
 	for i, d := range ds {
 		seen, online := g.live.Status(d.ID)
+		state := map[string]any{"messages": d.Messages, "last_event": d.LastType}
+		if len(d.Readings) > 0 {
+			state["readings"] = d.Readings
+		}
 		out[i] = api.DeviceStatus{ID: d.ID, Kind: d.Kind, Driver: d.Driver, Location: d.Location, LastSeen: seen,
-			Online: online, State: map[string]any{"messages": d.Messages, "last_event": d.LastType}}
+			Online: online, State: state}
 	}
 	return out
 }
@@ -712,4 +738,15 @@ func (g *Gateway) sealedPicture(url string) ([]byte, error) {
 		return g.gallery.UnknownScene(id)
 	}
 	return g.gallery.UnknownCrop(id)
+}
+
+// readings are the drivers' last measurements by device id.
+func (g *Gateway) readings() map[string]map[string]float64 {
+	out := map[string]map[string]float64{}
+	for _, d := range g.router.Devices() {
+		if len(d.Readings) > 0 {
+			out[d.ID] = d.Readings
+		}
+	}
+	return out
 }

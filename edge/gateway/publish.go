@@ -19,6 +19,8 @@ type publisher struct {
 	client eventPublisher
 	prefix string
 	log    *slog.Logger
+	// observe, when set, sees every event published (Home Assistant states).
+	observe func(typ string, js []byte)
 }
 
 // eventPublisher is the gateway's MQTT client, or the embedded broker
@@ -47,6 +49,9 @@ func (p *publisher) run(ctx context.Context) error {
 			}
 			for _, e := range evs {
 				p.events.WithLabelValues(e.Type, string(e.Severity)).Inc()
+				if p.observe != nil {
+					p.observe(e.Type, e.JSON)
+				}
 				if err := p.publish(ctx, p.prefix+e.Type, e.JSON); err != nil {
 					return nil // ctx ended
 				}

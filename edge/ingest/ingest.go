@@ -93,6 +93,7 @@ type device struct {
 	lastSeen time.Time
 	messages uint64
 	lastType string
+	readings map[string]float64
 }
 
 // Router routes device messages to their drivers. Handle and Ingest may be
@@ -274,9 +275,16 @@ func (r *Router) route(m Message, done func(error), inline bool) {
 	}
 	dm := drivers.Message{Topic: m.Topic, Payload: m.Payload, Time: m.Received}
 	evs, err := d.drv.Handle(dm, origin)
+	var readings map[string]float64
+	if rd, ok := d.drv.(drivers.Reader); ok && err == nil {
+		readings = rd.Readings()
+	}
 	d.mu.Lock()
 	d.lastSeen = m.Received
 	d.messages++
+	if len(readings) > 0 {
+		d.readings = readings
+	}
 	d.mu.Unlock()
 	if err != nil {
 		reason := ReasonMalformed

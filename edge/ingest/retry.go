@@ -116,6 +116,8 @@ type DeviceStatus struct {
 	LastSeen time.Time      `json:"last_seen,omitzero"`
 	Messages uint64         `json:"messages"`
 	LastType string         `json:"last_event,omitempty"`
+	// Readings are the driver's last measurements (heart_rate, battery).
+	Readings map[string]float64 `json:"readings,omitempty"`
 }
 
 // Devices reports every configured device in config order.
@@ -125,7 +127,7 @@ func (r *Router) Devices() []DeviceStatus {
 		d.mu.Lock()
 		out = append(out, DeviceStatus{
 			ID: d.cfg.ID, Kind: d.cfg.Kind, Driver: d.cfg.Driver, Topic: d.cfg.Topic, Location: d.cfg.Location,
-			LastSeen: d.lastSeen, Messages: d.messages, LastType: d.lastType,
+			LastSeen: d.lastSeen, Messages: d.messages, LastType: d.lastType, Readings: d.readings,
 		})
 		d.mu.Unlock()
 	}

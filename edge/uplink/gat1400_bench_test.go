@@ -2,10 +2,10 @@ package uplink_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"image"
 	"image/jpeg"
 	"math/rand/v2"
-	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
