@@ -5,6 +5,7 @@
 package gate
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -45,6 +46,8 @@ type plateReading struct {
 	confidence *float64
 	color      string  // plate colour: blue, yellow, white, black, green, other; "" unknown
 	fault      *string // "" no fault
+	pictures   []event.Attachment
+	pictureErr string // a picture sent but unusable: the read goes on without it
 }
 
 // plateColors are the colour names of data.plate_color.
@@ -131,6 +134,10 @@ func (g *Gate) Handle(m drivers.Message, o event.Origin) ([]*event.Event, error)
 		if r.color != "" {
 			e.Data["plate_color"] = r.color
 		}
+		e.Attachments = r.pictures
+		if r.pictureErr != "" {
+			e.Data["picture_error"] = r.pictureErr
+		}
 		evs = append(evs, e)
 	}
 	return evs, nil
@@ -194,6 +201,7 @@ func parseGeneric(obj map[string]any) (plateReading, bool, error) {
 	}
 	r.color, err = colorName(obj, "plate_color")
 	errs.Keep(err)
+	r.pictures, r.pictureErr = pictures(obj, "image", "plate_image")
 	if raw, ok := kit.Get(obj, "fault"); ok {
 		switch f := raw.(type) {
 		case bool:
@@ -217,4 +225,36 @@ func parseGeneric(obj map[string]any) (plateReading, bool, error) {
 		return r, false, fmt.Errorf("%w: neither \"plate\" nor \"fault\"", drivers.ErrBadPayload)
 	}
 	return r, hasPlate, nil
+}
+
+// pictures reads the scene and plate pictures a camera sent as base64
+// JPEG. A bad one is left out and described, never a reason to drop the
+// plate read: the barrier must still open for a resident.
+func pictures(obj map[string]any, sceneField, plateField string) ([]event.Attachment, string) {
+	var out []event.Attachment
+	var bad []string
+	for _, f := range []struct{ field, kind string }{{sceneField, "snapshot"}, {plateField, "crop"}} {
+		raw, ok := kit.Get(obj, f.field)
+		if !ok {
+			continue
+		}
+		s, isStr := raw.(string)
+		if !isStr {
+			bad = append(bad, fmt.Sprintf("%s: %s, want base64 JPEG", f.field, kit.Describe(raw)))
+			continue
+		}
+		if s == "" {
+			continue
+		}
+		if i := strings.Index(s, ";base64,"); i >= 0 && strings.HasPrefix(s, "data:") {
+			s = s[i+len(";base64,"):]
+		}
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(b) < 4 || b[0] != 0xFF || b[1] != 0xD8 {
+			bad = append(bad, f.field+": not a base64 JPEG")
+			continue
+		}
+		out = append(out, event.Attachment{Kind: f.kind, ContentType: "image/jpeg", Data: b})
+	}
+	return out, strings.Join(bad, "; ")
 }

@@ -40,6 +40,7 @@ func parseHikvision(obj map[string]any) (plateReading, bool, error) {
 		r, ok, err := plateFields(res, "license", "direction", "confidence")
 		if err == nil {
 			r.color, err = vzColor(res)
+			r.pictures, r.pictureErr = pictures(res, "imageFile", "imageFragmentFile")
 		}
 		return r, ok, err
 	}

@@ -92,6 +92,17 @@ type Event struct {
 	Location Location       `json:"location"`
 	Data     map[string]any `json:"data"`
 	Media    []Media        `json:"media"`
+	// Attachments are pictures a device sent with its message (a plate
+	// camera's scene and plate). Ingest stores them as media before the
+	// commit and names them in Media; they are never serialised.
+	Attachments []Attachment `json:"-"`
+}
+
+// Attachment is a picture carried by a device message.
+type Attachment struct {
+	Kind        string // snapshot (scene) or crop (the plate)
+	ContentType string
+	Data        []byte
 }
 
 // MarshalJSON keeps data and media as {} and [] rather than null, and writes

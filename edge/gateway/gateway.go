@@ -208,7 +208,7 @@ func (g *Gateway) build() (err error) {
 	}
 	g.router, err = ingest.New(ingest.Options{
 		Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
-		Devices: cfg.Devices, Registry: drivers.Default, Store: g.store,
+		Devices: cfg.Devices, Registry: drivers.Default, Store: g.store, Media: g.store,
 		// Safety first: the interlock acts before anything else; liveness
 		// sees the final events last.
 		Actors:          []ingest.Actor{g.lock, g.zones, g.gate, g.live},

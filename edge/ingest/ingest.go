@@ -61,12 +61,20 @@ type Message struct {
 	Ack      func() // sends the PUBACK; called once, after commit
 }
 
+// MediaPutter stores a picture (the event store's media).
+type MediaPutter interface {
+	PutMedia(kind, contentType string, data []byte) (store.MediaInfo, error)
+}
+
 // Options are the router's dependencies.
 type Options struct {
-	Gateway, Site   string
-	Devices         []config.Device
-	Registry        *drivers.Registry
-	Store           Submitter
+	Gateway, Site string
+	Devices       []config.Device
+	Registry      *drivers.Registry
+	Store         Submitter
+	// Media stores pictures devices send (event attachments); nil = they
+	// are dropped, with a count.
+	Media           MediaPutter
 	Actors          []Actor // run in order before the commit
 	MaxPayloadBytes int
 	Logger          *slog.Logger
@@ -120,6 +128,7 @@ type metrics struct {
 	dups      prometheus.Counter
 	ignored   prometheus.Counter
 	commitErr prometheus.Counter
+	attachErr prometheus.Counter
 	pending   prometheus.Gauge
 }
 
@@ -162,11 +171,12 @@ func New(o Options) (*Router, error) {
 		invalid:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_invalid_payloads_total", Help: "Device messages rejected and dead-lettered, by reason."}, []string{"reason"}),
 		ignored:   prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_ignored_total", Help: "Messages under device prefixes that are not device reports (commands, zigbee2mqtt bridge)."}),
 		dups:      prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_redelivered_duplicates_total", Help: "Redelivered messages already committed before a crash."}),
+		attachErr: prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_attachments_dropped_total", Help: "Pictures sent with device messages that could not be stored (the event goes on without them)."}),
 		commitErr: prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_commit_failures_total", Help: "Commits of device messages that failed (retried, or refused to the publishing device when ingest runs inside the broker)."}),
 		pending:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "warden_ingest_retry_pending", Help: "Device messages waiting to be committed again after a store failure."}),
 	}
 	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{r.m.messages, r.m.invalid, r.m.ignored, r.m.dups, r.m.commitErr, r.m.pending} {
+		for _, c := range []prometheus.Collector{r.m.messages, r.m.invalid, r.m.ignored, r.m.dups, r.m.commitErr, r.m.attachErr, r.m.pending} {
 			if err := o.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("ingest: register metrics: %w", err)
 			}
@@ -304,6 +314,9 @@ func (r *Router) route(m Message, done func(error), inline bool) {
 	d.mu.Lock()
 	d.lastType = evs[len(evs)-1].Type
 	d.mu.Unlock()
+	for _, e := range evs {
+		r.attach(e)
+	}
 	r.submit(&store.Request{Events: evs, DedupKey: dedupKey(m), SkipIfSeen: m.Dup}, m, done, inline)
 }
 
@@ -362,3 +375,25 @@ func dedupKey(m Message) string {
 	h := sha256.Sum256(m.Payload)
 	return m.Topic + "\x00" + hex.EncodeToString(h[:12])
 }
+
+// attach stores an event's pictures as media and names them in its Media.
+// A picture that cannot be stored is dropped, never the event.
+func (r *Router) attach(e *event.Event) {
+	for _, a := range e.Attachments {
+		if r.opts.Media == nil {
+			r.m.attachErr.Inc()
+			continue
+		}
+		mi, err := r.opts.Media.PutMedia(a.Kind, a.ContentType, a.Data)
+		if err != nil {
+			r.m.attachErr.Inc()
+			r.logLimited("picture from a device not stored; the event goes on without it", "event_id", e.ID, "kind", a.Kind, "err", err)
+			continue
+		}
+		e.Media = append(e.Media, event.Media{Kind: a.Kind, URL: MediaURL + mi.ID, SHA256: mi.SHA256})
+	}
+	e.Attachments = nil
+}
+
+// MediaURL is where the API serves a stored picture.
+const MediaURL = "/api/v1/media/"

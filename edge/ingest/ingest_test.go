@@ -1,8 +1,12 @@
 package ingest_test
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +20,7 @@ import (
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/ingest"
 	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/testenv"
 )
 
@@ -36,7 +41,7 @@ func (a *countingActor) React(_ config.Device, _ drivers.Message, evs []*event.E
 func newRouter(t *testing.T, st *store.Store, reg prometheus.Registerer, devs ...config.Device) (*ingest.Router, *countingActor) {
 	t.Helper()
 	a := &countingActor{}
-	r, err := ingest.New(ingest.Options{Gateway: "gw", Site: "s", Devices: devs, Registry: drivers.Default, Store: st,
+	r, err := ingest.New(ingest.Options{Gateway: "gw", Site: "s", Devices: devs, Registry: drivers.Default, Store: st, Media: st,
 		Actors: []ingest.Actor{a}, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
@@ -176,5 +181,44 @@ func TestIngestCommitFailureIsReturned(t *testing.T) {
 	}
 	if r.Healthy() == nil {
 		t.Error("Healthy() = nil while commits fail")
+	}
+}
+
+// A plate camera's pictures arrive with its read: they are stored as media
+// and named in the committed event; a picture that is not a JPEG is left
+// out and said, and the read itself goes on.
+func TestDevicePicturesBecomeMedia(t *testing.T) {
+	st := storetest.Open(t, store.Options{Dir: t.TempDir()})
+	gate := config.Device{ID: "gate-1", Kind: "barrier_gate", Driver: "generic", Topic: "lpr/gate-1"}
+	r, _ := newRouter(t, st, nil, gate)
+	scene := []byte{0xFF, 0xD8, 0xFF, 0xE0, 's', 'c', 'e', 'n', 'e'}
+	plate := []byte{0xFF, 0xD8, 0xFF, 0xE0, 'p', 'l', 'a', 't', 'e'}
+	payload := fmt.Sprintf(`{"plate":"浙A1","direction":"in","image":%q,"plate_image":"data:image/jpeg;base64,%s"}`,
+		base64.StdEncoding.EncodeToString(scene), base64.StdEncoding.EncodeToString(plate))
+	if err := ingestWait(r, ingest.Message{Topic: "lpr/gate-1", Payload: []byte(payload), Received: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ingestWait(r, ingest.Message{Topic: "lpr/gate-1", Payload: []byte(`{"plate":"浙A2","image":"bm90IGEganBlZw=="}`), Received: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	evs, _, err := st.Read(0, 10, store.Filter{})
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("%d events, %v", len(evs), err)
+	}
+	got := map[string][]byte{}
+	for _, m := range evs[0].Media {
+		f, _, err := st.OpenMedia(strings.TrimPrefix(m.URL, ingest.MediaURL))
+		if err != nil {
+			t.Fatalf("%s: %v", m.URL, err)
+		}
+		b, _ := io.ReadAll(f)
+		f.Close()
+		got[m.Kind] = b
+	}
+	if !bytes.Equal(got["snapshot"], scene) || !bytes.Equal(got["crop"], plate) {
+		t.Errorf("media %v, want the scene as snapshot and the plate as crop", evs[0].Media)
+	}
+	if len(evs[1].Media) != 0 || evs[1].Data["picture_error"] != "image: not a base64 JPEG" || evs[1].Data["plate"] != "浙A2" {
+		t.Errorf("bad picture: media %v data %v, want the read without it and picture_error", evs[1].Media, evs[1].Data)
 	}
 }

@@ -95,6 +95,13 @@ func TestGAT1400FacesAndVehicles(t *testing.T) {
 	evs = append(evs, unknown)
 	evs = append(evs, mkEvent(event.GasLeak, "", map[string]any{"gas": true})) // not for the view library
 	car := mkEvent(event.GateVehicle, "", map[string]any{"plate": "浙A12345", "plate_color": "blue", "direction": "in", "decision": "denied"})
+	for kind, side := range map[string]int{"snapshot": 400, "crop": 60} { // the camera's scene and plate pictures
+		mi, err := st.PutMedia(kind, "image/jpeg", testJPEG(t, side, side/2, uint64(side)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		car.Media = append(car.Media, event.Media{Kind: kind, URL: "/api/v1/media/" + mi.ID, SHA256: mi.SHA256})
+	}
 	evs = append(evs, car)
 	// The denial of that same pass is not a second vehicle.
 	evs = append(evs, mkEvent(event.GateDenied, "", map[string]any{"plate": "浙A12345", "direction": "in", "vehicle_event": car.ID}))
@@ -181,6 +188,9 @@ func TestGAT1400FacesAndVehicles(t *testing.T) {
 	mv := got[3].MV
 	if mv.PlateNo != "浙A12345" || !mv.HasPlate || mv.PlateColor != "5" || mv.Direction != "entry" || len(mv.MotorVehicleID) != 48 {
 		t.Errorf("vehicle %+v: want plate 浙A12345, HasPlate, PlateColor 5 (blue), Direction entry", mv)
+	}
+	if m := imgs(mv.SubImageList); m["01"] != [2]int{400, 200} || m["02"] != [2]int{60, 30} {
+		t.Errorf("vehicle pictures %v, want scene 01 400x200 and plate 02 60x30", m)
 	}
 	if mv2 := got[4].MV; mv2.HasPlate || mv2.Direction != "exit" {
 		t.Errorf("plateless denial %+v: want HasPlate false, Direction exit", mv2)
