@@ -30,11 +30,7 @@ func TestKill9WhileDraining(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a process")
 	}
-	bin := filepath.Join(t.TempDir(), "drainer")
-	out, err := exec.Command("go", "build", "-race", "-o", bin, "./internal/drainer").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build drainer: %v\n%s", err, out)
-	}
+	bin := buildDrainer(t)
 	dir := t.TempDir()
 	const n, kills = 20000, 20
 	st, err := store.Open(store.Options{Dir: dir})
@@ -79,20 +75,7 @@ func TestKill9WhileDraining(t *testing.T) {
 		mu.Lock()
 		run := strconv.Itoa(epoch)
 		mu.Unlock()
-		cmd := exec.Command(bin, "-dir", dir, "-url", p.url(), "-batch", "100", "-run", run)
-		cmd.Stderr = os.Stderr
-		stdout, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		if line != "ready\n" {
-			<-done
-			t.Fatalf("drainer did not start: %q", line)
-		}
-		return cmd, done
+		return startDrainer(t, bin, "-dir", dir, "-url", p.url(), "-batch", "100", "-run", run)
 	}
 	for k := 0; k < kills; k++ {
 		cmd, done := start()
@@ -161,11 +144,7 @@ func TestKill9WhileUploadingGAT1400(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a process")
 	}
-	bin := filepath.Join(t.TempDir(), "drainer")
-	out, err := exec.Command("go", "build", "-race", "-o", bin, "./internal/drainer").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build drainer: %v\n%s", err, out)
-	}
+	bin := buildDrainer(t)
 	dir := t.TempDir()
 	const n, kills = 3000, 8
 	st, err := store.Open(store.Options{Dir: dir})
@@ -180,19 +159,7 @@ func TestKill9WhileUploadingGAT1400(t *testing.T) {
 	defer v.Close()
 	v.SetAcceptDelay(5 * time.Millisecond) // a list takes time, so kills land mid-upload
 	start := func() (*exec.Cmd, chan struct{}) {
-		cmd := exec.Command(bin, "-dir", dir, "-url", v.URL(), "-batch", "50", "-gat1400")
-		cmd.Stderr = os.Stderr
-		stdout, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
-			<-done
-			t.Fatalf("drainer did not start: %q", line)
-		}
-		return cmd, done
+		return startDrainer(t, bin, "-dir", dir, "-url", v.URL(), "-batch", "50", "-gat1400")
 	}
 	for k := range kills {
 		before := len(v.Objects())
@@ -236,4 +203,33 @@ func TestKill9WhileUploadingGAT1400(t *testing.T) {
 	if s := v.Stats(); s.UnRegisters != 1 {
 		t.Errorf("%d unregisters, want 1 (only the clean stop)", s.UnRegisters)
 	}
+}
+
+// buildDrainer builds the test-only draining process (race detector on).
+func buildDrainer(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "drainer")
+	out, err := exec.Command("go", "build", "-race", "-o", bin, "./internal/drainer").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build drainer: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startDrainer runs it and waits for its "ready"; done closes when it exits.
+func startDrainer(t *testing.T, bin string, args ...string) (cmd *exec.Cmd, done chan struct{}) {
+	t.Helper()
+	cmd = exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done = make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
+		<-done
+		t.Fatalf("drainer did not start: %q", line)
+	}
+	return cmd, done
 }

@@ -67,19 +67,9 @@ func newGATTarget(u *Uplink, c *config.GAT1400) (*gatTarget, error) {
 	if err != nil || base.Host == "" {
 		return nil, fmt.Errorf("uplink gat1400: url %q is not an http(s) URL", c.URL)
 	}
-	client := u.o.HTTPClient
-	if client == nil {
-		tc, err := tlsConfig(c.TLS)
-		if err != nil {
-			return nil, fmt.Errorf("uplink gat1400: %w", err)
-		}
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = tc
-		timeout := c.Timeout.D()
-		if timeout <= 0 {
-			timeout = defaultHTTPTimeout
-		}
-		client = &http.Client{Transport: tr, Timeout: timeout}
+	client, err := u.httpClient(c.TLS, c.Timeout.D())
+	if err != nil {
+		return nil, fmt.Errorf("uplink gat1400: %w", err)
 	}
 	t, err := u.newTarget("gat1400", "gat1400")
 	if err != nil {
@@ -99,25 +89,7 @@ func newGATTarget(u *Uplink, c *config.GAT1400) (*gatTarget, error) {
 
 // run registers, sends, and registers again after any trouble, until ctx
 // ends; then it unregisters.
-func (g *gatTarget) run(ctx context.Context) error {
-	bo := g.t.newBackoff()
-	for {
-		progressed, err := g.session(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if errors.Is(err, store.ErrClosed) {
-			return fmt.Errorf("uplink gat1400: %w", err)
-		}
-		if progressed {
-			bo.Reset()
-		}
-		g.t.fail(err)
-		if sleep(ctx, bo.NextBackOff()) != nil {
-			return nil
-		}
-	}
-}
+func (g *gatTarget) run(ctx context.Context) error { return g.t.sessions(ctx, g.session) }
 
 // session registers and delivers until something fails or ctx ends.
 func (g *gatTarget) session(ctx context.Context) (progressed bool, err error) {

@@ -41,6 +41,15 @@ func gatConfig(url string) config.Uplink {
 	}
 }
 
+// viewLibrary is a fake view library that wants warden/s3cret, and a
+// fresh store; both end with the test.
+func viewLibrary(t *testing.T) (*viidtest.Server, *store.Store) {
+	t.Helper()
+	v := viidtest.New("warden", "s3cret")
+	t.Cleanup(v.Close)
+	return v, storetest.Open(t, store.Options{Dir: t.TempDir()})
+}
+
 // testJPEG is a w×h JPEG of noise, about size bytes for larger pictures.
 func testJPEG(t testing.TB, w, h int, seed uint64) []byte {
 	t.Helper()
@@ -84,9 +93,7 @@ func faceEvent(t testing.TB, st *store.Store, typ string, i int) *event.Event {
 
 func TestGAT1400FacesAndVehicles(t *testing.T) {
 	t.Parallel()
-	v := viidtest.New("warden", "s3cret")
-	defer v.Close()
-	st := storetest.Open(t, store.Options{Dir: t.TempDir()})
+	v, st := viewLibrary(t)
 	sealedCrop, sealedScene := testJPEG(t, 80, 90, 7), testJPEG(t, 640, 360, 8)
 	var evs []*event.Event
 	evs = append(evs, faceEvent(t, st, event.FaceRecognized, 1))
@@ -195,7 +202,7 @@ func TestGAT1400FacesAndVehicles(t *testing.T) {
 	if mv2 := got[4].MV; mv2.HasPlate || mv2.Direction != "exit" {
 		t.Errorf("plateless denial %+v: want HasPlate false, Direction exit", mv2)
 	}
-	if n := counter(t, reg, "warden_uplink_gat1400_objects_total", "face"); n != 3 {
+	if n := testenv.MetricValue(t, reg, "warden_uplink_gat1400_objects_total", map[string]string{"kind": "face"}); n != 3 {
 		t.Errorf("objects_total{face} = %v, want 3", n)
 	}
 	if c, _ := st.Cursor("uplink:gat1400"); c != seqOf(evs[len(evs)-1]) {
@@ -213,33 +220,11 @@ func mustRead(t testing.TB, st *store.Store) []store.Raw {
 	return rs
 }
 
-// counter is a registered counter's value by its first label value.
-func counter(t testing.TB, reg *prometheus.Registry, name, label string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) > 0 && m.GetLabel()[0].GetValue() == label {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
-}
-
 // A refused object is retried alone; the rest of its list is taken once.
 // An object refused every time is dead-lettered; a critical one never is.
 func TestGAT1400RefusedObjectRetriedAlone(t *testing.T) {
 	t.Parallel()
-	v := viidtest.New("warden", "s3cret")
-	defer v.Close()
-	st := storetest.Open(t, store.Options{Dir: t.TempDir()})
+	v, st := viewLibrary(t)
 	var evs []*event.Event
 	for i := range 6 {
 		evs = append(evs, mkEvent(event.GateVehicle, "", map[string]any{"plate": fmt.Sprintf("浙A0000%d", i), "direction": "in"}))
@@ -276,10 +261,10 @@ func TestGAT1400RefusedObjectRetriedAlone(t *testing.T) {
 			t.Errorf("%s taken %d times: only the refused object may be sent again", o.ID, o.Count)
 		}
 	}
-	if n := counter(t, reg, "warden_uplink_gat1400_refused_total", "4"); n != 2 {
+	if n := testenv.MetricValue(t, reg, "warden_uplink_gat1400_refused_total", map[string]string{"code": "4"}); n != 2 {
 		t.Errorf("refused_total{code=4} = %v, want 2", n)
 	}
-	if n := counter(t, reg, "warden_uplink_gat1400_refused_total", "6"); n != 6 {
+	if n := testenv.MetricValue(t, reg, "warden_uplink_gat1400_refused_total", map[string]string{"code": "6"}); n != 6 {
 		t.Errorf("refused_total{code=6} = %v, want 6", n)
 	}
 	// The critical face raised the rejected-critical alarm once and was not dead-lettered.
@@ -301,9 +286,7 @@ func TestGAT1400RefusedObjectRetriedAlone(t *testing.T) {
 // and the queue moves on.
 func TestGAT1400AlwaysRefusedIsDeadLettered(t *testing.T) {
 	t.Parallel()
-	v := viidtest.New("warden", "s3cret")
-	defer v.Close()
-	st := storetest.Open(t, store.Options{Dir: t.TempDir()})
+	v, st := viewLibrary(t)
 	bad := mkEvent(event.GateVehicle, "", map[string]any{"plate": "BAD", "direction": "in"})
 	good := mkEvent(event.GateVehicle, "", map[string]any{"plate": "GOOD", "direction": "in"})
 	if err := st.Append(context.Background(), bad, good); err != nil {
@@ -335,9 +318,7 @@ func TestGAT1400AlwaysRefusedIsDeadLettered(t *testing.T) {
 // it register again, and nothing is lost.
 func TestGAT1400RegistersAgain(t *testing.T) {
 	t.Parallel()
-	v := viidtest.New("warden", "s3cret")
-	defer v.Close()
-	st := storetest.Open(t, store.Options{Dir: t.TempDir()})
+	v, st := viewLibrary(t)
 	cfg := gatConfig(v.URL())
 	cfg.GAT1400.Keepalive = config.Duration(200 * time.Millisecond)
 	runUplink(t, uplink.Options{Store: st, Config: cfg})
@@ -376,10 +357,8 @@ func TestGAT1400ClockSkew(t *testing.T) {
 	}{{0, 0}, {5 * time.Second, 1}, {-4 * time.Second, 1}} {
 		t.Run(tc.skew.String(), func(t *testing.T) {
 			t.Parallel()
-			v := viidtest.New("warden", "s3cret")
-			defer v.Close()
+			v, st := viewLibrary(t)
 			v.SetClockSkew(tc.skew)
-			st := storetest.Open(t, store.Options{Dir: t.TempDir()})
 			if err := st.Append(context.Background(), mkEvent(event.GateVehicle, "", map[string]any{"plate": "A1"})); err != nil {
 				t.Fatal(err)
 			}
@@ -413,9 +392,7 @@ func TestGAT1400OutageAllArriveOnceInOrder(t *testing.T) {
 		t.Skip("a 60 s outage")
 	}
 	t.Parallel()
-	v := viidtest.New("warden", "s3cret")
-	defer v.Close()
-	st := storetest.Open(t, store.Options{Dir: t.TempDir()})
+	v, st := viewLibrary(t)
 	cfg := gatConfig(v.URL())
 	cfg.MaxBackoff = config.Duration(2 * time.Second)
 	runUplink(t, uplink.Options{Store: st, Config: cfg})

@@ -39,25 +39,33 @@ func newHTTPTarget(u *Uplink, c *config.UplinkHTTP) (*httpTarget, error) {
 	if c.URL == "" {
 		return nil, errors.New("uplink http: url is empty")
 	}
-	client := u.o.HTTPClient
-	if client == nil {
-		tc, err := tlsConfig(c.TLS)
-		if err != nil {
-			return nil, fmt.Errorf("uplink http: %w", err)
-		}
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = tc
-		timeout := c.Timeout.D()
-		if timeout <= 0 {
-			timeout = defaultHTTPTimeout
-		}
-		client = &http.Client{Transport: tr, Timeout: timeout}
+	client, err := u.httpClient(c.TLS, c.Timeout.D())
+	if err != nil {
+		return nil, fmt.Errorf("uplink http: %w", err)
 	}
 	t, err := u.newTarget("http", "http")
 	if err != nil {
 		return nil, err
 	}
 	return &httpTarget{t: t, url: c.URL, headers: c.Headers, client: client}, nil
+}
+
+// httpClient is Options.HTTPClient, or a client with the target's TLS and
+// request timeout (default 30s).
+func (u *Uplink) httpClient(tc config.TLS, timeout time.Duration) (*http.Client, error) {
+	if u.o.HTTPClient != nil {
+		return u.o.HTTPClient, nil
+	}
+	cfg, err := tlsConfig(tc)
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg
+	if timeout <= 0 {
+		timeout = defaultHTTPTimeout
+	}
+	return &http.Client{Transport: tr, Timeout: timeout}, nil
 }
 
 // prepared is a batch read and encoded ahead of its POST.

@@ -69,25 +69,7 @@ func (m *mqttTarget) topicFor(r store.Raw) string {
 	return strings.NewReplacer("{type}", r.Type, "{severity}", string(r.Severity)).Replace(m.topic)
 }
 
-func (m *mqttTarget) run(ctx context.Context) error {
-	bo := m.t.newBackoff()
-	for {
-		progressed, err := m.session(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if errors.Is(err, store.ErrClosed) {
-			return fmt.Errorf("uplink mqtt: %w", err)
-		}
-		if progressed {
-			bo.Reset()
-		}
-		m.t.fail(err)
-		if sleep(ctx, bo.NextBackOff()) != nil {
-			return nil
-		}
-	}
-}
+func (m *mqttTarget) run(ctx context.Context) error { return m.t.sessions(ctx, m.session) }
 
 type inflight struct {
 	seq uint64

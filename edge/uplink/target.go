@@ -124,6 +124,28 @@ func (t *target) persist(ctx context.Context) error {
 	}
 }
 
+// sessions runs session again and again, with backoff, until ctx ends; a
+// session that made progress resets the backoff. A closed store ends it.
+func (t *target) sessions(ctx context.Context, session func(context.Context) (progressed bool, err error)) error {
+	bo := t.newBackoff()
+	for {
+		progressed, err := session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, store.ErrClosed) {
+			return fmt.Errorf("uplink %s: %w", t.name, err)
+		}
+		if progressed {
+			bo.Reset()
+		}
+		t.fail(err)
+		if sleep(ctx, bo.NextBackOff()) != nil {
+			return nil
+		}
+	}
+}
+
 // fail records a failed attempt that will be retried.
 func (t *target) fail(err error) {
 	t.m.retries.Inc()
