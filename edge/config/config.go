@@ -28,8 +28,9 @@ type Config struct {
 	Places    Places    `yaml:"places"`
 
 	// path is the file the config came from; lines maps key paths to lines.
-	path  string
-	lines map[string]int
+	path   string
+	lines  map[string]int
+	values map[[2]int]string // value line and column → key path
 }
 
 type Gateway struct {

@@ -78,9 +78,9 @@ func Parse(path string, data []byte, checks ...Check) (*Config, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, &Error{Path: path, Problems: []Problem{syntaxProblem(err)}}
 	}
-	c := &Config{path: path, lines: map[string]int{}}
+	c := &Config{path: path, lines: map[string]int{}, values: map[[2]int]string{}}
 	if len(root.Content) > 0 {
-		walkLines(root.Content[0], "", c.lines)
+		walkLines(root.Content[0], "", c.lines, c.values)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -130,11 +130,13 @@ func (c *Config) Line(key string) int {
 	return 0
 }
 
-func walkLines(n *yaml.Node, prefix string, out map[string]int) {
+// walkLines maps every key path to its line, and every value's line and
+// column to its key path (several keys can share a line in flow style).
+func walkLines(n *yaml.Node, prefix string, out map[string]int, vals map[[2]int]string) {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			walkLines(c, prefix, out)
+			walkLines(c, prefix, out, vals)
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -144,19 +146,28 @@ func walkLines(n *yaml.Node, prefix string, out map[string]int) {
 				p = prefix + "." + k.Value
 			}
 			out[p] = k.Line
-			walkLines(v, p, out)
+			vals[[2]int{v.Line, v.Column}] = p
+			walkLines(v, p, out, vals)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
 			p := fmt.Sprintf("%s[%d]", prefix, i)
 			out[p] = c.Line
-			walkLines(c, p, out)
+			vals[[2]int{c.Line, c.Column}] = p
+			walkLines(c, p, out, vals)
 		}
 	}
 }
 
+// valueError is a decoding error that names its value's position, so the
+// problem names the right key even when a line holds several.
+func valueError(n *yaml.Node, format string, a ...any) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d col %d: %s", n.Line, n.Column, fmt.Sprintf(format, a...))}}
+}
+
 var (
 	lineRe    = regexp.MustCompile(`^line (\d+): (.*)$`)
+	colRe     = regexp.MustCompile(`^line (\d+) col (\d+): (.*)$`)
 	unknownRe = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
 )
 
@@ -178,7 +189,15 @@ func (c *Config) decodeProblems(te *yaml.TypeError) []Problem {
 	var ps []Problem
 	for _, e := range te.Errors {
 		p := Problem{Key: "(value)", Msg: e}
-		if m := lineRe.FindStringSubmatch(e); m != nil {
+		if m := colRe.FindStringSubmatch(e); m != nil {
+			p.Line, _ = strconv.Atoi(m[1])
+			col, _ := strconv.Atoi(m[2])
+			p.Msg = m[3]
+			p.Key = c.values[[2]int{p.Line, col}]
+			if p.Key == "" {
+				p.Key = keyOnLine(byLine[p.Line], "")
+			}
+		} else if m := lineRe.FindStringSubmatch(e); m != nil {
 			p.Line, _ = strconv.Atoi(m[1])
 			p.Msg = m[2]
 			p.Key = keyOnLine(byLine[p.Line], "")
@@ -218,7 +237,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if err != nil {
 		// A *yaml.TypeError lets decoding go on, so this is reported with
 		// its key alongside every other problem.
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration like 10s or 5m", n.Line, n.Value)}}
+		return valueError(n, "%q is not a duration like 10s or 5m", n.Value)
 	}
 	*d = Duration(v)
 	return nil

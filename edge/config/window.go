@@ -63,7 +63,7 @@ func (w *Window) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := ParseWindow(n.Value)
 	if err != nil || n.Kind != yaml.ScalarNode {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a time window like 07:00-20:00 or \"sat,sun 09:00-18:00\"", n.Line, n.Value)}}
+		return valueError(n, "%q is not a time window like 07:00-20:00 or \"sat,sun 09:00-18:00\"", n.Value)
 	}
 	*w = v
 	return nil
