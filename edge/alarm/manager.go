@@ -27,9 +27,8 @@ type Sink interface {
 
 // Source is the committed event log Run follows; *store.Store implements it.
 type Source interface {
-	Read(after uint64, limit int, f store.Filter) ([]event.Event, uint64, error)
+	Follow(ctx context.Context, o store.FollowOptions, fn func(context.Context, []event.Event) (uint64, error)) error
 	LastSeq() uint64
-	Changed() <-chan struct{}
 }
 
 // Defaults.

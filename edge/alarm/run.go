@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
 )
 
@@ -59,46 +60,23 @@ func (m *Manager) tickEvery() time.Duration {
 }
 
 // follow observes every committed event in seq order, a page at a time.
+// A page that fails is observed again (an alarm is never lost).
 func (m *Manager) follow(ctx context.Context) {
-	src := m.o.Source
-	retry := time.Second
-	for {
-		changed := src.Changed()
-		failed := false
-	read:
-		for {
-			evs, _, err := src.Read(m.Cursor(), 500, store.Filter{})
-			if err != nil {
-				m.met.errors.WithLabelValues("follow").Inc()
-				m.log.Warn("alarm: read events", "after", m.Cursor(), "err", err)
-				failed = true
-				break
-			}
-			if len(evs) == 0 {
-				break
-			}
-			// One transaction per batch, not per event: the store's group
+	err := m.o.Source.Follow(ctx, store.FollowOptions{Name: "alarms", Start: m.Cursor()},
+		func(ctx context.Context, evs []event.Event) (uint64, error) {
+			// One transaction per page, not per event: the store's group
 			// commits share bbolt's single writer.
 			if err := m.observeAll(ctx, evs); err != nil {
-				if ctx.Err() != nil {
-					return
+				if ctx.Err() == nil {
+					m.met.errors.WithLabelValues("follow").Inc()
+					m.log.Warn("alarm: observe", "after", m.Cursor(), "events", len(evs), "err", err)
 				}
-				// Not skipped: the events are tried again, an alarm is never lost.
-				m.log.Warn("alarm: observe", "after", m.Cursor(), "events", len(evs), "err", err)
-				failed = true
-				break read
+				return 0, err
 			}
-		}
-		m.saveCursor(false)
-		var wait <-chan time.Time
-		if failed {
-			wait = time.After(retry)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-		case <-wait:
-		}
+			m.saveCursor(false)
+			return evs[len(evs)-1].Seq, nil
+		})
+	if err != nil && ctx.Err() == nil {
+		m.log.Error("alarm: following the event log stopped", "err", err)
 	}
 }

@@ -69,6 +69,9 @@ type Options struct {
 	// re-encoding); ErrNotFound as for Snapshot.
 	Recent func(ctx context.Context, cameraID string, d time.Duration) ([]byte, error)
 	Ready  []Check
+	// Followers reports each event-log follower's lag (store.FollowerLag),
+	// shown on /readyz to authenticated callers.
+	Followers func() map[string]uint64
 	// ReadyTimeout bounds each readiness check (default 2s): a probe gets
 	// an answer even when a check hangs (a store stuck on a dead disk).
 	ReadyTimeout time.Duration

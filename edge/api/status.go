@@ -68,23 +68,32 @@ type deadLetterJSON struct {
 type readyResponse struct {
 	Status string            `json:"status"`
 	Failed map[string]string `json:"failed,omitempty"`
+	// Followers is each event-log follower's lag in events (authenticated
+	// callers only); it never makes the gateway not ready.
+	Followers map[string]uint64 `json:"followers,omitempty"`
 }
 
 // readyz runs every check. It needs no credentials (probes and systemd
 // helpers call it); only an authenticated caller sees the error texts.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	failed := s.runChecks()
+	_, authed, err := s.authenticate(r)
+	authed = authed && err == nil
+	var lag map[string]uint64
+	if authed && s.opts.Followers != nil {
+		lag = s.opts.Followers()
+	}
+	w.Header().Set("Cache-Control", "no-store")
 	if len(failed) == 0 {
-		WriteJSON(w, http.StatusOK, readyResponse{Status: "ok"})
+		WriteJSON(w, http.StatusOK, readyResponse{Status: "ok", Followers: lag})
 		return
 	}
-	if _, ok, err := s.authenticate(r); !ok || err != nil {
+	if !authed {
 		for k := range failed {
 			failed[k] = "failed"
 		}
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	WriteJSON(w, http.StatusServiceUnavailable, readyResponse{Status: "not ready", Failed: failed})
+	WriteJSON(w, http.StatusServiceUnavailable, readyResponse{Status: "not ready", Failed: failed, Followers: lag})
 }
 
 // runChecks runs the checks at once, each bounded by ReadyTimeout, and

@@ -300,6 +300,7 @@ func (g *Gateway) build() (err error) {
 		Snapshot:      g.snapshot,
 		Recent:        g.recent,
 		Ready:         g.readyChecks(),
+		Followers:     g.store.FollowerLag,
 		Tokens:        cfg.API.Tokens,
 		MetricsPublic: cfg.API.MetricsPublic,
 		MaxBodyBytes:  cfg.API.MaxBodyBytes,

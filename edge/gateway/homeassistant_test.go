@@ -188,6 +188,22 @@ func testHomeAssistant(t *testing.T, broker string) {
 	send("zigbee2mqtt/gas-1", `{"gas":false}`)
 	testenv.Until(t, 10*time.Second, "gas OFF", func() bool { return state("gas-1")["gas"] == "OFF" })
 
+	// /readyz shows authenticated callers every event-log follower's lag.
+	testenv.Eventually(t, 10*time.Second, "followers caught up on /readyz", func() (bool, string) {
+		var body struct {
+			Followers map[string]uint64 `json:"followers"`
+		}
+		if err := s.apiGet("/readyz", &body); err != nil {
+			return false, err.Error()
+		}
+		for _, f := range []string{"mqtt-mirror", "alarms"} { // no rules configured: no rules follower
+			if lag, ok := body.Followers[f]; !ok || lag != 0 {
+				return false, fmt.Sprint(body.Followers)
+			}
+		}
+		return true, ""
+	})
+
 	// Home Assistant restarts: everything is announced again.
 	before := r.count("homeassistant/device/")
 	send("homeassistant/status", "online")

@@ -34,36 +34,22 @@ func newPublisher(st *store.Store, c eventPublisher, gw string, events *promethe
 }
 
 func (p *publisher) run(ctx context.Context) error {
-	cursor := p.st.LastSeq()
-	for {
-		changed := p.st.Changed()
-		for {
-			// The stored JSON is published as it is: no decode, no re-encode.
-			evs, err := p.st.ReadRaw(cursor, 500)
-			if err != nil {
-				p.log.Warn("read events", "err", err)
-				break
-			}
-			if len(evs) == 0 {
-				break
-			}
-			for _, e := range evs {
+	// The stored JSON is published as it is: no decode, no re-encode.
+	return p.st.FollowRaw(ctx, store.FollowOptions{Name: "mqtt-mirror", Start: p.st.LastSeq()},
+		func(ctx context.Context, page []store.Raw) (uint64, error) {
+			var done uint64
+			for _, e := range page {
 				p.events.WithLabelValues(e.Type, string(e.Severity)).Inc()
 				if p.observe != nil {
 					p.observe(e.Type, e.JSON)
 				}
 				if err := p.publish(ctx, p.prefix+e.Type, e.JSON); err != nil {
-					return nil // ctx ended
+					return done, err // ctx ended
 				}
-				cursor = e.Seq
+				done = e.Seq
 			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-		}
-	}
+			return done, nil
+		})
 }
 
 // publish retries until the broker takes the event or ctx ends.

@@ -512,8 +512,7 @@ func placeOf(l event.Location, same string) string {
 
 // Source is the committed event log the engine follows; *store.Store is one.
 type Source interface {
-	Changed() <-chan struct{}
-	Read(after uint64, limit int, f store.Filter) ([]event.Event, uint64, error)
+	Follow(ctx context.Context, o store.FollowOptions, fn func(context.Context, []event.Event) (uint64, error)) error
 	LastSeq() uint64
 	Cursor(name string) (uint64, error)
 	SetCursor(name string, seq uint64) error
@@ -533,40 +532,18 @@ func (e *Engine) Run(ctx context.Context, src Source) error {
 			return err
 		}
 	}
-	for {
-		changed := src.Changed()
-		evs, next, err := src.Read(cur, 500, store.Filter{})
-		if err != nil {
-			e.log.Error("rules: read events", "after", cur, "err", err)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(time.Second):
+	return src.Follow(ctx, store.FollowOptions{Name: "rules", Cursor: CursorName, Start: cur},
+		func(ctx context.Context, evs []event.Event) (uint64, error) {
+			var done uint64
+			for _, ev := range evs {
+				if ctx.Err() != nil {
+					return done, ctx.Err()
+				}
+				e.Process(ctx, ev)
+				done = ev.Seq
 			}
-			continue
-		}
-		for _, ev := range evs {
-			if ctx.Err() != nil {
-				return nil
-			}
-			e.Process(ctx, ev)
-			cur = ev.Seq
-		}
-		if next > cur {
-			cur = next
-		}
-		if len(evs) > 0 {
-			if err := src.SetCursor(CursorName, cur); err != nil {
-				e.log.Warn("rules: save cursor", "seq", cur, "err", err)
-			}
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-		}
-	}
+			return done, nil
+		})
 }
 
 // PrepareCursor fixes where the rules start: the saved cursor, or on the

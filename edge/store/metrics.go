@@ -46,6 +46,7 @@ func newMetrics(s *Store, reg prometheus.Registerer) (*metrics, error) {
 		m.errors.WithLabelValues(op)
 	}
 	m.collectors = []prometheus.Collector{
+		followerLag{s},
 		m.commitSeconds, m.batchSize, m.errors, m.evicted, m.mediaEvicted,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_events", Help: "Events currently stored."},
 			func() float64 { return float64(s.totalEvents()) }),
@@ -95,4 +96,18 @@ func (s *Store) disk() (free, size uint64) {
 		return 0, 0
 	}
 	return st.Bavail * uint64(st.Bsize), st.Blocks * uint64(st.Bsize)
+}
+
+var descFollowerLag = prometheus.NewDesc("warden_store_follower_lag_events",
+	"Committed events a follower of the event log (MQTT mirror, rules, alarms) has not handled yet.", []string{"follower"}, nil)
+
+// followerLag reports every running follower's lag at scrape time.
+type followerLag struct{ s *Store }
+
+func (c followerLag) Describe(ch chan<- *prometheus.Desc) { ch <- descFollowerLag }
+
+func (c followerLag) Collect(ch chan<- prometheus.Metric) {
+	for name, lag := range c.s.FollowerLag() {
+		ch <- prometheus.MustNewConstMetric(descFollowerLag, prometheus.GaugeValue, float64(lag), name)
+	}
 }

@@ -79,6 +79,7 @@ const (
 type Store struct {
 	opts    Options
 	log     *slog.Logger
+	follows followers // running Follow calls, for lag
 	dir     string
 	path    string
 	media   string
