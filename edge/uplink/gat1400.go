@@ -123,21 +123,22 @@ func (g *gatTarget) session(ctx context.Context) (progressed bool, err error) {
 		cancel(nil)
 		wg.Wait()
 	}()
+	// A failed keepalive cancels sctx: its cause is the session's error.
+	why := func(err error) error {
+		if sctx.Err() != nil && ctx.Err() == nil {
+			return context.Cause(sctx)
+		}
+		return err
+	}
 	cfg := g.t.u.o.Config
 	after := g.t.cursor.Load()
 	for {
 		batch, err := g.t.next(sctx, after, cfg.Batch, cfg.Linger.D())
 		if err != nil {
-			if cause := context.Cause(sctx); sctx.Err() != nil && ctx.Err() == nil {
-				return progressed, cause
-			}
-			return progressed, err
+			return progressed, why(err)
 		}
 		if err := g.deliver(sctx, batch); err != nil {
-			if cause := context.Cause(sctx); sctx.Err() != nil && ctx.Err() == nil {
-				return progressed, cause
-			}
-			return progressed, err
+			return progressed, why(err)
 		}
 		after = batch[len(batch)-1].Seq
 		progressed = true
