@@ -1,9 +1,13 @@
 package homeassistant
 
 import (
+	"context"
 	"encoding/json"
 	"regexp"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
@@ -166,4 +170,64 @@ func TestObserve(t *testing.T) {
 			t.Errorf("message %d = %s %s %v, want %s %s %v", i, r.msgs[i].Topic, r.msgs[i].Payload, r.msgs[i].Retain, m.Topic, m.Payload, m.Retain)
 		}
 	}
+}
+
+// Only Home Assistant's "online" birth message re-announces; anything
+// else on its status topic (offline, garbage, a huge payload) is ignored.
+func TestHAStatus(t *testing.T) {
+	r := &lockedRecorder{}
+	b := New(Options{Gateway: "gw", Prefix: "homeassistant", Publisher: r, ResendDelay: 10 * time.Millisecond,
+		Devices: []config.Device{{ID: "gas-1", Kind: "gas_detector", Driver: "zigbee2mqtt"}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	configs := func() int { return r.count("homeassistant/device/") }
+	deadline := time.Now().Add(5 * time.Second)
+	for configs() < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := configs(); n != 2 { // the gas detector and the gateway
+		t.Fatalf("%d configs at start, want 2", n)
+	}
+	for _, p := range []string{"offline", "", "onlinex", strings.Repeat("x", 1<<20)} {
+		b.HAStatus([]byte(p))
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := configs(); n != 2 {
+		t.Fatalf("%d configs after non-online status messages, want still 2", n)
+	}
+	b.HAStatus([]byte(" online\n"))
+	for configs() < 4 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := configs(); n != 4 {
+		t.Fatalf("%d configs after online, want 4", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+type lockedRecorder struct {
+	mu sync.Mutex
+	recorder
+}
+
+func (r *lockedRecorder) PublishNoWait(topic string, qos byte, retain bool, payload []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recorder.PublishNoWait(topic, qos, retain, payload)
+}
+
+func (r *lockedRecorder) count(prefix string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, m := range r.msgs {
+		if strings.HasPrefix(m.Topic, prefix) {
+			n++
+		}
+	}
+	return n
 }

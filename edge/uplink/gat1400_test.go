@@ -448,3 +448,26 @@ func TestGAT1400ConfigRefused(t *testing.T) {
 		t.Fatalf("19-digit device id: err %v", err)
 	}
 }
+
+// A reply that is not a GA/T 1400 status (a proxy's error page with 200)
+// proves nothing: the objects are sent again, and none is lost.
+func TestGAT1400GarbledReplyResends(t *testing.T) {
+	t.Parallel()
+	v, st := viewLibrary(t)
+	v.Garble(3)
+	for i := range 4 {
+		if err := st.Append(context.Background(), mkEvent(event.GateVehicle, "", map[string]any{"plate": fmt.Sprintf("浙D%d", i)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runUplink(t, uplink.Options{Store: st, Config: gatConfig(v.URL())})
+	testenv.Until(t, 20*time.Second, "4 vehicles after 3 garbled replies", func() bool { return v.Distinct() == 4 })
+	for _, o := range v.Objects() {
+		if o.Count != 1 {
+			t.Errorf("%s recorded %d times", o.ID, o.Count)
+		}
+	}
+	if s := v.Stats(); s.Registers < 2 {
+		t.Errorf("%d registrations: a garbled reply should end the session", s.Registers)
+	}
+}

@@ -59,6 +59,7 @@ type Server struct {
 	clockSkew  time.Duration
 	refuse     func(id string) (code, reason string)
 	failKA     int // keepalives to answer 500
+	garbage    int // object lists to answer 200 with a body that is not a status
 	stats      Stats
 	accept     time.Duration // sleep per list, to model a slow platform
 }
@@ -114,6 +115,14 @@ func (s *Server) SetAcceptDelay(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.accept = d
+}
+
+// Garble answers the next n object lists with 200 and a body that is no
+// GA/T 1400 status (a proxy's error page), recording nothing.
+func (s *Server) Garble(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.garbage = n
 }
 
 // FailKeepalives answers the next n keepalives with 500.
@@ -243,6 +252,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.mu.Unlock()
 			time.Sleep(delay)
 			s.mu.Lock()
+		}
+		if s.garbage > 0 {
+			s.garbage--
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = w.Write([]byte("<html><body>502 Bad Gateway (nginx)</body></html>"))
+			return
 		}
 		s.objectsPost(w, r, dev, body)
 	default:
