@@ -130,22 +130,68 @@ func (g *gatTarget) session(ctx context.Context) (progressed bool, err error) {
 		}
 		return err
 	}
-	cfg := g.t.u.o.Config
-	after := g.t.cursor.Load()
+	// The next batch is read, its pictures loaded and its lists encoded
+	// while the current one is on the wire.
+	ready := make(chan gatBatch, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := g.prefetch(sctx, ready); err != nil && sctx.Err() == nil {
+			cancel(err)
+		}
+	}()
 	for {
-		batch, err := g.t.next(sctx, after, cfg.Batch, cfg.Linger.D())
-		if err != nil {
-			return progressed, why(err)
+		var b gatBatch
+		select {
+		case <-sctx.Done():
+			return progressed, why(sctx.Err())
+		case b = <-ready:
 		}
-		if err := g.deliver(sctx, batch); err != nil {
-			return progressed, why(err)
+		for _, l := range b.lists {
+			if err := g.send(sctx, l); err != nil {
+				return progressed, why(err)
+			}
 		}
-		after = batch[len(batch)-1].Seq
 		progressed = true
 		// Saved at once: pictures make a batch slow to send again, and an
 		// fsync is nothing beside a POST of megabytes.
-		if err := g.t.ack(sctx, after, 0, true); err != nil {
-			return progressed, err
+		if err := g.t.ack(sctx, b.last, 0, true); err != nil {
+			return progressed, why(err)
+		}
+	}
+}
+
+// gatBatch is a batch of events made ready to send: its lists of objects,
+// each encoded once.
+type gatBatch struct {
+	last  uint64 // the batch's last seq: the cursor once every list is in
+	lists []gatList
+}
+
+type gatList struct {
+	path, kind string
+	objs       []*pending
+	body       []byte
+}
+
+// prefetch reads batches after the cursor and hands them over prepared.
+func (g *gatTarget) prefetch(ctx context.Context, ready chan<- gatBatch) error {
+	cfg := g.t.u.o.Config
+	after := g.t.cursor.Load()
+	for {
+		batch, err := g.t.next(ctx, after, cfg.Batch, cfg.Linger.D())
+		if err != nil {
+			return err
+		}
+		after = batch[len(batch)-1].Seq
+		b, err := g.prepare(batch)
+		if err != nil {
+			return err
+		}
+		select {
+		case ready <- b:
+		case <-ctx.Done():
+			return nil
 		}
 	}
 }
@@ -324,9 +370,9 @@ type pending struct {
 	held  bool // a critical one refused: alarm raised, retried for ever
 }
 
-// deliver sends every face and vehicle of batch; other events are skipped.
-// It returns when each is accepted or dead-lettered, or on a session error.
-func (g *gatTarget) deliver(ctx context.Context, batch []store.Raw) error {
+// prepare turns a batch into lists of faces and of vehicles (other events
+// are skipped), at most maxListBytes each, in seq order, encoded.
+func (g *gatTarget) prepare(batch []store.Raw) (gatBatch, error) {
 	var faces, vehicles []*pending
 	for _, r := range batch {
 		p, kind, err := g.object(r)
@@ -341,66 +387,71 @@ func (g *gatTarget) deliver(ctx context.Context, batch []store.Raw) error {
 			vehicles = append(vehicles, p)
 		}
 	}
-	if err := g.send(ctx, viid.PathFaces, "face", faces); err != nil {
-		return err
+	b := gatBatch{last: batch[len(batch)-1].Seq}
+	for _, k := range []gatList{{path: viid.PathFaces, kind: "face", objs: faces}, {path: viid.PathVehicles, kind: "vehicle", objs: vehicles}} {
+		objs := k.objs
+		for len(objs) > 0 {
+			n, size := 0, 0
+			for n < len(objs) && (n == 0 || size+objs[n].size <= maxListBytes) {
+				size += objs[n].size
+				n++
+			}
+			body, err := encodeList(k.kind, objs[:n])
+			if err != nil {
+				return gatBatch{}, err
+			}
+			b.lists = append(b.lists, gatList{path: k.path, kind: k.kind, objs: objs[:n], body: body})
+			objs = objs[n:]
+		}
 	}
-	return g.send(ctx, viid.PathVehicles, "vehicle", vehicles)
+	return b, nil
 }
 
-// send posts objects in lists of at most maxListBytes, in seq order. The
-// objects a reply refuses are retried alone, with backoff, before the
-// next list; after objectTries a non-critical one is dead-lettered, a
-// critical one raises an alarm and is retried for ever.
-func (g *gatTarget) send(ctx context.Context, p, kind string, objs []*pending) error {
-	for len(objs) > 0 {
-		n, size := 0, 0
-		for n < len(objs) && (n == 0 || size+objs[n].size <= maxListBytes) {
-			size += objs[n].size
-			n++
-		}
-		refused, err := g.post(ctx, p, kind, objs[:n])
-		if err != nil {
-			return err
-		}
-		g.accepted(n - len(refused))
-		objs = objs[n:]
-		bo := g.t.newBackoff()
-		for len(refused) > 0 {
-			var retry []*pending
-			for _, o := range refused {
-				o.tries++
-				switch {
-				case o.raw.Severity == event.Critical:
-					if !o.held {
-						o.held = true
-						g.t.rejectedCritical(ctx, o.raw, http.StatusOK, []byte("GA/T 1400 view library refused object "+o.id))
-					}
-					retry = append(retry, o)
-				case o.tries >= objectTries:
-					msg := fmt.Sprintf("GA/T 1400 view library refused object %s %d times", o.id, o.tries)
-					if err := g.t.deadLetter(ctx, o.raw, http.StatusOK, []byte(msg)); err != nil {
-						return err
-					}
-				default:
-					retry = append(retry, o)
+// send posts one list. The objects the reply refuses are retried alone,
+// with backoff, before the next list; after objectTries a non-critical one
+// is dead-lettered, a critical one raises an alarm and is retried for ever.
+func (g *gatTarget) send(ctx context.Context, l gatList) error {
+	refused, err := g.post(ctx, l.path, l.kind, l.objs, l.body)
+	if err != nil {
+		return err
+	}
+	g.accepted(len(l.objs) - len(refused))
+	bo := g.t.newBackoff()
+	for len(refused) > 0 {
+		var retry []*pending
+		for _, o := range refused {
+			o.tries++
+			switch {
+			case o.raw.Severity == event.Critical:
+				if !o.held {
+					o.held = true
+					g.t.rejectedCritical(ctx, o.raw, http.StatusOK, []byte("GA/T 1400 view library refused object "+o.id))
 				}
-			}
-			if len(retry) == 0 {
-				break
-			}
-			g.t.fail(fmt.Errorf("%s: %d objects refused; retrying them alone", p, len(retry)))
-			if err := sleep(ctx, bo.NextBackOff()); err != nil {
-				return err
-			}
-			refused = refused[:0]
-			for _, o := range retry {
-				one, err := g.post(ctx, p, kind, []*pending{o})
-				if err != nil {
+				retry = append(retry, o)
+			case o.tries >= objectTries:
+				msg := fmt.Sprintf("GA/T 1400 view library refused object %s %d times", o.id, o.tries)
+				if err := g.t.deadLetter(ctx, o.raw, http.StatusOK, []byte(msg)); err != nil {
 					return err
 				}
-				g.accepted(1 - len(one))
-				refused = append(refused, one...)
+			default:
+				retry = append(retry, o)
 			}
+		}
+		if len(retry) == 0 {
+			break
+		}
+		g.t.fail(fmt.Errorf("%s: %d objects refused; retrying them alone", l.path, len(retry)))
+		if err := sleep(ctx, bo.NextBackOff()); err != nil {
+			return err
+		}
+		refused = refused[:0]
+		for _, o := range retry {
+			one, err := g.post(ctx, l.path, l.kind, []*pending{o}, nil)
+			if err != nil {
+				return err
+			}
+			g.accepted(1 - len(one))
+			refused = append(refused, one...)
 		}
 	}
 	return nil
@@ -417,25 +468,12 @@ func (g *gatTarget) accepted(n int) {
 // transport error, a 5xx or a 401 is a session error (everything from the
 // cursor is sent again, with the same ids); any other 4xx refuses the
 // whole list.
-func (g *gatTarget) post(ctx context.Context, p, kind string, list []*pending) ([]*pending, error) {
-	var body any
-	switch kind {
-	case "face":
-		var l viid.FaceList
-		for _, o := range list {
-			l.FaceListObject.FaceObject = append(l.FaceListObject.FaceObject, o.obj.(viid.Face))
+func (g *gatTarget) post(ctx context.Context, p, kind string, list []*pending, js []byte) ([]*pending, error) {
+	if js == nil {
+		var err error
+		if js, err = encodeList(kind, list); err != nil {
+			return nil, err
 		}
-		body = l
-	default:
-		var l viid.MotorVehicleList
-		for _, o := range list {
-			l.MotorVehicleListObject.MotorVehicleObject = append(l.MotorVehicleListObject.MotorVehicleObject, o.obj.(viid.MotorVehicle))
-		}
-		body = l
-	}
-	js, err := json.Marshal(body)
-	if err != nil {
-		return nil, err
 	}
 	r := g.do(ctx, http.MethodPost, p, js)
 	switch {
@@ -481,6 +519,26 @@ func (g *gatTarget) post(ctx context.Context, p, kind string, list []*pending) (
 		refused = append(refused, o)
 	}
 	return refused, nil
+}
+
+// encodeList is the body of a FaceList or MotorVehicleList.
+func encodeList(kind string, list []*pending) ([]byte, error) {
+	var body any
+	switch kind {
+	case "face":
+		var l viid.FaceList
+		for _, o := range list {
+			l.FaceListObject.FaceObject = append(l.FaceListObject.FaceObject, o.obj.(viid.Face))
+		}
+		body = l
+	default:
+		var l viid.MotorVehicleList
+		for _, o := range list {
+			l.MotorVehicleListObject.MotorVehicleObject = append(l.MotorVehicleListObject.MotorVehicleObject, o.obj.(viid.MotorVehicle))
+		}
+		body = l
+	}
+	return json.Marshal(body)
 }
 
 // object turns a face or gate event into its GA/T 1400 object; kind ""
