@@ -100,13 +100,20 @@ func testHomeAssistant(t *testing.T, broker string) {
 		_, n := r.last("homeassistant/device/warden_gw-test/config")
 		return n > 0
 	})
+	// A subscriber that comes later gets every config as a retained message.
+	late := haSubscribe(t, s.mqttURL)
+	testenv.Until(t, 20*time.Second, "every config retained for a late subscriber", func() bool {
+		for _, id := range []string{"gas-1", "valve-1", "band-1", "fence-1", "gate-1", "cam-1"} {
+			if m, _ := late.last(node(id)); m == nil || !m.Retained() {
+				return false
+			}
+		}
+		return true
+	})
 	type cmp map[string]any
 	cfg := func(id string) (map[string]any, map[string]cmp) {
 		t.Helper()
 		m, _ := r.last(node(id))
-		if !m.Retained() {
-			t.Errorf("%s config not retained", id)
-		}
 		var p struct {
 			Dev   map[string]any `json:"dev"`
 			O     map[string]any `json:"o"`
