@@ -19,9 +19,9 @@ import (
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/vision"
-	"github.com/smartcommunity/warden/edge/vision/face"
-	"github.com/smartcommunity/warden/edge/vision/motion"
-	"github.com/smartcommunity/warden/edge/vision/throw"
+	_ "github.com/smartcommunity/warden/edge/vision/face" // the detectors register themselves
+	_ "github.com/smartcommunity/warden/edge/vision/motion"
+	_ "github.com/smartcommunity/warden/edge/vision/throw"
 )
 
 // Sink receives the camera's events; (*store.Store).Append satisfies it.
@@ -34,9 +34,9 @@ type MediaStore interface {
 	PutMedia(kind, contentType string, data []byte) (store.MediaInfo, error)
 }
 
-// DefaultDetectors are used when Deps.Detectors is nil. The face and throw
-// detectors are added by the caller, which imports them.
-func DefaultDetectors() []vision.Factory { return []vision.Factory{motion.New, face.New, throw.New} }
+// DefaultDetectors are used when Deps.Detectors is nil: every registered
+// detector (edge/vision/...), in frame order.
+func DefaultDetectors() []vision.Factory { return vision.Factories(nil) }
 
 // Deps are what a camera needs from the rest of the gateway.
 type Deps struct {

@@ -181,6 +181,19 @@ type Detect struct {
 	Zones  []Zone         `yaml:"zones"`
 }
 
+// Section is the options of the detector called name (nil: not on).
+func (d Detect) Section(name string) map[string]any {
+	switch name {
+	case "face":
+		return d.Face
+	case "throw":
+		return d.Throw
+	case "motion":
+		return d.Motion
+	}
+	return nil
+}
+
 // Zone is a named polygon in image pixels; Mask zones exclude motion.
 type Zone struct {
 	Name   string   `yaml:"name"`

@@ -44,8 +44,6 @@ import (
 	"github.com/smartcommunity/warden/edge/uplink"
 	"github.com/smartcommunity/warden/edge/vision"
 	"github.com/smartcommunity/warden/edge/vision/face"
-	"github.com/smartcommunity/warden/edge/vision/motion"
-	"github.com/smartcommunity/warden/edge/vision/throw"
 	"github.com/smartcommunity/warden/edge/zones"
 )
 
@@ -275,12 +273,12 @@ func (g *Gateway) build() (err error) {
 		g.faceErr = err
 		g.gallery, g.faceEngine = nil, nil
 		g.log.Error("face recognition disabled; everything else runs", "err", err)
-		detectors = []vision.Factory{motion.New, throw.New}
+		detectors = vision.Factories(map[string]vision.Factory{"face": nil})
 	}
 	if g.gallery != nil {
 		// The live gallery: enrolments through the API apply at once and
 		// unknown-face crops are kept for retention.
-		detectors = []vision.Factory{motion.New, face.Factory(face.Deps{Gallery: g.gallery, Log: g.log}), throw.New}
+		detectors = vision.Factories(map[string]vision.Factory{"face": face.Factory(face.Deps{Gallery: g.gallery, Log: g.log})})
 	}
 	camMetrics := camera.NewMetrics(g.reg)
 	for _, cc := range cfg.Cameras {
@@ -599,9 +597,9 @@ func (g *Gateway) cameraStatus() []api.CameraStatus {
 		st := c.Status()
 		cc := g.cfg.Cameras[i]
 		var dets []string
-		for name, on := range map[string]bool{"face": cc.Detect.Face != nil, "throw": cc.Detect.Throw != nil, "motion": cc.Detect.Motion != nil} {
-			if on {
-				dets = append(dets, name)
+		for _, p := range vision.Plugins() {
+			if cc.Detect.Section(p.Name) != nil {
+				dets = append(dets, p.Name)
 			}
 		}
 		sort.Strings(dets)

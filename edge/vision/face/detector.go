@@ -19,6 +19,10 @@ import (
 	"github.com/smartcommunity/warden/edge/vision"
 )
 
+func init() {
+	vision.Register(vision.Plugin{Name: "face", Order: 2, New: New, Check: vision.SectionCheck("face", ParseOptions)})
+}
+
 // Deps are what the detector needs from the gateway.
 type Deps struct {
 	// Gallery is the live gallery (the daemon's); nil: detect.face.gallery_db
@@ -27,7 +31,8 @@ type Deps struct {
 	Log     *slog.Logger
 }
 
-// New is the factory for camera.DefaultDetectors: no live gallery.
+// New is the registered factory: no live gallery (the gateway replaces it
+// with Factory and its gallery).
 func New(cam config.Camera) (vision.Detector, error) { return Factory(Deps{})(cam) }
 
 // Factory builds the face detector of a camera when detect.face is present.

@@ -17,6 +17,10 @@ import (
 	"github.com/smartcommunity/warden/edge/vision"
 )
 
+func init() {
+	vision.Register(vision.Plugin{Name: "motion", Order: 1, New: New, Check: vision.SectionCheck("motion", ParseOptions)})
+}
+
 // Options are the keys of detect.motion, with their defaults.
 type Options struct {
 	Threshold float64       // per-pixel grey difference that counts as change (threshold, 25)

@@ -17,6 +17,10 @@ import (
 	"github.com/smartcommunity/warden/edge/vision"
 )
 
+func init() {
+	vision.Register(vision.Plugin{Name: "throw", Order: 3, New: New, Check: Check})
+}
+
 // Tuning that is not configuration; docs/throw.md explains each.
 const (
 	bgAlpha        = 0.04  // background learning rate per frame
