@@ -473,6 +473,8 @@ func TestDangerousValuesRefused(t *testing.T) {
 	}{
 		{"bad window in a flow mapping names its own key, not the first on the line", "gateway: {id: gw}\nnotify:\n  targets:\n    - {name: g, kind: webhook, url: \"http://127.0.0.1:9/x\"}\n  routes:\n    - {types: [gas.leak], targets: [g], hours: \"25:00-26:00\"}\n", "notify.routes[0].hours", 6, "not a time window"},
 		{"bad duration in a flow mapping names its own key", "gateway: {id: gw}\nuplink: {http: {url: \"http://p\"}, min_backoff: 1s, max_backoff: soon}\n", "uplink.max_backoff", 2, "not a duration"},
+		{"Home Assistant prefix with a wildcard", "gateway: {id: gw}\nmqtt:\n  homeassistant: {enabled: true, prefix: \"ha/#\"}\n", "mqtt.homeassistant.prefix", 3, "not a topic prefix"},
+		{"Home Assistant prefix under warden/ (the gateway's own topics)", "gateway: {id: gw}\nmqtt:\n  homeassistant:\n    enabled: true\n    prefix: warden/ha\n", "mqtt.homeassistant.prefix", 5, "not under warden/"},
 		{"GA/T 1400 device id of 19 digits", "gateway: {id: gw}\nuplink:\n  gat1400:\n    url: http://viid:8080\n    device_id: \"3301029901119000025\"\n", "uplink.gat1400.device_id", 5, "20 digits"},
 		{"GA/T 1400 url without scheme", "gateway: {id: gw}\nuplink:\n  gat1400:\n    url: viid:8080\n    device_id: \"33010299011190000253\"\n", "uplink.gat1400.url", 4, "http(s) URL"},
 		{"GA/T 1400 keepalive of 0.1s", "gateway: {id: gw}\nuplink:\n  gat1400:\n    url: http://viid\n    device_id: \"33010299011190000253\"\n    keepalive: 100ms\n", "uplink.gat1400.keepalive", 6, "outside 1s..1h"},
