@@ -213,7 +213,7 @@ func DefaultPolicy() Policy {
 		WarningTypes: []string{
 			event.GasLeak, event.ValveFault, "wristband.*", "perimeter.*", event.GateDenied,
 			event.FaceWatchlist, event.FaceUnknown, event.ThrowDetected, event.CameraOffline,
-			event.DeviceOffline, event.DeviceTamper, event.SystemStorage,
+			event.DeviceOffline, event.DeviceTamper, event.SystemStorage, event.SystemClock,
 		},
 		Clears: map[string]string{
 			event.GasCleared:   event.GasLeak,
@@ -256,7 +256,8 @@ type Reason struct {
 }
 
 // reasonOf reads data.reason_code and data.reason; params are the event's
-// plain values that a message may name (target, status, part, component).
+// plain values that a message may name (target, status, part, component,
+// skew_seconds).
 func reasonOf(e *event.Event) *Reason {
 	code, _ := e.Data["reason_code"].(string)
 	text, _ := e.Data["reason"].(string)
@@ -264,7 +265,7 @@ func reasonOf(e *event.Event) *Reason {
 		return nil
 	}
 	r := &Reason{Code: code, Text: text}
-	for _, k := range []string{"target", "status", "part", "component"} {
+	for _, k := range []string{"target", "status", "part", "component", "skew_seconds"} {
 		if v, ok := e.Data[k]; ok {
 			if r.Params == nil {
 				r.Params = map[string]string{}

@@ -234,6 +234,24 @@ func TestSystemAlarmCarriesReason(t *testing.T) {
 	}
 }
 
+// A clock off the GA/T 1400 view library's is an alarm whose reason
+// guards read in their language, with the size of the skew.
+func TestClockSkewAlarm(t *testing.T) {
+	e := newEnv(t, "", nil)
+	ev, err := event.Make(event.Origin{Gateway: "gw-test", Site: "site", Source: event.Source{Kind: "uplink", ID: "gat1400"}},
+		event.SystemClock, "", map[string]any{"reason": "gateway clock is 5.2 s off", "reason_code": "clock.skew", "skew_seconds": 5.2, "target": "gat1400"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := e.observe(t, ev)
+	if a == nil || a.Reason == nil || a.Reason.Params["skew_seconds"] != "5.2" {
+		t.Fatalf("system.clock alarm %+v", a)
+	}
+	if got := i18n.T(i18n.ZH, "reason.clock.skew", "skew_seconds", a.Reason.Params["skew_seconds"]); !strings.Contains(got, "5.2 秒") {
+		t.Errorf("zh-CN reason %q", got)
+	}
+}
+
 // Titles are stored in zh-CN; a client asking for English gets English.
 func TestTitleFollowsAcceptLanguage(t *testing.T) {
 	h := newHTTPEnv(t)

@@ -180,6 +180,7 @@ var zh = map[string]string{
 	"reason.storage.uplink_backlog":   "未上报的紧急事件超出存储上限，新事件被立即淘汰",
 	"reason.face.disabled":            "人脸识别已停用：模型或人脸库密钥不可用（详见日志）",
 	"reason.uplink.rejected_critical": "平台 {target} 拒收紧急事件（状态 {status}），持续重试中",
+	"reason.clock.skew":               "网关时钟与视图库相差 {skew_seconds} 秒，证据时间不准，请校时",
 }
 
 var en = map[string]string{
@@ -266,4 +267,5 @@ var en = map[string]string{
 	"reason.storage.uplink_backlog":   "Undelivered critical events exceed the store budget; new events are evicted at once",
 	"reason.face.disabled":            "Face recognition is off: the model or the gallery key is not usable (see the log)",
 	"reason.uplink.rejected_critical": "Platform {target} refuses a critical event (status {status}); retried until taken",
+	"reason.clock.skew":               "The gateway clock is {skew_seconds} s off the view library's: evidence times are wrong; set the clock",
 }
