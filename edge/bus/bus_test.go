@@ -130,6 +130,12 @@ func TestOfflineQueue(t *testing.T) {
 			for i := range 20 {
 				publish(t, dev, fmt.Sprintf("dev/%d", i), 1, false, "x")
 			}
+			// mochi sends the PUBACK before it hands a message to the
+			// subscribers, on the same connection's goroutine: once one
+			// more publish is acknowledged, dev/19 is queued for the
+			// offline session. Without this it can reach the reconnected
+			// gateway live, in the middle of the queue's resend.
+			publish(t, dev, "sync/queued", 1, false, "x")
 			in := newInbox()
 			opts.OnMessage = func(m *bus.Message) { m.Ack(); in.add(m) }
 			gateway(t, opts)
