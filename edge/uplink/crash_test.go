@@ -31,16 +31,8 @@ func TestKill9WhileDraining(t *testing.T) {
 		t.Skip("builds and kills a process")
 	}
 	bin := buildDrainer(t)
-	dir := t.TempDir()
 	const n, kills = 20000, 20
-	st, err := store.Open(store.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fill(t, st, n, nil)
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dir := filledDir(t, n)
 
 	p := newPlatform(t)
 	var mu sync.Mutex
@@ -145,16 +137,8 @@ func TestKill9WhileUploadingGAT1400(t *testing.T) {
 		t.Skip("builds and kills a process")
 	}
 	bin := buildDrainer(t)
-	dir := t.TempDir()
 	const n, kills = 3000, 8
-	st, err := store.Open(store.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fill(t, st, n, nil) // gate.vehicle events
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dir := filledDir(t, n) // gate.vehicle events
 	v := viidtest.New("warden", "s3cret")
 	defer v.Close()
 	v.SetAcceptDelay(5 * time.Millisecond) // a list takes time, so kills land mid-upload
@@ -203,6 +187,21 @@ func TestKill9WhileUploadingGAT1400(t *testing.T) {
 	if s := v.Stats(); s.UnRegisters != 1 {
 		t.Errorf("%d unregisters, want 1 (only the clean stop)", s.UnRegisters)
 	}
+}
+
+// filledDir is a store directory holding n events, closed, for a drainer.
+func filledDir(t *testing.T, n int) string {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(store.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, st, n, nil)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // buildDrainer builds the test-only draining process (race detector on).
