@@ -32,7 +32,8 @@ type Events interface {
 	Read(after uint64, limit int, f store.Filter) ([]event.Event, uint64, error)
 	ReadBack(before uint64, limit int, f store.Filter) ([]event.Event, uint64, error)
 	LastSeq() uint64
-	Changed() <-chan struct{}
+	// Tail is a named reader that wakes on commit and reports its lag.
+	Tail(name string, after uint64) *store.Tail
 }
 
 // Media opens stored snapshots and clips; *store.Store implements it.

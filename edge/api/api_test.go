@@ -552,6 +552,11 @@ func TestStreamLive(t *testing.T) {
 			t.Fatalf("got %+v, want seq %d", m, want)
 		}
 	}
+	// The stream is an event-log follower: its lag shows under its user.
+	testenv.Eventually(t, 10*time.Second, "stream listed among followers, caught up", func() (bool, string) {
+		lag, ok := e.st.FollowerLag()["sse platform"]
+		return ok && lag == 0, fmt.Sprint(e.st.FollowerLag())
+	})
 	e.srv.PublishLive("alarm", 7, []byte(`{"id":"al-1","state":"open"}`))
 	m := c.next(t)
 	if m.event != "alarm" || m.data != `{"id":"al-1","state":"open"}` || m.id != "" {
@@ -571,6 +576,9 @@ func TestStreamLive(t *testing.T) {
 	testenv.Until(t, 30*time.Second, "sse client gauge back to 0", func() bool {
 		return testenv.MetricValue(t, e.reg, "warden_api_sse_clients", nil) == 0
 	})
+	if _, ok := e.st.FollowerLag()["sse platform"]; ok {
+		t.Error("a closed stream is still listed among followers")
+	}
 }
 
 func TestStreamResumeWhileAppending(t *testing.T) {

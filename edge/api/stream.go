@@ -210,12 +210,12 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	hb := time.NewTicker(s.opts.Heartbeat)
 	defer hb.Stop()
 	ctx := r.Context()
+	tail := ev.Tail("sse "+p.Name, cursor)
+	defer tail.Close()
 	for {
-		// Take Changed before reading so a commit in between wakes us.
-		changed := ev.Changed()
 		extend()
 		last := ev.LastSeq()
-		evs, next, err := ev.Read(cursor, streamBatch, f)
+		evs, err := tail.Read(streamBatch, f)
 		if err != nil {
 			s.log.Error("api: stream read events", "after", cursor, "err", err)
 			return
@@ -224,14 +224,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			if !writeEvent(bw, &evs[i]) {
 				return
 			}
-			cursor = max(cursor, evs[i].Seq)
 		}
-		cursor = max(cursor, next)
+		cursor = tail.After()
 		caughtUp := len(evs) < streamBatch
 		if caughtUp {
 			// Every matching event up to last has been sent (the store
 			// publishes LastSeq after its commit): skip the rest next time.
 			cursor = max(cursor, last)
+			tail.Seek(cursor)
 		}
 		msgs, nextIdx, lost, notify := s.live.take(liveIdx, cursor)
 		if lost > 0 {
@@ -245,6 +245,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		if !flush() {
 			return
 		}
+		tail.Handled(cursor)
 		if !caughtUp {
 			select {
 			case <-ctx.Done():
@@ -260,7 +261,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-s.closing:
 			return
-		case <-changed:
+		case <-tail.Changed():
 		case <-notify:
 		case <-hb.C:
 			bw.WriteString(": heartbeat\n\n")

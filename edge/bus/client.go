@@ -73,10 +73,21 @@ type Client struct {
 	rOnce  sync.Once
 }
 
-// Connect returns after the first successful connection, or when ctx ends,
-// or at once when the broker refuses the credentials. Later connection
-// losses are repaired in the background.
+// Connect is NewClient then Client.Connect.
 func Connect(ctx context.Context, opts ClientOptions) (*Client, error) {
+	cl, err := NewClient(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := cl.Connect(ctx); err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
+// NewClient builds a client without connecting it, so an assembly can
+// hand it to its users before anything runs.
+func NewClient(opts ClientOptions) (*Client, error) {
 	if opts.URL == "" || opts.ClientID == "" {
 		return nil, errors.New("mqtt client: url and client id are required")
 	}
@@ -120,35 +131,42 @@ func Connect(ctx context.Context, opts ClientOptions) (*Client, error) {
 		po.SetWill(opts.StatusTopic, "offline", 1, true)
 	}
 	cl.c = paho.NewClient(po)
+	return cl, nil
+}
 
+// Connect returns after the first successful connection, or when ctx ends,
+// or at once when the broker refuses the credentials. Later connection
+// losses are repaired in the background.
+func (c *Client) Connect(ctx context.Context) error {
+	opts, log := c.opts, c.log
 	delay := 200 * time.Millisecond
 	for {
-		tok := cl.c.Connect()
+		tok := c.c.Connect()
 		select {
 		case <-tok.Done():
 		case <-ctx.Done():
-			cl.c.Disconnect(0)
-			return nil, fmt.Errorf("mqtt client %s: connect: %w", opts.URL, ctx.Err())
+			c.c.Disconnect(0)
+			return fmt.Errorf("mqtt client %s: connect: %w", opts.URL, ctx.Err())
 		}
 		err := tok.Error()
 		if err == nil {
 			select {
-			case <-cl.ready:
-				return cl, nil
+			case <-c.ready:
+				return nil
 			case <-ctx.Done():
-				cl.c.Disconnect(0)
-				return nil, fmt.Errorf("mqtt client %s: subscribe: %w", opts.URL, ctx.Err())
+				c.c.Disconnect(0)
+				return fmt.Errorf("mqtt client %s: subscribe: %w", opts.URL, ctx.Err())
 			}
 		}
 		if errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) || errors.Is(err, packets.ErrorRefusedNotAuthorised) ||
 			errors.Is(err, packets.ErrorRefusedIDRejected) {
-			return nil, fmt.Errorf("mqtt client %s: connect as %q: %w", opts.URL, opts.Username, err)
+			return fmt.Errorf("mqtt client %s: connect as %q: %w", opts.URL, opts.Username, err)
 		}
 		log.Warn("mqtt connect failed, retrying", "error", err, "in", delay)
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
-			return nil, fmt.Errorf("mqtt client %s: connect: %w (last error: %v)", opts.URL, ctx.Err(), err)
+			return fmt.Errorf("mqtt client %s: connect: %w (last error: %v)", opts.URL, ctx.Err(), err)
 		}
 		delay = min(delay*2, 10*time.Second)
 	}

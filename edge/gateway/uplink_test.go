@@ -45,6 +45,20 @@ func TestUplinkPushesEventsInOrder(t *testing.T) {
 		publish(t, c, "test/counter", fmt.Appendf(nil, `{"n":%d}`, n))
 	}
 	time.Sleep(time.Second) // the platform refuses for a while
+	// The target is an event-log follower: /readyz shows its backlog.
+	uplinkLag := func() (uint64, bool) {
+		var body struct {
+			Followers map[string]uint64 `json:"followers"`
+		}
+		if err := s.apiGet("/readyz", &body); err != nil {
+			t.Fatal(err)
+		}
+		lag, ok := body.Followers["uplink http"]
+		return lag, ok
+	}
+	if lag, ok := uplinkLag(); !ok || lag < 50 {
+		t.Errorf("/readyz uplink http lag %d (listed %v) while the platform refuses 50 events", lag, ok)
+	}
 	mu.Lock()
 	up = true
 	mu.Unlock()
@@ -58,6 +72,10 @@ func TestUplinkPushesEventsInOrder(t *testing.T) {
 			}
 		}
 		return n >= 50, fmt.Sprintf("%d of 50", n)
+	})
+	testenv.Eventually(t, 10*time.Second, "uplink lag 0 on /readyz", func() (bool, string) {
+		lag, _ := uplinkLag()
+		return lag == 0, fmt.Sprint(lag)
 	})
 	mu.Lock()
 	defer mu.Unlock()

@@ -117,3 +117,54 @@ func TestFollowerLag(t *testing.T) {
 	cancel()
 	close(block)
 }
+
+// A tail reads after its position, moves past what a filter skips, wakes
+// on the next commit, and reports lag at what its owner handled; tails
+// sharing a name report the furthest behind.
+func TestTail(t *testing.T) {
+	s := openStore(t, Options{Dir: t.TempDir()})
+	appendN(t, s, 3) // seq 1-3, building "1"
+	if err := s.Append(context.Background(), mkEvent(t, event.SystemFault, "", "2")); err != nil {
+		t.Fatal(err)
+	}
+	a, b := s.Tail("sse guard", 0), s.Tail("sse guard", 0)
+	defer b.Close()
+
+	page, err := a.Read(10, Filter{Building: "2"})
+	if err != nil || len(page) != 1 || page[0].Seq != 4 || a.After() != 4 {
+		t.Fatalf("filtered read: %v after %d (%v), want seq 4 after 4", page, a.After(), err)
+	}
+	raw, skipped, err := b.ReadRaw(2)
+	if err != nil || len(raw) != 2 || skipped != 0 || b.After() != 2 {
+		t.Fatalf("raw read: %d events, skipped %d, after %d (%v)", len(raw), skipped, b.After(), err)
+	}
+	a.Handled(4)
+	b.Handled(1)
+	if lag := s.FollowerLag()["sse guard"]; lag != 3 {
+		t.Errorf("lag %d, want 3 (the tail at 1 of 4)", lag)
+	}
+	a.Close()
+	b.Handled(2)
+	if lag := s.FollowerLag()["sse guard"]; lag != 2 {
+		t.Errorf("lag %d after the other tail closed, want 2", lag)
+	}
+
+	if page, _ := a.Read(10, Filter{}); len(page) != 0 {
+		t.Fatalf("read %d events at the end of the log", len(page))
+	}
+	select {
+	case <-a.Changed():
+		t.Fatal("Changed closed with no commit")
+	default:
+	}
+	appendN(t, s, 1)
+	select {
+	case <-a.Changed():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Changed did not close on a commit")
+	}
+	a.Seek(1)
+	if page, _ := a.Read(1, Filter{}); len(page) != 1 || page[0].Seq != 2 {
+		t.Fatalf("after Seek(1) read %v, want seq 2", page)
+	}
+}

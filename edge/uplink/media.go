@@ -90,7 +90,8 @@ func (q *mediaQueue) run(ctx context.Context) (err error) {
 			continue
 		}
 		page := int(min(limit-after, mediaPage))
-		batch, err := q.t.u.st.ReadRaw(after, page)
+		q.t.tail.Seek(after)
+		batch, _, err := q.t.tail.ReadRaw(page)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

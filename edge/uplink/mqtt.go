@@ -108,22 +108,18 @@ func (m *mqttTarget) session(ctx context.Context) (progressed bool, err error) {
 
 	window := m.t.u.o.Config.Batch
 	var q []inflight
-	sent := m.t.cursor.Load()
+	m.t.tail.Seek(m.t.cursor.Load())
 	ackTimer := time.NewTimer(ackTimeout)
 	defer ackTimer.Stop()
 	for {
-		changed := m.t.u.st.Changed()
 		if len(q) < window {
-			batch, err := m.t.u.st.ReadRaw(sent, window-len(q))
+			batch, skipped, err := m.t.tail.ReadRaw(window - len(q))
 			if err != nil {
 				return progressed, fmt.Errorf("read backlog: %w", err)
 			}
+			m.t.m.skipped.Add(float64(skipped))
 			for _, r := range batch {
-				if r.Seq > sent+1 {
-					m.t.m.skipped.Add(float64(r.Seq - sent - 1))
-				}
 				q = append(q, inflight{seq: r.Seq, tok: c.Publish(m.topicFor(r), 1, false, r.JSON), t: r.Time})
-				sent = r.Seq
 			}
 			if len(q) > 0 && m.t.oldest.Load() == 0 {
 				m.t.oldest.Store(q[0].t.UnixNano())
@@ -147,7 +143,7 @@ func (m *mqttTarget) session(ctx context.Context) (progressed bool, err error) {
 		ackTimer.Reset(ackTimeout)
 		var wake <-chan struct{}
 		if len(q) < window {
-			wake = changed
+			wake = m.t.tail.Changed()
 		}
 		select {
 		case <-ctx.Done():

@@ -22,6 +22,7 @@ type target struct {
 	name string
 	kind string
 	key  string // store cursor name
+	tail *store.Tail
 	log  *slog.Logger
 	m    targetMetrics
 
@@ -54,6 +55,7 @@ func (u *Uplink) newTarget(name, kind string) (*target, error) {
 	}
 	t.cursor.Store(c)
 	t.saved = c
+	t.tail = u.st.Tail("uplink "+name, c)
 	return t, nil
 }
 
@@ -85,6 +87,7 @@ func (t *target) advance(seq uint64, n int) {
 	if seq > t.cursor.Load() {
 		t.cursor.Store(seq)
 	}
+	t.tail.Handled(seq)
 	t.oldest.Store(0)
 	t.delivered.Add(uint64(n))
 	t.m.delivered.Add(float64(n))
@@ -187,20 +190,15 @@ func (t *target) status() TargetStatus {
 // then up to linger for the batch to fill. Seq gaps are events that
 // retention evicted before delivery; they are counted.
 func (t *target) next(ctx context.Context, after uint64, limit int, linger time.Duration) ([]store.Raw, error) {
+	t.tail.Seek(after)
 	var batch []store.Raw
 	var timer <-chan time.Time
 	for {
-		ch := t.u.st.Changed() // taken before reading, so no commit is missed
-		more, err := t.u.st.ReadRaw(after, limit-len(batch))
+		more, skipped, err := t.tail.ReadRaw(limit - len(batch))
 		if err != nil {
 			return nil, err
 		}
-		for _, r := range more {
-			if r.Seq > after+1 {
-				t.m.skipped.Add(float64(r.Seq - after - 1))
-			}
-			after = r.Seq
-		}
+		t.m.skipped.Add(float64(skipped))
 		batch = append(batch, more...)
 		if len(batch) > 0 && t.oldest.Load() == 0 {
 			t.oldest.Store(batch[0].Time.UnixNano())
@@ -218,7 +216,7 @@ func (t *target) next(ctx context.Context, after uint64, limit int, linger time.
 			return nil, ctx.Err()
 		case <-timer:
 			return batch, nil
-		case <-ch:
+		case <-t.tail.Changed():
 		}
 	}
 }

@@ -169,6 +169,12 @@ func (u *Uplink) Run(ctx context.Context) error {
 		u.log.Info("uplink target started", "target", t.name, "cursor", t.cursor.Load(), "last_seq", u.st.LastSeq())
 	}
 	wg.Wait()
+	for _, t := range u.targets {
+		t.tail.Close()
+	}
+	if u.media != nil {
+		u.media.t.tail.Close()
+	}
 	close(errc)
 	return <-errc // nil when ctx ended
 }
