@@ -104,6 +104,15 @@ type Options struct {
 	Audit *audit.Log
 	Log   *slog.Logger
 	Now   func() time.Time
+	// EventCrops, when set, holds the face crops attached to events (the
+	// event store's "crop" media); RunRetention prunes them too.
+	EventCrops MediaPruner
+}
+
+// MediaPruner deletes stored media of a kind older than a time;
+// *store.Store is one.
+type MediaPruner interface {
+	PruneMedia(kind string, before time.Time) (int, error)
 }
 
 // Gallery is safe for concurrent use.
@@ -114,6 +123,7 @@ type Gallery struct {
 	audit *audit.Log
 	log   *slog.Logger
 	now   func() time.Time
+	crops MediaPruner
 	mu    sync.Mutex // serialises unknown-crop files with their records
 	ver   atomic.Uint64
 }
@@ -137,7 +147,7 @@ func Open(o Options) (*Gallery, error) {
 		return nil, fmt.Errorf("gallery: key: %w", err)
 	}
 	aead, _ := cipher.NewGCM(blk)
-	g := &Gallery{db: o.DB, dir: o.Dir, aead: aead, audit: o.Audit, log: o.Log.With("component", "gallery"), now: o.Now}
+	g := &Gallery{db: o.DB, dir: o.Dir, aead: aead, audit: o.Audit, log: o.Log.With("component", "gallery"), now: o.Now, crops: o.EventCrops}
 	if !o.DB.IsReadOnly() {
 		if err := o.DB.Update(func(tx *bolt.Tx) error {
 			for _, b := range [][]byte{bktPersons, bktTemplates, bktUnknown} {

@@ -141,8 +141,9 @@ func (g *Gallery) PruneUnknown(cutoff time.Time) (int, error) {
 	return len(keys), nil
 }
 
-// RunRetention prunes crops older than days every interval until ctx ends
-// (days <= 0: 7, the retention.unknown_face_days default).
+// RunRetention prunes unknown faces, and the face crops attached to
+// events (Options.EventCrops), older than days every interval until ctx
+// ends (days <= 0: 7, the retention.unknown_face_days default).
 func (g *Gallery) RunRetention(ctx context.Context, days int, interval time.Duration) {
 	if days <= 0 {
 		days = 7
@@ -153,8 +154,16 @@ func (g *Gallery) RunRetention(ctx context.Context, days int, interval time.Dura
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if _, err := g.PruneUnknown(g.now().Add(-time.Duration(days) * 24 * time.Hour)); err != nil {
+		before := g.now().Add(-time.Duration(days) * 24 * time.Hour)
+		if _, err := g.PruneUnknown(before); err != nil {
 			g.log.Error("unknown face retention", "err", err)
+		}
+		if g.crops != nil {
+			if n, err := g.crops.PruneMedia("crop", before); err != nil {
+				g.log.Warn("face crop retention", "err", err)
+			} else if n > 0 {
+				g.log.Info("face crops past retention deleted", "deleted", n, "days", days)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +33,7 @@ import (
 	"github.com/smartcommunity/warden/edge/console"
 	"github.com/smartcommunity/warden/edge/gallery"
 	"github.com/smartcommunity/warden/edge/gate"
+	"github.com/smartcommunity/warden/edge/health"
 	"github.com/smartcommunity/warden/edge/homeassistant"
 	"github.com/smartcommunity/warden/edge/i18n"
 	"github.com/smartcommunity/warden/edge/ingest"
@@ -79,7 +79,7 @@ type Gateway struct {
 	lock        *action.Interlock
 	gate        *gate.Controller
 	zones       *zones.Zones
-	cams        []*camera.Camera
+	cams        camera.Set
 	console     *console.Console
 	gallery     *gallery.Gallery
 	faceEngine  *face.Engine
@@ -89,6 +89,9 @@ type Gateway struct {
 	uplink      atomic.Pointer[uplink.Uplink]
 	mqttUp      atomic.Pointer[bus.Client] // g.client for readyz, set once connected
 	pub         *publisher
+	rules       *rules.Engine
+	ha          *homeassistant.Bridge
+	brokerURL   string
 	eventsTotal *prometheus.CounterVec
 	rulesStart  uint64
 	// faceErr is why face recognition is off although configured.
@@ -100,8 +103,9 @@ type Gateway struct {
 	internalPass string
 }
 
-// New opens the store and binds the listeners, so a second instance or a
-// busy port fails here, before anything runs.
+// New builds the whole gateway, with its MQTT clients not yet connected:
+// it opens the store and binds the listeners, so a bad config, a second
+// instance or a busy port fails here, before anything runs.
 func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -292,11 +296,11 @@ func (g *Gateway) build() (err error) {
 		Events:        g.store,
 		Media:         g.store,
 		DeadLetters:   g.store,
-		Devices:       g.deviceStatus,
-		Cameras:       g.cameraStatus,
+		Devices:       func() []api.DeviceStatus { return g.router.Status(g.live.Status) },
+		Cameras:       g.cams.Status,
 		SessionAuth:   g.console.SessionAuth,
-		Snapshot:      g.snapshot,
-		Recent:        g.recent,
+		Snapshot:      g.cams.Snapshot,
+		Recent:        g.cams.Recent,
 		Ready:         g.readyChecks(),
 		Followers:     g.store.FollowerLag,
 		Tokens:        cfg.API.Tokens,
@@ -318,6 +322,87 @@ func (g *Gateway) build() (err error) {
 	g.api.Handle("GET /api/v1/uplink", api.RolePlatform, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusOK, map[string]any{"targets": g.uplink.Load().Status()})
 	}))
+	return g.buildMQTT()
+}
+
+// buildMQTT builds the MQTT clients (Run connects them) and what publishes
+// through them: the alarm and event mirrors, the rules, Home Assistant.
+func (g *Gateway) buildMQTT() (err error) {
+	cfg := g.cfg
+	g.brokerURL = cfg.MQTT.Broker
+	user, pass := cfg.MQTT.Username, cfg.MQTT.Password
+	if g.broker != nil {
+		g.brokerURL = "tcp://" + g.broker.Addr()
+		user, pass = internalUser, g.internalPass
+	}
+	// Embedded: device topics are ingested inside the broker (inlineIngest),
+	// so our client must not subscribe to them.
+	subs, unsubs := g.router.Filters(), []string(nil)
+	if g.broker != nil {
+		subs, unsubs = nil, subs
+	}
+	if h := cfg.MQTT.HomeAssistant; h.Enabled {
+		g.ha = homeassistant.New(homeassistant.Options{
+			Gateway: cfg.Gateway.ID, Prefix: h.Prefix, Devices: cfg.Devices, Cameras: cfg.Cameras,
+			Info: homeassistant.Info{Version: g.opts.Version}, Readings: g.readings,
+			StateFile: filepath.Join(cfg.Gateway.DataDir, "homeassistant.json"), Logger: g.log,
+		})
+		subs = append(subs, g.ha.Topics().HAStatus())
+	}
+	g.client, err = bus.NewClient(bus.ClientOptions{
+		URL: g.brokerURL, ClientID: cfg.MQTT.ClientID, Username: user, Password: pass,
+		StatusTopic:   fmt.Sprintf("warden/%s/status", cfg.Gateway.ID),
+		Subscriptions: subs, Unsubscribe: unsubs,
+		// Embedded: only messages an older version's session still queues.
+		OnMessage: func(m *bus.Message) {
+			if g.ha != nil && m.Topic == g.ha.Topics().HAStatus() {
+				g.ha.HAStatus(m.Payload)
+				m.Ack()
+				return
+			}
+			g.router.Handle(ingest.Message{Topic: m.Topic, Payload: m.Payload, Dup: m.Dup, Received: m.Received, Ack: m.Ack})
+		},
+		Logger:     g.log,
+		Registerer: g.reg,
+	})
+	if err != nil {
+		return fmt.Errorf("mqtt: %w", err)
+	}
+	if g.broker == nil {
+		// External broker: commands to valves, gates and sirens get their
+		// own connection, so they never queue behind the acks and event
+		// mirrors of the main one.
+		g.cmdClient, err = bus.NewClient(bus.ClientOptions{
+			URL: g.brokerURL, ClientID: cfg.MQTT.ClientID + "-cmd", Username: user, Password: pass,
+			Logger: g.log,
+		})
+		if err != nil {
+			return fmt.Errorf("mqtt: commands: %w", err)
+		}
+		g.act.SetPublisher(g.cmdClient)
+	}
+	// Embedded: the gateway's own publishes (alarms, the event mirror,
+	// rules) go out in-process, like its commands.
+	var out interface {
+		eventPublisher
+		PublishNoWait(topic string, qos byte, retain bool, payload []byte)
+	} = g.client
+	if g.broker != nil {
+		out = g.broker
+	}
+	g.alarms.AddNotify(func(c alarm.Change) {
+		out.PublishNoWait("warden/"+cfg.Gateway.ID+"/alarms", 1, false, c.Payload())
+	})
+	if g.rules, err = rules.New(cfg, rules.Options{Publisher: out, Actuators: g.act, Commands: g.commands,
+		Alarms: g.alarms, Logger: g.log, Registerer: g.reg}); err != nil {
+		return fmt.Errorf("rules: %w", err)
+	}
+	g.rules.StartAt(g.rulesStart)
+	g.pub = newPublisher(g.store, out, cfg.Gateway.ID, g.eventsTotal, g.log)
+	if g.ha != nil {
+		g.ha.SetPublisher(out)
+		g.pub.observe = g.ha.Observe
+	}
 	return nil
 }
 
@@ -367,28 +452,23 @@ func (g *Gateway) Registry() *prometheus.Registry { return g.reg }
 // APIAddr is the address the API listens on.
 func (g *Gateway) APIAddr() string { return g.apiLn.Addr().String() }
 
-// Run connects the MQTT client and serves until ctx ends, then shuts down in
-// the order that loses nothing: stop the API, commit what is queued (and ack
-// it), publish offline, close the broker.
+// Run connects the MQTT clients, starts the services, and serves until
+// ctx ends; then it shuts down in the order that loses nothing: stop the
+// API, commit what is queued (and ack it), publish offline, close the
+// broker. Everything it starts was built by New.
 func (g *Gateway) Run(ctx context.Context) error {
-	brokerURL := g.cfg.MQTT.Broker
-	user, pass := g.cfg.MQTT.Username, g.cfg.MQTT.Password
-	if g.broker != nil {
-		brokerURL = "tcp://" + g.broker.Addr()
-		user, pass = internalUser, g.internalPass
-	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
-	goRun := func(name string, f func(context.Context) error) {
+	start := func(s service) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := f(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			if err := s.run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
 				select { // the first error is the one reported; never block on the rest
-				case errc <- fmt.Errorf("%s: %w", name, err):
+				case errc <- fmt.Errorf("%s: %w", s.name, err):
 				default:
 				}
 				cancel()
@@ -403,117 +483,41 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.closeAll()
 		return err
 	}
-	goRun("store retention", g.store.Run)
-	goRun("ingest retry", g.router.Run)
-	goRun("api", func(ctx context.Context) error { return g.api.Serve(ctx, g.apiLn) })
-
-	// Embedded: device topics are ingested inside the broker (inlineIngest),
-	// so our client must not subscribe to them.
-	subs, unsubs := g.router.Filters(), []string(nil)
-	if g.broker != nil {
-		subs, unsubs = nil, subs
+	services := g.services()
+	for _, s := range services {
+		if s.stage == beforeMQTT {
+			start(s)
+		}
 	}
-	var ha *homeassistant.Bridge
-	if h := g.cfg.MQTT.HomeAssistant; h.Enabled {
-		ha = homeassistant.New(homeassistant.Options{
-			Gateway: g.cfg.Gateway.ID, Prefix: h.Prefix, Devices: g.cfg.Devices, Cameras: g.cfg.Cameras,
-			Info: homeassistant.Info{Version: g.opts.Version}, Readings: g.readings,
-			StateFile: filepath.Join(g.cfg.Gateway.DataDir, "homeassistant.json"), Logger: g.log,
-		})
-		subs = append(subs, ha.Topics().HAStatus())
-	}
-	var err error
-	g.client, err = bus.Connect(runCtx, bus.ClientOptions{
-		URL: brokerURL, ClientID: g.cfg.MQTT.ClientID, Username: user, Password: pass,
-		StatusTopic:   fmt.Sprintf("warden/%s/status", g.cfg.Gateway.ID),
-		Subscriptions: subs, Unsubscribe: unsubs,
-		// Embedded: only messages an older version's session still queues.
-		OnMessage: func(m *bus.Message) {
-			if ha != nil && m.Topic == ha.Topics().HAStatus() {
-				ha.HAStatus(m.Payload)
-				m.Ack()
-				return
-			}
-			g.router.Handle(ingest.Message{Topic: m.Topic, Payload: m.Payload, Dup: m.Dup, Received: m.Received, Ack: m.Ack})
-		},
-		Logger:     g.log,
-		Registerer: g.reg,
-	})
-	if err != nil {
-		return fail(fmt.Errorf("mqtt: connect %s: %w", brokerURL, err))
+	if err := g.client.Connect(runCtx); err != nil {
+		return fail(fmt.Errorf("mqtt: connect %s: %w", g.brokerURL, err))
 	}
 	g.mqttUp.Store(g.client) // the API (readyz) already serves: publish the client safely
-	if g.broker == nil {
-		// External broker: commands to valves, gates and sirens get their
-		// own connection, so they never queue behind the acks and event
-		// mirrors of the main one.
-		g.cmdClient, err = bus.Connect(runCtx, bus.ClientOptions{
-			URL: brokerURL, ClientID: g.cfg.MQTT.ClientID + "-cmd", Username: user, Password: pass,
-			Logger: g.log,
-		})
-		if err != nil {
-			return fail(fmt.Errorf("mqtt: connect %s for commands: %w", brokerURL, err))
+	if g.cmdClient != nil {
+		if err := g.cmdClient.Connect(runCtx); err != nil {
+			return fail(fmt.Errorf("mqtt: connect %s for commands: %w", g.brokerURL, err))
 		}
-		g.act.SetPublisher(g.cmdClient)
 	}
-	goRun("interlock", g.lock.Run)
-	// Embedded: the gateway's own publishes (alarms, the event mirror,
-	// rules) go out in-process, like its commands.
-	var out interface {
-		eventPublisher
-		PublishNoWait(topic string, qos byte, retain bool, payload []byte)
-	} = g.client
-	if g.broker != nil {
-		out = g.broker
+	for _, s := range services {
+		if s.stage == afterMQTT {
+			start(s)
+		}
 	}
-	g.alarms.AddNotify(func(c alarm.Change) {
-		out.PublishNoWait("warden/"+g.cfg.Gateway.ID+"/alarms", 1, false, c.Payload())
-	})
-	goRun("alarms", g.alarms.Run)
-	if g.notify.Enabled() {
-		goRun("notify", g.notify.Run)
-	}
-	eng, err := rules.New(g.cfg, rules.Options{Publisher: out, Actuators: g.act, Commands: g.commands,
-		Alarms: g.alarms, Logger: g.log, Registerer: g.reg})
-	if err != nil {
-		return fail(fmt.Errorf("rules: %w", err))
-	}
-	eng.StartAt(g.rulesStart)
-	if len(g.cfg.Rules) > 0 { // no rules: nothing to follow the log for
-		goRun("rules", func(ctx context.Context) error { return eng.Run(ctx, g.store) })
-	}
-	for _, c := range g.cams {
-		goRun("camera "+c.ID(), c.Run)
-	}
-	if g.gallery != nil {
-		goRun("face retention", func(ctx context.Context) error {
-			g.gallery.RunRetention(ctx, g.cfg.Retention.UnknownFaceDays, time.Hour)
-			return nil
-		})
-		goRun("face crop retention", g.pruneCrops)
-	}
-	goRun("gate", g.gate.Run)
-	goRun("liveness", g.live.Run)
-	goRun("uplink", g.uplink.Load().Run)
-	goRun("storage watch", g.watchStorage)
 	if g.faceErr != nil {
 		g.raiseFault(runCtx, "face", "face.disabled", "face recognition disabled: "+g.faceErr.Error())
 	}
-	g.pub = newPublisher(g.store, out, g.cfg.Gateway.ID, g.eventsTotal, g.log)
-	if ha != nil {
-		ha.SetPublisher(out)
-		g.pub.observe = ha.Observe
-		goRun("homeassistant", ha.Run)
-	}
-	goRun("event publisher", g.pub.run)
-
-	g.log.Info("warden running", "gateway", g.cfg.Gateway.ID, "api", g.APIAddr(), "mqtt", brokerURL,
+	g.log.Info("warden running", "gateway", g.cfg.Gateway.ID, "api", g.APIAddr(), "mqtt", g.brokerURL,
 		"devices", len(g.cfg.Devices), "last_seq", g.store.LastSeq())
 	if g.opts.Ready != nil {
 		g.opts.Ready()
 	}
 	if g.opts.Healthy != nil && g.opts.HealthyEvery > 0 {
-		goRun("watchdog", g.watchdog)
+		// Liveness, not readiness: a failing disk or uplink makes the
+		// gateway not ready, and a restart would only interrupt the
+		// interlock. A stuck safety loop is worth a restart.
+		start(service{name: "watchdog", run: func(ctx context.Context) error {
+			return health.Watchdog(ctx, g.opts.HealthyEvery, g.lock.Alive, g.opts.Healthy, g.log)
+		}})
 	}
 
 	<-runCtx.Done()
@@ -529,24 +533,62 @@ func (g *Gateway) Run(ctx context.Context) error {
 	return runErr
 }
 
-func (g *Gateway) watchdog(ctx context.Context) error {
-	t := time.NewTicker(g.opts.HealthyEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			// Liveness, not readiness: a failing disk or uplink makes the
-			// gateway not ready, and a restart would only interrupt the
-			// interlock. A stuck safety loop is worth a restart.
-			if err := g.lock.Alive(); err != nil {
-				g.log.Error("watchdog not fed", "err", err)
-				continue
-			}
-			g.opts.Healthy()
-		}
+// stage is when Run starts a service: the API and the store's own jobs
+// serve while the MQTT client connects; the rest needs it.
+type stage int
+
+const (
+	beforeMQTT stage = iota
+	afterMQTT
+)
+
+// service is one long-running part of the gateway; followers read the
+// event log (store.Follow or store.Tail) and show their lag on /readyz.
+type service struct {
+	name  string
+	run   func(context.Context) error
+	stage stage
+	// follows is the name (or, ending in a space, the prefix) under
+	// which the service reads the event log in store.FollowerLag.
+	follows string
+}
+
+// services is every goroutine Run starts, in start order.
+func (g *Gateway) services() []service {
+	s := []service{
+		{name: "store retention", run: g.store.Run},
+		{name: "ingest retry", run: g.router.Run},
+		{name: "api", run: func(ctx context.Context) error { return g.api.Serve(ctx, g.apiLn) }},
+
+		{name: "interlock", run: g.lock.Run, stage: afterMQTT},
+		{name: "alarms", run: g.alarms.Run, stage: afterMQTT, follows: "alarms"},
 	}
+	if g.notify.Enabled() {
+		s = append(s, service{name: "notify", run: g.notify.Run, stage: afterMQTT})
+	}
+	if len(g.cfg.Rules) > 0 { // no rules: nothing to follow the log for
+		s = append(s, service{name: "rules", run: func(ctx context.Context) error { return g.rules.Run(ctx, g.store) },
+			stage: afterMQTT, follows: "rules"})
+	}
+	for _, c := range g.cams {
+		s = append(s, service{name: "camera " + c.ID(), run: c.Run, stage: afterMQTT})
+	}
+	if g.gallery != nil {
+		s = append(s, service{name: "face retention", stage: afterMQTT, run: func(ctx context.Context) error {
+			g.gallery.RunRetention(ctx, g.cfg.Retention.UnknownFaceDays, time.Hour)
+			return nil
+		}})
+	}
+	s = append(s,
+		service{name: "gate", run: g.gate.Run, stage: afterMQTT},
+		service{name: "liveness", run: g.live.Run, stage: afterMQTT},
+		service{name: "uplink", run: g.uplink.Load().Run, stage: afterMQTT, follows: "uplink "},
+		service{name: "storage watch", run: g.watchStorage, stage: afterMQTT},
+	)
+	if g.ha != nil {
+		s = append(s, service{name: "homeassistant", run: g.ha.Run, stage: afterMQTT})
+	}
+	return append(s, service{name: "event publisher", run: g.pub.run, stage: afterMQTT, follows: "mqtt-mirror"})
 }
 
 func (g *Gateway) readyChecks() []api.Check {
@@ -591,46 +633,6 @@ func PlacesHandler(cfg *config.Config) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { api.WriteJSON(w, http.StatusOK, body) })
 }
 
-func (g *Gateway) cameraStatus() []api.CameraStatus {
-	out := make([]api.CameraStatus, 0, len(g.cams))
-	for i, c := range g.cams {
-		st := c.Status()
-		cc := g.cfg.Cameras[i]
-		var dets []string
-		for _, p := range vision.Plugins() {
-			if cc.Detect.Section(p.Name) != nil {
-				dets = append(dets, p.Name)
-			}
-		}
-		sort.Strings(dets)
-		out = append(out, api.CameraStatus{ID: c.ID(), DisplayName: cc.DisplayName, Location: cc.Location, Online: st.State == camera.Online, State: string(st.State),
-			LastSeen: st.LastFrame, FPS: st.FPS, Detectors: dets, Error: st.LastError})
-	}
-	return out
-}
-
-func (g *Gateway) snapshot(_ context.Context, id string) ([]byte, time.Time, error) {
-	for _, c := range g.cams {
-		if c.ID() == id {
-			jpeg, at := c.LastSnapshot()
-			if jpeg == nil {
-				return nil, time.Time{}, fmt.Errorf("camera %s: no frame yet: %w", id, api.ErrNotFound)
-			}
-			return jpeg, at, nil
-		}
-	}
-	return nil, time.Time{}, fmt.Errorf("camera %s: %w", id, api.ErrNotFound)
-}
-
-func (g *Gateway) recent(_ context.Context, id string, d time.Duration) ([]byte, error) {
-	for _, c := range g.cams {
-		if c.ID() == id {
-			return c.Recent(d)
-		}
-	}
-	return nil, fmt.Errorf("camera %s: %w", id, api.ErrNotFound)
-}
-
 // openGallery opens the face gallery when a camera recognises faces. Its
 // key must exist: templates are never stored unencrypted.
 func (g *Gateway) openGallery() error {
@@ -646,47 +648,12 @@ func (g *Gateway) openGallery() error {
 		return fmt.Errorf("face gallery: %w (detect.face.key_file)", err)
 	}
 	g.gallery, err = gallery.Open(gallery.Options{DB: g.store.DB(), Dir: filepath.Join(g.cfg.Gateway.DataDir, "faces"),
-		Key: key, Audit: g.audit, Log: g.log})
+		Key: key, Audit: g.audit, Log: g.log, EventCrops: g.store})
 	if err != nil {
 		return err
 	}
 	g.faceEngine, err = face.NewEngine(opts)
 	return err
-}
-
-// pruneCrops deletes the face crops attached to events once they are
-// older than retention.unknown_face_days, like the gallery's own copies.
-func (g *Gateway) pruneCrops(ctx context.Context) error {
-	keep := time.Duration(g.cfg.Retention.UnknownFaceDays) * 24 * time.Hour
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		if n, err := g.store.PruneMedia("crop", time.Now().Add(-keep)); err != nil {
-			g.log.Warn("face crop retention", "err", err)
-		} else if n > 0 {
-			g.log.Info("face crops past retention deleted", "deleted", n, "days", g.cfg.Retention.UnknownFaceDays)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-func (g *Gateway) deviceStatus() []api.DeviceStatus {
-	ds := g.router.Devices()
-	out := make([]api.DeviceStatus, len(ds))
-	for i, d := range ds {
-		seen, online := g.live.Status(d.ID)
-		state := map[string]any{"messages": d.Messages, "last_event": d.LastType}
-		if len(d.Readings) > 0 {
-			state["readings"] = d.Readings
-		}
-		out[i] = api.DeviceStatus{ID: d.ID, Kind: d.Kind, Driver: d.Driver, Location: d.Location, LastSeen: seen,
-			Online: online, State: state}
-	}
-	return out
 }
 
 // closeAll releases everything that New or Run opened; safe on partial state.

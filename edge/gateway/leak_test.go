@@ -15,6 +15,7 @@ import (
 	_ "github.com/smartcommunity/warden/drivers/all"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/gateway"
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 // Run returns only after every goroutine it started has stopped.
@@ -81,4 +82,31 @@ func runInProcess(t testing.TB, cfg *config.Config) (g *gateway.Gateway, stop fu
 	}
 	t.Cleanup(func() { _ = stop() })
 	return g, stop
+}
+
+// The service table declares every event-log follower that runs, and each
+// one it declares runs (and shows its lag on /readyz).
+func TestServiceTableDeclaresFollowers(t *testing.T) {
+	dir := t.TempDir()
+	yaml := fmt.Sprintf(`gateway: {id: gw-table, data_dir: %q}
+mqtt: {embedded: {listen: "127.0.0.1:%d", allow_anonymous: true}}
+api: {listen: "127.0.0.1:0"}
+uplink:
+  http: {url: "http://127.0.0.1:%d/events"}
+  mqtt: {broker: "tcp://127.0.0.1:%d", topic: up}
+rules:
+  - name: mirror
+    when: {type: perimeter.intrusion}
+    then: [{action: publish, topic: "site/x", payload: "{}"}]
+devices:
+%s`, filepath.Join(dir, "data"), freePort(t), freePort(t), freePort(t), counterDevice)
+	cfg, err := config.Parse("table.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := runInProcess(t, cfg)
+	testenv.Eventually(t, 20*time.Second, "every follower declared and running", func() (bool, string) {
+		undeclared, missing := g.UndeclaredFollowers()
+		return len(undeclared)+len(missing) == 0, fmt.Sprintf("undeclared %v, declared but not running %v", undeclared, missing)
+	})
 }

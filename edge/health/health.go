@@ -3,7 +3,9 @@
 package health
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -71,4 +73,24 @@ func (c *Commits) Err(what string) error {
 		return nil
 	}
 	return fmt.Errorf("%s commits failing since %s: %w", what, c.since.UTC().Format(time.RFC3339), c.err)
+}
+
+// Watchdog calls feed every interval while alive reports no error, until
+// ctx ends: systemd's WatchdogSec restarts a gateway whose alive check
+// stays failing.
+func Watchdog(ctx context.Context, every time.Duration, alive func() error, feed func(), log *slog.Logger) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := alive(); err != nil {
+				log.Error("watchdog not fed", "err", err)
+				continue
+			}
+			feed()
+		}
+	}
 }

@@ -1,7 +1,10 @@
 package health
 
 import (
+	"context"
 	"errors"
+	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -39,5 +42,40 @@ func TestCommitsHoldAndRecover(t *testing.T) {
 	now = now.Add(Hold)
 	if c.Err("x") != nil {
 		t.Error("still failing after a success and Hold without failures")
+	}
+}
+
+// The watchdog is fed only while the alive check passes.
+func TestWatchdog(t *testing.T) {
+	var alive atomic.Bool
+	alive.Store(true)
+	fed := make(chan struct{}, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Watchdog(ctx, time.Millisecond, func() error {
+			if alive.Load() {
+				return nil
+			}
+			return errors.New("interlock stuck")
+		}, func() { fed <- struct{}{} }, slog.New(slog.DiscardHandler))
+	}()
+	select {
+	case <-fed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not fed while alive")
+	}
+	alive.Store(false)
+	time.Sleep(20 * time.Millisecond) // a feed in flight may land
+	for len(fed) > 0 {
+		<-fed
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := len(fed); n != 0 {
+		t.Errorf("fed %d times while the alive check failed", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

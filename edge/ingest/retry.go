@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/smartcommunity/warden/edge/api"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
 )
@@ -118,6 +119,24 @@ type DeviceStatus struct {
 	LastType string         `json:"last_event,omitempty"`
 	// Readings are the driver's last measurements (heart_rate, battery).
 	Readings map[string]float64 `json:"readings,omitempty"`
+}
+
+// Status is GET /api/v1/devices: every configured device in config order,
+// with seen (liveness) telling when each was last heard and whether it
+// counts as online.
+func (r *Router) Status(seen func(id string) (time.Time, bool)) []api.DeviceStatus {
+	ds := r.Devices()
+	out := make([]api.DeviceStatus, len(ds))
+	for i, d := range ds {
+		last, online := seen(d.ID)
+		state := map[string]any{"messages": d.Messages, "last_event": d.LastType}
+		if len(d.Readings) > 0 {
+			state["readings"] = d.Readings
+		}
+		out[i] = api.DeviceStatus{ID: d.ID, Kind: d.Kind, Driver: d.Driver, Location: d.Location, LastSeen: last,
+			Online: online, State: state}
+	}
+	return out
 }
 
 // Devices reports every configured device in config order.
