@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -27,8 +28,19 @@ func runEvalThrow(ctx context.Context, args []string) int {
 	minSize := fs.Int("min-size", 5, "smallest object (px) counted in recall")
 	bench := fs.Bool("bench", false, "also decode each clip without detectors and report CPU side by side")
 	verbose := fs.Bool("v", false, "print every clip")
+	dump := fs.String("dump", "", "write every throw.detected event's time and data to this file, one JSON line each, to compare two detector versions clip by clip")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	var dumpEnc *json.Encoder
+	if *dump != "" {
+		f, err := os.Create(*dump)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "warden eval throw:", err)
+			return 1
+		}
+		defer f.Close()
+		dumpEnc = json.NewEncoder(f)
 	}
 	var files []string
 	for _, a := range fs.Args() {
@@ -46,7 +58,7 @@ func runEvalThrow(ctx context.Context, args []string) int {
 		}
 	}
 	if len(files) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: warden eval throw [--min-size PX] [--bench] DIR|TRUTH.json...")
+		fmt.Fprintln(os.Stderr, "usage: warden eval throw [--min-size PX] [--bench] [-v] [--dump FILE] DIR|TRUTH.json...")
 		return 2
 	}
 	var results []throwsim.Result
@@ -66,6 +78,9 @@ func runEvalThrow(ctx context.Context, args []string) int {
 				return
 			}
 			a := throwsim.Alarm{T: ev.Time.Sub(time.Unix(0, 0))}
+			if dumpEnc != nil {
+				_ = dumpEnc.Encode(map[string]any{"clip": filepath.Base(tr.Clip), "t": a.T.Seconds(), "data": ev.Data})
+			}
 			if o, ok := ev.Data["origin"].(map[string]any); ok {
 				a.Floor, _ = o["floor"].(int)
 				a.X, _ = o["x"].(float64)
