@@ -16,7 +16,7 @@ import (
 // edges. phaseShift must measure the shift and leave both alone.
 func TestPhaseShiftLeavesItsInputsAlone(t *testing.T) {
 	for _, sz := range []image.Point{{640, 512}, {644, 577}} {
-		d := &Detector{hann: gocv.NewMat(), pcA: gocv.NewMat(), pcB: gocv.NewMat(), noWin: gocv.NewMat()}
+		d := &Detector{stabiliser: stabiliser{hann: gocv.NewMat(), pcA: gocv.NewMat(), pcB: gocv.NewMat(), noWin: gocv.NewMat()}}
 		tex := gocv.NewMatWithSize(sz.Y, sz.X, gocv.MatTypeCV8U)
 		gocv.RandU(&tex, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(255, 0, 0, 0))
 		gocv.GaussianBlur(tex, &tex, image.Pt(0, 0), 3, 3, gocv.BorderReflect)
