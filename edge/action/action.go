@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/smartcommunity/warden/drivers"
 	"github.com/smartcommunity/warden/edge/audit"
@@ -52,13 +53,9 @@ func NewActuators(devs []config.Device, reg *drivers.Registry, al *audit.Log, lo
 	if log == nil {
 		log = slog.Default()
 	}
+	f := promauto.With(r)
 	a := &Actuators{log: log.With("component", "action"), audit: al, devs: map[string]*actuator{},
-		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_actions_total", Help: "Commands sent to actuators, by device kind, action and result."}, []string{"kind", "action", "result"})}
-	if r != nil {
-		if err := r.Register(a.sent); err != nil {
-			return nil, fmt.Errorf("action: register metrics: %w", err)
-		}
-	}
+		sent: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_actions_total", Help: "Commands sent to actuators, by device kind, action and result."}, []string{"kind", "action", "result"})}
 	for _, d := range devs {
 		dev, probs := reg.New(d)
 		if len(probs) > 0 {

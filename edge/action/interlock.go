@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/smartcommunity/warden/drivers"
 	"github.com/smartcommunity/warden/edge/config"
@@ -80,19 +81,13 @@ func NewInterlock(a *Actuators, o InterlockOptions) (*Interlock, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	f := promauto.With(o.Registerer)
 	i := &Interlock{
 		act: a, sink: o.Sink, unstored: o.Unstored, gw: o.Gateway, sit: o.Site, confirm: o.ConfirmTimeout,
 		log: o.Logger.With("component", "interlock"), now: time.Now,
 		pending: map[string]*pendingClose{}, wake: make(chan struct{}, 1),
-		faults:   prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_interlock_valve_faults_total", Help: "Valves that did not report closed after every try."}),
-		confirms: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "warden_interlock_confirm_seconds", Help: "Time from the first close command to the valve reporting closed.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 10)}),
-	}
-	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{i.faults, i.confirms} {
-			if err := o.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("interlock: register metrics: %w", err)
-			}
-		}
+		faults:   f.NewCounter(prometheus.CounterOpts{Name: "warden_interlock_valve_faults_total", Help: "Valves that did not report closed after every try."}),
+		confirms: f.NewHistogram(prometheus.HistogramOpts{Name: "warden_interlock_confirm_seconds", Help: "Time from the first close command to the valve reporting closed.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 10)}),
 	}
 	return i, nil
 }

@@ -1,6 +1,9 @@
 package camera
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
 
 // Metrics are shared by all cameras of a process, labelled by camera id.
 type Metrics struct {
@@ -20,8 +23,9 @@ type Metrics struct {
 // NewMetrics registers the camera metrics on reg; nil reg keeps them
 // unregistered (tests, analyze).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
 	c := func(name, help string, labels ...string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_camera_" + name, Help: help}, append([]string{"camera"}, labels...))
+		return f.NewCounterVec(prometheus.CounterOpts{Name: "warden_camera_" + name, Help: help}, append([]string{"camera"}, labels...))
 	}
 	lat := []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
 	m := &Metrics{
@@ -32,16 +36,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Reconnects: c("reconnects_total", "Sessions that ended and were retried."),
 		Bytes:      c("received_bytes_total", "Encoded video bytes received."),
 		Errors:     c("errors_total", "Errors by kind.", "kind"),
-		DecodeLat: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "warden_camera_decode_seconds",
+		DecodeLat: f.NewHistogramVec(prometheus.HistogramOpts{Name: "warden_camera_decode_seconds",
 			Help: "Time from an access unit entering the decoder to its frame leaving it.", Buckets: lat}, []string{"camera"}),
-		DetectLat: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "warden_camera_detect_seconds",
+		DetectLat: f.NewHistogramVec(prometheus.HistogramOpts{Name: "warden_camera_detect_seconds",
 			Help: "Time for all detectors of a camera on one frame.", Buckets: lat}, []string{"camera"}),
 		Counts: c("detector_counts_total", "What the detectors counted (throw_suspensions, throw_shaken_frames, …).", "counter"),
-		FrameAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "warden_camera_last_frame_age_seconds",
+		FrameAge: f.NewGaugeVec(prometheus.GaugeOpts{Name: "warden_camera_last_frame_age_seconds",
 			Help: "Seconds since the last decoded frame."}, []string{"camera"}),
-	}
-	if reg != nil {
-		reg.MustRegister(m.Received, m.Decoded, m.Analysed, m.Dropped, m.Reconnects, m.Bytes, m.Errors, m.DecodeLat, m.DetectLat, m.FrameAge, m.Counts)
 	}
 	return m
 }

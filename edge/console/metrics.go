@@ -1,9 +1,8 @@
 package console
 
 import (
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 type metrics struct {
@@ -14,30 +13,24 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	f := promauto.With(reg)
 	m := &metrics{
-		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+		logins: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_console_logins_total",
 			Help: "Console login attempts by result (ok, bad_credentials, rate_limited, forbidden, cross_site, bad_request).",
 		}, []string{"result"}),
-		sessionRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+		sessionRefused: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_console_session_refused_total",
 			Help: "Requests with a session cookie that were refused, by reason (unknown_or_expired, csrf_missing, csrf_mismatch, cross_site).",
 		}, []string{"reason"}),
-		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
+		sessions: f.NewGauge(prometheus.GaugeOpts{
 			Name: "warden_console_sessions",
 			Help: "Console sessions held (expired ones are removed lazily).",
 		}),
-		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+		storeErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "warden_console_session_store_errors_total",
 			Help: "Session writes or deletes the database refused; such a session lasts until the next restart.",
 		}),
-	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.logins, m.sessionRefused, m.sessions, m.storeErrors} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("console: register metrics: %w", err)
-			}
-		}
 	}
 	return m, nil
 }

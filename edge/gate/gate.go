@@ -20,6 +20,7 @@ import (
 	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	bolt "go.etcd.io/bbolt"
 	"go.yaml.in/yaml/v3"
 
@@ -249,19 +250,13 @@ func New(o Options) (*Controller, error) {
 	if o.Opener == nil {
 		return nil, fmt.Errorf("gate: an opener (the actuators) is required")
 	}
+	f := promauto.With(o.Registerer)
 	c := &Controller{
 		o: o, log: o.Logger.With("component", "gate"), gates: gateIDs(o.Devices),
 		passes: map[string]Pass{}, recent: map[string]recentRead{},
-		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_gate_decisions_total", Help: "Gate decisions, by decision and reason."}, []string{"decision", "reason"}),
-		repeats:   prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_gate_repeats_total", Help: "Repeated plate reads folded into an earlier decision."}),
-		openFails: prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_gate_open_failures_total", Help: "Open commands for allowed vehicles that could not be sent."}),
-	}
-	if o.Registerer != nil {
-		for _, m := range []prometheus.Collector{c.decisions, c.repeats, c.openFails} {
-			if err := o.Registerer.Register(m); err != nil {
-				return nil, fmt.Errorf("gate: register metrics: %w", err)
-			}
-		}
+		decisions: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_gate_decisions_total", Help: "Gate decisions, by decision and reason."}, []string{"decision", "reason"}),
+		repeats:   f.NewCounter(prometheus.CounterOpts{Name: "warden_gate_repeats_total", Help: "Repeated plate reads folded into an earlier decision."}),
+		openFails: f.NewCounter(prometheus.CounterOpts{Name: "warden_gate_open_failures_total", Help: "Open commands for allowed vehicles that could not be sent."}),
 	}
 	l, ps := compile(o.Config, c.gates, "gate.")
 	if len(ps) > 0 {

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"golang.org/x/time/rate"
 
 	"github.com/smartcommunity/warden/drivers"
@@ -166,21 +167,15 @@ func New(o Options) (*Router, error) {
 			r.byTopic[t] = d
 		}
 	}
+	f := promauto.With(o.Registerer)
 	r.m = metrics{
-		messages:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_device_messages_total", Help: "Device messages received, by device kind."}, []string{"kind"}),
-		invalid:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_invalid_payloads_total", Help: "Device messages rejected and dead-lettered, by reason."}, []string{"reason"}),
-		ignored:   prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_ignored_total", Help: "Messages under device prefixes that are not device reports (commands, zigbee2mqtt bridge)."}),
-		dups:      prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_redelivered_duplicates_total", Help: "Redelivered messages already committed before a crash."}),
-		attachErr: prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_attachments_dropped_total", Help: "Pictures sent with device messages that could not be stored (the event goes on without them)."}),
-		commitErr: prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_commit_failures_total", Help: "Commits of device messages that failed (retried, or refused to the publishing device when ingest runs inside the broker)."}),
-		pending:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "warden_ingest_retry_pending", Help: "Device messages waiting to be committed again after a store failure."}),
-	}
-	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{r.m.messages, r.m.invalid, r.m.ignored, r.m.dups, r.m.commitErr, r.m.attachErr, r.m.pending} {
-			if err := o.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("ingest: register metrics: %w", err)
-			}
-		}
+		messages:  f.NewCounterVec(prometheus.CounterOpts{Name: "warden_device_messages_total", Help: "Device messages received, by device kind."}, []string{"kind"}),
+		invalid:   f.NewCounterVec(prometheus.CounterOpts{Name: "warden_invalid_payloads_total", Help: "Device messages rejected and dead-lettered, by reason."}, []string{"reason"}),
+		ignored:   f.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_ignored_total", Help: "Messages under device prefixes that are not device reports (commands, zigbee2mqtt bridge)."}),
+		dups:      f.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_redelivered_duplicates_total", Help: "Redelivered messages already committed before a crash."}),
+		attachErr: f.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_attachments_dropped_total", Help: "Pictures sent with device messages that could not be stored (the event goes on without them)."}),
+		commitErr: f.NewCounter(prometheus.CounterOpts{Name: "warden_ingest_commit_failures_total", Help: "Commits of device messages that failed (retried, or refused to the publishing device when ingest runs inside the broker)."}),
+		pending:   f.NewGauge(prometheus.GaugeOpts{Name: "warden_ingest_retry_pending", Help: "Device messages waiting to be committed again after a store failure."}),
 	}
 	return r, nil
 }

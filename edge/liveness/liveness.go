@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/smartcommunity/warden/drivers"
@@ -153,17 +154,11 @@ func New(o Options) (*Watcher, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	f := promauto.With(o.Registerer)
 	w := &Watcher{
 		o: o, log: o.Logger.With("component", "liveness"), start: o.Now(), devs: map[string]*state{},
-		offline: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "warden_devices_offline", Help: "Devices currently offline, by kind."}, []string{"kind"}),
-		raised:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_liveness_events_total", Help: "Events raised or passed by the liveness watcher, by type."}, []string{"type"}),
-	}
-	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{w.offline, w.raised} {
-			if err := o.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("liveness: register metrics: %w", err)
-			}
-		}
+		offline: f.NewGaugeVec(prometheus.GaugeOpts{Name: "warden_devices_offline", Help: "Devices currently offline, by kind."}, []string{"kind"}),
+		raised:  f.NewCounterVec(prometheus.CounterOpts{Name: "warden_liveness_events_total", Help: "Events raised or passed by the liveness watcher, by type."}, []string{"type"}),
 	}
 	beats := DefaultHeartbeats()
 	for k, d := range o.Config.Heartbeat {

@@ -1,9 +1,8 @@
 package notify
 
 import (
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 type metrics struct {
@@ -15,36 +14,30 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	f := promauto.With(reg)
 	m := &metrics{
-		queued: prometheus.NewCounterVec(prometheus.CounterOpts{
+		queued: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_notify_queued_total", Help: "Alarm messages queued per notify target.",
 		}, []string{"target"}),
-		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
+		sent: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_notify_sent_total", Help: "Alarm messages the target accepted.",
 		}, []string{"target"}),
-		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+		failed: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_notify_failed_total", Help: "Failed tries (each is retried with backoff, or given up when the target refuses a routine message).",
 		}, []string{"target"}),
-		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+		skipped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_notify_skipped_total", Help: "Messages given up, by reason (rate, expired, refused, queue_full); never life safety, except refused.",
 		}, []string{"target", "reason"}),
-		depth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		depth: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "warden_notify_queue", Help: "Messages waiting per notify target.",
 		}, []string{"target"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		latency: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "warden_notify_delivery_seconds", Help: "From the alarm change to the target's acceptance.",
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800},
 		}, []string{"target"}),
-		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+		storeErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "warden_notify_store_errors_total", Help: "Queue writes the database refused; those messages are sent from memory.",
 		}),
-	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.queued, m.sent, m.failed, m.skipped, m.depth, m.latency, m.storeErrors} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("notify: register metrics: %w", err)
-			}
-		}
 	}
 	return m, nil
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/smartcommunity/warden/drivers"
 	"github.com/smartcommunity/warden/edge/config"
@@ -154,22 +155,16 @@ func NewRules(rs []Rule, o Options) (*Engine, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	f := promauto.With(o.Registerer)
 	e := &Engine{
 		rules: rs, opts: o, log: o.Logger.With("component", "rules"),
 		last: map[debounceKey]time.Time{}, recent: make([][]seen, len(rs)),
-		fired:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_rule_fired_total", Help: "Rule firings, by rule."}, []string{"rule"}),
-		suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_rule_suppressed_total", Help: "Rule matches that did not fire, by rule and why (debounce, window, stale)."}, []string{"rule", "why"}),
-		actionErrs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_rule_action_errors_total", Help: "Rule actions that failed, by rule and action."}, []string{"rule", "action"}),
+		fired:      f.NewCounterVec(prometheus.CounterOpts{Name: "warden_rule_fired_total", Help: "Rule firings, by rule."}, []string{"rule"}),
+		suppressed: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_rule_suppressed_total", Help: "Rule matches that did not fire, by rule and why (debounce, window, stale)."}, []string{"rule", "why"}),
+		actionErrs: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_rule_action_errors_total", Help: "Rule actions that failed, by rule and action."}, []string{"rule", "action"}),
 	}
 	for _, r := range rs {
 		e.fired.WithLabelValues(r.Name)
-	}
-	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{e.fired, e.suppressed, e.actionErrs} {
-			if err := o.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("rules: register metrics: %w", err)
-			}
-		}
 	}
 	return e, nil
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/smartcommunity/warden/drivers"
@@ -96,10 +97,11 @@ func New(o Options) (*Zones, error) {
 	if ps := check(o.Zones); len(ps) > 0 {
 		return nil, fmt.Errorf("zones: %s", ps[0])
 	}
+	f := promauto.With(o.Registerer)
 	z := &Zones{
 		opts: o, log: o.Logger.With("component", "zones"),
 		zones: map[string]*zone{}, overrides: map[string]*Override{},
-		intrusions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_zone_intrusions_total",
+		intrusions: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_zone_intrusions_total",
 			Help: "perimeter.intrusion events by configured zone and whether it was armed."}, []string{"zone", "armed"}),
 	}
 	for _, c := range o.Zones {
@@ -112,11 +114,6 @@ func New(o Options) (*Zones, error) {
 		z.names = append(z.names, c.Name)
 	}
 	sort.Strings(z.names)
-	if o.Registerer != nil {
-		if err := o.Registerer.Register(z.intrusions); err != nil {
-			return nil, fmt.Errorf("zones: register metrics: %w", err)
-		}
-	}
 	if err := z.load(); err != nil {
 		return nil, err
 	}
