@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,10 +113,11 @@ func runAnalyze(ctx context.Context, args []string) int {
 // set or noGallery, and says how many persons it holds: a recogniser run
 // against an empty gallery calls everybody unknown, the watch list too.
 func analyzeGallery(cfg *config.Config, cam config.Camera, noGallery bool) (config.Camera, error) {
-	f := maps.Clone(cam.Detect.Face)
-	cam.Detect.Face = f
+	f := cam.Detect.Face.Map() // a copy: the config's section stays as read
+	cam.Detect.Face = config.SectionOf(f)
 	if noGallery {
 		delete(f, "gallery_db")
+		cam.Detect.Face = config.SectionOf(f)
 		fmt.Fprintln(os.Stderr, "gallery: not read (--no-gallery): every face is unknown")
 		return cam, nil
 	}
@@ -128,8 +128,9 @@ func analyzeGallery(cfg *config.Config, cam config.Camera, noGallery bool) (conf
 			return cam, nil
 		}
 		f["gallery_db"] = db
+		cam.Detect.Face = config.SectionOf(f)
 	}
-	o, err := face.ParseOptions(f)
+	o, err := face.ParseOptions("detect.face", cam.Detect.Face)
 	if err != nil {
 		return cam, err
 	}

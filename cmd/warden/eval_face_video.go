@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/vision/face"
 	"github.com/smartcommunity/warden/edge/vision/face/cv"
 	"github.com/smartcommunity/warden/edge/vision/face/videoeval"
@@ -51,7 +52,7 @@ func runEvalFaceVideo(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: warden eval face-video --set MANIFEST.csv [--data DIR] -o detector_model=F -o recognizer_model=F [-o key=value…]")
 		return 2
 	}
-	fo, err := face.ParseOptions(opts)
+	fo, err := face.ParseOptions("-o", config.SectionOf(map[string]any(opts)))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "warden eval face-video:", err)
 		return 2

@@ -24,7 +24,7 @@ func TestBenchCPU(t *testing.T) {
 		secs = s
 	}
 	rss0 := vmRSS()
-	cam := New(config.Camera{ID: "bench", URL: url, Detect: config.Detect{FPS: 5, Motion: map[string]any{}}}, Deps{})
+	cam := New(config.Camera{ID: "bench", URL: url, Detect: config.Detect{FPS: 5, Motion: config.SectionOf(map[string]any{})}}, Deps{})
 	stop := runCamera(t, cam)
 	deadline := time.Now().Add(20 * time.Second)
 	for cam.Status().State != Online && time.Now().Before(deadline) {

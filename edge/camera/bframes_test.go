@@ -125,7 +125,7 @@ func liveBFrames(t *testing.T, secs string, x264 ...string) *Metrics {
 		OfflineGrace: 10 * time.Second, StallTimeout: 5 * time.Second, MaxBackoff: time.Second}
 	cam := New(config.Camera{ID: "bf", URL: "rtsp://" + srv.ListenAddr() + "/bf",
 		Record: config.Record{PreSeconds: 1, PostSeconds: 2},
-		Detect: config.Detect{FPS: 5, Motion: map[string]any{"min_frames": 3, "clip": true}}}, deps)
+		Detect: config.Detect{FPS: 5, Motion: config.SectionOf(map[string]any{"min_frames": 3, "clip": true})}}, deps)
 	stop := runCamera(t, cam)
 
 	testenv.Until(t, 30*time.Second, "motion.detected with a clip", func() bool {

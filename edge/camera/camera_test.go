@@ -140,7 +140,7 @@ func TestLiveCameras(t *testing.T) {
 		OfflineGrace: time.Second, StallTimeout: 2 * time.Second, MaxBackoff: time.Second}
 	good := config.Camera{ID: "a", URL: "rtsp://" + addr + "/a",
 		Record: config.Record{PreSeconds: 1, PostSeconds: 2},
-		Detect: config.Detect{FPS: 5, Motion: map[string]any{"min_frames": 10, "clip": true}}}
+		Detect: config.Detect{FPS: 5, Motion: config.SectionOf(map[string]any{"min_frames": 10, "clip": true})}}
 	bad := []config.Camera{
 		{ID: "notfound", URL: "rtsp://" + addr + "/nope"},
 		{ID: "refused", URL: "rtsp://" + freeAddr(t) + "/x"},
@@ -340,7 +340,7 @@ func sharedData(t *testing.T, rel string) string {
 
 func TestAnalyzeIsDeterministic(t *testing.T) {
 	avi := sharedData(t, "video/vtest_first200_xvid.avi")
-	cam := config.Camera{ID: "hall", Detect: config.Detect{FPS: 5, Motion: map[string]any{"cooldown_seconds": 2}}}
+	cam := config.Camera{ID: "hall", Detect: config.Detect{FPS: 5, Motion: config.SectionOf(map[string]any{"cooldown_seconds": 2})}}
 	run := func() string {
 		var b strings.Builder
 		err := Analyze(context.Background(), AnalyzeOptions{Gateway: "gw", Site: "s", Camera: cam}, avi, func(e *event.Event) {
@@ -375,7 +375,7 @@ func TestAnalyzeRejectsNonVideo(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{bad, filepath.Join(t.TempDir(), "missing.mp4")} {
-		err := Analyze(context.Background(), AnalyzeOptions{Camera: config.Camera{ID: "c", Detect: config.Detect{Motion: map[string]any{}}}}, p, func(*event.Event) {})
+		err := Analyze(context.Background(), AnalyzeOptions{Camera: config.Camera{ID: "c", Detect: config.Detect{Motion: config.SectionOf(map[string]any{})}}}, p, func(*event.Event) {})
 		if err == nil || !errors.Is(err, ErrUnreadable) {
 			t.Errorf("%s: err %v, want ErrUnreadable", p, err)
 		}

@@ -62,7 +62,7 @@ func TestJunkStreamIsDegraded(t *testing.T) {
 	rec := &recorder{st: st}
 	m := NewMetrics(nil)
 	cam := New(config.Camera{ID: "junk", URL: "rtsp://" + srv.ListenAddr() + "/junk",
-		Detect: config.Detect{FPS: 5, Motion: map[string]any{"min_frames": 10}}},
+		Detect: config.Detect{FPS: 5, Motion: config.SectionOf(map[string]any{"min_frames": 10})}},
 		Deps{Gateway: "gw", Site: "site", Sink: rec, Media: st, Metrics: m, OfflineGrace: 10 * time.Second})
 	runCamera(t, cam)
 

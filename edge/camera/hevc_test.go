@@ -111,7 +111,7 @@ func TestH265RecordStream(t *testing.T) {
 	rec := &recorder{st: st}
 	cam := New(config.Camera{ID: "two", URL: "rtsp://" + mainAddr + "/main",
 		Record: config.Record{PreSeconds: 1, PostSeconds: 2},
-		Detect: config.Detect{URL: "rtsp://" + sub.ListenAddr() + "/sub", Motion: map[string]any{"min_frames": 10, "clip": true}}},
+		Detect: config.Detect{URL: "rtsp://" + sub.ListenAddr() + "/sub", Motion: config.SectionOf(map[string]any{"min_frames": 10, "clip": true})}},
 		Deps{Gateway: "gw", Site: "s", Sink: rec, Media: st})
 	runCamera(t, cam)
 	testenv.Until(t, 30*time.Second, "motion with a clip", func() bool {

@@ -171,18 +171,19 @@ type Record struct {
 }
 
 // Detect holds the detectors of a camera; a detector is on when its section
-// is present. The sections are decoded by the detectors themselves.
+// is present. The sections are decoded by the detectors themselves, into
+// their own typed options (Section.Decode).
 type Detect struct {
-	URL    string         `yaml:"url"` // optional sub-stream for analysis
-	FPS    float64        `yaml:"fps"`
-	Face   map[string]any `yaml:"face"`
-	Throw  map[string]any `yaml:"throw"`
-	Motion map[string]any `yaml:"motion"`
-	Zones  []Zone         `yaml:"zones"`
+	URL    string   `yaml:"url"` // optional sub-stream for analysis
+	FPS    float64  `yaml:"fps"`
+	Face   *Section `yaml:"face"`
+	Throw  *Section `yaml:"throw"`
+	Motion *Section `yaml:"motion"`
+	Zones  []Zone   `yaml:"zones"`
 }
 
 // Section is the options of the detector called name (nil: not on).
-func (d Detect) Section(name string) map[string]any {
+func (d Detect) Section(name string) *Section {
 	switch name {
 	case "face":
 		return d.Face

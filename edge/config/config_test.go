@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -184,72 +185,6 @@ func TestReferenceShowsDefaults(t *testing.T) {
 	}
 }
 
-// structKeys lists every key path of a config type: "a.b" for nested
-// sections, "a[].b" inside lists. Maps (inline driver keys, detector
-// sections, rules, headers) are leaves: their keys belong to other packages.
-func structKeys(t reflect.Type, prefix string, out map[string]bool) {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct {
-		return
-	}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		tag := f.Tag.Get("yaml")
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == "-" || strings.Contains(opts, "inline") {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		path := name
-		if prefix != "" {
-			path = prefix + "." + name
-		}
-		out[path] = true
-		ft := f.Type
-		for ft.Kind() == reflect.Pointer {
-			ft = ft.Elem()
-		}
-		switch ft.Kind() {
-		case reflect.Struct:
-			structKeys(ft, path, out)
-		case reflect.Slice, reflect.Array:
-			if el := ft.Elem(); el.Kind() == reflect.Struct || (el.Kind() == reflect.Pointer && el.Elem().Kind() == reflect.Struct) {
-				structKeys(el, path+"[]", out)
-			}
-		}
-	}
-}
-
-// nodeKeys lists the key paths present in a YAML document, in the same form.
-func nodeKeys(n *yaml.Node, prefix string, out map[string]bool) {
-	switch n.Kind {
-	case yaml.DocumentNode:
-		for _, c := range n.Content {
-			nodeKeys(c, prefix, out)
-		}
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			p := n.Content[i].Value
-			if prefix != "" {
-				p = prefix + "." + p
-			}
-			out[p] = true
-			nodeKeys(n.Content[i+1], p, out)
-		}
-	case yaml.SequenceNode:
-		for _, c := range n.Content {
-			nodeKeys(c, prefix+"[]", out)
-		}
-	}
-}
-
 // TestReferenceHasEveryKey is the drift guard: a field added to config.Config
 // must be documented in configs/warden.yaml.
 func TestReferenceHasEveryKey(t *testing.T) {
@@ -262,19 +197,19 @@ func TestReferenceHasEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	have := map[string]bool{}
-	nodeKeys(&doc, "", have)
-	want := map[string]bool{}
-	structKeys(reflect.TypeOf(config.Config{}), "", want)
+	for _, k := range config.NodeKeys(&doc) {
+		have[k] = true
+	}
+	want := config.StructKeys(reflect.TypeOf(config.Config{}))
 	if len(want) < 50 {
 		t.Fatalf("walked only %d keys of config.Config; the walker is broken", len(want))
 	}
 	var missing []string
-	for k := range want {
+	for _, k := range want {
 		if !have[k] {
 			missing = append(missing, k)
 		}
 	}
-	sort.Strings(missing)
 	for _, k := range missing {
 		t.Errorf("configs/warden.yaml does not show key %s (add it with its default and a comment)", k)
 	}
@@ -574,5 +509,43 @@ notify:
 		if line != 0 && p.Line != line {
 			t.Errorf("%s at line %d, want %d", key, p.Line, line)
 		}
+	}
+}
+
+// A plugin section must be a mapping; config keeps it for the plugin,
+// which decodes it strictly into its typed options.
+func TestSection(t *testing.T) {
+	ps := parseErr(t, "gateway: {id: gw}\ncameras:\n  - id: c1\n    url: a.mp4\n    detect:\n      motion: 3\n")
+	if p, ok := findProblem(ps, "cameras[0].detect.motion"); !ok || p.Line != 6 || !strings.Contains(p.Msg, "mapping") {
+		t.Errorf("problems %v, want cameras[0].detect.motion at line 6", ps)
+	}
+	c, err := config.Parse("t.yaml", []byte("gateway: {id: gw}\ncameras:\n  - id: c1\n    url: a.mp4\n    detect:\n      motion: {}\n      throw:\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := c.Cameras[0].Detect; d.Motion == nil || d.Throw != nil || d.Face != nil {
+		t.Errorf("sections: motion %v (want present), throw %v, face %v (want absent)", d.Motion, d.Throw, d.Face)
+	}
+	var out struct {
+		A int `yaml:"a"`
+		B struct {
+			C []string `yaml:"c"`
+		} `yaml:"b"`
+	}
+	sec := config.SectionOf(map[string]any{"a": 1, "b": map[string]any{"c": []string{"x"}, "d": 2}})
+	var ke *config.KeyError
+	if err := sec.Decode("p", &out); !errors.As(err, &ke) || ke.Key != "p.b.d" || !strings.Contains(ke.Msg, "unknown key (c)") {
+		t.Errorf("unknown nested key: %v", err)
+	}
+	sec = config.SectionOf(map[string]any{"a": "one"})
+	if err := sec.Decode("p", &out); !errors.As(err, &ke) || ke.Key != "p.a" {
+		t.Errorf("wrong type: %v", err)
+	}
+	sec = config.SectionOf(map[string]any{"a": 7, "b": map[string]any{"c": []string{"x", "y"}}})
+	if err := sec.Decode("p", &out); err != nil || out.A != 7 || len(out.B.C) != 2 {
+		t.Errorf("decode: %+v %v", out, err)
+	}
+	if got := sec.Keys(); !slices.Equal(got, []string{"a", "b", "b.c"}) {
+		t.Errorf("keys %v", got)
 	}
 }

@@ -50,7 +50,7 @@ func TestConfigsUseDocumentedKeys(t *testing.T) {
 		{ID: "gate-1", Kind: "barrier_gate", Driver: "hikvision"},
 		{ID: "siren-1", Kind: "siren", Driver: "zigbee2mqtt"},
 	}
-	cams := []config.Camera{{ID: "cam-1", DisplayName: "北门", Detect: config.Detect{Face: map[string]any{}}}, {ID: "cam-2"}}
+	cams := []config.Camera{{ID: "cam-1", DisplayName: "北门", Detect: config.Detect{Face: config.SectionOf(map[string]any{})}}, {ID: "cam-2"}}
 	tp := Topics{Gateway: "gw-east", Prefix: "homeassistant"}
 	got := Configs(tp, devs, cams, Info{Version: "1.2.3"})
 	if len(got) != 8 { // 5 devices (no siren), 2 cameras, the gateway

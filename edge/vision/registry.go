@@ -16,6 +16,11 @@ type Plugin struct {
 	Order int // lower sees each frame first
 	New   Factory
 	Check config.Check
+	// Options is the section's typed form, a struct with yaml tags, and
+	// Sample the plugin's sample.yaml: every key with its default. A test
+	// holds both, and configs/warden.yaml, to the same keys.
+	Options any
+	Sample  []byte
 }
 
 var (
@@ -73,8 +78,8 @@ func Checks() []config.Check {
 }
 
 // SectionCheck checks a detector's section with its strict parser on every
-// camera that has one, so a typo fails at load with the camera's line.
-func SectionCheck[O any](name string, parse func(map[string]any) (O, error)) config.Check {
+// camera that has one, so a typo fails at load with its key's line.
+func SectionCheck[O any](name string, parse func(prefix string, s *config.Section) (O, error)) config.Check {
 	return func(c *config.Config) []config.Problem {
 		var ps []config.Problem
 		for i, cam := range c.Cameras {
@@ -82,9 +87,9 @@ func SectionCheck[O any](name string, parse func(map[string]any) (O, error)) con
 			if sec == nil {
 				continue
 			}
-			if _, err := parse(sec); err != nil {
-				k := fmt.Sprintf("cameras[%d].detect.%s", i, name)
-				ps = append(ps, config.Problem{Key: k, Line: c.Line(k), Msg: err.Error()})
+			k := fmt.Sprintf("cameras[%d].detect.%s", i, name)
+			if _, err := parse(k, sec); err != nil {
+				ps = append(ps, c.Problem(k, err))
 			}
 		}
 		return ps

@@ -1,9 +1,16 @@
 package vision_test
 
 import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/testenv"
 	"github.com/smartcommunity/warden/edge/vision"
 	_ "github.com/smartcommunity/warden/edge/vision/face"
 	_ "github.com/smartcommunity/warden/edge/vision/motion"
@@ -31,14 +38,14 @@ func TestRegistry(t *testing.T) {
 	if _, err := fs[1](config.Camera{}); err != nil || !called {
 		t.Error("the replacement face factory is not second")
 	}
-	// A typo in a section fails the load, naming the camera's key.
-	c := &config.Config{Cameras: []config.Camera{{ID: "c", Detect: config.Detect{Motion: map[string]any{"sensitivty": 3}}}}}
+	// A typo in a section fails the load, naming the key.
+	c := &config.Config{Cameras: []config.Camera{{ID: "c", Detect: config.Detect{Motion: config.SectionOf(map[string]any{"sensitivty": 3})}}}}
 	var problems []config.Problem
 	for _, check := range vision.Checks() {
 		problems = append(problems, check(c)...)
 	}
-	if len(problems) != 1 || problems[0].Key != "cameras[0].detect.motion" {
-		t.Fatalf("problems %+v, want one for cameras[0].detect.motion", problems)
+	if len(problems) != 1 || problems[0].Key != "cameras[0].detect.motion.sensitivty" {
+		t.Fatalf("problems %+v, want one for cameras[0].detect.motion.sensitivty", problems)
 	}
 	defer func() {
 		if recover() == nil {
@@ -46,4 +53,56 @@ func TestRegistry(t *testing.T) {
 		}
 	}()
 	vision.Register(vision.Plugin{Name: "motion"})
+}
+
+// Every detector's sample.yaml shows every key of its typed options, with
+// their defaults, passes the detector's own check, and every key appears in
+// configs/warden.yaml: the drift guard for plugin keys.
+func TestSamplesAndReference(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "configs", "warden.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	reference := map[string]bool{}
+	for _, k := range config.NodeKeys(&doc) {
+		reference[k] = true
+	}
+	plugins := vision.Plugins()
+	if len(plugins) < 3 {
+		t.Fatalf("%d detectors registered", len(plugins))
+	}
+	for _, p := range plugins {
+		sec, err := config.ParseSection(p.Sample)
+		if err != nil {
+			t.Errorf("%s: sample.yaml: %v", p.Name, err)
+			continue
+		}
+		want := config.StructKeys(reflect.TypeOf(p.Options))
+		if got := sec.Keys(); !slices.Equal(got, want) {
+			t.Errorf("%s: sample.yaml keys %v, typed options %v", p.Name, got, want)
+		}
+		cfg := &config.Config{Cameras: []config.Camera{{ID: "c", Detect: config.Detect{FPS: 25}}}}
+		switch p.Name {
+		case "face":
+			cfg.Cameras[0].Detect.Face = sec
+		case "motion":
+			cfg.Cameras[0].Detect.Motion = sec
+		case "throw":
+			cfg.Cameras[0].Detect.Throw = sec
+		default:
+			t.Errorf("%s: config.Detect has no section for it", p.Name)
+		}
+		if ps := p.Check(cfg); len(ps) > 0 {
+			t.Errorf("%s: sample.yaml fails its check: %v", p.Name, ps)
+		}
+		for _, k := range want {
+			if !reference["cameras[].detect."+p.Name+"."+k] {
+				t.Errorf("configs/warden.yaml shows no cameras[].detect.%s.%s (see edge/vision/%s/sample.yaml)", p.Name, k, p.Name)
+			}
+		}
+	}
 }

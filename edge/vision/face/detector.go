@@ -20,7 +20,8 @@ import (
 )
 
 func init() {
-	vision.Register(vision.Plugin{Name: "face", Order: 2, New: New, Check: vision.SectionCheck("face", ParseOptions)})
+	vision.Register(vision.Plugin{Name: "face", Order: 2, New: New, Check: vision.SectionCheck("face", ParseOptions),
+		Options: Options{}, Sample: sample})
 }
 
 // Deps are what the detector needs from the gateway.
@@ -41,7 +42,7 @@ func Factory(d Deps) vision.Factory {
 		if cam.Detect.Face == nil {
 			return nil, nil
 		}
-		o, err := ParseOptions(cam.Detect.Face)
+		o, err := ParseOptions("detect.face", cam.Detect.Face)
 		if err != nil {
 			return nil, fmt.Errorf("camera %s: %w", cam.ID, err)
 		}

@@ -10,16 +10,16 @@ import (
 )
 
 func TestParseOptionsStrict(t *testing.T) {
-	if _, err := face.ParseOptions(map[string]any{"treshold": 0.5}); err == nil || !strings.Contains(err.Error(), "treshold") {
+	if _, err := face.ParseOptions("detect.face", config.SectionOf(map[string]any{"treshold": 0.5})); err == nil || !strings.Contains(err.Error(), "treshold") {
 		t.Fatalf("unknown key: %v", err)
 	}
-	if _, err := face.ParseOptions(map[string]any{"threshold": 2}); err == nil || !strings.Contains(err.Error(), "threshold") {
+	if _, err := face.ParseOptions("detect.face", config.SectionOf(map[string]any{"threshold": 2})); err == nil || !strings.Contains(err.Error(), "threshold") {
 		t.Fatalf("bad threshold: %v", err)
 	}
-	if _, err := face.ParseOptions(map[string]any{"min_face_px": "big"}); err == nil {
+	if _, err := face.ParseOptions("detect.face", config.SectionOf(map[string]any{"min_face_px": "big"})); err == nil {
 		t.Fatal("string min_face_px accepted")
 	}
-	o, err := face.ParseOptions(map[string]any{"unknown_after_frames": 3})
+	o, err := face.ParseOptions("detect.face", config.SectionOf(map[string]any{"unknown_after_frames": 3}))
 	if err != nil || o.UnknownAfterFrames != 3 || o.Threshold != face.DefaultThreshold {
 		t.Fatalf("%+v %v", o, err)
 	}
@@ -35,7 +35,7 @@ func TestFactoryLoadErrors(t *testing.T) {
 	} {
 		sec := testOptions(d)
 		sec[key] = filepath.Join(d, file)
-		_, err := face.New(config.Camera{ID: "cam", Detect: config.Detect{Face: sec}})
+		_, err := face.New(config.Camera{ID: "cam", Detect: config.Detect{Face: config.SectionOf(sec)}})
 		if err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), filepath.Base(file)) {
 			t.Errorf("%s=%s: %v", key, file, err)
 		}
@@ -93,7 +93,7 @@ func TestFallbackEngine(t *testing.T) {
 // smiling) must identify everyone; ORL strangers must not pass.
 func TestEvaluateTargets(t *testing.T) {
 	d := data(t)
-	o, _ := face.ParseOptions(testOptions(d))
+	o, _ := face.ParseOptions("detect.face", config.SectionOf(testOptions(d)))
 	o.MinFacePx = 20
 	e, err := face.NewEngine(o)
 	if err != nil {

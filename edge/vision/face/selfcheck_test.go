@@ -1,6 +1,7 @@
 package face_test
 
 import (
+	"github.com/smartcommunity/warden/edge/config"
 	"strings"
 	"testing"
 
@@ -12,7 +13,7 @@ import (
 // match strangers. Fed the right way it passes, with room to spare.
 func TestSelfCheckRefusesADegenerateRecogniser(t *testing.T) {
 	d := data(t)
-	o, err := face.ParseOptions(testOptions(d))
+	o, err := face.ParseOptions("detect.face", config.SectionOf(testOptions(d)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +30,7 @@ func TestSelfCheckRefusesADegenerateRecogniser(t *testing.T) {
 
 	m := testOptions(d)
 	m["recognizer_input"] = "sface"
-	wrong, err := face.ParseOptions(m)
+	wrong, err := face.ParseOptions("detect.face", config.SectionOf(m))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func SiteOptions(cams []config.Camera) (Options, error) {
 		if c.Detect.Face == nil {
 			continue
 		}
-		o, err := ParseOptions(c.Detect.Face)
+		o, err := ParseOptions("detect.face", c.Detect.Face)
 		if err != nil {
 			return Options{}, fmt.Errorf("camera %s: %w", c.ID, err)
 		}

@@ -35,7 +35,7 @@ func TestVideoEvents(t *testing.T) {
 		filepath.Join(d, "faces/london/smiling_front/003_08.jpg"),
 	}, 3, 3)
 
-	cam := config.Camera{ID: "entrance", Detect: config.Detect{FPS: 5, Face: sec}}
+	cam := config.Camera{ID: "entrance", Detect: config.Detect{FPS: 5, Face: config.SectionOf(sec)}}
 	var evs []*event.Event
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -87,7 +87,7 @@ func enrolledGallery(t *testing.T) (d, dir string, sec map[string]any) {
 	sec["key_file"] = keyFile
 	sec["gallery_db"] = dbPath
 	sec["min_face_px"] = 40
-	o, err := face.ParseOptions(sec)
+	o, err := face.ParseOptions("detect.face", config.SectionOf(sec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func enrolledGallery(t *testing.T) (d, dir string, sec map[string]any) {
 // lingers gives one.
 func TestQueueGivesOneEventPerPerson(t *testing.T) {
 	d, dir, sec := enrolledGallery(t)
-	cam := config.Camera{ID: "turnstile", Detect: config.Detect{FPS: 5, Face: sec}}
+	cam := config.Camera{ID: "turnstile", Detect: config.Detect{FPS: 5, Face: config.SectionOf(sec)}}
 	run := func(name string, imgs []string, hold, gap float64) []string {
 		video := filepath.Join(dir, name+".mp4")
 		var paths []string
@@ -170,7 +170,7 @@ func TestBestFaceOfTheVisit(t *testing.T) {
 	img := filepath.Join(d, "faces/london/smiling_front/002_08.jpg")
 	video := filepath.Join(dir, "closer.mp4")
 	cameratest.Shots(t, video, []cameratest.Shot{{Image: img, Scale: 0.4, Secs: 1.5}, {Image: img, Secs: 1.5}, {Secs: 2}})
-	cam := config.Camera{ID: "gate", Detect: config.Detect{FPS: 5, Face: sec}}
+	cam := config.Camera{ID: "gate", Detect: config.Detect{FPS: 5, Face: config.SectionOf(sec)}}
 	det, err := face.New(cam)
 	if err != nil {
 		t.Fatal(err)

@@ -4,10 +4,10 @@
 package motion
 
 import (
+	_ "embed"
 	"fmt"
 	"image"
 	"image/color"
-	"sort"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -17,8 +17,12 @@ import (
 	"github.com/smartcommunity/warden/edge/vision"
 )
 
+//go:embed sample.yaml
+var sample []byte
+
 func init() {
-	vision.Register(vision.Plugin{Name: "motion", Order: 1, New: New, Check: vision.SectionCheck("motion", ParseOptions)})
+	vision.Register(vision.Plugin{Name: "motion", Order: 1, New: New, Check: vision.SectionCheck("motion", ParseOptions),
+		Options: section{}, Sample: sample})
 }
 
 // Options are the keys of detect.motion, with their defaults.
@@ -37,69 +41,42 @@ func Defaults() Options {
 	return Options{Threshold: 25, MinArea: 0.005, MinFrames: 2, Cooldown: 5 * time.Second, Width: 320, Snapshot: true}
 }
 
-// ParseOptions decodes a detect.motion section strictly.
-func ParseOptions(m map[string]any) (Options, error) {
-	o := Defaults()
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// section is detect.motion as written.
+type section struct {
+	Threshold       float64 `yaml:"threshold"`
+	MinArea         float64 `yaml:"min_area"`
+	MinFrames       int     `yaml:"min_frames"`
+	CooldownSeconds float64 `yaml:"cooldown_seconds"`
+	Width           int     `yaml:"width"`
+	Snapshot        bool    `yaml:"snapshot"`
+	Clip            bool    `yaml:"clip"`
+}
+
+// ParseOptions decodes a detect.motion section strictly; errors are
+// *config.KeyError under prefix (e.g. "cameras[0].detect.motion").
+func ParseOptions(prefix string, sec *config.Section) (Options, error) {
+	d := Defaults()
+	in := section{Threshold: d.Threshold, MinArea: d.MinArea, MinFrames: d.MinFrames, CooldownSeconds: d.Cooldown.Seconds(),
+		Width: d.Width, Snapshot: d.Snapshot, Clip: d.Clip}
+	if err := sec.Decode(prefix, &in); err != nil {
+		return d, err
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v := m[k]
-		num := func() (float64, error) {
-			switch n := v.(type) {
-			case int:
-				return float64(n), nil
-			case float64:
-				return n, nil
-			}
-			return 0, fmt.Errorf("detect.motion.%s: %v is not a number", k, v)
-		}
-		var err error
-		var f float64
-		switch k {
-		case "threshold":
-			if f, err = num(); err == nil && (f <= 0 || f >= 255) {
-				err = fmt.Errorf("detect.motion.threshold: %v is outside 1..254", f)
-			}
-			o.Threshold = f
-		case "min_area":
-			if f, err = num(); err == nil && (f <= 0 || f > 1) {
-				err = fmt.Errorf("detect.motion.min_area: %v is outside (0, 1]", f)
-			}
-			o.MinArea = f
-		case "min_frames":
-			if f, err = num(); err == nil && (f < 1 || f > 100) {
-				err = fmt.Errorf("detect.motion.min_frames: %v is outside 1..100", f)
-			}
-			o.MinFrames = int(f)
-		case "cooldown_seconds":
-			if f, err = num(); err == nil && (f < 0 || f > 3600) {
-				err = fmt.Errorf("detect.motion.cooldown_seconds: %v is outside 0..3600", f)
-			}
-			o.Cooldown = time.Duration(f * float64(time.Second))
-		case "width":
-			if f, err = num(); err == nil && (f < 32 || f > 1920) {
-				err = fmt.Errorf("detect.motion.width: %v is outside 32..1920", f)
-			}
-			o.Width = int(f)
-		case "snapshot", "clip":
-			b, ok := v.(bool)
-			if !ok {
-				err = fmt.Errorf("detect.motion.%s: %v is not true or false", k, v)
-			}
-			if k == "snapshot" {
-				o.Snapshot = b
-			} else {
-				o.Clip = b
-			}
-		default:
-			err = fmt.Errorf("detect.motion.%s: unknown key (threshold, min_area, min_frames, cooldown_seconds, width, snapshot, clip)", k)
-		}
-		if err != nil {
-			return o, err
-		}
+	o := Options{Threshold: in.Threshold, MinArea: in.MinArea, MinFrames: in.MinFrames,
+		Cooldown: time.Duration(in.CooldownSeconds * float64(time.Second)), Width: in.Width, Snapshot: in.Snapshot, Clip: in.Clip}
+	bad := func(key, format string, a ...any) (Options, error) {
+		return o, config.Errorf(prefix, key, format, a...)
+	}
+	switch {
+	case o.Threshold <= 0 || o.Threshold >= 255:
+		return bad("threshold", "%v is outside 1..254", o.Threshold)
+	case o.MinArea <= 0 || o.MinArea > 1:
+		return bad("min_area", "%v is outside (0, 1]", o.MinArea)
+	case o.MinFrames < 1 || o.MinFrames > 100:
+		return bad("min_frames", "%v is outside 1..100", o.MinFrames)
+	case in.CooldownSeconds < 0 || in.CooldownSeconds > 3600:
+		return bad("cooldown_seconds", "%v is outside 0..3600", in.CooldownSeconds)
+	case o.Width < 32 || o.Width > 1920:
+		return bad("width", "%v is outside 32..1920", o.Width)
 	}
 	return o, nil
 }
@@ -109,7 +86,7 @@ func New(cam config.Camera) (vision.Detector, error) {
 	if cam.Detect.Motion == nil {
 		return nil, nil
 	}
-	o, err := ParseOptions(cam.Detect.Motion)
+	o, err := ParseOptions("detect.motion", cam.Detect.Motion)
 	if err != nil {
 		return nil, fmt.Errorf("camera %s: %w", cam.ID, err)
 	}

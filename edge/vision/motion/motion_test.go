@@ -44,7 +44,7 @@ func TestOffWithoutSection(t *testing.T) {
 }
 
 func TestOneEventPerEpisode(t *testing.T) {
-	d, err := New(config.Camera{ID: "c", Detect: config.Detect{Motion: map[string]any{"cooldown_seconds": 1}}})
+	d, err := New(config.Camera{ID: "c", Detect: config.Detect{Motion: config.SectionOf(map[string]any{"cooldown_seconds": 1})}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestOneEventPerEpisode(t *testing.T) {
 }
 
 func TestMaskExcludesMotion(t *testing.T) {
-	cam := config.Camera{ID: "c", Detect: config.Detect{Motion: map[string]any{},
+	cam := config.Camera{ID: "c", Detect: config.Detect{Motion: config.SectionOf(map[string]any{}),
 		Zones: []config.Zone{{Name: "road", Mask: true, Points: [][2]int{{0, 0}, {640, 0}, {640, 200}, {0, 200}}}}}}
 	d, err := New(cam)
 	if err != nil {
@@ -88,7 +88,7 @@ func TestMaskExcludesMotion(t *testing.T) {
 }
 
 func TestZoneNamed(t *testing.T) {
-	cam := config.Camera{ID: "c", Detect: config.Detect{Motion: map[string]any{"min_frames": 1},
+	cam := config.Camera{ID: "c", Detect: config.Detect{Motion: config.SectionOf(map[string]any{"min_frames": 1}),
 		Zones: []config.Zone{{Name: "door", Points: [][2]int{{0, 0}, {640, 0}, {640, 200}, {0, 200}}}}}}
 	d, err := New(cam)
 	if err != nil {
@@ -106,11 +106,22 @@ func TestZoneNamed(t *testing.T) {
 
 func TestBadOptions(t *testing.T) {
 	for _, m := range []map[string]any{{"treshold": 3}, {"threshold": "x"}, {"min_area": 2.0}, {"clip": 1}} {
-		if _, err := New(config.Camera{ID: "c", Detect: config.Detect{Motion: m}}); err == nil {
+		if _, err := New(config.Camera{ID: "c", Detect: config.Detect{Motion: config.SectionOf(m)}}); err == nil {
 			t.Errorf("%v accepted", m)
 		}
 	}
-	if _, err := New(config.Camera{ID: "c", Detect: config.Detect{Motion: map[string]any{}, Zones: []config.Zone{{Name: "z", Points: [][2]int{{0, 0}}}}}}); err == nil {
+	if _, err := New(config.Camera{ID: "c", Detect: config.Detect{Motion: config.SectionOf(map[string]any{}), Zones: []config.Zone{{Name: "z", Points: [][2]int{{0, 0}}}}}}); err == nil {
 		t.Error("1-point zone accepted")
+	}
+}
+
+// sample.yaml shows the defaults.
+func TestSampleIsDefaults(t *testing.T) {
+	sec, err := config.ParseSection(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err := ParseOptions("sample", sec); err != nil || o != Defaults() {
+		t.Errorf("sample.yaml gives %+v (%v), defaults are %+v", o, err, Defaults())
 	}
 }

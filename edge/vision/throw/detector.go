@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	vision.Register(vision.Plugin{Name: "throw", Order: 3, New: New, Check: Check})
+	vision.Register(vision.Plugin{Name: "throw", Order: 3, New: New, Check: Check, Options: section{}, Sample: sample})
 }
 
 // Tuning that is not configuration; docs/throw.md explains each.

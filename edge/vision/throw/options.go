@@ -7,12 +7,15 @@
 package throw
 
 import (
+	_ "embed"
 	"fmt"
 	"math"
-	"sort"
 
 	"github.com/smartcommunity/warden/edge/config"
 )
+
+//go:embed sample.yaml
+var sample []byte
 
 // Gravity in m/s².
 const Gravity = 9.81
@@ -62,155 +65,105 @@ func (o Options) PxPerMetre() float64 { return o.Facade.FloorPx() / o.FloorHeigh
 // GPx is gravity in px/s².
 func (o Options) GPx() float64 { return Gravity * o.PxPerMetre() }
 
-func sortedKeys(m map[string]any) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
+// section is detect.throw as written; Options is what the detector uses.
+type section struct {
+	Facade       *facadeSection `yaml:"facade"`
+	FloorHeightM float64        `yaml:"floor_height_m"`
+	MinFloors    float64        `yaml:"min_floors"`
+	MinSizePx    int            `yaml:"min_size_px"`
+	MaxSizePx    int            `yaml:"max_size_px"`
+	GMin         float64        `yaml:"g_min"`
+	GMax         float64        `yaml:"g_max"`
+	Snapshot     bool           `yaml:"snapshot"`
+	Clip         bool           `yaml:"clip"`
 }
 
-func number(key string, v any) (float64, error) {
-	switch n := v.(type) {
-	case int:
-		return float64(n), nil
-	case int64:
-		return float64(n), nil
-	case float64:
-		return n, nil
-	}
-	return 0, fmt.Errorf("%s: %v is not a number", key, v)
+type facadeSection struct {
+	TopY        *float64 `yaml:"top_y"`
+	BottomY     *float64 `yaml:"bottom_y"`
+	LeftX       *float64 `yaml:"left_x"`
+	RightX      *float64 `yaml:"right_x"`
+	Floors      *int     `yaml:"floors"`
+	LowestFloor int      `yaml:"lowest_floor"`
 }
 
 // ParseOptions decodes a detect.throw section strictly; prefix names the
-// section in errors (e.g. "cameras[1].detect.throw").
-func ParseOptions(prefix string, m map[string]any) (Options, error) {
-	o := Defaults()
-	haveFacade := false
-	for _, k := range sortedKeys(m) {
-		v, key := m[k], prefix+"."+k
-		var err error
-		var f float64
-		switch k {
-		case "facade":
-			fm, ok := v.(map[string]any)
-			if !ok {
-				return o, fmt.Errorf("%s: must be a mapping {top_y, bottom_y, left_x, right_x, floors, lowest_floor}", key)
-			}
-			if o.Facade, err = parseFacade(key, fm); err != nil {
-				return o, err
-			}
-			haveFacade = true
-		case "floor_height_m":
-			if f, err = number(key, v); err == nil && (f < 2 || f > 6) {
-				err = fmt.Errorf("%s: %v is outside 2..6", key, f)
-			}
-			o.FloorHeightM = f
-		case "min_floors":
-			if f, err = number(key, v); err == nil && (f < 1 || f > 10) {
-				err = fmt.Errorf("%s: %v is outside 1..10", key, f)
-			}
-			o.MinFloors = f
-		case "min_size_px", "max_size_px":
-			if f, err = number(key, v); err == nil && (f < 1 || f > 400 || f != math.Trunc(f)) {
-				err = fmt.Errorf("%s: %v is not an integer in 1..400", key, f)
-			}
-			if k == "min_size_px" {
-				o.MinSizePx = int(f)
-			} else {
-				o.MaxSizePx = int(f)
-			}
-		case "g_min", "g_max":
-			if f, err = number(key, v); err == nil && (f < 0.2 || f > 3) {
-				err = fmt.Errorf("%s: %v is outside 0.2..3", key, f)
-			}
-			if k == "g_min" {
-				o.GMin = f
-			} else {
-				o.GMax = f
-			}
-		case "snapshot", "clip":
-			b, ok := v.(bool)
-			if !ok {
-				err = fmt.Errorf("%s: %v is not true or false", key, v)
-			}
-			if k == "snapshot" {
-				o.Snapshot = b
-			} else {
-				o.Clip = b
-			}
-		default:
-			err = fmt.Errorf("%s: unknown key (facade, floor_height_m, min_floors, min_size_px, max_size_px, g_min, g_max, snapshot, clip)", key)
-		}
-		if err != nil {
-			return o, err
-		}
+// section in errors (e.g. "cameras[1].detect.throw"), which are
+// *config.KeyError naming the key.
+func ParseOptions(prefix string, sec *config.Section) (Options, error) {
+	d := Defaults()
+	in := section{FloorHeightM: d.FloorHeightM, MinFloors: d.MinFloors, MinSizePx: d.MinSizePx, MaxSizePx: d.MaxSizePx,
+		GMin: d.GMin, GMax: d.GMax, Snapshot: d.Snapshot, Clip: d.Clip}
+	if err := sec.Decode(prefix, &in); err != nil {
+		return d, err
 	}
-	if !haveFacade {
-		return o, fmt.Errorf("%s.facade: required {top_y, bottom_y, left_x, right_x, floors}", prefix)
+	o := Options{FloorHeightM: in.FloorHeightM, MinFloors: in.MinFloors, MinSizePx: in.MinSizePx, MaxSizePx: in.MaxSizePx,
+		GMin: in.GMin, GMax: in.GMax, Snapshot: in.Snapshot, Clip: in.Clip}
+	bad := func(key, format string, a ...any) (Options, error) {
+		return o, config.Errorf(prefix, key, format, a...)
+	}
+	switch {
+	case o.FloorHeightM < 2 || o.FloorHeightM > 6:
+		return bad("floor_height_m", "%v is outside 2..6", o.FloorHeightM)
+	case o.MinFloors < 1 || o.MinFloors > 10:
+		return bad("min_floors", "%v is outside 1..10", o.MinFloors)
+	case o.MinSizePx < 1 || o.MinSizePx > 400:
+		return bad("min_size_px", "%v is not an integer in 1..400", o.MinSizePx)
+	case o.MaxSizePx < 1 || o.MaxSizePx > 400:
+		return bad("max_size_px", "%v is not an integer in 1..400", o.MaxSizePx)
+	case o.GMin < 0.2 || o.GMin > 3:
+		return bad("g_min", "%v is outside 0.2..3", o.GMin)
+	case o.GMax < 0.2 || o.GMax > 3:
+		return bad("g_max", "%v is outside 0.2..3", o.GMax)
+	case in.Facade == nil:
+		return bad("facade", "required {top_y, bottom_y, left_x, right_x, floors}")
+	}
+	var err error
+	if o.Facade, err = parseFacade(prefix+".facade", in.Facade); err != nil {
+		return o, err
 	}
 	if o.MinSizePx > o.MaxSizePx {
-		return o, fmt.Errorf("%s.min_size_px: %d is above max_size_px %d", prefix, o.MinSizePx, o.MaxSizePx)
+		return bad("min_size_px", "%d is above max_size_px %d", o.MinSizePx, o.MaxSizePx)
 	}
 	if o.GMin >= o.GMax {
-		return o, fmt.Errorf("%s.g_min: %v is not below g_max %v", prefix, o.GMin, o.GMax)
+		return bad("g_min", "%v is not below g_max %v", o.GMin, o.GMax)
 	}
 	return o, nil
 }
 
-func parseFacade(prefix string, m map[string]any) (Facade, error) {
+func parseFacade(prefix string, in *facadeSection) (Facade, error) {
 	fc := Facade{LowestFloor: 1}
-	seen := map[string]bool{}
-	for _, k := range sortedKeys(m) {
-		key := prefix + "." + k
-		f, err := number(key, m[k])
-		if err != nil {
-			if k != "top_y" && k != "bottom_y" && k != "left_x" && k != "right_x" && k != "floors" && k != "lowest_floor" {
-				return fc, fmt.Errorf("%s: unknown key (top_y, bottom_y, left_x, right_x, floors, lowest_floor)", key)
-			}
-			return fc, err
-		}
-		switch k {
-		case "top_y":
-			fc.TopY = f
-		case "bottom_y":
-			fc.BottomY = f
-		case "left_x":
-			fc.LeftX = f
-		case "right_x":
-			fc.RightX = f
-		case "floors", "lowest_floor":
-			if f != math.Trunc(f) {
-				return fc, fmt.Errorf("%s: %v is not an integer", key, f)
-			}
-			if k == "floors" {
-				fc.Floors = int(f)
-			} else {
-				fc.LowestFloor = int(f)
-			}
-		default:
-			return fc, fmt.Errorf("%s: unknown key (top_y, bottom_y, left_x, right_x, floors, lowest_floor)", key)
-		}
-		if f < -200 || f > 20000 {
-			return fc, fmt.Errorf("%s: %v is out of range", key, f)
-		}
-		seen[k] = true
+	if in.LowestFloor != 0 {
+		fc.LowestFloor = in.LowestFloor
 	}
-	for _, k := range []string{"top_y", "bottom_y", "left_x", "right_x", "floors"} {
-		if !seen[k] {
-			return fc, fmt.Errorf("%s.%s: required", prefix, k)
+	for _, f := range []struct {
+		key string
+		v   *float64
+		to  *float64
+	}{{"top_y", in.TopY, &fc.TopY}, {"bottom_y", in.BottomY, &fc.BottomY}, {"left_x", in.LeftX, &fc.LeftX}, {"right_x", in.RightX, &fc.RightX}} {
+		if f.v == nil {
+			return fc, config.Errorf(prefix, f.key, "required")
 		}
+		if *f.v < -200 || *f.v > 20000 {
+			return fc, config.Errorf(prefix, f.key, "%v is out of range", *f.v)
+		}
+		*f.to = *f.v
 	}
+	if in.Floors == nil {
+		return fc, config.Errorf(prefix, "floors", "required")
+	}
+	fc.Floors = *in.Floors
 	switch {
 	case fc.Floors < 1 || fc.Floors > 200:
-		return fc, fmt.Errorf("%s.floors: %d is outside 1..200", prefix, fc.Floors)
+		return fc, config.Errorf(prefix, "floors", "%d is outside 1..200", fc.Floors)
+	case fc.LowestFloor < -200 || fc.LowestFloor > 20000:
+		return fc, config.Errorf(prefix, "lowest_floor", "%d is out of range", fc.LowestFloor)
 	case fc.BottomY <= fc.TopY:
-		return fc, fmt.Errorf("%s.bottom_y: %v is not below top_y %v", prefix, fc.BottomY, fc.TopY)
+		return fc, config.Errorf(prefix, "bottom_y", "%v is not below top_y %v", fc.BottomY, fc.TopY)
 	case fc.RightX <= fc.LeftX:
-		return fc, fmt.Errorf("%s.right_x: %v is not right of left_x %v", prefix, fc.RightX, fc.LeftX)
+		return fc, config.Errorf(prefix, "right_x", "%v is not right of left_x %v", fc.RightX, fc.LeftX)
 	case fc.FloorPx() < 6:
-		return fc, fmt.Errorf("%s: %.1f px per floor is too small to measure a fall", prefix, fc.FloorPx())
+		return fc, config.Errorf(prefix, "", "%.1f px per floor is too small to measure a fall", fc.FloorPx())
 	}
 	return fc, nil
 }
@@ -228,7 +181,7 @@ func Check(c *config.Config) []config.Problem {
 		}
 		prefix := fmt.Sprintf("cameras[%d].detect.throw", i)
 		if _, err := ParseOptions(prefix, cam.Detect.Throw); err != nil {
-			ps = append(ps, config.Problem{Key: prefix, Line: c.Line(prefix), Msg: err.Error()})
+			ps = append(ps, c.Problem(prefix, err))
 		}
 		if cam.Detect.FPS < MinFPS {
 			k := fmt.Sprintf("cameras[%d].detect.fps", i)

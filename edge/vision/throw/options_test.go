@@ -1,6 +1,7 @@
 package throw
 
 import (
+	"errors"
 	"image"
 	"image/color"
 	"strings"
@@ -18,7 +19,7 @@ func facadeMap() map[string]any {
 }
 
 func TestParseOptions(t *testing.T) {
-	o, err := ParseOptions("cameras[1].detect.throw", map[string]any{"facade": facadeMap(), "min_floors": 3, "floor_height_m": 2.8})
+	o, err := ParseOptions("cameras[1].detect.throw", config.SectionOf(map[string]any{"facade": facadeMap(), "min_floors": 3, "floor_height_m": 2.8}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func TestParseOptions(t *testing.T) {
 		}()},
 	}
 	for key, m := range bad {
-		_, err := ParseOptions("cameras[1].detect.throw", m)
+		_, err := ParseOptions("cameras[1].detect.throw", config.SectionOf(m))
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("%s: err %v", key, err)
 		}
@@ -56,7 +57,7 @@ func TestFactoryAndCheck(t *testing.T) {
 	if d, err := New(cam); d != nil || err != nil {
 		t.Fatalf("no section: %v %v", d, err)
 	}
-	cam.Detect.Throw = map[string]any{"facade": facadeMap()}
+	cam.Detect.Throw = config.SectionOf(map[string]any{"facade": facadeMap()})
 	d, err := New(cam)
 	if err != nil || d == nil {
 		t.Fatalf("New: %v", err)
@@ -110,3 +111,46 @@ func TestStaticNoise(t *testing.T) {
 }
 
 func colorRGBA(g uint8) color.RGBA { return color.RGBA{g, g, g, 0} }
+
+// A mistake inside detect.throw fails the load at its own key and line,
+// in block and flow style alike.
+func TestCheckNamesKeyAndLine(t *testing.T) {
+	for _, c := range []struct {
+		yaml, key string
+		line      int
+	}{
+		{"      facade: {top_y: 60, bottom_y: 660, left_x: 240, right_x: 1040, floors: 18}\n      min_floorz: 3\n", "cameras[0].detect.throw.min_floorz", 9},
+		{"      facade:\n        top_y: 60\n        bottom_y: 660\n        left_x: 240\n        right_x: 1040\n        floors: many\n", "cameras[0].detect.throw.facade.floors", 13},
+		{"      facade: {top_y: 60, bottom_y: 30, left_x: 240, right_x: 1040, floors: 18}\n", "cameras[0].detect.throw.facade.bottom_y", 8},
+		{"      facade: {top_y: 60, bottom_y: 660, left_x: 240, right_x: 1040, floors: 18}\n      g_min: 9\n", "cameras[0].detect.throw.g_min", 9},
+	} {
+		doc := "gateway: {id: gw}\ncameras:\n  - id: facade-3\n    url: rtsp://127.0.0.1/x\n    detect:\n      fps: 25\n      throw:\n" +
+			strings.ReplaceAll(c.yaml, "\n      ", "\n        ")
+		doc = strings.Replace(doc, "throw:\n      ", "throw:\n        ", 1)
+		_, err := config.Parse("t.yaml", []byte(doc), Check)
+		var ce *config.Error
+		if !errors.As(err, &ce) || len(ce.Problems) != 1 {
+			t.Errorf("%s: %v", c.key, err)
+			continue
+		}
+		if p := ce.Problems[0]; p.Key != c.key || p.Line != c.line {
+			t.Errorf("problem %v, want %s at line %d\n%s", p, c.key, c.line, doc)
+		}
+	}
+}
+
+// sample.yaml shows the defaults (and an example facade).
+func TestSampleIsDefaults(t *testing.T) {
+	sec, err := config.ParseSection(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := ParseOptions("sample", sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Facade = Facade{}
+	if o != Defaults() {
+		t.Errorf("sample.yaml gives %+v, defaults are %+v", o, Defaults())
+	}
+}

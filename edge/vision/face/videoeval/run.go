@@ -102,7 +102,7 @@ func Run(ctx context.Context, set Set, o Options) (Result, error) {
 
 	var det *face.Detector
 	var evs []*event.Event
-	cam := config.Camera{ID: "gate", Detect: config.Detect{FPS: o.FPS, Face: map[string]any{}}}
+	cam := config.Camera{ID: "gate", Detect: config.Detect{FPS: o.FPS, Face: config.SectionOf(map[string]any{})}}
 	fac := func(cam config.Camera) (vision.Detector, error) {
 		d, err := face.NewDetector(cam.ID, fo, face.Deps{})
 		det = d

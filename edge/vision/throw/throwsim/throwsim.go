@@ -8,6 +8,7 @@ package throwsim
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/smartcommunity/warden/edge/config"
 	"image"
 	"image/color"
 	"io"
@@ -102,10 +103,10 @@ type Truth struct {
 }
 
 // ThrowSection is the camera's detect.throw config for this clip.
-func (t Truth) ThrowSection() map[string]any {
+func (t Truth) ThrowSection() *config.Section {
 	f := t.Facade
-	return map[string]any{"facade": map[string]any{"top_y": f.TopY, "bottom_y": f.BottomY, "left_x": f.LeftX, "right_x": f.RightX,
-		"floors": f.Floors, "lowest_floor": f.LowestFloor}, "floor_height_m": t.FloorHeightM}
+	return config.SectionOf(map[string]any{"facade": map[string]any{"top_y": f.TopY, "bottom_y": f.BottomY, "left_x": f.LeftX, "right_x": f.RightX,
+		"floors": f.Floors, "lowest_floor": f.LowestFloor}, "floor_height_m": t.FloorHeightM})
 }
 
 // ReadTruth loads a ground-truth file; Clip is made absolute.

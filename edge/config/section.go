@@ -1,0 +1,308 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Section is a plugin's own part of the config (a camera's detect.throw):
+// config keeps its YAML, and the plugin decodes it into its typed options
+// with Decode. A nil *Section is an absent section (the plugin is off).
+type Section struct{ node *yaml.Node }
+
+// SectionOf builds a section from a Go value (a map or a struct with yaml
+// tags), for configs made in code: tests, evaluations.
+func SectionOf(v any) *Section {
+	var n yaml.Node
+	if err := n.Encode(v); err != nil || n.Kind != yaml.MappingNode {
+		n = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	}
+	return &Section{node: &n}
+}
+
+// ParseSection reads a section from YAML text (a plugin's sample.yaml).
+func ParseSection(data []byte) (*Section, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, errors.New("not a mapping")
+	}
+	return &Section{node: doc.Content[0]}, nil
+}
+
+// UnmarshalYAML keeps the node; the plugin decodes it.
+func (s *Section) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return valueError(n, "must be a mapping of the plugin's keys ({} for its defaults)")
+	}
+	s.node = n
+	return nil
+}
+
+// MarshalYAML writes the section back as it was read.
+func (s Section) MarshalYAML() (any, error) { return s.node, nil }
+
+// Map is the section as plain values (what a caller edits before
+// SectionOf makes a section again).
+func (s *Section) Map() map[string]any {
+	m := map[string]any{}
+	if s != nil && s.node != nil {
+		_ = s.node.Decode(&m)
+	}
+	return m
+}
+
+// KeyError is a problem with one key of a section; Key is its full path
+// ("cameras[1].detect.throw.facade.floors"), so a config check finds its
+// line.
+type KeyError struct {
+	Key string
+	Msg string
+}
+
+func (e *KeyError) Error() string { return e.Key + ": " + e.Msg }
+
+// Errorf is a KeyError at prefix.key.
+func Errorf(prefix, key, format string, a ...any) error {
+	if key != "" {
+		prefix += "." + key
+	}
+	return &KeyError{Key: prefix, Msg: fmt.Sprintf(format, a...)}
+}
+
+// Problem turns an error of a plugin's section parser into a config
+// problem at its key's line (the section's own when it names no key).
+func (c *Config) Problem(section string, err error) Problem {
+	var ke *KeyError
+	if errors.As(err, &ke) {
+		return Problem{Key: ke.Key, Line: c.Line(ke.Key), Msg: ke.Msg}
+	}
+	return Problem{Key: section, Line: c.Line(section), Msg: err.Error()}
+}
+
+var typeErrRe = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// Decode decodes the section strictly into out, a pointer to a struct
+// with yaml tags that holds the defaults: the first unknown key (with the
+// keys it may be) or wrong type is a *KeyError under prefix.
+func (s *Section) Decode(prefix string, out any) error {
+	if s == nil || s.node == nil {
+		return nil
+	}
+	if err := knownKeys(s.node, reflect.TypeOf(out), prefix); err != nil {
+		return err
+	}
+	err := s.node.Decode(out)
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg, key := te.Errors[0], prefix
+		if m := typeErrRe.FindStringSubmatch(msg); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			msg = m[2]
+			val := ""
+			if a, b := strings.Index(msg, "`"), strings.LastIndex(msg, "`"); a >= 0 && b > a {
+				val = msg[a+1 : b]
+			}
+			if k := keyAtLine(s.node, line, val, ""); k != "" {
+				key = prefix + "." + k
+			}
+		}
+		return &KeyError{Key: key, Msg: msg}
+	}
+	if err != nil {
+		return &KeyError{Key: prefix, Msg: err.Error()}
+	}
+	return nil
+}
+
+// knownKeys reports the first key of n that t (a struct, through
+// pointers) has no field for, in document order.
+func knownKeys(n *yaml.Node, t reflect.Type, prefix string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i].Value, n.Content[i+1]
+			ft, ok := fields[k]
+			if !ok {
+				names := make([]string, 0, len(fields))
+				for name := range fields {
+					names = append(names, name)
+				}
+				sort.Strings(names)
+				return &KeyError{Key: prefix + "." + k, Msg: "unknown key (" + strings.Join(names, ", ") + ")"}
+			}
+			if err := knownKeys(v, ft, prefix+"."+k); err != nil {
+				return err
+			}
+		}
+	case n.Kind == yaml.SequenceNode && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
+		for i, c := range n.Content {
+			if err := knownKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", prefix, i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// yamlFields maps a struct's YAML keys to their types, inline structs
+// included.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(opts, "inline") && f.Type.Kind() == reflect.Struct {
+			for k, v := range yamlFields(f.Type) {
+				out[k] = v
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = f.Type
+	}
+	return out
+}
+
+// keyAtLine is the path of the key whose scalar value val is on line
+// (several may share a line in flow style).
+func keyAtLine(n *yaml.Node, line int, val, prefix string) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := n.Content[i].Value
+			if prefix != "" {
+				p = prefix + "." + p
+			}
+			if v := n.Content[i+1]; v.Line == line && v.Kind == yaml.ScalarNode && (val == "" || v.Value == val) {
+				return p
+			}
+			if k := keyAtLine(n.Content[i+1], line, val, p); k != "" {
+				return k
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if k := keyAtLine(c, line, val, fmt.Sprintf("%s[%d]", prefix, i)); k != "" {
+				return k
+			}
+		}
+	}
+	return ""
+}
+
+// StructKeys lists every key path of a config type: "a.b" for nested
+// sections, "a[].b" inside lists. Maps and Sections are leaves: their keys
+// belong to other packages.
+func StructKeys(t reflect.Type) []string {
+	out := map[string]bool{}
+	structKeys(t, "", out)
+	keys := make([]string, 0, len(out))
+	for k := range out {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func structKeys(t reflect.Type, prefix string, out map[string]bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || t == reflect.TypeOf(Section{}) {
+		return
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" || strings.Contains(opts, "inline") {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		path := name
+		if prefix != "" {
+			path = prefix + "." + name
+		}
+		out[path] = true
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		switch ft.Kind() {
+		case reflect.Struct:
+			structKeys(ft, path, out)
+		case reflect.Slice, reflect.Array:
+			if el := ft.Elem(); el.Kind() == reflect.Struct || (el.Kind() == reflect.Pointer && el.Elem().Kind() == reflect.Struct) {
+				structKeys(el, path+"[]", out)
+			}
+		}
+	}
+}
+
+// NodeKeys lists the key paths present in a YAML node, in StructKeys' form.
+func NodeKeys(n *yaml.Node) []string {
+	out := map[string]bool{}
+	nodeKeys(n, "", out)
+	keys := make([]string, 0, len(out))
+	for k := range out {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Keys are the key paths the section holds.
+func (s *Section) Keys() []string {
+	if s == nil || s.node == nil {
+		return nil
+	}
+	return NodeKeys(s.node)
+}
+
+func nodeKeys(n *yaml.Node, prefix string, out map[string]bool) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			nodeKeys(c, prefix, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := n.Content[i].Value
+			if prefix != "" {
+				p = prefix + "." + p
+			}
+			out[p] = true
+			nodeKeys(n.Content[i+1], p, out)
+		}
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			nodeKeys(c, prefix+"[]", out)
+		}
+	}
+}
