@@ -15,6 +15,7 @@ import (
 	"github.com/smartcommunity/warden/edge/alarm"
 	"github.com/smartcommunity/warden/edge/audit"
 	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/event/eventtest"
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/store/storetest"
 )
@@ -98,15 +99,7 @@ func (e *env) run(t *testing.T) (stop func()) {
 }
 
 func mk(typ, src string, sev event.Severity) *event.Event {
-	e, err := event.Make(event.Origin{
-		Gateway: "gw-test", Site: "site",
-		Source:   event.Source{Kind: "gas_detector", ID: src},
-		Location: event.Location{Building: "3", Unit: "2", Room: "201"},
-	}, typ, sev, nil)
-	if err != nil {
-		panic(err)
-	}
-	return e
+	return eventtest.New(typ, eventtest.Source("gas_detector", src), eventtest.Severity(sev))
 }
 
 // commit appends events to the store (which sets Seq) and returns them.

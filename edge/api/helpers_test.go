@@ -18,6 +18,7 @@ import (
 	"github.com/smartcommunity/warden/edge/api"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/event/eventtest"
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/store/storetest"
 )
@@ -42,13 +43,7 @@ func testTokens() []config.Token {
 	}
 }
 
-func mkEvent(typ string) *event.Event {
-	return event.New(event.Origin{
-		Gateway: "gw-test", Site: "site",
-		Source:   event.Source{Kind: "gas_detector", ID: "gas-3-2-201"},
-		Location: event.Location{Building: "3", Unit: "2", Room: "201"},
-	}, typ, nil)
-}
+func mkEvent(typ string) *event.Event { return eventtest.New(typ) }
 
 func appendN(t *testing.T, st *store.Store, n int, types ...string) {
 	t.Helper()

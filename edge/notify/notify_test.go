@@ -22,6 +22,7 @@ import (
 	"github.com/smartcommunity/warden/edge/alarm"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/event/eventtest"
 	"github.com/smartcommunity/warden/edge/store"
 
 	"github.com/smartcommunity/warden/edge/testenv"
@@ -73,10 +74,7 @@ func newEnv(t *testing.T, dir string, cfg config.Notify, devices []config.Device
 
 func (e *env) raise(t *testing.T, typ, src, kind string, loc event.Location, media ...event.Media) *alarm.Alarm {
 	t.Helper()
-	ev, err := event.Make(event.Origin{Gateway: "gw", Site: "site", Source: event.Source{Kind: kind, ID: src}, Location: loc}, typ, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := eventtest.New(typ, eventtest.Gateway("gw", "site"), eventtest.Source(kind, src), eventtest.Location(loc))
 	ev.Media = media
 	if err := e.st.Append(context.Background(), ev); err != nil {
 		t.Fatal(err)

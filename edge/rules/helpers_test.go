@@ -21,6 +21,7 @@ import (
 	"github.com/smartcommunity/warden/edge/bus/bustest"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/event/eventtest"
 	"github.com/smartcommunity/warden/edge/rules"
 	"github.com/smartcommunity/warden/edge/store"
 )
@@ -181,8 +182,8 @@ func (e *env) drain() []recv {
 var origin0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
 func mk(typ string, src event.Source, loc event.Location, at time.Time, data map[string]any) event.Event {
-	e := event.New(event.Origin{Gateway: "gw-test", Site: "xjl", Source: src, Location: loc, Time: at}, typ, data)
-	return *e
+	return *eventtest.New(typ, eventtest.Gateway("gw-test", "xjl"), eventtest.Source(src.Kind, src.ID), eventtest.Location(loc),
+		eventtest.At(at), eventtest.Data(data))
 }
 
 // metric is the value of a gauge, counter (or histogram's count) with the

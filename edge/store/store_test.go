@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/event/eventtest"
 	"github.com/smartcommunity/warden/edge/testenv"
 )
 
@@ -26,15 +27,8 @@ var testTypes = []string{event.GasLeak, event.GateVehicle, event.WristbandHR, ev
 
 func mkEvent(t testing.TB, typ string, sev event.Severity, building string) *event.Event {
 	t.Helper()
-	ev, err := event.Make(event.Origin{
-		Gateway: "gw-test", Site: "site",
-		Source:   event.Source{Kind: "test", ID: "src-" + building},
-		Location: event.Location{Building: building, Unit: "2", Room: "201"},
-	}, typ, sev, map[string]any{"n": 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ev
+	return eventtest.New(typ, eventtest.Severity(sev), eventtest.Source("test", "src-"+building),
+		eventtest.Location(event.Location{Building: building, Unit: "2", Room: "201"}), eventtest.Data(map[string]any{"n": 1}))
 }
 
 func openStore(t testing.TB, opts Options) *Store {

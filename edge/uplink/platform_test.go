@@ -17,6 +17,7 @@ import (
 
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/event/eventtest"
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/uplink"
 )
@@ -206,11 +207,7 @@ func (p *platform) distinct() int {
 }
 
 func mkEvent(typ string, sev event.Severity, data map[string]any) *event.Event {
-	ev, err := event.Make(event.Origin{Gateway: "gw-test", Site: "site", Source: event.Source{Kind: "test", ID: "t1"}}, typ, sev, data)
-	if err != nil {
-		panic(err)
-	}
-	return ev
+	return eventtest.New(typ, eventtest.Severity(sev), eventtest.Data(data), eventtest.Source("test", "t1"), eventtest.Location(event.Location{}))
 }
 
 // fill appends n info events in commits of up to 200.
