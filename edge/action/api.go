@@ -27,12 +27,11 @@ func commandRole(kind, action string) api.Role {
 	return ""
 }
 
-// Mount registers POST /api/v1/devices/{id}/command (guard; a valve open
-// needs admin and a note) and GET /api/v1/audit?after=&limit= (admin).
-// Every command, refused ones included, is audited with the caller's name.
-func (a *Actuators) Mount(s *api.Server) {
-	s.Handle("POST /api/v1/devices/{id}/command", api.RoleGuard, http.HandlerFunc(a.command))
-	s.Handle("GET /api/v1/audit", api.RoleAdmin, http.HandlerFunc(a.listAudit))
+// HTTP is the command handler (a valve open needs admin and a note) and
+// the audit list (?after=&limit=); edge/api/routes.go serves them. Every
+// command, refused ones included, is audited with the caller's name.
+func (a *Actuators) HTTP() api.ActionHandlers {
+	return api.ActionHandlers{Command: http.HandlerFunc(a.command), Audit: http.HandlerFunc(a.listAudit)}
 }
 
 func (a *Actuators) command(w http.ResponseWriter, r *http.Request) {

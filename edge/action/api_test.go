@@ -113,7 +113,7 @@ func newAPIRig(t *testing.T) *apiRig {
 		{Name: "platform", Token: platformToken, Role: "platform"},
 		{Name: "root", Token: adminToken, Role: "admin"},
 	}})
-	act.Mount(s)
+	s.Mount(api.Handlers{Actions: act.HTTP()})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return &apiRig{t: t, srv: srv, cmds: cmds, audit: al, act: act}

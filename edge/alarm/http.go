@@ -19,40 +19,42 @@ import (
 // the action (acknowledging twice, resolving a resolved alarm).
 const CodeConflict = "conflict"
 
-// Mount registers the alarm routes on s: reading needs the platform role
-// (guards and admins read too), acting needs guard.
+// HTTP is the alarm handlers; edge/api/routes.go serves them, reading for
+// the platform role (guards and admins read too), acting for guards:
 //
-//	GET  /api/v1/alarms?state=open|acknowledged|resolved&limit=&before=
-//	GET  /api/v1/alarms/{id}
-//	GET  /api/v1/alarms/stats?day=YYYY-MM-DD (default today, local time)
-//	GET  /api/v1/alarms/duty                   the duty roster
-//	POST /api/v1/alarms/{id}/ack      {"note":"..."} (optional)
-//	POST /api/v1/alarms/{id}/resolve  {"note":"...","outcome":"real|false_alarm|test|duplicate"} (note required, outcome optional)
-//	POST /api/v1/alarms/{id}/assign   {"to":"<guard>","note":"..."}
-//	POST /api/v1/alarms/{id}/accept   (the assigned guard)
-//	POST /api/v1/alarms/{id}/onscene  {"note":"..."}
-func (m *Manager) Mount(s *api.Server) {
-	s.Handle("GET /api/v1/alarms", api.RolePlatform, http.HandlerFunc(m.httpList))
-	s.Handle("GET /api/v1/alarms/stats", api.RolePlatform, http.HandlerFunc(m.httpStats))
-	s.Handle("GET /api/v1/alarms/duty", api.RoleGuard, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		api.WriteJSON(w, http.StatusOK, map[string]any{"duty": append([]string{}, m.o.Duty...), "accept_within_seconds": m.o.AcceptWithin.Seconds()})
-	}))
-	s.Handle("GET /api/v1/alarms/{id}", api.RolePlatform, http.HandlerFunc(m.httpGet))
-	s.Handle("POST /api/v1/alarms/{id}/ack", api.RoleGuard, m.action(func(ctx context.Context, id, actor string, b actBody) (*Alarm, error) {
-		return m.Ack(ctx, id, actor, b.Note)
-	}))
-	s.Handle("POST /api/v1/alarms/{id}/resolve", api.RoleGuard, m.action(func(ctx context.Context, id, actor string, b actBody) (*Alarm, error) {
-		return m.ResolveAs(ctx, id, actor, b.Note, b.Outcome)
-	}, "outcome"))
-	s.Handle("POST /api/v1/alarms/{id}/assign", api.RoleGuard, m.action(func(ctx context.Context, id, actor string, b actBody) (*Alarm, error) {
-		return m.Assign(ctx, id, actor, b.To, b.Note)
-	}, "to"))
-	s.Handle("POST /api/v1/alarms/{id}/accept", api.RoleGuard, m.action(func(ctx context.Context, id, actor string, b actBody) (*Alarm, error) {
-		return m.Accept(ctx, id, actor)
-	}))
-	s.Handle("POST /api/v1/alarms/{id}/onscene", api.RoleGuard, m.action(func(ctx context.Context, id, actor string, b actBody) (*Alarm, error) {
-		return m.OnScene(ctx, id, actor, b.Note)
-	}))
+//	List     ?state=open|acknowledged|resolved&limit=&before=
+//	Get      one alarm
+//	Stats    ?day=YYYY-MM-DD (default today, local time)
+//	Duty     the duty roster
+//	Ack      {"note":"..."} (optional)
+//	Resolve  {"note":"...","outcome":"real|false_alarm|test|duplicate"} (note required, outcome optional)
+//	Assign   {"to":"<guard>","note":"..."}
+//	Accept   (the assigned guard)
+//	OnScene  {"note":"..."}
+func (m *Manager) HTTP() api.AlarmHandlers {
+	return api.AlarmHandlers{
+		List:  http.HandlerFunc(m.httpList),
+		Stats: http.HandlerFunc(m.httpStats),
+		Duty: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			api.WriteJSON(w, http.StatusOK, map[string]any{"duty": append([]string{}, m.o.Duty...), "accept_within_seconds": m.o.AcceptWithin.Seconds()})
+		}),
+		Get: http.HandlerFunc(m.httpGet),
+		Ack: m.action(func(ctx context.Context, id, actor string, b actBody) (*Alarm, error) {
+			return m.Ack(ctx, id, actor, b.Note)
+		}),
+		Resolve: m.action(func(ctx context.Context, id, actor string, b actBody) (*Alarm, error) {
+			return m.ResolveAs(ctx, id, actor, b.Note, b.Outcome)
+		}, "outcome"),
+		Assign: m.action(func(ctx context.Context, id, actor string, b actBody) (*Alarm, error) {
+			return m.Assign(ctx, id, actor, b.To, b.Note)
+		}, "to"),
+		Accept: m.action(func(ctx context.Context, id, actor string, b actBody) (*Alarm, error) {
+			return m.Accept(ctx, id, actor)
+		}),
+		OnScene: m.action(func(ctx context.Context, id, actor string, b actBody) (*Alarm, error) {
+			return m.OnScene(ctx, id, actor, b.Note)
+		}),
+	}
 }
 
 type listResponse struct {

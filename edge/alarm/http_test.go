@@ -50,7 +50,7 @@ func newHTTPEnvWith(t *testing.T, mod func(*alarm.Options)) *httpEnv {
 			{Name: "root", Token: adminTok, Role: "admin"},
 		},
 	})
-	e.m.Mount(srv)
+	srv.Mount(api.Handlers{Alarms: e.m.HTTP()})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return &httpEnv{env: e, ts: ts}

@@ -99,12 +99,13 @@ type Options struct {
 
 // Server is the HTTP API. Create it with New.
 type Server struct {
-	opts   Options
-	log    *slog.Logger
-	met    *metrics
-	tokens Tokens
-	mux    *http.ServeMux
-	live   *liveHub
+	opts    Options
+	log     *slog.Logger
+	met     *metrics
+	tokens  Tokens
+	mux     *http.ServeMux
+	mounted map[string]bool // patterns Mount has served
+	live    *liveHub
 
 	running []atomic.Bool // per readiness check: a run is in flight
 
@@ -153,33 +154,16 @@ func New(o Options) *Server {
 	s.log = s.log.With("component", "api")
 	s.live = newLiveHub(o.LiveRing, o.Events)
 	s.tokens = ParseTokens(o.Tokens, func(err error) { s.log.Error("api: ignoring token", "err", err) })
-	s.routes()
+	s.mounted = map[string]bool{}
+	s.Mount(Handlers{})
 	return s
-}
-
-func (s *Server) routes() {
-	metricsRole := RolePlatform
-	if s.opts.MetricsPublic {
-		metricsRole = RolePublic
-	}
-	s.Handle("GET /healthz", RolePublic, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	}))
-	s.Handle("GET /readyz", RolePublic, http.HandlerFunc(s.readyz))
-	s.Handle("GET /metrics", metricsRole, s.metricsHandler())
-	s.Handle("GET /api/v1/events", RolePlatform, http.HandlerFunc(s.listEvents))
-	s.Handle("GET /api/v1/events/stream", RolePlatform, http.HandlerFunc(s.stream))
-	s.Handle("GET /api/v1/media/{id}", RolePlatform, http.HandlerFunc(s.media))
-	s.Handle("GET /api/v1/devices", RolePlatform, http.HandlerFunc(s.devices))
-	s.Handle("GET /api/v1/cameras", RolePlatform, http.HandlerFunc(s.cameras))
-	s.Handle("GET /api/v1/cameras/{id}/snapshot", RolePlatform, http.HandlerFunc(s.snapshot))
-	s.Handle("GET /api/v1/cameras/{id}/recent.mp4", RoleGuard, http.HandlerFunc(s.recent))
-	s.Handle("GET /api/v1/deadletters", RoleAdmin, http.HandlerFunc(s.deadLetters))
 }
 
 // Handle mounts h at pattern (Go ServeMux syntax, e.g. "POST /api/v1/alarms/{id}/ack")
 // behind authentication for role, the body limit, panic recovery and
-// metrics. It panics on a duplicate pattern, like ServeMux. Call it before Serve.
+// metrics. It panics on a duplicate pattern, like ServeMux. Call it before
+// Serve. The gateway's routes are declared in routes.go and served by
+// Mount; Handle is for a test's own.
 func (s *Server) Handle(pattern string, role Role, h http.Handler) {
 	s.mux.Handle(pattern, s.instrument(pattern, s.guard(pattern, role, h)))
 }

@@ -174,19 +174,17 @@ func contentType(p string) string {
 	return "application/octet-stream"
 }
 
-// Mount registers the page and the session routes on s:
+// HTTP is the page and the session handlers (edge/api/routes.go serves
+// them):
 //
-//	GET    /                   the page (public)
-//	GET    /console/{file}     its script, style sheet and catalogue (public)
-//	POST   /api/v1/session     log in: {"username","password"} or {"token"} (public, rate limited)
-//	GET    /api/v1/session     who is logged in, and the session's CSRF token
-//	DELETE /api/v1/session     log out (CSRF header required)
-func (c *Console) Mount(s *api.Server) {
-	s.Handle("GET /{$}", api.RolePublic, http.HandlerFunc(c.serveIndex))
-	s.Handle("GET /console/{file}", api.RolePublic, http.HandlerFunc(c.serveAsset))
-	s.Handle("POST /api/v1/session", api.RolePublic, http.HandlerFunc(c.login))
-	s.Handle("GET /api/v1/session", api.RolePlatform, http.HandlerFunc(c.whoami))
-	s.Handle("DELETE /api/v1/session", api.RolePlatform, http.HandlerFunc(c.logout))
+//	Index   the page (public)
+//	Asset   its script, style sheet and catalogue (public)
+//	Login   {"username","password"} or {"token"} (public, rate limited)
+//	WhoAmI  who is logged in, and the session's CSRF token
+//	Logout  (CSRF header required)
+func (c *Console) HTTP() api.ConsoleHandlers {
+	return api.ConsoleHandlers{Index: http.HandlerFunc(c.serveIndex), Asset: http.HandlerFunc(c.serveAsset),
+		Login: http.HandlerFunc(c.login), WhoAmI: http.HandlerFunc(c.whoami), Logout: http.HandlerFunc(c.logout)}
 }
 
 // csp keeps the page to its own origin: no inline script, no CDN.

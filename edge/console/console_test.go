@@ -88,7 +88,7 @@ func newFixtureAt(t *testing.T, dir string, now time.Time, mod func(*Options)) *
 	}
 	f.c = c
 	s := api.New(api.Options{Events: st, Media: st, Tokens: tokens, SessionAuth: c.SessionAuth, Logger: quiet()})
-	c.Mount(s)
+	s.Mount(api.Handlers{Console: c.HTTP()})
 	s.Handle("POST /api/v1/test/act", api.RoleGuard, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := api.PrincipalFrom(r.Context())
 		api.WriteJSON(w, http.StatusOK, p)

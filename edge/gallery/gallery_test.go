@@ -180,7 +180,7 @@ func (thresholdEmbedder) Threshold() float64 { return 0.45 }
 func TestHTTP(t *testing.T) {
 	g, _, _, _ := open(t)
 	srv := api.New(api.Options{Tokens: []config.Token{{Name: "boss", Token: "admintok", Role: "admin"}, {Name: "desk", Token: "guardtok", Role: "guard"}}})
-	g.Mount(srv, fakeEmbedder{})
+	srv.Mount(api.Handlers{Gallery: g.HTTP(fakeEmbedder{})})
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 	do := func(method, path, tok, ctype string, body []byte) (int, string) {
@@ -217,7 +217,7 @@ func TestHTTP(t *testing.T) {
 	// The same face for another person: refused naming p7 (the engine's
 	// threshold applies when the embedder has one).
 	srv2 := api.New(api.Options{Tokens: []config.Token{{Name: "boss", Token: "admintok", Role: "admin"}}})
-	g.Mount(srv2, thresholdEmbedder{})
+	srv2.Mount(api.Handlers{Gallery: g.HTTP(thresholdEmbedder{})})
 	ts2 := httptest.NewServer(srv2.Handler())
 	defer ts2.Close()
 	js9, _ := json.Marshal(map[string]any{"person": "p9", "images": []string{base64.StdEncoding.EncodeToString([]byte("face"))}})

@@ -18,22 +18,23 @@ type Embedder interface {
 	Template(img []byte, source string) (Template, error)
 }
 
-// Mount adds the admin-only gallery routes to s:
+// HTTP is the gallery's handlers (edge/api/routes.go serves them):
 //
-//	GET    /api/v1/gallery          {"persons":[…]}
-//	POST   /api/v1/gallery          enrol: multipart (person, name, group, image…)
-//	                                or JSON {"person","name","group","images":[base64…]}
-//	DELETE /api/v1/gallery/{id}     remove a person with templates and crops
+//	List    {"persons":[…]}
+//	Enrol   multipart (person, name, group, image…)
+//	        or JSON {"person","name","group","images":[base64…]}
+//	Remove  a person with templates and crops
 //
-// and, for guards, GET /api/v1/faces/unknown/{id} and …/{id}/scene: an
-// unknown face's crop and its scene, decrypted on the fly (the files on
-// disk are sealed).
-func (g *Gallery) Mount(s *api.Server, e Embedder) {
-	s.Handle("GET /api/v1/faces/unknown/{id}", api.RoleGuard, http.HandlerFunc(g.httpUnknown(g.UnknownCrop, "crop")))
-	s.Handle("GET /api/v1/faces/unknown/{id}/scene", api.RoleGuard, http.HandlerFunc(g.httpUnknown(g.UnknownScene, "scene")))
-	s.Handle("GET /api/v1/gallery", api.RoleAdmin, http.HandlerFunc(g.httpList))
-	s.Handle("POST /api/v1/gallery", api.RoleAdmin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.httpEnroll(w, r, e) }))
-	s.Handle("DELETE /api/v1/gallery/{id}", api.RoleAdmin, http.HandlerFunc(g.httpRemove))
+// and UnknownCrop, UnknownScene: an unknown face's crop and its scene,
+// decrypted on the fly (the files on disk are sealed).
+func (g *Gallery) HTTP(e Embedder) api.GalleryHandlers {
+	return api.GalleryHandlers{
+		UnknownCrop:  http.HandlerFunc(g.httpUnknown(g.UnknownCrop, "crop")),
+		UnknownScene: http.HandlerFunc(g.httpUnknown(g.UnknownScene, "scene")),
+		List:         http.HandlerFunc(g.httpList),
+		Enrol:        http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.httpEnroll(w, r, e) }),
+		Remove:       http.HandlerFunc(g.httpRemove),
+	}
 }
 
 func actor(r *http.Request) string {

@@ -145,8 +145,7 @@ func newRig(t *testing.T, gc config.Gate) *rig {
 		{Name: "platform", Token: platformToken, Role: "platform"},
 		{Name: "root", Token: adminToken, Role: "admin"},
 	}})
-	ctl.Mount(s)
-	act.Mount(s)
+	s.Mount(api.Handlers{Gate: ctl.HTTP(), Actions: act.HTTP()})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return &rig{t: t, clk: clk, st: st, ctl: ctl, router: router, srv: srv, cmds: cmds, audit: al}

@@ -209,12 +209,11 @@ func (c *Controller) audit(e audit.Entry, err error) {
 	}
 }
 
-// Mount registers the visitor pass routes (guard role):
-// POST/GET /api/v1/gate/passes and DELETE /api/v1/gate/passes/{id}.
-func (c *Controller) Mount(s *api.Server) {
-	s.Handle("POST /api/v1/gate/passes", api.RoleGuard, http.HandlerFunc(c.postPass))
-	s.Handle("GET /api/v1/gate/passes", api.RoleGuard, http.HandlerFunc(c.listPasses))
-	s.Handle("DELETE /api/v1/gate/passes/{id}", api.RoleGuard, http.HandlerFunc(c.deletePass))
+// HTTP is the visitor pass handlers (edge/api/routes.go serves them):
+// create, list and delete a pass.
+func (c *Controller) HTTP() api.GateHandlers {
+	return api.GateHandlers{CreatePass: http.HandlerFunc(c.postPass), ListPasses: http.HandlerFunc(c.listPasses),
+		DeletePass: http.HandlerFunc(c.deletePass)}
 }
 
 func actorOf(r *http.Request) string {

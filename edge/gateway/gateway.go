@@ -310,18 +310,17 @@ func (g *Gateway) build() (err error) {
 		Registerer:    g.reg,
 		Logger:        g.log,
 	})
-	g.alarms.Mount(g.api)
-	g.act.Mount(g.api)
-	g.gate.Mount(g.api)
-	g.zones.Mount(g.api)
-	g.console.Mount(g.api)
-	if g.gallery != nil {
-		g.gallery.Mount(g.api, g.faceEngine)
+	h := api.Handlers{
+		Alarms: g.alarms.HTTP(), Actions: g.act.HTTP(), Gate: g.gate.HTTP(), Zones: g.zones.HTTP(), Console: g.console.HTTP(),
+		Places: PlacesHandler(cfg),
+		Uplink: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			api.WriteJSON(w, http.StatusOK, map[string]any{"targets": g.uplink.Load().Status()})
+		}),
 	}
-	g.api.Handle("GET /api/v1/places", api.RolePlatform, PlacesHandler(cfg))
-	g.api.Handle("GET /api/v1/uplink", api.RolePlatform, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		api.WriteJSON(w, http.StatusOK, map[string]any{"targets": g.uplink.Load().Status()})
-	}))
+	if g.gallery != nil {
+		h.Gallery = g.gallery.HTTP(g.faceEngine)
+	}
+	g.api.Mount(h)
 	return g.buildMQTT()
 }
 

@@ -8,20 +8,15 @@ import (
 	"github.com/smartcommunity/warden/edge/api"
 )
 
-// Router is where routes are mounted; *api.Server is one.
-type Router interface {
-	Handle(pattern string, role api.Role, h http.Handler)
-}
-
-// Mount adds GET /api/v1/zones (platform) and POST
-// /api/v1/zones/{name}/arm, /disarm and /auto (guard).
-func (z *Zones) Mount(r Router) {
-	r.Handle("GET /api/v1/zones", api.RolePlatform, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		api.WriteJSON(w, http.StatusOK, map[string]any{"zones": z.States()})
-	}))
-	r.Handle("POST /api/v1/zones/{name}/arm", api.RoleGuard, z.override("arm"))
-	r.Handle("POST /api/v1/zones/{name}/disarm", api.RoleGuard, z.override("disarm"))
-	r.Handle("POST /api/v1/zones/{name}/auto", api.RoleGuard, z.override("auto"))
+// HTTP is the zone list and the arm, disarm and auto overrides
+// (edge/api/routes.go serves them).
+func (z *Zones) HTTP() api.ZoneHandlers {
+	return api.ZoneHandlers{
+		List: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			api.WriteJSON(w, http.StatusOK, map[string]any{"zones": z.States()})
+		}),
+		Arm: z.override("arm"), Disarm: z.override("disarm"), Auto: z.override("auto"),
+	}
 }
 
 // overrideBody is the optional body: until is RFC 3339 or a duration from

@@ -232,7 +232,7 @@ func TestAPI(t *testing.T) {
 	z := newZones(t, c, db, clk)
 	s := api.New(api.Options{Tokens: []config.Token{
 		{Name: "guard-desk", Token: guardTok, Role: "guard"}, {Name: "platform", Token: platformTok, Role: "platform"}}})
-	z.Mount(s)
+	s.Mount(api.Handlers{Zones: z.HTTP()})
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 	do := func(method, path, tok, body string) (int, map[string]any) {

@@ -167,14 +167,11 @@ func startStackIn(t *testing.T, dir string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.alarms.Mount(s.api)
 	act, err := action.NewActuators(cfg.Devices, drivers.Default, s.audit, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	act.Mount(s.api)
-	s.console.Mount(s.api)
-	s.api.Handle("GET /api/v1/places", api.RolePlatform, gateway.PlacesHandler(cfg))
+	s.api.Mount(api.Handlers{Alarms: s.alarms.HTTP(), Actions: act.HTTP(), Console: s.console.HTTP(), Places: gateway.PlacesHandler(cfg)})
 
 	ln, err := net.Listen("tcp", cfg.API.Listen)
 	if err != nil {
