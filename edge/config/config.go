@@ -174,12 +174,12 @@ type Record struct {
 // is present. The sections are decoded by the detectors themselves, into
 // their own typed options (Section.Decode).
 type Detect struct {
-	URL    string   `yaml:"url"` // optional sub-stream for analysis
-	FPS    float64  `yaml:"fps"`
-	Face   *Section `yaml:"face"`
-	Throw  *Section `yaml:"throw"`
-	Motion *Section `yaml:"motion"`
-	Zones  []Zone   `yaml:"zones"`
+	URL     string   `yaml:"url"` // optional sub-stream for analysis
+	FPS     float64  `yaml:"fps"`
+	Face    *Section `yaml:"face"`
+	Throw   *Section `yaml:"throw"`
+	Motion  *Section `yaml:"motion"`
+	Regions []Region `yaml:"zones"`
 }
 
 // Section is the options of the detector called name (nil: not on).
@@ -195,8 +195,11 @@ func (d Detect) Section(name string) *Section {
 	return nil
 }
 
-// Zone is a named polygon in image pixels; Mask zones exclude motion.
-type Zone struct {
+// Region is a named polygon in image pixels (detect.zones in the config,
+// the name INTERFACES.md gives it); a Mask region excludes motion. In the
+// code "zone" means only a location zone (location.zone, and the arming
+// schedules of alarms.zones, which name location zones).
+type Region struct {
 	Name   string   `yaml:"name"`
 	Points [][2]int `yaml:"points"`
 	Mask   bool     `yaml:"mask"`

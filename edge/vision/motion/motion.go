@@ -1,5 +1,5 @@
 // Package motion is the cheap first detector: frame differencing on a small
-// grey image, limited by zones and masks, debounced into one motion.detected
+// grey image, limited by regions and masks, debounced into one motion.detected
 // event per episode. It is on when the camera's detect.motion section exists.
 package motion
 
@@ -90,18 +90,18 @@ func New(cam config.Camera) (vision.Detector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("camera %s: %w", cam.ID, err)
 	}
-	for i, z := range cam.Detect.Zones {
+	for i, z := range cam.Detect.Regions {
 		if len(z.Points) < 3 {
-			return nil, fmt.Errorf("camera %s: detect.zones[%d] (%s): a zone needs at least 3 points", cam.ID, i, z.Name)
+			return nil, fmt.Errorf("camera %s: detect.zones[%d] (%s): a region needs at least 3 points", cam.ID, i, z.Name)
 		}
 	}
-	return &Detector{opt: o, zones: cam.Detect.Zones}, nil
+	return &Detector{opt: o, regions: cam.Detect.Regions}, nil
 }
 
 // Detector is the motion detector of one camera.
 type Detector struct {
 	opt   Options
-	zones []config.Zone
+	regions []config.Region
 
 	size       image.Point // input frame size the mask was built for
 	scale      float64
@@ -120,7 +120,7 @@ func (d *Detector) setup(sz image.Point) {
 	w := min(d.opt.Width, sz.X)
 	d.scale = float64(w) / float64(sz.X)
 	h := max(1, int(float64(sz.Y)*d.scale))
-	scaled := func(z config.Zone) []image.Point {
+	scaled := func(z config.Region) []image.Point {
 		pts := make([]image.Point, len(z.Points))
 		for i, p := range z.Points {
 			pts[i] = image.Pt(int(float64(p[0])*d.scale), int(float64(p[1])*d.scale))
@@ -128,7 +128,7 @@ func (d *Detector) setup(sz image.Point) {
 		return pts
 	}
 	var include, exclude [][]image.Point
-	for _, z := range d.zones {
+	for _, z := range d.regions {
 		if z.Mask {
 			exclude = append(exclude, scaled(z))
 		} else {
@@ -198,7 +198,7 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	d.inEpisode = true
 	box := d.bbox(diff)
 	data := map[string]any{"area": float64(int(area*10000)) / 10000, "bbox": vision.BBoxList(box)}
-	if zs := d.zonesHit(box); len(zs) > 0 {
+	if zs := d.regionsHit(box); len(zs) > 0 {
 		data["zones"] = zs
 	}
 	return []vision.Detection{{Type: event.MotionDetected, Data: data, BBox: box, Snapshot: d.opt.Snapshot, Clip: d.opt.Clip}}
@@ -217,10 +217,11 @@ func (d *Detector) bbox(bin gocv.Mat) image.Rectangle {
 		Intersect(image.Rect(0, 0, d.size.X, d.size.Y))
 }
 
-// zonesHit names the include zones whose bounds overlap box.
-func (d *Detector) zonesHit(box image.Rectangle) []string {
+// regionsHit names the include regions whose bounds overlap box (the
+// event data key is "zones", after detect.zones).
+func (d *Detector) regionsHit(box image.Rectangle) []string {
 	var out []string
-	for _, z := range d.zones {
+	for _, z := range d.regions {
 		if z.Mask {
 			continue
 		}

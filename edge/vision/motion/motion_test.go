@@ -72,7 +72,7 @@ func TestOneEventPerEpisode(t *testing.T) {
 
 func TestMaskExcludesMotion(t *testing.T) {
 	cam := config.Camera{ID: "c", Detect: config.Detect{Motion: config.SectionOf(map[string]any{}),
-		Zones: []config.Zone{{Name: "road", Mask: true, Points: [][2]int{{0, 0}, {640, 0}, {640, 200}, {0, 200}}}}}}
+		Regions: []config.Region{{Name: "road", Mask: true, Points: [][2]int{{0, 0}, {640, 0}, {640, 200}, {0, 200}}}}}}
 	d, err := New(cam)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ func TestMaskExcludesMotion(t *testing.T) {
 
 func TestZoneNamed(t *testing.T) {
 	cam := config.Camera{ID: "c", Detect: config.Detect{Motion: config.SectionOf(map[string]any{"min_frames": 1}),
-		Zones: []config.Zone{{Name: "door", Points: [][2]int{{0, 0}, {640, 0}, {640, 200}, {0, 200}}}}}}
+		Regions: []config.Region{{Name: "door", Points: [][2]int{{0, 0}, {640, 0}, {640, 200}, {0, 200}}}}}}
 	d, err := New(cam)
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +110,7 @@ func TestBadOptions(t *testing.T) {
 			t.Errorf("%v accepted", m)
 		}
 	}
-	if _, err := New(config.Camera{ID: "c", Detect: config.Detect{Motion: config.SectionOf(map[string]any{}), Zones: []config.Zone{{Name: "z", Points: [][2]int{{0, 0}}}}}}); err == nil {
+	if _, err := New(config.Camera{ID: "c", Detect: config.Detect{Motion: config.SectionOf(map[string]any{}), Regions: []config.Region{{Name: "z", Points: [][2]int{{0, 0}}}}}}); err == nil {
 		t.Error("1-point zone accepted")
 	}
 }

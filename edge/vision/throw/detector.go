@@ -67,17 +67,17 @@ func New(cam config.Camera) (vision.Detector, error) {
 	if cam.Detect.FPS < MinFPS {
 		return nil, fmt.Errorf("camera %s: detect.fps %v is too low for throw detection: use the full camera rate (12.5–25)", cam.ID, cam.Detect.FPS)
 	}
-	for i, z := range cam.Detect.Zones {
+	for i, z := range cam.Detect.Regions {
 		if len(z.Points) < 3 {
-			return nil, fmt.Errorf("camera %s: detect.zones[%d] (%s): a zone needs at least 3 points", cam.ID, i, z.Name)
+			return nil, fmt.Errorf("camera %s: detect.zones[%d] (%s): a region needs at least 3 points", cam.ID, i, z.Name)
 		}
 	}
-	return NewDetector(o, cam.Detect.Zones), nil
+	return NewDetector(o, cam.Detect.Regions), nil
 }
 
 // NewDetector builds a detector from decoded options.
-func NewDetector(o Options, zones []config.Zone) *Detector {
-	return &Detector{opt: o, zones: zones, ppm: o.PxPerMetre(), gpx: o.GPx()}
+func NewDetector(o Options, regions []config.Region) *Detector {
+	return &Detector{opt: o, regions: regions, ppm: o.PxPerMetre(), gpx: o.GPx()}
 }
 
 // Detector is the throw detector of one camera. It is not safe for
@@ -85,7 +85,7 @@ func NewDetector(o Options, zones []config.Zone) *Detector {
 // (docs/throw.md) each keep their state in their own struct.
 type Detector struct {
 	opt   Options
-	zones []config.Zone
+	regions []config.Region
 	ppm   float64 // px per metre
 	gpx   float64 // g in px/s²
 
@@ -135,7 +135,7 @@ func (d *Detector) setup(sz image.Point) {
 	}
 	w, h := d.roi.Dx(), d.roi.Dy()
 	var include, exclude [][]image.Point
-	for _, z := range d.zones {
+	for _, z := range d.regions {
 		pts := make([]image.Point, len(z.Points))
 		for i, p := range z.Points {
 			pts[i] = image.Pt(p[0]-d.roi.Min.X, p[1]-d.roi.Min.Y)
