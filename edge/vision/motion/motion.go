@@ -100,7 +100,7 @@ func New(cam config.Camera) (vision.Detector, error) {
 
 // Detector is the motion detector of one camera.
 type Detector struct {
-	opt   Options
+	opt     Options
 	regions []config.Region
 
 	size       image.Point // input frame size the mask was built for

@@ -84,10 +84,10 @@ func NewDetector(o Options, regions []config.Region) *Detector {
 // concurrent use: the camera calls Detect from one goroutine. Its stages
 // (docs/throw.md) each keep their state in their own struct.
 type Detector struct {
-	opt   Options
+	opt     Options
 	regions []config.Region
-	ppm   float64 // px per metre
-	gpx   float64 // g in px/s²
+	ppm     float64 // px per metre
+	gpx     float64 // g in px/s²
 
 	size    image.Point
 	roi     image.Rectangle
