@@ -1,7 +1,8 @@
 // Package drivers turns device messages into events. Each device kind has a
-// folder (drivers/gas, drivers/wristband, …) that registers one Factory per
-// protocol dialect under (kind, driver), as Telegraf plugins do. Adding a
-// vendor is a new file plus one Register line; nothing else changes.
+// folder (drivers/gas, drivers/wristband, …) that registers one Driver per
+// protocol dialect under (kind, driver), with its typed options and the
+// folder's sample.yaml, as Telegraf plugins do. Adding a vendor is a new
+// file plus one Register line; nothing else changes.
 package drivers
 
 import (
@@ -63,31 +64,65 @@ var (
 
 type key struct{ kind, driver string }
 
-// Registry maps (kind, driver) to factories.
+// Driver is one driver of a kind: its factory, its typed options (a struct
+// with yaml tags the factory decodes the device's driver keys into, with
+// kit.Decode) and its folder's sample.yaml (a list of device entries, one
+// per driver, every key with its default). A test holds options and
+// sample to the same keys.
+type Driver struct {
+	Kind, Name string
+	New        Factory
+	Options    any
+	Sample     []byte
+}
+
+// Registry maps (kind, driver) to drivers.
 type Registry struct {
 	mu sync.RWMutex
-	m  map[key]Factory
+	m  map[key]Driver
 }
 
 // Default is the registry that driver packages add themselves to.
 var Default = &Registry{}
 
-// Register adds a factory; a duplicate is a programming error.
-func (r *Registry) Register(kind, driver string, f Factory) {
+// Add registers a driver; a duplicate is a programming error.
+func (r *Registry) Add(d Driver) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m == nil {
-		r.m = map[key]Factory{}
+		r.m = map[key]Driver{}
 	}
-	k := key{kind, driver}
+	k := key{d.Kind, d.Name}
 	if _, dup := r.m[k]; dup {
-		panic(fmt.Sprintf("drivers: %s/%s registered twice", kind, driver))
+		panic(fmt.Sprintf("drivers: %s/%s registered twice", d.Kind, d.Name))
 	}
-	r.m[k] = f
+	r.m[k] = d
 }
 
-// Register adds to Default.
-func Register(kind, driver string, f Factory) { Default.Register(kind, driver, f) }
+// Register adds a bare factory (tests' own drivers).
+func (r *Registry) Register(kind, driver string, f Factory) {
+	r.Add(Driver{Kind: kind, Name: driver, New: f})
+}
+
+// Register adds a driver to Default: a driver package's one line.
+func Register(d Driver) { Default.Add(d) }
+
+// List is every registered driver, by kind and name.
+func (r *Registry) List() []Driver {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]Driver, 0, len(r.m))
+	for _, d := range r.m {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind < out[j].Kind
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
 
 // Drivers lists the drivers registered for a kind.
 func (r *Registry) Drivers(kind string) []string {
@@ -106,13 +141,13 @@ func (r *Registry) Drivers(kind string) []string {
 // New builds a device; problems carry keys relative to the device entry.
 func (r *Registry) New(d config.Device) (Device, []config.Problem) {
 	r.mu.RLock()
-	f, ok := r.m[key{d.Kind, d.Driver}]
+	drv, ok := r.m[key{d.Kind, d.Driver}]
 	r.mu.RUnlock()
 	if !ok {
 		ds := r.Drivers(d.Kind)
 		return nil, []config.Problem{{Key: "driver", Msg: fmt.Sprintf("%q is not a driver for kind %s (have: %v)", d.Driver, d.Kind, ds)}}
 	}
-	return f(d)
+	return drv.New(d)
 }
 
 // Validate is a config validator that builds every device once, so a bad

@@ -2,12 +2,18 @@ package all_test
 
 import (
 	"errors"
+	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/smartcommunity/warden/drivers"
 	_ "github.com/smartcommunity/warden/drivers/all"
 	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 // TestEveryKindHasDrivers guards against a driver folder missing from all.go.
@@ -68,8 +74,10 @@ devices:
   - {id: band-1, kind: wristband, driver: fitbit, topic: z/band-1}
 `
 	ps := deviceProblems(t, bad)
+	// the typo map.typ is the problem; the strict decoder stops there,
+	// before it could miss map.type
 	want := map[string]bool{"devices[0].valve": true, "devices[1].direction_map.1": true,
-		"devices[2].map.type": true, "devices[2].map.typ": true, "devices[3].driver": true}
+		"devices[2].map.typ": true, "devices[3].driver": true}
 	for _, p := range ps {
 		if !want[p.Key] {
 			t.Errorf("unexpected problem %v", p)
@@ -101,4 +109,76 @@ func deviceProblems(t *testing.T, yaml string) []config.Problem {
 		}
 	}
 	return out
+}
+
+// Every driver's folder sample.yaml has an entry for it that shows every
+// key of its typed options (and no other) and that the driver accepts.
+func TestSamples(t *testing.T) {
+	list := drivers.Default.List()
+	if len(list) < 10 {
+		t.Fatalf("%d drivers registered", len(list))
+	}
+	for _, d := range list {
+		if d.Options == nil || len(d.Sample) == 0 {
+			t.Errorf("%s/%s: no typed options or sample.yaml", d.Kind, d.Name)
+			continue
+		}
+		var entries []yaml.Node
+		if err := yaml.Unmarshal(d.Sample, &entries); err != nil {
+			t.Errorf("%s/%s: sample.yaml: %v", d.Kind, d.Name, err)
+			continue
+		}
+		var dev *config.Device
+		for i := range entries {
+			var e config.Device
+			if err := entries[i].Decode(&e); err != nil {
+				t.Errorf("%s/%s: sample.yaml entry %d: %v", d.Kind, d.Name, i, err)
+				continue
+			}
+			if e.Driver == d.Name && (e.Kind == d.Kind || dev == nil) {
+				dev = &e
+			}
+		}
+		if dev == nil {
+			t.Errorf("%s/%s: no entry in its sample.yaml", d.Kind, d.Name)
+			continue
+		}
+		want := config.StructKeys(reflect.TypeOf(d.Options))
+		// keys inside a map-valued option (direction_map.in) are data
+		got := slices.DeleteFunc(dev.DriverOptions().Keys(), func(k string) bool {
+			return slices.ContainsFunc(want, func(w string) bool { return strings.HasPrefix(k, w+".") && !slices.Contains(want, k) })
+		})
+		if !slices.Equal(got, want) {
+			t.Errorf("%s/%s: sample.yaml shows %v, its options are %v", d.Kind, d.Name, got, want)
+		}
+		dev.Kind = d.Kind
+		if _, ps := drivers.Default.New(*dev); len(ps) > 0 {
+			t.Errorf("%s/%s: sample.yaml entry refused: %v", d.Kind, d.Name, ps)
+		}
+	}
+}
+
+// Each device of configs/warden.yaml shows every key of its driver, as the
+// file promises.
+func TestReferenceDevices(t *testing.T) {
+	c, err := config.Load(filepath.Join(testenv.RepoRoot(t), "configs", "warden.yaml"), drivers.Default.Validate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Devices) == 0 {
+		t.Fatal("no devices in configs/warden.yaml")
+	}
+	for _, dev := range c.Devices {
+		for _, d := range drivers.Default.List() {
+			if d.Kind != dev.Kind || d.Name != dev.Driver {
+				continue
+			}
+			have := dev.DriverOptions().Keys()
+			for _, k := range config.StructKeys(reflect.TypeOf(d.Options)) {
+				if !slices.Contains(have, k) {
+					t.Errorf("configs/warden.yaml: device %s (%s/%s) does not show its driver key %s", dev.ID, d.Kind, d.Name, k)
+				}
+			}
+		}
+	}
 }

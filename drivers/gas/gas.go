@@ -5,6 +5,7 @@
 package gas
 
 import (
+	_ "embed"
 	"fmt"
 	"strings"
 
@@ -17,11 +18,40 @@ import (
 // Kind is the device kind these drivers serve.
 const Kind = "gas_detector"
 
+//go:embed sample.yaml
+var sample []byte
+
 func init() {
-	drivers.Register(Kind, "zigbee2mqtt", NewZigbee2MQTT)
-	drivers.Register(Kind, "gateway3", NewGateway3)
-	drivers.Register(Kind, "generic", NewGeneric)
+	drivers.Register(drivers.Driver{Kind: Kind, Name: "zigbee2mqtt", New: NewZigbee2MQTT, Options: z2mOptions{}, Sample: sample})
+	drivers.Register(drivers.Driver{Kind: Kind, Name: "gateway3", New: NewGateway3, Options: gateway3Options{}, Sample: sample})
+	drivers.Register(drivers.Driver{Kind: Kind, Name: "generic", New: NewGeneric, Options: genericOptions{}, Sample: sample})
 }
+
+// Options are the keys every gas driver has.
+type Options struct {
+	Valve       kit.Strings `yaml:"valve"`        // valves the interlock closes on a leak
+	Siren       kit.Strings `yaml:"siren"`        // sirens it sounds
+	WarnLEL     float64     `yaml:"warn_lel"`     // %LEL of a warning
+	CriticalLEL float64     `yaml:"critical_lel"` // %LEL of a critical leak
+}
+
+type z2mOptions struct {
+	Options     `yaml:",inline"`
+	DensityUnit string `yaml:"density_unit"` // raw or lel
+}
+
+type gateway3Options struct {
+	Options `yaml:",inline"`
+	DID     string `yaml:"did"` // the lumi.… id on the gateway's shared topic
+}
+
+type genericOptions struct {
+	Options  `yaml:",inline"`
+	GasField string `yaml:"gas_field"` // dotted path of the alarm flag
+	LELField string `yaml:"lel_field"` // dotted path of the %LEL value
+}
+
+func defaults() Options { return Options{WarnLEL: DefaultWarnLEL, CriticalLEL: DefaultCriticalLEL} }
 
 // Defaults of the thresholds, in % of the lower explosive limit.
 const (
@@ -61,24 +91,19 @@ type Detector struct {
 	tamper, battLow, faultEdge kit.Edge
 }
 
-// common reads the keys every gas driver shares.
-func common(d config.Device, x *kit.Extra) *Detector {
-	g := &Detector{
-		id: d.ID, topic: d.Topic,
-		valves: x.Strings("valve"),
-		sirens: x.Strings("siren"),
-		warn:   x.Number("warn_lel", DefaultWarnLEL),
-		crit:   x.Number("critical_lel", DefaultCriticalLEL),
-	}
+// common builds the detector from the keys every gas driver shares.
+func common(d config.Device, o Options) (*Detector, kit.Problems) {
+	g := &Detector{id: d.ID, topic: d.Topic, valves: o.Valve, sirens: o.Siren, warn: o.WarnLEL, crit: o.CriticalLEL}
+	var ps kit.Problems
 	if g.warn <= 0 || g.warn > 100 {
-		x.Problemf("warn_lel", "%v must be in (0, 100] %%LEL", g.warn)
+		ps.Add("warn_lel", "%v must be in (0, 100] %%LEL", g.warn)
 	}
 	if g.crit <= 0 || g.crit > 100 {
-		x.Problemf("critical_lel", "%v must be in (0, 100] %%LEL", g.crit)
+		ps.Add("critical_lel", "%v must be in (0, 100] %%LEL", g.crit)
 	} else if g.crit < g.warn {
-		x.Problemf("critical_lel", "%v is below warn_lel %v", g.crit, g.warn)
+		ps.Add("critical_lel", "%v is below warn_lel %v", g.crit, g.warn)
 	}
-	return g
+	return g, ps
 }
 
 // Topics is the state topic and, for zigbee2mqtt, its availability topic.
@@ -184,22 +209,25 @@ func list(s []string) []string {
 }
 
 // NewZigbee2MQTT builds a zigbee2mqtt gas detector (HEIMAN, Xiaomi/Aqara,
-// Tuya TS0601). Extra key density_unit says whether gas_density is in %LEL
+// Tuya TS0601). Key density_unit says whether gas_density is in %LEL
 // ("lel", Aqara JT-BZ-01AQ/A) or device units ("raw", the default: the
 // Honeywell JTQJ-BF-01LM/BW reports 237 when idle).
 func NewZigbee2MQTT(d config.Device) (drivers.Device, []config.Problem) {
-	x := kit.NewExtra(d.Extra)
-	g := common(d, x)
+	o := z2mOptions{Options: defaults(), DensityUnit: "raw"}
+	if ps := kit.Decode(d, &o); len(ps) > 0 {
+		return nil, ps
+	}
+	g, ps := common(d, o.Options)
 	g.avail = &kit.Availability{}
-	unit := x.String("density_unit", "raw")
+	unit := o.DensityUnit
 	if unit != "raw" && unit != "lel" {
-		x.Problemf("density_unit", "%q is not raw or lel", unit)
+		ps.Add("density_unit", "%q is not raw or lel", unit)
 	}
 	g.parse = func(obj map[string]any) (reading, bool, error) {
 		r, err := parseZ2M(obj, unit == "lel")
 		return r, true, err
 	}
-	if ps := x.Problems(); len(ps) > 0 {
+	if len(ps) > 0 {
 		return nil, ps
 	}
 	return g, nil
@@ -255,15 +283,17 @@ func parseZ2M(obj map[string]any, densityIsLEL bool) (reading, error) {
 // field (gas_field, default "gas") and/or a %LEL field (lel_field, default
 // "lel"). Field names may be dotted paths into nested objects.
 func NewGeneric(d config.Device) (drivers.Device, []config.Problem) {
-	x := kit.NewExtra(d.Extra)
-	g := common(d, x)
-	gasField := x.String("gas_field", "gas")
-	lelField := x.String("lel_field", "lel")
+	o := genericOptions{Options: defaults(), GasField: "gas", LELField: "lel"}
+	if ps := kit.Decode(d, &o); len(ps) > 0 {
+		return nil, ps
+	}
+	g, ps := common(d, o.Options)
+	gasField, lelField := o.GasField, o.LELField
 	if gasField == "" {
-		x.Problemf("gas_field", "is empty")
+		ps.Add("gas_field", "is empty")
 	}
 	if lelField == "" {
-		x.Problemf("lel_field", "is empty")
+		ps.Add("lel_field", "is empty")
 	}
 	g.parse = func(obj map[string]any) (reading, bool, error) {
 		var r reading
@@ -280,7 +310,7 @@ func NewGeneric(d config.Device) (drivers.Device, []config.Problem) {
 		}
 		return r, true, errs.Err()
 	}
-	if ps := x.Problems(); len(ps) > 0 {
+	if len(ps) > 0 {
 		return nil, ps
 	}
 	return g, nil

@@ -21,15 +21,18 @@ const (
 
 // NewGateway3 builds a detector fed by Xiaomi Gateway3's raw MQTT reports
 // ({"cmd":"report","did":"lumi.…","mi_spec":[{"siid":2,"piid":1,"value":0},…]}).
-// The gateway publishes every device on one topic, so Extra key did (the
+// The gateway publishes every device on one topic, so key did (the
 // "lumi.…" id) selects this device's reports; without it every report on the
 // topic is taken as this device's.
 func NewGateway3(d config.Device) (drivers.Device, []config.Problem) {
-	x := kit.NewExtra(d.Extra)
-	g := common(d, x)
-	did := x.String("did", "")
+	o := gateway3Options{Options: defaults()}
+	if ps := kit.Decode(d, &o); len(ps) > 0 {
+		return nil, ps
+	}
+	g, ps := common(d, o.Options)
+	did := o.DID
 	g.parse = func(obj map[string]any) (reading, bool, error) { return parseMIoT(obj, did) }
-	if ps := x.Problems(); len(ps) > 0 {
+	if len(ps) > 0 {
 		return nil, ps
 	}
 	return g, nil

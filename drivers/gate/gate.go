@@ -5,9 +5,12 @@
 package gate
 
 import (
+	_ "embed"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -20,9 +23,19 @@ import (
 // Kind is the device kind these drivers serve.
 const Kind = "barrier_gate"
 
+//go:embed sample.yaml
+var sample []byte
+
 func init() {
-	drivers.Register(Kind, "hikvision", NewHikvision)
-	drivers.Register(Kind, "generic", NewGeneric)
+	drivers.Register(drivers.Driver{Kind: Kind, Name: "hikvision", New: NewHikvision, Options: options{}, Sample: sample})
+	drivers.Register(drivers.Driver{Kind: Kind, Name: "generic", New: NewGeneric, Options: options{}, Sample: sample})
+}
+
+// options are a gate's keys (both drivers).
+type options struct {
+	CommandTopic *string           `yaml:"command_topic"` // default <topic>/set
+	Direction    string            `yaml:"direction"`     // a one-way lane's fixed in or out
+	DirectionMap map[string]string `yaml:"direction_map"` // payload direction → in/out
 }
 
 // MaxPlate bounds a plate in bytes; real plates are under 16 characters.
@@ -58,35 +71,35 @@ var (
 	_ drivers.Commander = (*Gate)(nil)
 )
 
-func newGate(d config.Device, x *kit.Extra, defMap map[string]string) *Gate {
-	g := &Gate{
-		id: d.ID, topic: d.Topic,
-		cmdTopic:  x.String("command_topic", d.Topic+"/set"),
-		direction: x.String("direction", ""),
-		dirMap:    defMap,
+// newGate builds a gate from its keys; defMap maps payload directions
+// when direction_map is not given.
+func newGate(d config.Device, defMap map[string]string) (*Gate, []config.Problem) {
+	var o options
+	if ps := kit.Decode(d, &o); len(ps) > 0 {
+		return nil, ps
 	}
+	g := &Gate{id: d.ID, topic: d.Topic, cmdTopic: d.Topic + "/set", direction: o.Direction, dirMap: defMap}
+	if o.CommandTopic != nil {
+		g.cmdTopic = *o.CommandTopic
+	}
+	var ps kit.Problems
 	if g.direction != "" && g.direction != "in" && g.direction != "out" {
-		x.Problemf("direction", "%q is not in or out", g.direction)
+		ps.Add("direction", "%q is not in or out", g.direction)
 	}
 	if g.cmdTopic == "" || strings.ContainsAny(g.cmdTopic, "+#") {
-		x.Problemf("command_topic", "%q must be a plain topic", g.cmdTopic)
+		ps.Add("command_topic", "%q must be a plain topic", g.cmdTopic)
 	}
-	if m := x.Map("direction_map"); m != nil {
+	if o.DirectionMap != nil {
 		g.dirMap = map[string]string{}
-		for k, v := range m {
-			s, ok := v.(string)
-			if !ok || (s != "in" && s != "out") {
-				x.Problemf("direction_map."+k, "wrong value: %s, want \"in\" or \"out\"", kit.Describe(v))
-				continue
+		for _, k := range slices.Sorted(maps.Keys(o.DirectionMap)) {
+			if v := o.DirectionMap[k]; v == "in" || v == "out" {
+				g.dirMap[k] = v
+			} else {
+				ps.Add("direction_map."+k, "wrong value: %q, want \"in\" or \"out\"", v)
 			}
-			g.dirMap[k] = s
 		}
 	}
-	return g
-}
-
-func finish(g *Gate, x *kit.Extra) (drivers.Device, []config.Problem) {
-	if ps := x.Problems(); len(ps) > 0 {
+	if len(ps) > 0 {
 		return nil, ps
 	}
 	return g, nil
@@ -179,10 +192,12 @@ func (g *Gate) Command(action string) (string, []byte, error) {
 // NewGeneric builds a gate for {"plate":"…","direction":"in|out",
 // "confidence":0.93,"fault":"…"}.
 func NewGeneric(d config.Device) (drivers.Device, []config.Problem) {
-	x := kit.NewExtra(d.Extra)
-	g := newGate(d, x, map[string]string{"in": "in", "out": "out"})
+	g, ps := newGate(d, map[string]string{"in": "in", "out": "out"})
+	if len(ps) > 0 {
+		return nil, ps
+	}
 	g.parse = parseGeneric
-	return finish(g, x)
+	return g, nil
 }
 
 func parseGeneric(obj map[string]any) (plateReading, bool, error) {

@@ -21,10 +21,12 @@ import (
 // nothing until mapped by direction_map (e.g. {"1": in, "2": out}) or
 // overridden by a fixed direction for a one-way lane.
 func NewHikvision(d config.Device) (drivers.Device, []config.Problem) {
-	x := kit.NewExtra(d.Extra)
-	g := newGate(d, x, map[string]string{})
+	g, ps := newGate(d, map[string]string{})
+	if len(ps) > 0 {
+		return nil, ps
+	}
 	g.parse = parseHikvision
-	return finish(g, x)
+	return g, nil
 }
 
 func parseHikvision(obj map[string]any) (plateReading, bool, error) {

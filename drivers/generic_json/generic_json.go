@@ -4,6 +4,7 @@
 package genericjson
 
 import (
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -20,10 +21,32 @@ const Driver = "generic_json"
 // MaxDataBytes bounds one copied object or array value.
 const MaxDataBytes = 4096
 
+//go:embed sample.yaml
+var sample []byte
+
 func init() {
 	for _, k := range config.DeviceKinds {
-		drivers.Register(k, Driver, New)
+		drivers.Register(drivers.Driver{Kind: k, Name: Driver, New: New, Options: options{}, Sample: sample})
 	}
+}
+
+// options are the one key, map.
+type options struct {
+	Map *mapOptions `yaml:"map"`
+}
+
+type mapOptions struct {
+	Type      string         `yaml:"type"`       // fixed event type, or
+	TypeField string         `yaml:"type_field"` // the payload field holding it
+	Severity  string         `yaml:"severity"`   // default the type's
+	When      *whenOptions   `yaml:"when"`       // only when field equals
+	OnChange  *bool          `yaml:"on_change"`  // with when: only when it turns true (default true)
+	Data      map[string]any `yaml:"data"`       // event data name → dotted payload path
+}
+
+type whenOptions struct {
+	Field  string `yaml:"field"`
+	Equals any    `yaml:"equals"`
 }
 
 // Mapper is one configured generic_json device.
@@ -51,68 +74,55 @@ type outField struct{ name, path string }
 //	  on_change: true                    # with when: only when it turns true (default true)
 //	  data: {zone: "site.zone", bpm: "vitals.hr"}
 func New(d config.Device) (drivers.Device, []config.Problem) {
-	x := kit.NewExtra(d.Extra)
-	m := x.Map("map")
-	if m == nil && !x.Has("map") {
-		x.Problemf("map", "is required for driver generic_json")
+	var o options
+	if ps := kit.Decode(d, &o); len(ps) > 0 {
+		return nil, ps
 	}
-	g := &Mapper{id: d.ID, topic: d.Topic}
-	if m != nil {
-		mx := kit.NewExtra(m)
-		g.typ = mx.String("type", "")
-		g.typeField = mx.String("type_field", "")
-		switch {
-		case g.typ == "" && g.typeField == "":
-			mx.Problemf("type", "one of type or type_field is required")
-		case g.typ != "" && g.typeField != "":
-			mx.Problemf("type_field", "give type or type_field, not both")
-		case g.typ != "" && !event.Known(g.typ):
-			mx.Problemf("type", "%q is not a known event type", g.typ)
-		}
-		g.severity = event.Severity(mx.String("severity", ""))
-		if g.severity != "" && !g.severity.Valid() {
-			mx.Problemf("severity", "%q is not info, warning or critical", g.severity)
-		}
-		if w := mx.Map("when"); w != nil {
-			wx := kit.NewExtra(w)
-			g.whenField = wx.String("field", "")
-			if g.whenField == "" {
-				wx.Problemf("field", "is required")
-			}
-			if !wx.Has("equals") {
-				wx.Problemf("equals", "is required")
-			} else {
-				g.equals = scalar(w["equals"])
-				if g.equals == nil {
-					wx.Problemf("equals", "wrong type: %s, want a string, number or boolean", kit.Describe(w["equals"]))
-				}
-			}
-			prefix(mx, "when", wx.Problems())
-		}
-		g.onChange = mx.Bool("on_change", true)
-		if dm := mx.Map("data"); dm != nil {
-			for name, p := range dm {
-				path, ok := p.(string)
-				if !ok || path == "" {
-					mx.Problemf("data."+name, "wrong type: %s, want a dotted field path", kit.Describe(p))
-					continue
-				}
-				g.data = append(g.data, outField{name, path})
-			}
-			sort.Slice(g.data, func(i, j int) bool { return g.data[i].name < g.data[j].name })
-		}
-		prefix(x, "map", mx.Problems())
+	var ps kit.Problems
+	m := o.Map
+	if m == nil {
+		ps.Add("map", "is required for driver generic_json")
+		return nil, ps
 	}
-	if ps := x.Problems(); len(ps) > 0 {
+	g := &Mapper{id: d.ID, topic: d.Topic, typ: m.Type, typeField: m.TypeField, severity: event.Severity(m.Severity), onChange: true}
+	switch {
+	case g.typ == "" && g.typeField == "":
+		ps.Add("map.type", "one of type or type_field is required")
+	case g.typ != "" && g.typeField != "":
+		ps.Add("map.type_field", "give type or type_field, not both")
+	case g.typ != "" && !event.Known(g.typ):
+		ps.Add("map.type", "%q is not a known event type", g.typ)
+	}
+	if g.severity != "" && !g.severity.Valid() {
+		ps.Add("map.severity", "%q is not info, warning or critical", g.severity)
+	}
+	if w := m.When; w != nil {
+		g.whenField = w.Field
+		if g.whenField == "" {
+			ps.Add("map.when.field", "is required")
+		}
+		if w.Equals == nil {
+			ps.Add("map.when.equals", "is required")
+		} else if g.equals = scalar(w.Equals); g.equals == nil {
+			ps.Add("map.when.equals", "wrong type: %s, want a string, number or boolean", kit.Describe(w.Equals))
+		}
+	}
+	if m.OnChange != nil {
+		g.onChange = *m.OnChange
+	}
+	for name, p := range m.Data {
+		path, ok := p.(string)
+		if !ok || path == "" {
+			ps.Add("map.data."+name, "wrong type: %s, want a dotted field path", kit.Describe(p))
+			continue
+		}
+		g.data = append(g.data, outField{name, path})
+	}
+	sort.Slice(g.data, func(i, j int) bool { return g.data[i].name < g.data[j].name })
+	if len(ps) > 0 {
 		return nil, ps
 	}
 	return g, nil
-}
-
-func prefix(x *kit.Extra, p string, ps []config.Problem) {
-	for _, pr := range ps {
-		x.Problemf(p+"."+pr.Key, "%s", pr.Msg)
-	}
 }
 
 // scalar normalises a config or payload value for comparison: numbers to

@@ -4,6 +4,7 @@
 package perimeter
 
 import (
+	_ "embed"
 	"fmt"
 	"strings"
 	"time"
@@ -17,8 +18,17 @@ import (
 // Kind is the device kind this driver serves.
 const Kind = "perimeter"
 
+//go:embed sample.yaml
+var sample []byte
+
 func init() {
-	drivers.Register(Kind, "zigbee2mqtt", NewZigbee2MQTT)
+	drivers.Register(drivers.Driver{Kind: Kind, Name: "zigbee2mqtt", New: NewZigbee2MQTT, Options: options{}, Sample: sample})
+}
+
+// options are a perimeter sensor's keys.
+type options struct {
+	Zone      *string `yaml:"zone"`       // default the location's zone
+	DebounceS float64 `yaml:"debounce_s"` // seconds between vibration alarms
 }
 
 // DefaultDebounce bounds how often one sensor's vibration actions alarm.
@@ -42,19 +52,22 @@ type Sensor struct {
 	tamper, batteryLo kit.Edge
 }
 
-// NewZigbee2MQTT builds a sensor. Extra keys: zone (default the location's
+// NewZigbee2MQTT builds a sensor. Keys: zone (default the location's
 // zone), debounce_s (default 5).
 func NewZigbee2MQTT(d config.Device) (drivers.Device, []config.Problem) {
-	x := kit.NewExtra(d.Extra)
-	s := &Sensor{id: d.ID, topic: d.Topic, zone: x.String("zone", d.Location.Zone)}
-	deb := x.Number("debounce_s", DefaultDebounce.Seconds())
-	if deb < 0 || deb > 600 {
-		x.Problemf("debounce_s", "%v must be between 0 and 600 seconds", deb)
-	}
-	s.debounce = time.Duration(deb * float64(time.Second))
-	if ps := x.Problems(); len(ps) > 0 {
+	o := options{DebounceS: DefaultDebounce.Seconds()}
+	if ps := kit.Decode(d, &o); len(ps) > 0 {
 		return nil, ps
 	}
+	s := &Sensor{id: d.ID, topic: d.Topic, zone: d.Location.Zone}
+	if o.Zone != nil {
+		s.zone = *o.Zone
+	}
+	deb := o.DebounceS
+	if deb < 0 || deb > 600 {
+		return nil, []config.Problem{{Key: "debounce_s", Msg: fmt.Sprintf("%v must be between 0 and 600 seconds", deb)}}
+	}
+	s.debounce = time.Duration(deb * float64(time.Second))
 	return s, nil
 }
 

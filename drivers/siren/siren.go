@@ -3,6 +3,7 @@
 package siren
 
 import (
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -16,8 +17,19 @@ import (
 // Kind is the device kind this driver serves.
 const Kind = "siren"
 
+//go:embed sample.yaml
+var sample []byte
+
 func init() {
-	drivers.Register(Kind, "zigbee2mqtt", NewZigbee2MQTT)
+	drivers.Register(drivers.Driver{Kind: Kind, Name: "zigbee2mqtt", New: NewZigbee2MQTT, Options: options{}, Sample: sample})
+}
+
+// options are a siren's keys: the warning it sounds.
+type options struct {
+	Mode     string  `yaml:"mode"`
+	Level    string  `yaml:"level"`
+	Strobe   bool    `yaml:"strobe"`
+	Duration float64 `yaml:"duration"` // seconds
 }
 
 // Values zigbee2mqtt accepts in a warning (zigbee-herdsman-converters
@@ -48,29 +60,29 @@ type warning struct {
 	Duration *int   `json:"duration,omitempty"`
 }
 
-// NewZigbee2MQTT builds a siren. Extra keys: mode (default emergency),
+// NewZigbee2MQTT builds a siren. Keys (options): mode (default emergency),
 // level (default very_high), strobe (default true), duration seconds
 // (default 300).
 func NewZigbee2MQTT(d config.Device) (drivers.Device, []config.Problem) {
-	x := kit.NewExtra(d.Extra)
-	w := warning{
-		Mode:  x.String("mode", "emergency"),
-		Level: x.String("level", "very_high"),
+	o := options{Mode: "emergency", Level: "very_high", Strobe: true, Duration: 300}
+	if ps := kit.Decode(d, &o); len(ps) > 0 {
+		return nil, ps
 	}
-	strobe := x.Bool("strobe", true)
-	dur := x.Number("duration", 300)
+	w := warning{Mode: o.Mode, Level: o.Level}
+	strobe, dur := o.Strobe, o.Duration
+	var ps kit.Problems
 	if !slices.Contains(modes[1:], w.Mode) {
-		x.Problemf("mode", "%q is not one of %v", w.Mode, modes[1:])
+		ps.Add("mode", "%q is not one of %v", w.Mode, modes[1:])
 	}
 	if !slices.Contains(levels, w.Level) {
-		x.Problemf("level", "%q is not one of %v", w.Level, levels)
+		ps.Add("level", "%q is not one of %v", w.Level, levels)
 	}
 	if dur < 1 || dur > 3600 || dur != float64(int(dur)) {
-		x.Problemf("duration", "%v must be whole seconds between 1 and 3600", dur)
+		ps.Add("duration", "%v must be whole seconds between 1 and 3600", dur)
 	}
 	secs := int(dur)
 	w.Strobe, w.Duration = &strobe, &secs
-	if ps := x.Problems(); len(ps) > 0 {
+	if len(ps) > 0 {
 		return nil, ps
 	}
 	on, err := json.Marshal(map[string]warning{"warning": w})

@@ -4,6 +4,7 @@
 package valve
 
 import (
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -18,8 +19,18 @@ import (
 // Kind is the device kind this driver serves.
 const Kind = "gas_valve"
 
+//go:embed sample.yaml
+var sample []byte
+
 func init() {
-	drivers.Register(Kind, "zigbee2mqtt", NewZigbee2MQTT)
+	drivers.Register(drivers.Driver{Kind: Kind, Name: "zigbee2mqtt", New: NewZigbee2MQTT, Options: options{}, Sample: sample})
+}
+
+// options are a valve's keys.
+type options struct {
+	ClosedState    string `yaml:"closed_state"`
+	OpenState      string `yaml:"open_state"`
+	ConfirmTimeout string `yaml:"confirm_timeout"` // a duration; empty: the interlock's default
 }
 
 // Default state values: a zigbee2mqtt valve is a switch whose "ON" lets gas
@@ -43,32 +54,32 @@ var (
 	_ drivers.Commander = (*Valve)(nil)
 )
 
-// NewZigbee2MQTT builds a valve. Extra keys closed_state (default "OFF") and
+// NewZigbee2MQTT builds a valve. Keys closed_state (default "OFF") and
 // open_state (default "ON") are the state values of the device.
 func NewZigbee2MQTT(d config.Device) (drivers.Device, []config.Problem) {
-	x := kit.NewExtra(d.Extra)
-	v := &Valve{
-		id: d.ID, topic: d.Topic,
-		closedSt: x.String("closed_state", DefaultClosedState),
-		openedSt: x.String("open_state", DefaultOpenState),
+	o := options{ClosedState: DefaultClosedState, OpenState: DefaultOpenState}
+	if ps := kit.Decode(d, &o); len(ps) > 0 {
+		return nil, ps
 	}
-	if s := x.String("confirm_timeout", ""); s != "" {
+	v := &Valve{id: d.ID, topic: d.Topic, closedSt: o.ClosedState, openedSt: o.OpenState}
+	var ps kit.Problems
+	if s := o.ConfirmTimeout; s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d <= 0 || d > 5*time.Minute {
-			x.Problemf("confirm_timeout", "%q is not a duration between 0 and 5m, like 10s", s)
+			ps.Add("confirm_timeout", "%q is not a duration between 0 and 5m, like 10s", s)
 		}
 		v.confirm = d
 	}
 	if v.closedSt == "" {
-		x.Problemf("closed_state", "is empty")
+		ps.Add("closed_state", "is empty")
 	}
 	if v.openedSt == "" {
-		x.Problemf("open_state", "is empty")
+		ps.Add("open_state", "is empty")
 	}
 	if strings.EqualFold(v.closedSt, v.openedSt) {
-		x.Problemf("open_state", "%q is the same as closed_state", v.openedSt)
+		ps.Add("open_state", "%q is the same as closed_state", v.openedSt)
 	}
-	if ps := x.Problems(); len(ps) > 0 {
+	if len(ps) > 0 {
 		return nil, ps
 	}
 	return v, nil

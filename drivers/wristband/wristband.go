@@ -4,6 +4,7 @@
 package wristband
 
 import (
+	_ "embed"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,10 +19,22 @@ import (
 // Kind is the device kind these drivers serve.
 const Kind = "wristband"
 
+//go:embed sample.yaml
+var sample []byte
+
 func init() {
-	drivers.Register(Kind, "tuya", NewTuya)
-	drivers.Register(Kind, "zigbee2mqtt", NewZigbee2MQTT)
-	drivers.Register(Kind, "theengs", NewTheengs)
+	drivers.Register(drivers.Driver{Kind: Kind, Name: "tuya", New: NewTuya, Options: options{}, Sample: sample})
+	drivers.Register(drivers.Driver{Kind: Kind, Name: "zigbee2mqtt", New: NewZigbee2MQTT, Options: options{}, Sample: sample})
+	drivers.Register(drivers.Driver{Kind: Kind, Name: "theengs", New: NewTheengs, Options: options{}, Sample: sample})
+}
+
+// options are a wearer's keys (every driver).
+type options struct {
+	Wearer       string  `yaml:"wearer"`         // who wears it, for guards
+	HRLow        float64 `yaml:"hr_low"`         // bpm below which heart rate alarms
+	HRHigh       float64 `yaml:"hr_high"`        // bpm above which it alarms
+	BatteryLow   float64 `yaml:"battery_low"`    // % at which the battery is low
+	SOSDebounceS float64 `yaml:"sos_debounce_s"` // seconds between two SOS alarms
 }
 
 // Defaults of the per-wearer limits.
@@ -74,33 +87,28 @@ type fields struct {
 
 var z2mFields = fields{bpm: []string{"heart_rate"}, battery: []string{"battery"}}
 
-func newBand(d config.Device, x *kit.Extra) *Band {
-	b := &Band{
-		id: d.ID, topic: d.Topic,
-		wearer:  x.String("wearer", ""),
-		hrLow:   x.Number("hr_low", DefaultHRLow),
-		hrHigh:  x.Number("hr_high", DefaultHRHigh),
-		battLow: x.Number("battery_low", DefaultBatteryLow),
+func newBand(d config.Device) (*Band, []config.Problem) {
+	o := options{HRLow: DefaultHRLow, HRHigh: DefaultHRHigh, BatteryLow: DefaultBatteryLow, SOSDebounceS: DefaultSOSDebounce.Seconds()}
+	if ps := kit.Decode(d, &o); len(ps) > 0 {
+		return nil, ps
 	}
-	deb := x.Number("sos_debounce_s", DefaultSOSDebounce.Seconds())
+	b := &Band{id: d.ID, topic: d.Topic, wearer: o.Wearer, hrLow: o.HRLow, hrHigh: o.HRHigh, battLow: o.BatteryLow}
+	var ps kit.Problems
+	deb := o.SOSDebounceS
 	if deb < 0 || deb > 600 {
-		x.Problemf("sos_debounce_s", "%v must be between 0 and 600 seconds", deb)
+		ps.Add("sos_debounce_s", "%v must be between 0 and 600 seconds", deb)
 	}
 	b.sosDebounce = time.Duration(deb * float64(time.Second))
 	if b.hrLow <= 0 || b.hrLow >= b.hrHigh {
-		x.Problemf("hr_low", "%v must be above 0 and below hr_high %v", b.hrLow, b.hrHigh)
+		ps.Add("hr_low", "%v must be above 0 and below hr_high %v", b.hrLow, b.hrHigh)
 	}
 	if b.hrHigh > 300 {
-		x.Problemf("hr_high", "%v is above 300 bpm", b.hrHigh)
+		ps.Add("hr_high", "%v is above 300 bpm", b.hrHigh)
 	}
 	if b.battLow < 0 || b.battLow > 100 {
-		x.Problemf("battery_low", "%v must be a percentage", b.battLow)
+		ps.Add("battery_low", "%v must be a percentage", b.battLow)
 	}
-	return b
-}
-
-func finish(b *Band, x *kit.Extra) (drivers.Device, []config.Problem) {
-	if ps := x.Problems(); len(ps) > 0 {
+	if len(ps) > 0 {
 		return nil, ps
 	}
 	return b, nil
@@ -109,31 +117,37 @@ func finish(b *Band, x *kit.Extra) (drivers.Device, []config.Problem) {
 // NewTuya builds a Tuya SOS button (TS0601_sos) through zigbee2mqtt: only
 // action "emergency" is an alarm.
 func NewTuya(d config.Device) (drivers.Device, []config.Problem) {
-	x := kit.NewExtra(d.Extra)
-	b := newBand(d, x)
+	b, ps := newBand(d)
+	if len(ps) > 0 {
+		return nil, ps
+	}
 	b.sosActions = []string{"emergency"}
 	b.fields = z2mFields
 	b.avail = &kit.Availability{}
-	return finish(b, x)
+	return b, nil
 }
 
 // NewZigbee2MQTT builds a generic zigbee2mqtt wearable.
 func NewZigbee2MQTT(d config.Device) (drivers.Device, []config.Problem) {
-	x := kit.NewExtra(d.Extra)
-	b := newBand(d, x)
+	b, ps := newBand(d)
+	if len(ps) > 0 {
+		return nil, ps
+	}
 	b.sosActions = []string{"emergency", "sos", "panic"}
 	b.fields = z2mFields
 	b.avail = &kit.Availability{}
-	return finish(b, x)
+	return b, nil
 }
 
 // NewTheengs builds a Xiaomi band decoded by Theengs/OpenMQTTGateway
 // (BTtoMQTT); it has heart rate and battery, no buttons.
 func NewTheengs(d config.Device) (drivers.Device, []config.Problem) {
-	x := kit.NewExtra(d.Extra)
-	b := newBand(d, x)
+	b, ps := newBand(d)
+	if len(ps) > 0 {
+		return nil, ps
+	}
 	b.fields = fields{bpm: []string{"act_bpm", "heart_rate"}, battery: []string{"batt", "battery"}}
-	return finish(b, x)
+	return b, nil
 }
 
 // Topics is the state topic and, for zigbee2mqtt dialects, availability.

@@ -4,7 +4,10 @@
 package config
 
 import (
+	"reflect"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/smartcommunity/warden/edge/event"
 )
@@ -129,8 +132,9 @@ type APIUser struct {
 	Role         string `yaml:"role"`
 }
 
-// Device is one MQTT device. Driver-specific keys land in Extra and are
-// checked by the driver.
+// Device is one MQTT device. Every key not listed here belongs to its
+// driver: they land in Extra, and the driver decodes them into its typed
+// options from DriverOptions.
 type Device struct {
 	ID       string         `yaml:"id"`
 	Kind     string         `yaml:"kind"`
@@ -148,6 +152,37 @@ type Device struct {
 	// device's life-safety alarms (priority 1), whatever the routes say.
 	Notify []string       `yaml:"notify"`
 	Extra  map[string]any `yaml:",inline"`
+
+	driverKeys *Section // the driver's keys as read, with their lines
+}
+
+// UnmarshalYAML decodes the entry and keeps the driver's keys as a Section.
+func (d *Device) UnmarshalYAML(n *yaml.Node) error {
+	type plain Device
+	if err := n.Decode((*plain)(d)); err != nil {
+		return err
+	}
+	if n.Kind == yaml.MappingNode {
+		own := yamlFields(reflect.TypeOf(Device{}))
+		keys := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if _, ok := own[n.Content[i].Value]; !ok {
+				keys.Content = append(keys.Content, n.Content[i], n.Content[i+1])
+			}
+		}
+		d.driverKeys = &Section{node: keys}
+	}
+	return nil
+}
+
+// DriverOptions are the driver's keys of the entry, for the driver to
+// decode into its typed options (Extra as a Section for a device made in
+// code).
+func (d Device) DriverOptions() *Section {
+	if d.driverKeys != nil {
+		return d.driverKeys
+	}
+	return SectionOf(d.Extra)
 }
 
 // Camera is one camera; url is rtsp:// or a file path (replay, analyze).

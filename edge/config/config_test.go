@@ -548,4 +548,15 @@ func TestSection(t *testing.T) {
 	if got := sec.Keys(); !slices.Equal(got, []string{"a", "b", "b.c"}) {
 		t.Errorf("keys %v", got)
 	}
+	// yaml alone would take 3 for a string and "yes" for true.
+	var typed struct {
+		S string `yaml:"s"`
+		B bool   `yaml:"b"`
+	}
+	for key, v := range map[string]any{"s": 3, "b": "yes"} {
+		err := config.SectionOf(map[string]any{key: v}).Decode("p", &typed)
+		if !errors.As(err, &ke) || ke.Key != "p."+key || !strings.Contains(ke.Msg, "wrong type") {
+			t.Errorf("%s: %v: %v", key, v, err)
+		}
+	}
 }

@@ -73,10 +73,18 @@ func (e *KeyError) Error() string { return e.Key + ": " + e.Msg }
 
 // Errorf is a KeyError at prefix.key.
 func Errorf(prefix, key, format string, a ...any) error {
-	if key != "" {
-		prefix += "." + key
+	return &KeyError{Key: join(prefix, key), Msg: fmt.Sprintf(format, a...)}
+}
+
+// join is the key path prefix.key; either may be empty.
+func join(prefix, key string) string {
+	switch {
+	case prefix == "":
+		return key
+	case key == "":
+		return prefix
 	}
-	return &KeyError{Key: prefix, Msg: fmt.Sprintf(format, a...)}
+	return prefix + "." + key
 }
 
 // Problem turns an error of a plugin's section parser into a config
@@ -112,8 +120,12 @@ func (s *Section) Decode(prefix string, out any) error {
 			if a, b := strings.Index(msg, "`"), strings.LastIndex(msg, "`"); a >= 0 && b > a {
 				val = msg[a+1 : b]
 			}
-			if k := keyAtLine(s.node, line, val, ""); k != "" {
-				key = prefix + "." + k
+			k := keyAtLine(s.node, line, val, "")
+			if k == "" {
+				k = keyAtLine(s.node, line, "", "")
+			}
+			if k != "" {
+				key = join(prefix, k)
 			}
 		}
 		return &KeyError{Key: key, Msg: msg}
@@ -124,11 +136,47 @@ func (s *Section) Decode(prefix string, out any) error {
 	return nil
 }
 
+var unmarshaler = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+
 // knownKeys reports the first key of n that t (a struct, through
-// pointers) has no field for, in document order.
+// pointers) has no field for, or the first scalar of the wrong kind, in
+// document order. yaml would take 3 for a string and yes for true; a
+// mis-set option must fail instead.
 func knownKeys(n *yaml.Node, t reflect.Type, prefix string) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshaler) {
+		return nil // the type checks its own value
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
+		want := ""
+		switch t.Kind() {
+		case reflect.String:
+			if n.Tag != "!!str" {
+				want = "a string"
+			}
+		case reflect.Bool:
+			if n.Tag != "!!bool" {
+				want = "true or false"
+			}
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+			if n.Tag != "!!int" && n.Tag != "!!float" {
+				want = "a number"
+			}
+		}
+		if want != "" {
+			return &KeyError{Key: prefix, Msg: fmt.Sprintf("wrong type: %q, want %s", n.Value, want)}
+		}
+	}
+	if n.Tag != "!!null" {
+		switch k := t.Kind(); {
+		case (k == reflect.Struct || k == reflect.Map) && n.Kind != yaml.MappingNode:
+			return &KeyError{Key: prefix, Msg: "wrong type: want a mapping"}
+		case k == reflect.Slice && n.Kind != yaml.SequenceNode:
+			return &KeyError{Key: prefix, Msg: "wrong type: want a list"}
+		}
 	}
 	switch {
 	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
@@ -142,9 +190,9 @@ func knownKeys(n *yaml.Node, t reflect.Type, prefix string) error {
 					names = append(names, name)
 				}
 				sort.Strings(names)
-				return &KeyError{Key: prefix + "." + k, Msg: "unknown key (" + strings.Join(names, ", ") + ")"}
+				return &KeyError{Key: join(prefix, k), Msg: "unknown key (" + strings.Join(names, ", ") + ")"}
 			}
-			if err := knownKeys(v, ft, prefix+"."+k); err != nil {
+			if err := knownKeys(v, ft, join(prefix, k)); err != nil {
 				return err
 			}
 		}
@@ -195,7 +243,7 @@ func keyAtLine(n *yaml.Node, line int, val, prefix string) string {
 			if prefix != "" {
 				p = prefix + "." + p
 			}
-			if v := n.Content[i+1]; v.Line == line && v.Kind == yaml.ScalarNode && (val == "" || v.Value == val) {
+			if v := n.Content[i+1]; v.Line == line && (v.Kind == yaml.ScalarNode && v.Value == val || val == "") {
 				return p
 			}
 			if k := keyAtLine(n.Content[i+1], line, val, p); k != "" {
@@ -204,7 +252,11 @@ func keyAtLine(n *yaml.Node, line int, val, prefix string) string {
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			if k := keyAtLine(c, line, val, fmt.Sprintf("%s[%d]", prefix, i)); k != "" {
+			p := fmt.Sprintf("%s[%d]", prefix, i)
+			if c.Kind == yaml.ScalarNode && c.Line == line && val != "" && c.Value == val {
+				return p
+			}
+			if k := keyAtLine(c, line, val, p); k != "" {
 				return k
 			}
 		}
@@ -239,8 +291,14 @@ func structKeys(t reflect.Type, prefix string, out map[string]bool) {
 			continue
 		}
 		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" || strings.Contains(opts, "inline") {
+		if name == "-" {
 			continue
+		}
+		if strings.Contains(opts, "inline") {
+			if f.Type.Kind() == reflect.Struct {
+				structKeys(f.Type, prefix, out) // its keys are the parent's
+			}
+			continue // an inline map: keys of another package
 		}
 		if name == "" {
 			name = strings.ToLower(f.Name)

@@ -2,6 +2,7 @@ package kit
 
 import (
 	"errors"
+	"github.com/smartcommunity/warden/edge/config"
 	"testing"
 
 	"github.com/smartcommunity/warden/drivers"
@@ -94,14 +95,29 @@ func TestEdge(t *testing.T) {
 	}
 }
 
-func TestExtra(t *testing.T) {
-	x := NewExtra(map[string]any{"s": "a", "l": []any{"a", "a", "b"}, "n": 3, "m": map[any]any{1: "in"}, "bad": 1, "u": 2})
-	if x.String("s", "") != "a" || len(x.Strings("l")) != 2 || x.Number("n", 0) != 3 || x.Map("m")["1"] != "in" {
-		t.Error("getters")
+// Decode is strict: an unknown key or a wrong type names the key, a list
+// element by its index; Strings takes one string or a list.
+func TestDecode(t *testing.T) {
+	type opts struct {
+		S Strings `yaml:"s"`
+		N float64 `yaml:"n"`
 	}
-	x.String("bad", "")
-	ps := x.Problems()
-	if len(ps) != 2 || ps[0].Key != "bad" || ps[1].Key != "u" {
-		t.Errorf("problems %v", ps)
+	var o opts
+	if ps := Decode(config.Device{Extra: map[string]any{"s": []any{"a", "a", "b"}, "n": 3}}, &o); len(ps) > 0 || len(o.S) != 2 || o.N != 3 {
+		t.Errorf("decoded %+v, problems %v", o, ps)
+	}
+	if ps := Decode(config.Device{Extra: map[string]any{"s": "a"}}, &o); len(ps) > 0 || len(o.S) != 1 || o.S[0] != "a" {
+		t.Errorf("one string: %+v, problems %v", o, ps)
+	}
+	for key, extra := range map[string]map[string]any{
+		"s":    {"s": 3},
+		"s[1]": {"s": []any{"a", 2}},
+		"n":    {"n": "three"},
+		"u":    {"u": 1},
+	} {
+		ps := Decode(config.Device{Extra: extra}, &opts{})
+		if len(ps) != 1 || ps[0].Key != key || ps[0].Msg == "" {
+			t.Errorf("%v: problems %v, want one for %s", extra, ps, key)
+		}
 	}
 }
