@@ -17,8 +17,6 @@ import (
 
 	"github.com/smartcommunity/warden/edge/testenv"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/smartcommunity/warden/edge/config"
 )
 
@@ -188,18 +186,7 @@ func TestReferenceShowsDefaults(t *testing.T) {
 // TestReferenceHasEveryKey is the drift guard: a field added to config.Config
 // must be documented in configs/warden.yaml.
 func TestReferenceHasEveryKey(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "configs", "warden.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
-	have := map[string]bool{}
-	for _, k := range config.NodeKeys(&doc) {
-		have[k] = true
-	}
+	have := testenv.ReferenceKeys(t)
 	want := config.StructKeys(reflect.TypeOf(config.Config{}))
 	if len(want) < 50 {
 		t.Fatalf("walked only %d keys of config.Config; the walker is broken", len(want))

@@ -219,11 +219,13 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 		if name == "-" {
 			continue
 		}
-		if strings.Contains(opts, "inline") && f.Type.Kind() == reflect.Struct {
-			for k, v := range yamlFields(f.Type) {
-				out[k] = v
+		if strings.Contains(opts, "inline") {
+			if f.Type.Kind() == reflect.Struct {
+				for k, v := range yamlFields(f.Type) {
+					out[k] = v
+				}
 			}
-			continue
+			continue // an inline map holds another package's keys
 		}
 		if name == "" {
 			name = strings.ToLower(f.Name)
@@ -285,30 +287,9 @@ func structKeys(t reflect.Type, prefix string, out map[string]bool) {
 	if t.Kind() != reflect.Struct || t == reflect.TypeOf(Section{}) {
 		return
 	}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" {
-			continue
-		}
-		if strings.Contains(opts, "inline") {
-			if f.Type.Kind() == reflect.Struct {
-				structKeys(f.Type, prefix, out) // its keys are the parent's
-			}
-			continue // an inline map: keys of another package
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		path := name
-		if prefix != "" {
-			path = prefix + "." + name
-		}
+	for name, ft := range yamlFields(t) {
+		path := join(prefix, name)
 		out[path] = true
-		ft := f.Type
 		for ft.Kind() == reflect.Pointer {
 			ft = ft.Elem()
 		}

@@ -1,13 +1,9 @@
 package vision_test
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/testenv"
@@ -59,18 +55,7 @@ func TestRegistry(t *testing.T) {
 // their defaults, passes the detector's own check, and every key appears in
 // configs/warden.yaml: the drift guard for plugin keys.
 func TestSamplesAndReference(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "configs", "warden.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
-	reference := map[string]bool{}
-	for _, k := range config.NodeKeys(&doc) {
-		reference[k] = true
-	}
+	reference := testenv.ReferenceKeys(t)
 	plugins := vision.Plugins()
 	if len(plugins) < 3 {
 		t.Fatalf("%d detectors registered", len(plugins))
