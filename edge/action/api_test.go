@@ -26,6 +26,7 @@ import (
 	"github.com/smartcommunity/warden/edge/bus/bustest"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 )
 
 const (
@@ -77,11 +78,7 @@ func newAPIRig(t *testing.T) *apiRig {
 		{ID: "valve-1", Kind: "gas_valve", Driver: "zigbee2mqtt", Topic: "zigbee2mqtt/valve-1"},
 		{ID: "gas-1", Kind: "gas_detector", Driver: "zigbee2mqtt", Topic: "zigbee2mqtt/gas-1"},
 	}
-	st, err := store.Open(store.Options{Dir: t.TempDir(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := storetest.Open(t, store.Options{Logger: log})
 	al, err := audit.New(st.DB(), log)
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,7 @@ import (
 	"github.com/smartcommunity/warden/edge/gate"
 	"github.com/smartcommunity/warden/edge/ingest"
 	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 )
 
 var cst = time.FixedZone("CST", 8*3600)
@@ -99,11 +100,7 @@ func newRig(t *testing.T, gc config.Gate) *rig {
 		{ID: "gate-north", Kind: "barrier_gate", Driver: "generic", Topic: "lpr/gate-north"},
 		{ID: "gate-east", Kind: "barrier_gate", Driver: "generic", Topic: "lpr/gate-east"},
 	}
-	st, err := store.Open(store.Options{Dir: t.TempDir(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := storetest.Open(t, store.Options{Logger: log})
 	al, err := audit.New(st.DB(), log)
 	if err != nil {
 		t.Fatal(err)

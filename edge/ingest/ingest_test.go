@@ -59,11 +59,7 @@ func ingestWait(r *ingest.Router, m ingest.Message) error {
 // does per connection: every message becomes one event, each device's
 // events are committed in its order.
 func TestIngestConcurrentDevicesKeepOrder(t *testing.T) {
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, store.Options{})
 	const devices, per = 4, 200
 	var devs []config.Device
 	for i := range devices {
@@ -115,11 +111,7 @@ func TestIngestConcurrentDevicesKeepOrder(t *testing.T) {
 }
 
 func TestIngestRedeliveryIsDeduplicated(t *testing.T) {
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, store.Options{})
 	reg := prometheus.NewRegistry()
 	d := counterDevice("c1")
 	r, _ := newRouter(t, st, reg, d)

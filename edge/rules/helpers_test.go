@@ -24,6 +24,7 @@ import (
 	"github.com/smartcommunity/warden/edge/event/eventtest"
 	"github.com/smartcommunity/warden/edge/rules"
 	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 )
 
 const wait = 30 * time.Second
@@ -92,11 +93,7 @@ func newEnv(t *testing.T, c *config.Config) *env {
 		t.Fatal(err)
 	}
 	e.act.SetPublisher(e.client)
-	e.store, err = store.Open(store.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.store.Close() })
+	e.store = storetest.Open(t, store.Options{})
 	e.alarms, err = alarm.New(alarm.Options{DB: e.store.DB(), Gateway: "gw-test", Site: "xjl"})
 	if err != nil {
 		t.Fatal(err)

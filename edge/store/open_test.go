@@ -109,18 +109,7 @@ func TestOpenCorruptFiles(t *testing.T) {
 		return b
 	}
 	// A real database with data, to damage.
-	goodDir := t.TempDir()
-	s := openStore(t, Options{Dir: goodDir})
-	for range 20 {
-		var evs []*event.Event
-		for range 100 {
-			evs = append(evs, mkEvent(t, event.GateVehicle, "", "1"))
-		}
-		if err := s.Append(context.Background(), evs...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_ = s.Close()
+	goodDir := closedStore(t, 20)
 	good, err := os.ReadFile(filepath.Join(goodDir, "warden.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -162,18 +151,7 @@ func TestOpenCorruptFiles(t *testing.T) {
 // its first leaf page of events with noise behind intact meta pages.
 func damagedStore(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	s := openStore(t, Options{Dir: dir})
-	for range 10 {
-		var evs []*event.Event
-		for range 100 {
-			evs = append(evs, mkEvent(t, event.GateVehicle, "", "1"))
-		}
-		if err := s.Append(context.Background(), evs...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_ = s.Close()
+	dir := closedStore(t, 10)
 	path := filepath.Join(dir, "warden.db")
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -256,4 +234,23 @@ func TestDamagedDataPage(t *testing.T) {
 	if err != nil && !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("append err = %v, want ErrCorrupt or success", err)
 	}
+}
+
+// closedStore is the directory of a store that held batches commits of
+// 100 events and was closed cleanly.
+func closedStore(t *testing.T, batches int) string {
+	t.Helper()
+	dir := t.TempDir()
+	s := openStore(t, Options{Dir: dir})
+	for range batches {
+		var evs []*event.Event
+		for range 100 {
+			evs = append(evs, mkEvent(t, event.GateVehicle, "", "1"))
+		}
+		if err := s.Append(context.Background(), evs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = s.Close()
+	return dir
 }

@@ -82,13 +82,7 @@ func TestKill9WhileDraining(t *testing.T) {
 	cmd, done := start()
 	testenv.Until(t, time.Minute, "every event", func() bool { return p.distinct() == n })
 	time.Sleep(time.Second) // let the last 200 OK come back and the cursor be saved
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatal("drainer ignored SIGTERM")
-	}
+	stopDrainer(t, cmd, done)
 
 	seqs, dups := p.received()
 	seen := map[uint64]bool{}
@@ -156,13 +150,7 @@ func TestKill9WhileUploadingGAT1400(t *testing.T) {
 	}
 	cmd, done := start()
 	testenv.Until(t, time.Minute, "every vehicle", func() bool { return v.Distinct() == n })
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatal("drainer ignored SIGTERM")
-	}
+	stopDrainer(t, cmd, done)
 	if p := v.Problems(); len(p) > 0 {
 		t.Fatalf("violations:\n%s", strings.Join(p[:min(len(p), 10)], "\n"))
 	}
@@ -231,4 +219,16 @@ func startDrainer(t *testing.T, bin string, args ...string) (cmd *exec.Cmd, done
 		t.Fatalf("drainer did not start: %q", line)
 	}
 	return cmd, done
+}
+
+// stopDrainer stops it as systemd would (SIGTERM) and waits for it to exit.
+func stopDrainer(t *testing.T, cmd *exec.Cmd, done chan struct{}) {
+	t.Helper()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("drainer ignored SIGTERM")
+	}
 }

@@ -7,16 +7,13 @@ import (
 
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 )
 
 // The saver holds delivery back at maxUnsaved unsaved batches, a save
 // lets it go on, and a stop saves the last cursor.
 func TestSaverBoundsUnsavedBatches(t *testing.T) {
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, store.Options{})
 	u, err := New(Options{Store: st, Config: config.Uplink{HTTP: &config.UplinkHTTP{URL: "http://127.0.0.1:1/", Media: new(bool)}}})
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/ingest"
 	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/zones"
 )
 
@@ -110,11 +111,7 @@ func TestSchedule(t *testing.T) {
 // perimeter driver and a real store.
 func TestReactStage(t *testing.T) {
 	c := loadCfg(t)
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, store.Options{})
 	clk := &clock{}
 	z := newZones(t, c, st.DB(), clk)
 	r, err := ingest.New(ingest.Options{Gateway: "gw-test", Site: "xjl", Devices: c.Devices, Store: st, Actors: []ingest.Actor{z}})

@@ -2,7 +2,6 @@ package face_test
 
 import (
 	"bytes"
-	"github.com/smartcommunity/warden/edge/config"
 	"image"
 	"image/jpeg"
 	"os"
@@ -17,10 +16,7 @@ import (
 // it is given a border: enrolled, and each template is the right person.
 func TestTightCropsEnrol(t *testing.T) {
 	d := data(t)
-	o, err := face.ParseOptions("detect.face", config.SectionOf(testOptions(d)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := testParsed(t, d)
 	e, err := face.NewEngine(o)
 	if err != nil {
 		t.Fatal(err)

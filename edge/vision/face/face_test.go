@@ -93,7 +93,7 @@ func TestFallbackEngine(t *testing.T) {
 // smiling) must identify everyone; ORL strangers must not pass.
 func TestEvaluateTargets(t *testing.T) {
 	d := data(t)
-	o, _ := face.ParseOptions("detect.face", config.SectionOf(testOptions(d)))
+	o := testParsed(t, d)
 	o.MinFacePx = 20
 	e, err := face.NewEngine(o)
 	if err != nil {

@@ -13,10 +13,7 @@ import (
 // match strangers. Fed the right way it passes, with room to spare.
 func TestSelfCheckRefusesADegenerateRecogniser(t *testing.T) {
 	d := data(t)
-	o, err := face.ParseOptions("detect.face", config.SectionOf(testOptions(d)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := testParsed(t, d)
 	e, err := face.NewEngine(o)
 	if err != nil {
 		t.Fatalf("the right input mode is refused: %v", err)
