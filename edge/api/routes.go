@@ -12,6 +12,7 @@ type Handlers struct {
 	Zones   ZoneHandlers
 	Gallery GalleryHandlers
 	Console ConsoleHandlers
+	Live    LiveHandlers
 	Places  http.Handler // the words for buildings, zones and cameras
 	Uplink  http.Handler // the uplink targets' status
 }
@@ -30,6 +31,9 @@ type ZoneHandlers struct{ List, Arm, Disarm, Auto http.Handler }
 
 // GalleryHandlers are edge/gallery's (Gallery.HTTP).
 type GalleryHandlers struct{ UnknownCrop, UnknownScene, List, Enrol, Remove http.Handler }
+
+// LiveHandlers are edge/liveview's WHEP offer and session end (Server.HTTP).
+type LiveHandlers struct{ Offer, Stop http.Handler }
 
 // ConsoleHandlers are edge/console's page and sessions (Console.HTTP).
 type ConsoleHandlers struct{ Index, Asset, Login, WhoAmI, Logout http.Handler }
@@ -61,6 +65,8 @@ func (s *Server) routes(h Handlers) []route {
 		{"GET /api/v1/cameras", RolePlatform, http.HandlerFunc(s.cameras)},
 		{"GET /api/v1/cameras/{id}/snapshot", RolePlatform, http.HandlerFunc(s.snapshot)},
 		{"GET /api/v1/cameras/{id}/recent.mp4", RoleGuard, http.HandlerFunc(s.recent)},
+		{"POST /api/v1/cameras/{id}/whep", RoleGuard, h.Live.Offer},
+		{"DELETE /api/v1/cameras/{id}/whep/{session}", RoleGuard, h.Live.Stop},
 		{"GET /api/v1/places", RolePlatform, h.Places},
 		{"GET /api/v1/uplink", RolePlatform, h.Uplink},
 		{"GET /api/v1/deadletters", RoleAdmin, http.HandlerFunc(s.deadLetters)},

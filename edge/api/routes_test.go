@@ -28,7 +28,7 @@ func TestRouteTable(t *testing.T) {
 		}
 		n++
 		method, path, _ := strings.Cut(r.Pattern, " ")
-		path = strings.NewReplacer("{$}", "", "{id}", "x", "{name}", "x", "{file}", "app.js").Replace(path)
+		path = strings.NewReplacer("{$}", "", "{id}", "x", "{name}", "x", "{file}", "app.js", "{session}", "s").Replace(path)
 		if code := do(t, e, method, path, adminTok); code != http.StatusTeapot {
 			t.Errorf("%s: %d, want the domain handler's 418", r.Pattern, code)
 		}

@@ -87,6 +87,7 @@ type Camera struct {
 	// (analysis goroutine)
 	keyed keyedEvents
 	ring  *ring
+	live  viewers // live view of the main stream
 
 	start time.Time
 

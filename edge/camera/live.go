@@ -304,6 +304,10 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 		// from the PTS when they are muxed (clipDTS)
 		if record {
 			c.ring.push(unit{wall: now, pts: pts, au: au, idr: idr, size: size})
+			c.live.h264.Store(true)
+			if c.live.count() > 0 { // nobody watching: nothing more to do
+				c.live.push(LiveUnit{AU: withParams(au, idr, sps, pps), PTS: pts, Wall: now, IDR: idr})
+			}
 		}
 		if !detect {
 			return
@@ -376,6 +380,7 @@ func (c *Camera) recordH265(ctx context.Context, cl *gortsplib.Client, baseURL *
 		return false, fmt.Errorf("setup: %w", err)
 	}
 	c.ring.setCodec(true)
+	c.live.h264.Store(false) // live view is WebRTC H.264 only for now
 	var (
 		lastMedia atomic.Int64
 		got       atomic.Bool
@@ -441,4 +446,18 @@ func firstPTSOr0(p *int64) int64 {
 		return 0
 	}
 	return v
+}
+
+// withParams puts SPS and PPS in front of a key frame that lacks them, so
+// a viewer joining at it can decode.
+func withParams(au [][]byte, idr bool, sps, pps []byte) [][]byte {
+	if !idr || sps == nil || pps == nil {
+		return au
+	}
+	for _, n := range au {
+		if len(n) > 0 && h264.NALUType(n[0]&0x1f) == h264.NALUTypeSPS {
+			return au
+		}
+	}
+	return append([][]byte{sps, pps}, au...)
 }

@@ -63,3 +63,12 @@ func (s Set) Recent(_ context.Context, id string, d time.Duration) ([]byte, erro
 	}
 	return c.Recent(d)
 }
+
+// Watch starts a live viewer of camera id (at most limit per camera).
+func (s Set) Watch(id string, limit int) (*Viewer, error) {
+	c, err := s.find(id)
+	if err != nil {
+		return nil, err
+	}
+	return c.Watch(limit)
+}

@@ -29,6 +29,7 @@ type Config struct {
 	Liveness  Liveness  `yaml:"liveness"`
 	Notify    Notify    `yaml:"notify"`
 	Places    Places    `yaml:"places"`
+	Live      Live      `yaml:"live"`
 
 	// path is the file the config came from; lines maps key paths to lines.
 	path   string
@@ -420,3 +421,10 @@ type Liveness struct {
 type Duration time.Duration
 
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Live is live view in the console (edge/liveview).
+type Live struct {
+	// MaxViewers caps the WebRTC viewers of one camera (default 4); each
+	// costs uplink bandwidth, not decoding.
+	MaxViewers int `yaml:"max_viewers"`
+}

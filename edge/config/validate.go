@@ -113,6 +113,9 @@ func (c *Config) applyDefaults() {
 	if c.Retention.EventsDays == 0 {
 		c.Retention.EventsDays = DefaultEventsDays
 	}
+	if c.Live.MaxViewers == 0 {
+		c.Live.MaxViewers = 4
+	}
 	if c.Retention.MediaMaxBytes == 0 {
 		c.Retention.MediaMaxBytes = DefaultMediaMaxBytes
 	}
@@ -382,6 +385,9 @@ func (c *Config) validate() []Problem {
 		}
 	}
 	ps = append(ps, c.validateNotify()...)
+	if c.Live.MaxViewers < 1 || c.Live.MaxViewers > 64 {
+		add("live.max_viewers", "%d is outside 1..64", c.Live.MaxViewers)
+	}
 	if c.Retention.EventsDays < 0 || c.Retention.EventsDays > MaxDays {
 		add("retention.events_days", "%d is outside 1..%d", c.Retention.EventsDays, MaxDays)
 	}

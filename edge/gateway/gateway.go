@@ -38,6 +38,7 @@ import (
 	"github.com/smartcommunity/warden/edge/i18n"
 	"github.com/smartcommunity/warden/edge/ingest"
 	"github.com/smartcommunity/warden/edge/liveness"
+	"github.com/smartcommunity/warden/edge/liveview"
 	"github.com/smartcommunity/warden/edge/notify"
 	"github.com/smartcommunity/warden/edge/rules"
 	"github.com/smartcommunity/warden/edge/store"
@@ -80,6 +81,7 @@ type Gateway struct {
 	gate        *gate.Controller
 	zones       *zones.Zones
 	cams        camera.Set
+	liveView    *liveview.Server
 	console     *console.Console
 	gallery     *gallery.Gallery
 	faceEngine  *face.Engine
@@ -292,6 +294,10 @@ func (g *Gateway) build() (err error) {
 			Detectors: detectors, OfflineGrace: cc.OfflineGrace.D(), StallTimeout: cc.StallTimeout.D(),
 		}))
 	}
+	if g.liveView, err = liveview.New(liveview.Options{Cameras: g.cams, MaxViewers: cfg.Live.MaxViewers,
+		Logger: g.log, Registerer: g.reg}); err != nil {
+		return err
+	}
 	g.api = api.New(api.Options{
 		Events:        g.store,
 		Media:         g.store,
@@ -312,6 +318,7 @@ func (g *Gateway) build() (err error) {
 	})
 	h := api.Handlers{
 		Alarms: g.alarms.HTTP(), Actions: g.act.HTTP(), Gate: g.gate.HTTP(), Zones: g.zones.HTTP(), Console: g.console.HTTP(),
+		Live:   g.liveView.HTTP(),
 		Places: PlacesHandler(cfg),
 		Uplink: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			api.WriteJSON(w, http.StatusOK, map[string]any{"targets": g.uplink.Load().Status()})
@@ -558,6 +565,7 @@ func (g *Gateway) services() []service {
 		{name: "store retention", run: g.store.Run},
 		{name: "ingest retry", run: g.router.Run},
 		{name: "api", run: func(ctx context.Context) error { return g.api.Serve(ctx, g.apiLn) }},
+		{name: "live view", run: g.liveView.Run},
 
 		{name: "interlock", run: g.lock.Run, stage: afterMQTT},
 		{name: "alarms", run: g.alarms.Run, stage: afterMQTT, follows: "alarms"},

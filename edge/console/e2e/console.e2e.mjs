@@ -345,6 +345,28 @@ try {
   ]);
   check(reopen.status() === 200 || reopen.status() === 202, `valve reopened by the admin (${reopen.status()})`);
 
+  // ---- live view: the camera plays in its tile, from the gateway's own RTSP session ----
+  await page.click('.tabs [data-tab="cameras"]');
+  const liveBtn = page.locator('[data-live="gate-cam"]');
+  await liveBtn.waitFor({ timeout: T });
+  const tLive = Date.now();
+  await liveBtn.click();
+  await page.waitForFunction(() => { const v = document.querySelector('[data-cam="gate-cam"] video'); return v && v.currentTime > 0.5; }, null, { timeout: 30000 });
+  result.live_first_play_ms = Date.now() - tLive;
+  const played = () => page.evaluate(() => document.querySelector('[data-cam="gate-cam"] video').currentTime);
+  const c1 = await played();
+  await page.waitForTimeout(2000);
+  const c2 = await played();
+  check(c2 > c1 + 1, `live video plays: currentTime ${c1.toFixed(2)} → ${c2.toFixed(2)} s in 2 s`);
+  const size = await page.evaluate(() => { const v = document.querySelector('[data-cam="gate-cam"] video'); return [v.videoWidth, v.videoHeight]; });
+  check(size[0] === 640 && size[1] === 360, `the live picture is the camera's own 640×360 (${size})`);
+  await page.screenshot({ path: join(ART, 'live.png') });
+  await page.waitForTimeout(11000); // the camera grid is redrawn every 10 s
+  const c3 = await played();
+  check(c3 > c2 + 8, `live video keeps playing across the tab's refresh: ${c2.toFixed(2)} → ${c3.toFixed(2)} s in 11 s`);
+  await liveBtn.click(); // stop: the session ends on the gateway (the Go side checks the camera has no viewer)
+  await page.waitForFunction(() => document.querySelector('[data-live="gate-cam"]').textContent === 'Live', null, { timeout: T });
+
   check(consoleErrors.filter((e) => !/401|Unauthorized|Failed to load resource/.test(e)).length === 0, `no script errors (${consoleErrors.join(' | ')})`);
   console.log('RESULT ' + JSON.stringify(result));
 } finally {

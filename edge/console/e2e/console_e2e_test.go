@@ -29,6 +29,7 @@ import (
 	"github.com/smartcommunity/warden/edge/alarm"
 	"github.com/smartcommunity/warden/edge/event"
 	mqttreplay "github.com/smartcommunity/warden/edge/replay/mqtt"
+	"github.com/smartcommunity/warden/edge/replay/rtsp"
 )
 
 func chromiumPath() string {
@@ -184,6 +185,8 @@ func control(t *testing.T, first *stack, p *proxy) (*httptest.Server, func() *st
 
 func TestConsoleInBrowser(t *testing.T) {
 	chromium, node := requireBrowser(t)
+	liveCameraURL = liveCamera(t)
+	defer func() { liveCameraURL = "" }()
 	s := startStack(t)
 	p := startProxy(t, s.apiAddr)
 	ctl, current := control(t, s, p)
@@ -229,11 +232,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("browser script failed: %v\n%s", err, stderr.String())
 	}
-	t.Logf("gas leak → alarm on the page: %v ms; SSE opens %v; duplicate frames dropped %v; connections cut %v",
-		results["alarm_latency_ms"], results["sse_opens"], results["duplicates_dropped"], results["connections_cut"])
+	t.Logf("gas leak → alarm on the page: %v ms; SSE opens %v; duplicate frames dropped %v; connections cut %v; live video playing after %v ms",
+		results["alarm_latency_ms"], results["sse_opens"], results["duplicates_dropped"], results["connections_cut"], results["live_first_play_ms"])
 
 	// The API shows what the guard did in the page (on the restarted parts).
 	s = current()
+	// Stopping the tile ended the WebRTC session: the camera has no viewer.
+	testenv.Until(t, 15*time.Second, "no live viewer left", func() bool { return s.cams[0].Viewers() == 0 })
 	leak := findAlarm(t, s, "gas-3-2-201")
 	if leak.State != alarm.Resolved || leak.Acknowledged == nil || leak.Acknowledged.By != userName ||
 		leak.Resolved == nil || leak.Resolved.By != userName || leak.Resolved.Note != "valve closed, flat ventilated" {
@@ -284,4 +289,26 @@ func findAlarm(t *testing.T, s *stack, source string) alarm.Alarm {
 	}
 	t.Fatalf("no alarm from %s", source)
 	return alarm.Alarm{}
+}
+
+// liveCamera replays a moving test clip over RTSP on loopback for the
+// console's live tile.
+func liveCamera(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	mp4 := filepath.Join(dir, "cam.mp4")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
+		"-t", "8", "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "baseline", "-g", "25", "-pix_fmt", "yuv420p", mp4).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, out)
+	}
+	ts, err := rtsp.Prepare(context.Background(), mp4, dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &rtsp.Server{Addr: "127.0.0.1:0", Streams: []rtsp.Stream{{Name: "cam", TS: ts}}}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return "rtsp://" + srv.ListenAddr() + "/cam"
 }

@@ -23,10 +23,12 @@ import (
 	"github.com/smartcommunity/warden/edge/api"
 	"github.com/smartcommunity/warden/edge/audit"
 	"github.com/smartcommunity/warden/edge/bus"
+	"github.com/smartcommunity/warden/edge/camera"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/console"
 	"github.com/smartcommunity/warden/edge/gateway"
 	"github.com/smartcommunity/warden/edge/ingest"
+	"github.com/smartcommunity/warden/edge/liveview"
 	"github.com/smartcommunity/warden/edge/store"
 )
 
@@ -53,9 +55,14 @@ type stack struct {
 	apiAddr  string
 	broker   *bus.Broker
 	devices  *bus.Client // publishes as the devices would
+	cams     camera.Set  // one camera on liveCameraURL, played live in the page
 	stop     func()
 	internal string
 }
+
+// liveCameraURL is the RTSP replay every stack's camera reads; it outlives
+// the stacks, as a camera outlives a gateway restart.
+var liveCameraURL string
 
 func logger() *slog.Logger {
 	if os.Getenv("E2E_VERBOSE") != "" {
@@ -152,7 +159,7 @@ func startStackIn(t *testing.T, dir string) *stack {
 			}
 			return out
 		},
-		Cameras:     func() []api.CameraStatus { return nil },
+		Cameras:     func() []api.CameraStatus { return s.cams.Status() },
 		Tokens:      cfg.API.Tokens,
 		SessionAuth: s.console.SessionAuth,
 		Heartbeat:   2 * time.Second,
@@ -171,7 +178,16 @@ func startStackIn(t *testing.T, dir string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.api.Mount(api.Handlers{Alarms: s.alarms.HTTP(), Actions: act.HTTP(), Console: s.console.HTTP(), Places: gateway.PlacesHandler(cfg)})
+	if liveCameraURL != "" {
+		s.cams = camera.Set{camera.New(config.Camera{ID: "gate-cam", DisplayName: "北门", URL: liveCameraURL, Detect: config.Detect{FPS: 5}},
+			camera.Deps{Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Sink: s.st, Media: s.st, Log: log, MaxBackoff: time.Second})}
+	}
+	lv, err := liveview.New(liveview.Options{Cameras: s.cams, MaxViewers: 2, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.api.Mount(api.Handlers{Alarms: s.alarms.HTTP(), Actions: act.HTTP(), Console: s.console.HTTP(), Places: gateway.PlacesHandler(cfg),
+		Live: lv.HTTP()})
 
 	ln, err := net.Listen("tcp", cfg.API.Listen)
 	if err != nil {
@@ -202,6 +218,10 @@ func startStackIn(t *testing.T, dir string) *stack {
 	run("ingest", router.Run)
 	run("alarm", s.alarms.Run)
 	run("api", func(ctx context.Context) error { return s.api.Serve(ctx, ln) })
+	run("live view", lv.Run)
+	for _, c := range s.cams {
+		run("camera", c.Run)
+	}
 
 	gw, err := bus.Connect(ctx, bus.ClientOptions{
 		URL: "tcp://" + s.broker.Addr(), ClientID: "warden-gateway-e2e", Username: "warden-gateway", Password: s.internal,

@@ -587,6 +587,7 @@ function connect() {
 // ---------- cameras ----------
 
 const camURLs = new Map();
+const lives = new Map(); // live tiles: camera id → {pc, loc}
 
 async function loadCameras() {
   const grid = $('#camera-grid');
@@ -600,12 +601,32 @@ async function loadCameras() {
         <span class="${c.online ? 'on-ok' : 'on-bad'}" title="${esc(c.error || '')}">${esc(t(c.online ? 'cam.online' : c.state === 'degraded' ? 'cam.degraded' : 'cam.offline'))}</span>
         <span>${esc(t('cam.fps', { fps: (c.fps || 0).toFixed(1) }))}</span></div>
       <div class="meta muted"><span>${esc(fmtLoc(c.location))}</span><span>${esc(c.last_seen ? fmtAge(c.last_seen) : '')}</span></div>
-      <div class="meta"><button type="button" class="link" data-recent="${esc(c.id)}">${esc(t('cam.recent'))}</button></div>
+      <div class="meta"><button type="button" class="link" data-live="${esc(c.id)}">${esc(t('cam.live'))}</button>
+        <button type="button" class="link" data-recent="${esc(c.id)}">${esc(t('cam.recent'))}</button></div>
     </div>`).join('');
+  // the grid is drawn again every 10 s: live tiles keep their video and session
+  for (const [id, l] of [...lives]) {
+    const frame = $(`[data-cam="${CSS.escape(id)}"] .frame`, grid);
+    if (!frame) { stopLive(id); continue; }
+    frame.replaceChildren(l.video);
+    $(`[data-live="${CSS.escape(id)}"]`, grid).textContent = t('cam.liveStop');
+  }
+  grid.querySelectorAll('[data-live]').forEach((b) => b.addEventListener('click', async () => {
+    const id = b.dataset.live;
+    const frame = $(`[data-cam="${CSS.escape(id)}"] .frame`, grid);
+    if (lives.has(id)) { stopLive(id); b.textContent = t('cam.live'); frame.innerHTML = `<div class="noframe">${esc(t('cam.noFrame'))}</div>`; return; }
+    b.disabled = true;
+    try {
+      await startLive(id, frame);
+      b.textContent = t('cam.liveStop');
+    } catch (e) {
+      toast(t('cam.liveErr', { msg: errText(e) }));
+    } finally { b.disabled = false; }
+  }));
   // the last 30 s from the camera's own buffer: what happened just before
   grid.querySelectorAll('[data-recent]').forEach((b) => b.addEventListener('click', () =>
     openMedia({ kind: 'clip', url: `/api/v1/cameras/${encodeURIComponent(b.dataset.recent)}/recent.mp4?seconds=30&t=${Date.now()}` })));
-  await Promise.all(cams.map(async (c) => {
+  await Promise.all(cams.filter((c) => !lives.has(c.id)).map(async (c) => {
     try {
       const r = await fetch(`/api/v1/cameras/${encodeURIComponent(c.id)}/snapshot`, { credentials: 'same-origin', cache: 'no-store' });
       if (!r.ok) return;
@@ -620,6 +641,50 @@ async function loadCameras() {
     } catch { /* offline camera: keep the placeholder */ }
   }));
 }
+
+// Live view: WebRTC (WHEP) from the camera's own RTSP session, no
+// re-encoding. One session per open tile; closing the tab ends them all.
+
+async function startLive(id, frame) {
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  const video = document.createElement('video');
+  video.autoplay = true; video.muted = true; video.playsInline = true;
+  pc.ontrack = (e) => { video.srcObject = e.streams[0] || new MediaStream([e.track]); };
+  try {
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((done) => { // all candidates in the offer: WHEP without trickle
+      if (pc.iceGatheringState === 'complete') { done(); return; }
+      pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') done(); });
+      setTimeout(done, 3000);
+    });
+    const headers = { 'Content-Type': 'application/sdp' };
+    if (session && session.csrf) headers['X-CSRF-Token'] = session.csrf;
+    const r = await fetch(`/api/v1/cameras/${encodeURIComponent(id)}/whep`,
+      { method: 'POST', headers, credentials: 'same-origin', cache: 'no-store', body: pc.localDescription.sdp });
+    if (r.status !== 201) {
+      let data = null;
+      try { data = await r.json(); } catch { /* not JSON */ }
+      throw new ApiError(r.status, data && data.code, (data && data.error) || r.statusText);
+    }
+    const loc = r.headers.get('Location');
+    await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
+    lives.set(id, { pc, loc, video });
+    frame.replaceChildren(video);
+  } catch (e) { pc.close(); throw e; }
+}
+
+function stopLive(id) {
+  const l = lives.get(id);
+  if (!l) return;
+  lives.delete(id);
+  l.pc.close();
+  const headers = {};
+  if (session && session.csrf) headers['X-CSRF-Token'] = session.csrf;
+  fetch(l.loc, { method: 'DELETE', headers, credentials: 'same-origin', keepalive: true }).catch(() => {});
+}
+
+window.addEventListener('pagehide', () => { for (const id of [...lives.keys()]) stopLive(id); });
 
 // ---------- devices ----------
 
@@ -792,6 +857,7 @@ function sessionLost() {
 }
 
 function stop() {
+  for (const id of [...lives.keys()]) stopLive(id);
   if (es) es.close();
   es = null;
   clearTimeout(soundTimer);
@@ -847,6 +913,7 @@ async function onLogin(ev) {
 }
 
 async function logout() {
+  for (const id of [...lives.keys()]) stopLive(id); // while the session may still end them
   try { await api('DELETE', '/api/v1/session'); } catch { /* gone already */ }
   stop();
   session = null;

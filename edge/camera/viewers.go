@@ -1,0 +1,109 @@
+package camera
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// LiveUnit is one H.264 access unit of the camera's main stream, for live
+// view: its NAL units (a key frame carries SPS and PPS in band) and its
+// 90 kHz PTS.
+type LiveUnit struct {
+	AU   [][]byte
+	PTS  int64
+	Wall time.Time
+	IDR  bool
+}
+
+// ErrTooManyViewers is Watch's answer when the camera's cap is reached.
+var ErrTooManyViewers = errors.New("too many live viewers of this camera")
+
+// ErrNoLiveVideo is Watch's answer for a camera that has no H.264 main
+// stream to pass on (a file camera, or an H.265 record stream).
+var ErrNoLiveVideo = errors.New("no live H.264 video from this camera")
+
+// Viewer receives a camera's access units from the next key frame on. A
+// viewer that falls behind loses units until the next key frame; it never
+// holds up the camera.
+type Viewer struct {
+	C       <-chan LiveUnit
+	ch      chan LiveUnit
+	v       *viewers
+	waitIDR bool
+	once    sync.Once
+}
+
+// Close stops the viewer; its channel is closed.
+func (w *Viewer) Close() { w.once.Do(func() { w.v.remove(w) }) }
+
+// viewers fans the main stream out to live viewers. With none, a unit
+// costs one atomic load.
+type viewers struct {
+	n    atomic.Int32
+	mu   sync.Mutex
+	subs map[*Viewer]struct{}
+	h264 atomic.Bool // the main stream is H.264 and flowing
+}
+
+func (v *viewers) add(limit int) (*Viewer, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if limit > 0 && len(v.subs) >= limit {
+		return nil, ErrTooManyViewers
+	}
+	if v.subs == nil {
+		v.subs = map[*Viewer]struct{}{}
+	}
+	ch := make(chan LiveUnit, 64)
+	w := &Viewer{C: ch, ch: ch, v: v, waitIDR: true}
+	v.subs[w] = struct{}{}
+	v.n.Store(int32(len(v.subs)))
+	return w, nil
+}
+
+func (v *viewers) remove(w *Viewer) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.subs[w]; ok {
+		delete(v.subs, w)
+		close(w.ch)
+	}
+	v.n.Store(int32(len(v.subs)))
+}
+
+// push hands u to every viewer without blocking.
+func (v *viewers) push(u LiveUnit) {
+	if v.n.Load() == 0 {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for w := range v.subs {
+		if w.waitIDR && !u.IDR {
+			continue
+		}
+		select {
+		case w.ch <- u:
+			w.waitIDR = false
+		default:
+			w.waitIDR = true // behind: skip to the next key frame
+		}
+	}
+}
+
+// count is the number of live viewers.
+func (v *viewers) count() int { return int(v.n.Load()) }
+
+// Watch starts a live viewer of the camera's main stream, at most limit
+// at a time (0: no limit).
+func (c *Camera) Watch(limit int) (*Viewer, error) {
+	if !c.live.h264.Load() {
+		return nil, ErrNoLiveVideo
+	}
+	return c.live.add(limit)
+}
+
+// Viewers is how many live viewers the camera has now.
+func (c *Camera) Viewers() int { return c.live.count() }

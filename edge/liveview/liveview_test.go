@@ -1,0 +1,193 @@
+package liveview_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/smartcommunity/warden/edge/api"
+	"github.com/smartcommunity/warden/edge/camera"
+	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/liveview"
+	"github.com/smartcommunity/warden/edge/replay/rtsp"
+	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/store/storetest"
+	"github.com/smartcommunity/warden/edge/testenv"
+)
+
+const guardTok = "guard-token-0123456789"
+
+// A guard's browser (pion here) offers to receive video; the camera's own
+// RTSP session, replayed over loopback, reaches it as H.264 RTP with
+// parameter sets, through the real API and its auth. The cap holds, and
+// ending the session frees the camera.
+func TestWHEPPlaysTheCamera(t *testing.T) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Skip("ffmpeg not installed")
+	}
+	dir := t.TempDir()
+	mp4 := filepath.Join(dir, "src.mp4")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
+		"-t", "6", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", mp4).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, out)
+	}
+	ts, err := rtsp.Prepare(context.Background(), mp4, dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := &rtsp.Server{Addr: addr, Streams: []rtsp.Stream{{Name: "a", TS: ts}}}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	st := storetest.Open(t, store.Options{})
+	cam := camera.New(config.Camera{ID: "gate", URL: "rtsp://" + addr + "/a", Detect: config.Detect{FPS: 5}},
+		camera.Deps{Gateway: "gw", Site: "s", Sink: st, Media: st, StallTimeout: 3 * time.Second, MaxBackoff: time.Second,
+			Log: slog.New(slog.DiscardHandler)})
+	cams := camera.Set{cam}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = cam.Run(ctx) }()
+
+	reg := prometheus.NewRegistry()
+	lv, err := liveview.New(liveview.Options{Cameras: cams, MaxViewers: 1, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = lv.Run(ctx) }()
+	a := api.New(api.Options{Tokens: []config.Token{{Name: "guard", Token: guardTok, Role: "guard"}}, Gatherer: reg, Registerer: reg})
+	a.Mount(api.Handlers{Live: lv.HTTP()})
+	hs := httptest.NewServer(a.Handler())
+	defer hs.Close()
+
+	// Video must flow before a viewer can join.
+	testenv.Until(t, 30*time.Second, "camera online", func() bool { return cam.Status().State == camera.Online })
+
+	pc, offer := newViewer(t)
+	defer pc.Close()
+	var packets, params atomic.Int64
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			p, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			packets.Add(1)
+			if len(p.Payload) > 0 {
+				switch p.Payload[0] & 0x1f {
+				case 7, 24: // SPS, or a STAP-A (which pion uses for SPS+PPS)
+					params.Add(1)
+				}
+			}
+		}
+	})
+	resp := post(t, hs.URL+"/api/v1/cameras/gate/whep", "application/sdp", offer, guardTok)
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Content-Type") != "application/sdp" {
+		t.Fatalf("offer: %d %s", resp.StatusCode, answer)
+	}
+	loc := resp.Header.Get("Location")
+	if !strings.HasPrefix(loc, "/api/v1/cameras/gate/whep/") {
+		t.Fatalf("Location %q", loc)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Until(t, 30*time.Second, "100 RTP packets with parameter sets", func() bool {
+		return packets.Load() >= 100 && params.Load() > 0
+	})
+	if n := testenv.MetricValue(t, reg, "warden_live_viewers", map[string]string{"camera": "gate"}); n != 1 || cam.Viewers() != 1 {
+		t.Errorf("viewers: gauge %v, camera %d; want 1", n, cam.Viewers())
+	}
+
+	// The cap (live.max_viewers: 1) refuses a second viewer; a bad offer
+	// and an unknown camera are refused too; none needs a token to fail.
+	pc2, offer2 := newViewer(t)
+	defer pc2.Close()
+	for _, c := range []struct {
+		path, ctype, body, tok string
+		code                   int
+	}{
+		{"/api/v1/cameras/gate/whep", "application/sdp", offer2, guardTok, http.StatusTooManyRequests},
+		{"/api/v1/cameras/gate/whep", "application/json", offer2, guardTok, http.StatusUnsupportedMediaType},
+		{"/api/v1/cameras/nope/whep", "application/sdp", offer2, guardTok, http.StatusNotFound},
+		{"/api/v1/cameras/gate/whep", "application/sdp", offer2, "", http.StatusUnauthorized},
+	} {
+		r := post(t, hs.URL+c.path, c.ctype, c.body, c.tok)
+		r.Body.Close()
+		if r.StatusCode != c.code {
+			t.Errorf("%s %s: %d, want %d", c.path, c.ctype, r.StatusCode, c.code)
+		}
+	}
+
+	// Closing the tab: the viewer's DELETE ends the session and frees the camera.
+	req, _ := http.NewRequest(http.MethodDelete, hs.URL+loc, nil)
+	req.Header.Set("Authorization", "Bearer "+guardTok)
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusNoContent {
+		t.Errorf("DELETE: %d", r.StatusCode)
+	}
+	testenv.Until(t, 10*time.Second, "no viewer left", func() bool { return cam.Viewers() == 0 })
+}
+
+// newViewer is a receive-only peer with its complete offer.
+func newViewer(t *testing.T) (*webrtc.PeerConnection, string) {
+	t.Helper()
+	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	return pc, pc.LocalDescription().SDP
+}
+
+func post(t *testing.T, url, ctype, body, tok string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", ctype)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
