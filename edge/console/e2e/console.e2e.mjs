@@ -367,6 +367,23 @@ try {
   await liveBtn.click(); // stop: the session ends on the gateway (the Go side checks the camera has no viewer)
   await page.waitForFunction(() => document.querySelector('[data-live="gate-cam"]').textContent === 'Live', null, { timeout: T });
 
+  // ---- the camera wall: 2×2 starts the first four cameras live, "snapshots" stops them ----
+  await page.click('.tabs [data-tab="cameras"]');
+  await page.click('[data-wall="2"]');
+  await page.waitForFunction(() => { const v = document.querySelector('[data-cam="gate-cam"] video'); return v && v.currentTime > 0.5; }, null, { timeout: 30000 });
+  check(await page.evaluate(() => getComputedStyle(document.querySelector('#camera-grid')).gridTemplateColumns.split(' ').length) === 2, 'the 2×2 wall has two columns and its camera plays live');
+  await page.click('[data-wall="0"]');
+  await page.waitForFunction(() => !document.querySelector('[data-cam="gate-cam"] video'), null, { timeout: T });
+  check(true, 'back to snapshots: the wall\'s live session ended');
+
+  // ---- an alarm from a camera opens it live beside its evidence ----
+  await page.click('.tabs [data-tab="alarms"]');
+  await page.locator('li.alarm[data-type="throw.detected"] [data-act="live"]').click();
+  await page.waitForFunction(() => { const v = document.querySelector('#dlg .livepair video'); return v && v.currentTime > 0.5; }, null, { timeout: 30000 });
+  check(await page.locator('#dlg .livepair img').count() === 1, 'the alarm dialog shows the camera live beside its evidence');
+  await page.screenshot({ path: join(ART, 'alarm-live.png') });
+  await page.click('#dlg-ok'); // closing the dialog ends that session too
+
   check(consoleErrors.filter((e) => !/401|Unauthorized|Failed to load resource/.test(e)).length === 0, `no script errors (${consoleErrors.join(' | ')})`);
   console.log('RESULT ' + JSON.stringify(result));
 } finally {

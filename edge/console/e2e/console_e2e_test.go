@@ -157,7 +157,7 @@ func control(t *testing.T, first *stack, p *proxy) (*httptest.Server, func() *st
 			return
 		}
 		e, err := event.Make(event.Origin{Gateway: "gw-e2e", Site: "e2e-site",
-			Source:   event.Source{Kind: "camera", ID: "facade-3"},
+			Source:   event.Source{Kind: "camera", ID: "gate-cam"}, // the stack's live camera
 			Location: event.Location{Building: "3", Zone: "facade"}},
 			event.ThrowDetected, event.Critical, map[string]any{"origin": map[string]any{"floor": 7, "x": 512}})
 		if err == nil {

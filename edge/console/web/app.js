@@ -421,6 +421,7 @@ function alarmCard(a) {
         ${a.state !== 'resolved' && canAct && !a.on_scene ? `<button type="button" data-act="onscene">${esc(t('alarm.onScene'))}</button>` : ''}
         ${a.state !== 'resolved' && canAct ? `<button type="button" data-act="resolve">${esc(t('alarm.resolve'))}</button>` : ''}
         <button type="button" class="link" data-act="timeline">${esc(t('alarm.timeline'))}</button>
+        ${a.source && a.source.kind === 'camera' ? `<button type="button" class="link" data-act="live">${esc(t('cam.live'))}</button>` : ''}
         ${mediaStrip(a)}
       </div>
     </div>
@@ -447,6 +448,17 @@ async function alarmAction(id, act) {
   if (act === 'more') {
     if (expanded.has(id)) expanded.delete(id); else expanded.add(id);
     renderAlarms();
+    return;
+  }
+  if (act === 'live') {
+    // the camera live beside the alarm's evidence
+    const ev = (a.media || []).slice().reverse().find((m) => m.kind === 'snapshot' || m.kind === 'trajectory' || m.kind === 'crop');
+    const html = `<div class="livepair"><div class="frame" id="dlg-live"><div class="noframe">${esc(t('cam.noFrame'))}</div></div>` +
+      (ev ? `<img alt="${esc(t('media.' + ev.kind))}" src="${esc(ev.url)}">` : '') + '</div>';
+    const closed = ask({ title: `${t('cam.live')} · ${places.cameras[a.source.id] || a.source.id} · ${where}`, html, okText: t('dlg.close'), cancel: false });
+    try { await startLive(a.source.id, $('#dlg-live'), 'alarm'); } catch (e) { toast(t('cam.liveErr', { msg: errText(e) })); }
+    await closed;
+    stopLive('alarm');
     return;
   }
   if (act === 'timeline') {
@@ -606,6 +618,7 @@ async function loadCameras() {
     </div>`).join('');
   // the grid is drawn again every 10 s: live tiles keep their video and session
   for (const [id, l] of [...lives]) {
+    if (id === 'alarm') continue; // the alarm dialog's own
     const frame = $(`[data-cam="${CSS.escape(id)}"] .frame`, grid);
     if (!frame) { stopLive(id); continue; }
     frame.replaceChildren(l.video);
@@ -645,7 +658,9 @@ async function loadCameras() {
 // Live view: WebRTC (WHEP) from the camera's own RTSP session, no
 // re-encoding. One session per open tile; closing the tab ends them all.
 
-async function startLive(id, frame) {
+// key names the session: the camera id for a tile, 'alarm' for the
+// alarm dialog's.
+async function startLive(id, frame, key = id) {
   const pc = new RTCPeerConnection();
   pc.addTransceiver('video', { direction: 'recvonly' });
   const video = document.createElement('video');
@@ -669,15 +684,35 @@ async function startLive(id, frame) {
     }
     const loc = r.headers.get('Location');
     await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
-    lives.set(id, { pc, loc, video });
+    lives.set(key, { pc, loc, video });
     frame.replaceChildren(video);
   } catch (e) { pc.close(); throw e; }
 }
 
-function stopLive(id) {
-  const l = lives.get(id);
+// The camera wall: the first n×n cameras live at once (0: snapshots).
+async function setWall(n) {
+  for (const b of document.querySelectorAll('[data-wall]')) b.classList.toggle('on', Number(b.dataset.wall) === n);
+  const grid = $('#camera-grid');
+  grid.dataset.wall = String(n);
+  const tiles = [...grid.querySelectorAll('[data-cam]')];
+  for (const [i, tile] of tiles.entries()) {
+    const id = tile.dataset.cam;
+    const on = n > 0 && i < n * n;
+    const btn = $(`[data-live="${CSS.escape(id)}"]`, tile);
+    if (on && !lives.has(id)) {
+      try { await startLive(id, $('.frame', tile)); btn.textContent = t('cam.liveStop'); } catch (e) { toast(t('cam.liveErr', { msg: errText(e) })); }
+    } else if (!on && lives.has(id)) {
+      stopLive(id);
+      btn.textContent = t('cam.live');
+      $('.frame', tile).innerHTML = `<div class="noframe">${esc(t('cam.noFrame'))}</div>`;
+    }
+  }
+}
+
+function stopLive(key) {
+  const l = lives.get(key);
   if (!l) return;
-  lives.delete(id);
+  lives.delete(key);
   l.pc.close();
   const headers = {};
   if (session && session.csrf) headers['X-CSRF-Token'] = session.csrf;
@@ -921,6 +956,7 @@ async function logout() {
 }
 
 function wire() {
+  for (const b of document.querySelectorAll('[data-wall]')) b.addEventListener('click', () => setWall(Number(b.dataset.wall)));
   for (const b of document.querySelectorAll('[data-action="lang"]')) b.addEventListener('click', toggleLang);
   $('#login-form').addEventListener('submit', onLogin);
   for (const b of document.querySelectorAll('.seg [data-mode]')) {
