@@ -4,6 +4,7 @@ module github.com/smartcommunity/warden
 go 1.26.0
 
 require (
+	github.com/bluenviron/gohlslib/v2 v2.2.3
 	github.com/bluenviron/gortsplib/v5 v5.6.5
 	github.com/bluenviron/mediacommon/v2 v2.9.4
 	github.com/cenkalti/backoff/v5 v5.0.3

@@ -33,7 +33,7 @@ type ZoneHandlers struct{ List, Arm, Disarm, Auto http.Handler }
 type GalleryHandlers struct{ UnknownCrop, UnknownScene, List, Enrol, Remove http.Handler }
 
 // LiveHandlers are edge/liveview's WHEP offer and session end (Server.HTTP).
-type LiveHandlers struct{ Offer, Stop http.Handler }
+type LiveHandlers struct{ Offer, Stop, HLS http.Handler }
 
 // ConsoleHandlers are edge/console's page and sessions (Console.HTTP).
 type ConsoleHandlers struct{ Index, Asset, Login, WhoAmI, Logout http.Handler }
@@ -67,6 +67,7 @@ func (s *Server) routes(h Handlers) []route {
 		{"GET /api/v1/cameras/{id}/recent.mp4", RoleGuard, http.HandlerFunc(s.recent)},
 		{"POST /api/v1/cameras/{id}/whep", RoleGuard, h.Live.Offer},
 		{"DELETE /api/v1/cameras/{id}/whep/{session}", RoleGuard, h.Live.Stop},
+		{"GET /api/v1/cameras/{id}/live/{file}", RoleGuard, h.Live.HLS},
 		{"GET /api/v1/places", RolePlatform, h.Places},
 		{"GET /api/v1/uplink", RolePlatform, h.Uplink},
 		{"GET /api/v1/deadletters", RoleAdmin, http.HandlerFunc(s.deadLetters)},

@@ -11,6 +11,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
 	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 
@@ -130,5 +131,28 @@ func TestH265RecordStream(t *testing.T) {
 	codec, dur := probe(t, p)
 	if codec != "hevc" || dur < 2 || dur > 4 {
 		t.Fatalf("clip is %s of %.2fs, want hevc of 3±1 s", codec, dur)
+	}
+
+	// Live view gets the H.265 main stream (for LL-HLS), from a key frame
+	// that carries VPS, SPS and PPS.
+	v, err := cam.Watch(1)
+	if err != nil || !v.HEVC {
+		t.Fatalf("Watch: %v, HEVC %v", err, v != nil && v.HEVC)
+	}
+	defer v.Close()
+	select {
+	case u := <-v.C:
+		have := map[h265.NALUType]bool{}
+		for _, n := range u.AU {
+			have[h265.NALUType((n[0]>>1)&0x3f)] = true
+		}
+		if !u.IDR || !have[h265.NALUType_VPS_NUT] || !have[h265.NALUType_SPS_NUT] || !have[h265.NALUType_PPS_NUT] {
+			t.Errorf("first live unit: IDR %v, NAL types %v", u.IDR, have)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no live unit in 10 s")
+	}
+	if _, err := cam.Watch(1); err != ErrTooManyViewers {
+		t.Errorf("second viewer over the cap: %v", err)
 	}
 }

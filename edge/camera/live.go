@@ -304,7 +304,7 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 		// from the PTS when they are muxed (clipDTS)
 		if record {
 			c.ring.push(unit{wall: now, pts: pts, au: au, idr: idr, size: size})
-			c.live.h264.Store(true)
+			c.live.codec.Store(codecH264)
 			if c.live.count() > 0 { // nobody watching: nothing more to do
 				c.live.push(LiveUnit{AU: withParams(au, idr, sps, pps), PTS: pts, Wall: now, IDR: idr})
 			}
@@ -380,12 +380,14 @@ func (c *Camera) recordH265(ctx context.Context, cl *gortsplib.Client, baseURL *
 		return false, fmt.Errorf("setup: %w", err)
 	}
 	c.ring.setCodec(true)
-	c.live.h264.Store(false) // live view is WebRTC H.264 only for now
+	c.live.codec.Store(codecH265) // live view through HLS only
 	var (
 		lastMedia atomic.Int64
 		got       atomic.Bool
 		started   bool
 		params    [][]byte
+		vps, sps  = forma.VPS, forma.SPS
+		pps       = forma.PPS
 	)
 	for _, p := range [][]byte{forma.VPS, forma.SPS, forma.PPS} {
 		if p != nil {
@@ -426,6 +428,21 @@ func (c *Camera) recordH265(ctx context.Context, cl *gortsplib.Client, baseURL *
 			}
 		}
 		c.ring.push(unit{wall: now, pts: pts, au: au, idr: idr, size: size})
+		for _, n := range au {
+			if len(n) > 0 {
+				switch h265.NALUType((n[0] >> 1) & 0x3f) {
+				case h265.NALUType_VPS_NUT:
+					vps = n
+				case h265.NALUType_SPS_NUT:
+					sps = n
+				case h265.NALUType_PPS_NUT:
+					pps = n
+				}
+			}
+		}
+		if c.live.count() > 0 {
+			c.live.push(LiveUnit{AU: withParamsH265(au, idr, vps, sps, pps), PTS: pts, Wall: now, IDR: idr})
+		}
 	})
 	if _, err := cl.Play(nil); err != nil {
 		return false, fmt.Errorf("play: %w", err)
@@ -460,4 +477,18 @@ func withParams(au [][]byte, idr bool, sps, pps []byte) [][]byte {
 		}
 	}
 	return append([][]byte{sps, pps}, au...)
+}
+
+// withParamsH265 is withParams for H.265: VPS, SPS and PPS before a key
+// frame that lacks them.
+func withParamsH265(au [][]byte, idr bool, vps, sps, pps []byte) [][]byte {
+	if !idr || vps == nil || sps == nil || pps == nil {
+		return au
+	}
+	for _, n := range au {
+		if len(n) > 0 && h265.NALUType((n[0]>>1)&0x3f) == h265.NALUType_VPS_NUT {
+			return au
+		}
+	}
+	return append([][]byte{vps, sps, pps}, au...)
 }

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// LiveUnit is one H.264 access unit of the camera's main stream, for live
-// view: its NAL units (a key frame carries SPS and PPS in band) and its
+// LiveUnit is one access unit of the camera's main stream, for live view:
+// its NAL units (a key frame carries its parameter sets in band) and its
 // 90 kHz PTS.
 type LiveUnit struct {
 	AU   [][]byte
@@ -17,18 +17,26 @@ type LiveUnit struct {
 	IDR  bool
 }
 
+// Codec of the main stream, for live view.
+const (
+	codecNone int32 = iota
+	codecH264
+	codecH265
+)
+
 // ErrTooManyViewers is Watch's answer when the camera's cap is reached.
 var ErrTooManyViewers = errors.New("too many live viewers of this camera")
 
-// ErrNoLiveVideo is Watch's answer for a camera that has no H.264 main
-// stream to pass on (a file camera, or an H.265 record stream).
-var ErrNoLiveVideo = errors.New("no live H.264 video from this camera")
+// ErrNoLiveVideo is Watch's answer for a camera that has no video to
+// pass on yet (a file camera, or one not connected).
+var ErrNoLiveVideo = errors.New("no live video from this camera")
 
 // Viewer receives a camera's access units from the next key frame on. A
 // viewer that falls behind loses units until the next key frame; it never
 // holds up the camera.
 type Viewer struct {
 	C       <-chan LiveUnit
+	HEVC    bool // the units are H.265, else H.264
 	ch      chan LiveUnit
 	v       *viewers
 	waitIDR bool
@@ -41,10 +49,10 @@ func (w *Viewer) Close() { w.once.Do(func() { w.v.remove(w) }) }
 // viewers fans the main stream out to live viewers. With none, a unit
 // costs one atomic load.
 type viewers struct {
-	n    atomic.Int32
-	mu   sync.Mutex
-	subs map[*Viewer]struct{}
-	h264 atomic.Bool // the main stream is H.264 and flowing
+	n     atomic.Int32
+	mu    sync.Mutex
+	subs  map[*Viewer]struct{}
+	codec atomic.Int32 // of the main stream while it flows (codecNone before)
 }
 
 func (v *viewers) add(limit int) (*Viewer, error) {
@@ -57,7 +65,7 @@ func (v *viewers) add(limit int) (*Viewer, error) {
 		v.subs = map[*Viewer]struct{}{}
 	}
 	ch := make(chan LiveUnit, 64)
-	w := &Viewer{C: ch, ch: ch, v: v, waitIDR: true}
+	w := &Viewer{C: ch, ch: ch, v: v, waitIDR: true, HEVC: v.codec.Load() == codecH265}
 	v.subs[w] = struct{}{}
 	v.n.Store(int32(len(v.subs)))
 	return w, nil
@@ -99,7 +107,7 @@ func (v *viewers) count() int { return int(v.n.Load()) }
 // Watch starts a live viewer of the camera's main stream, at most limit
 // at a time (0: no limit).
 func (c *Camera) Watch(limit int) (*Viewer, error) {
-	if !c.live.h264.Load() {
+	if c.live.codec.Load() == codecNone {
 		return nil, ErrNoLiveVideo
 	}
 	return c.live.add(limit)

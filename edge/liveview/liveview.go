@@ -34,7 +34,10 @@ type Source interface {
 // Options configure the server.
 type Options struct {
 	Cameras    Source
-	MaxViewers int // per camera (live.max_viewers)
+	MaxViewers int // per camera (live.max_viewers); an HLS stream counts once
+	// HLSIdle ends a camera's HLS stream nobody has asked for this long;
+	// default 30 s.
+	HLSIdle    time.Duration
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// ConnectTimeout ends a session whose peer has not connected (a tab
@@ -55,6 +58,7 @@ type Server struct {
 	mu       sync.Mutex
 	ctx      context.Context // Run's; nil before Run
 	sessions map[string]*session
+	hls      map[string]*hlsStream // by camera
 	wg       sync.WaitGroup
 }
 
@@ -71,6 +75,9 @@ func New(o Options) (*Server, error) {
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 15 * time.Second
 	}
+	if o.HLSIdle <= 0 {
+		o.HLSIdle = 30 * time.Second
+	}
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("liveview: codecs: %w", err)
@@ -80,6 +87,7 @@ func New(o Options) (*Server, error) {
 		o: o, log: o.Logger.With("component", "liveview"),
 		api:      webrtc.NewAPI(webrtc.WithMediaEngine(me)),
 		sessions: map[string]*session{},
+		hls:      map[string]*hlsStream{},
 		viewers: f.NewGaugeVec(prometheus.GaugeOpts{Name: "warden_live_viewers",
 			Help: "Live viewers (WebRTC sessions) by camera."}, []string{"camera"}),
 		refused: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_live_refused_total",
@@ -99,7 +107,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 // HTTP is the WHEP handlers (edge/api/routes.go serves them).
 func (s *Server) HTTP() api.LiveHandlers {
-	return api.LiveHandlers{Offer: http.HandlerFunc(s.offer), Stop: http.HandlerFunc(s.stop)}
+	return api.LiveHandlers{Offer: http.HandlerFunc(s.offer), Stop: http.HandlerFunc(s.stop), HLS: http.HandlerFunc(s.serveHLS)}
 }
 
 // offer answers POST /api/v1/cameras/{id}/whep: an SDP offer in, an SDP
@@ -136,6 +144,12 @@ func (s *Server) offer(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.refused.WithLabelValues("no_video").Inc()
 		api.WriteError(w, api.Errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "camera %s: %v", id, err))
+		return
+	case viewer.HEVC:
+		viewer.Close()
+		s.refused.WithLabelValues("no_video").Inc()
+		api.WriteError(w, api.Errorf(http.StatusServiceUnavailable, api.CodeUnavailable,
+			"camera %s sends H.265, which WebRTC does not carry here: play /api/v1/cameras/%s/live/index.m3u8 (LL-HLS)", id, id))
 		return
 	}
 	answer, pc, track, err := s.negotiate(string(body), id)

@@ -2,6 +2,7 @@ package liveview_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gohlslib/v2"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -70,7 +72,7 @@ func TestWHEPPlaysTheCamera(t *testing.T) {
 	go func() { defer wg.Done(); _ = cam.Run(ctx) }()
 
 	reg := prometheus.NewRegistry()
-	lv, err := liveview.New(liveview.Options{Cameras: cams, MaxViewers: 1, Registerer: reg})
+	lv, err := liveview.New(liveview.Options{Cameras: cams, MaxViewers: 1, Registerer: reg, HLSIdle: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,6 +156,54 @@ func TestWHEPPlaysTheCamera(t *testing.T) {
 		t.Errorf("DELETE: %d", r.StatusCode)
 	}
 	testenv.Until(t, 10*time.Second, "no viewer left", func() bool { return cam.Viewers() == 0 })
+
+	// The LL-HLS fallback plays the same session to an HLS player, behind
+	// the same auth; it ends HLSIdle after the last request.
+	var aus atomic.Int64
+	var codec string
+	quiet := func(string) {}
+	cl := &gohlslib.Client{URI: hs.URL + "/api/v1/cameras/gate/live/index.m3u8",
+		HTTPClient:                &http.Client{Transport: bearer(guardTok)},
+		OnDownloadPrimaryPlaylist: quiet, OnDownloadStreamPlaylist: quiet, OnDownloadSegment: quiet, OnDownloadPart: quiet}
+	cl.OnTracks = func(tracks []*gohlslib.Track) error {
+		codec = fmt.Sprintf("%T", tracks[0].Codec)
+		cl.OnDataH26x(tracks[0], func(_ int64, _ int64, _ [][]byte) { aus.Add(1) })
+		return nil
+	}
+	if err := cl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Until(t, 30*time.Second, "50 access units over LL-HLS", func() bool { return aus.Load() >= 50 })
+	cl.Close()
+	if codec != "*codecs.H264" {
+		t.Errorf("HLS track codec %s, want H.264", codec)
+	}
+	if r := get(t, hs.URL+"/api/v1/cameras/gate/live/index.m3u8", ""); r != http.StatusUnauthorized {
+		t.Errorf("HLS without a token: %d, want 401", r)
+	}
+	testenv.Until(t, 15*time.Second, "HLS stream ended after the last request", func() bool { return cam.Viewers() == 0 })
+}
+
+type bearer string
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+string(b))
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func get(t *testing.T, url, tok string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	return r.StatusCode
 }
 
 // newViewer is a receive-only peer with its complete offer.

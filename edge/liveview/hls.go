@@ -1,0 +1,189 @@
+package liveview
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2"
+	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+
+	"github.com/smartcommunity/warden/edge/api"
+	"github.com/smartcommunity/warden/edge/camera"
+)
+
+// hlsStream is one camera's LL-HLS muxer, shared by every HLS player of
+// it; it starts with the first request and ends HLSIdle after the last.
+type hlsStream struct {
+	ready chan struct{} // closed once muxer is set, or err
+	muxer *gohlslib.Muxer
+	err   error
+	last  atomic.Int64 // unix ns of the last request
+}
+
+// serveHLS answers GET /api/v1/cameras/{id}/live/{file}: the LL-HLS
+// playlist (index.m3u8), its segments and parts. It is the fallback where
+// WebRTC is not available, and the way to an H.265 camera.
+func (s *Server) serveHLS(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	st, err := s.hlsFor(id)
+	switch {
+	case errors.Is(err, api.ErrNotFound):
+		api.WriteError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "no camera %q", id))
+		return
+	case errors.Is(err, camera.ErrTooManyViewers):
+		s.refused.WithLabelValues("cap").Inc()
+		api.WriteError(w, api.Errorf(http.StatusTooManyRequests, api.CodeUnavailable, "camera %s already has %d live viewers (live.max_viewers)", id, s.o.MaxViewers))
+		return
+	case err != nil:
+		s.refused.WithLabelValues("no_video").Inc()
+		api.WriteError(w, api.Errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "camera %s: %v", id, err))
+		return
+	}
+	st.last.Store(time.Now().UnixNano())
+	select {
+	case <-st.ready:
+	case <-r.Context().Done():
+		return
+	}
+	if st.err != nil {
+		api.WriteError(w, api.Errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "camera %s: %v", id, st.err))
+		return
+	}
+	st.muxer.Handle(w, r)
+}
+
+// hlsFor returns the camera's stream, starting it when there is none.
+func (s *Server) hlsFor(id string) (*hlsStream, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx == nil || s.ctx.Err() != nil {
+		return nil, errors.New("live view is not running")
+	}
+	if st, ok := s.hls[id]; ok {
+		return st, nil
+	}
+	viewer, err := s.o.Cameras.Watch(id, s.o.MaxViewers)
+	if err != nil {
+		return nil, err
+	}
+	st := &hlsStream{ready: make(chan struct{})}
+	st.last.Store(time.Now().UnixNano())
+	s.hls[id] = st
+	s.viewers.WithLabelValues(id).Inc()
+	s.wg.Add(1)
+	go s.runHLS(s.ctx, id, st, viewer)
+	return st, nil
+}
+
+// runHLS feeds the muxer from the first key frame until nobody has asked
+// for HLSIdle, or the server stops.
+func (s *Server) runHLS(ctx context.Context, id string, st *hlsStream, viewer *camera.Viewer) {
+	defer s.wg.Done()
+	defer func() {
+		viewer.Close()
+		s.mu.Lock()
+		delete(s.hls, id)
+		s.mu.Unlock()
+		s.viewers.WithLabelValues(id).Dec()
+		s.log.Info("live HLS stream ended", "camera", id)
+	}()
+	fail := func(err error) {
+		st.err = err
+		close(st.ready)
+	}
+	var first camera.LiveUnit
+	select {
+	case u, ok := <-viewer.C:
+		if !ok {
+			fail(errors.New("the camera's stream ended"))
+			return
+		}
+		first = u
+	case <-time.After(10 * time.Second):
+		fail(errors.New("no key frame in 10 s"))
+		return
+	case <-ctx.Done():
+		fail(ctx.Err())
+		return
+	}
+	track := &gohlslib.Track{Codec: codecOf(first.AU, viewer.HEVC), ClockRate: 90000}
+	m := &gohlslib.Muxer{Tracks: []*gohlslib.Track{track}, Variant: gohlslib.MuxerVariantLowLatency,
+		SegmentCount: 7, SegmentMinDuration: time.Second, PartMinDuration: 200 * time.Millisecond}
+	if err := m.Start(); err != nil {
+		fail(fmt.Errorf("HLS muxer: %w", err))
+		return
+	}
+	defer m.Close()
+	st.muxer = m
+	close(st.ready)
+	s.log.Info("live HLS stream started", "camera", id, "hevc", viewer.HEVC)
+	write := func(u camera.LiveUnit) {
+		var err error
+		if viewer.HEVC {
+			err = m.WriteH265(track, u.Wall, u.PTS, u.AU)
+		} else {
+			err = m.WriteH264(track, u.Wall, u.PTS, u.AU)
+		}
+		if err != nil {
+			s.log.Debug("live HLS write", "camera", id, "err", err)
+		}
+	}
+	write(first)
+	idle := time.NewTicker(min(s.o.HLSIdle/3, 5*time.Second))
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-idle.C:
+			if time.Since(time.Unix(0, st.last.Load())) > s.o.HLSIdle {
+				return
+			}
+		case u, ok := <-viewer.C:
+			if !ok {
+				return
+			}
+			write(u)
+		}
+	}
+}
+
+// codecOf reads the parameter sets in front of the first key frame.
+func codecOf(au [][]byte, hevc bool) codecs.Codec {
+	if hevc {
+		c := &codecs.H265{}
+		for _, n := range au {
+			if len(n) == 0 {
+				continue
+			}
+			switch h265.NALUType((n[0] >> 1) & 0x3f) {
+			case h265.NALUType_VPS_NUT:
+				c.VPS = n
+			case h265.NALUType_SPS_NUT:
+				c.SPS = n
+			case h265.NALUType_PPS_NUT:
+				c.PPS = n
+			}
+		}
+		return c
+	}
+	c := &codecs.H264{}
+	for _, n := range au {
+		if len(n) == 0 {
+			continue
+		}
+		switch h264.NALUType(n[0] & 0x1f) {
+		case h264.NALUTypeSPS:
+			c.SPS = n
+		case h264.NALUTypePPS:
+			c.PPS = n
+		}
+	}
+	return c
+}
