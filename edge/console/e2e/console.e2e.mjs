@@ -361,6 +361,29 @@ try {
   const size = await page.evaluate(() => { const v = document.querySelector('[data-cam="gate-cam"] video'); return [v.videoWidth, v.videoHeight]; });
   check(size[0] === 640 && size[1] === 360, `the live picture is the camera's own 640×360 (${size})`);
   await page.screenshot({ path: join(ART, 'live.png') });
+  // glass to glass: read each shown frame's number off its top band (12
+  // black or white 40 px blocks) when it is displayed; Go compares with
+  // when the replay sent that frame
+  result.live_frames = await page.evaluate(async () => {
+    const v = document.querySelector('[data-cam="gate-cam"] video');
+    const c = document.createElement('canvas');
+    c.width = 480; c.height = 40;
+    const g = c.getContext('2d', { willReadFrequently: true });
+    const out = [];
+    await new Promise((done) => {
+      const step = (_now, meta) => {
+        g.drawImage(v, 0, 0, 480, 40, 0, 0, 480, 40);
+        const px = g.getImageData(0, 0, 480, 40).data;
+        let n = 0;
+        for (let b = 0; b < 12; b++) if (px[(20 * 480 + b * 40 + 20) * 4] > 128) n |= 1 << b;
+        out.push({ n, t: performance.timeOrigin + meta.expectedDisplayTime });
+        if (out.length >= 50) done(); else v.requestVideoFrameCallback(step);
+      };
+      v.requestVideoFrameCallback(step);
+    });
+    return out;
+  });
+  check(result.live_frames.length === 50, 'read the frame number of 50 displayed live frames');
   await page.waitForTimeout(11000); // the camera grid is redrawn every 10 s
   const c3 = await played();
   check(c3 > c2 + 8, `live video keeps playing across the tab's refresh: ${c2.toFixed(2)} → ${c3.toFixed(2)} s in 11 s`);

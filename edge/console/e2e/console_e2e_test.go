@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -185,7 +186,8 @@ func control(t *testing.T, first *stack, p *proxy) (*httptest.Server, func() *st
 
 func TestConsoleInBrowser(t *testing.T) {
 	chromium, node := requireBrowser(t)
-	liveCameraURL = liveCamera(t)
+	var sent *sendLog
+	liveCameraURL, sent = liveCamera(t)
 	defer func() { liveCameraURL = "" }()
 	s := startStack(t)
 	p := startProxy(t, s.apiAddr)
@@ -234,6 +236,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	t.Logf("gas leak → alarm on the page: %v ms; SSE opens %v; duplicate frames dropped %v; connections cut %v; live video playing after %v ms",
 		results["alarm_latency_ms"], results["sse_opens"], results["duplicates_dropped"], results["connections_cut"], results["live_first_play_ms"])
+
+	glassToGlass(t, results["live_frames"], sent)
 
 	// The API shows what the guard did in the page (on the restarted parts).
 	s = current()
@@ -292,23 +296,88 @@ func findAlarm(t *testing.T, s *stack, source string) alarm.Alarm {
 }
 
 // liveCamera replays a moving test clip over RTSP on loopback for the
-// console's live tile.
-func liveCamera(t *testing.T) string {
+// console's live tile. The top-left band of every frame shows its number
+// in 12 black or white 40 px blocks (bit 0 leftmost), and the log says
+// when the replay sent each frame: the page reads the number off the
+// picture it shows, and the difference is the glass-to-glass latency.
+func liveCamera(t *testing.T) (string, *sendLog) {
 	t.Helper()
 	dir := t.TempDir()
 	mp4 := filepath.Join(dir, "cam.mp4")
+	vf := "drawbox=x=0:y=0:w=480:h=40:color=black:t=fill"
+	for b := range 12 {
+		vf += fmt.Sprintf(",drawbox=x=%d:y=0:w=40:h=40:color=white:t=fill:enable='mod(floor(n/%d)\\,2)'", b*40, 1<<b)
+	}
 	if out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
-		"-t", "8", "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "baseline", "-g", "25", "-pix_fmt", "yuv420p", mp4).CombinedOutput(); err != nil {
+		"-t", "8", "-vf", vf, "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "baseline", "-g", "25", "-pix_fmt", "yuv420p", mp4).CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v: %s", err, out)
 	}
 	ts, err := rtsp.Prepare(context.Background(), mp4, dir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &rtsp.Server{Addr: "127.0.0.1:0", Streams: []rtsp.Stream{{Name: "cam", TS: ts}}}
+	sent := &sendLog{}
+	srv := &rtsp.Server{Addr: "127.0.0.1:0", Streams: []rtsp.Stream{{Name: "cam", TS: ts}}, OnSent: sent.add}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return "rtsp://" + srv.ListenAddr() + "/cam"
+	return "rtsp://" + srv.ListenAddr() + "/cam", sent
+}
+
+// sendLog is when the replay sent each frame number, for the last minute.
+type sendLog struct {
+	mu    sync.Mutex
+	sends []frameSent
+}
+
+type frameSent struct {
+	n  int
+	at time.Time
+}
+
+func (l *sendLog) add(_ string, pts int64, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sends = append(l.sends, frameSent{int(pts / 3600), at}) // 25 fps
+	if len(l.sends) > 1500 {
+		l.sends = l.sends[len(l.sends)-1500:]
+	}
+}
+
+// latest is when frame n was last sent at or before t.
+func (l *sendLog) latest(n int, t time.Time) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.sends) - 1; i >= 0; i-- {
+		if s := l.sends[i]; s.n == n && !s.at.After(t) {
+			return s.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// glassToGlass turns the page's samples (frame number read off the shown
+// picture, and when it was shown) into latencies from the replay's send.
+// It asserts that the numbers were read, not how fast they came: the
+// figures go to docs/benchmarks.md.
+func glassToGlass(t *testing.T, raw any, sent *sendLog) {
+	t.Helper()
+	list, _ := raw.([]any)
+	var lat []float64
+	for _, x := range list {
+		m, _ := x.(map[string]any)
+		n, _ := m["n"].(float64)
+		ms, _ := m["t"].(float64)
+		shown := time.UnixMilli(int64(ms))
+		if at, ok := sent.latest(int(n), shown); ok {
+			lat = append(lat, float64(shown.Sub(at).Microseconds())/1000)
+		}
+	}
+	if len(list) < 30 || len(lat) < len(list)*8/10 {
+		t.Fatalf("glass-to-glass: %d of %d frame numbers read off the page matched a sent frame", len(lat), len(list))
+	}
+	slices.Sort(lat)
+	t.Logf("glass-to-glass (replay send → browser display, WebRTC over loopback): %d frames, median %.0f ms, p90 %.0f ms, max %.0f ms",
+		len(lat), lat[len(lat)/2], lat[len(lat)*9/10], lat[len(lat)-1])
 }

@@ -41,6 +41,10 @@ type Server struct {
 	// UDP transport; empty serves TCP only.
 	UDPRTPAddress, UDPRTCPAddress string
 	Log                           *slog.Logger
+	// OnSent, when set, is told when each access unit has been written,
+	// with its PTS from the file's start (90 kHz): what a latency
+	// measurement compares the picture on a screen with.
+	OnSent func(stream string, pts int64, at time.Time)
 
 	srv *gortsplib.Server
 	// mu guards streams: clients may DESCRIBE while Start still adds them.
@@ -260,6 +264,9 @@ func (s *Server) playOnce(ctx context.Context, st Stream, ss *gortsplib.ServerSt
 			if err := ss.WritePacketRTP(medi, p); err != nil {
 				return err
 			}
+		}
+		if s.OnSent != nil {
+			s.OnSent(st.Name, pts-first, time.Now())
 		}
 		return nil
 	})
