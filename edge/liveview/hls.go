@@ -32,17 +32,8 @@ type hlsStream struct {
 func (s *Server) serveHLS(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	st, err := s.hlsFor(id)
-	switch {
-	case errors.Is(err, api.ErrNotFound):
-		api.WriteError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "no camera %q", id))
-		return
-	case errors.Is(err, camera.ErrTooManyViewers):
-		s.refused.WithLabelValues("cap").Inc()
-		api.WriteError(w, api.Errorf(http.StatusTooManyRequests, api.CodeUnavailable, "camera %s already has %d live viewers (live.max_viewers)", id, s.o.MaxViewers))
-		return
-	case err != nil:
-		s.refused.WithLabelValues("no_video").Inc()
-		api.WriteError(w, api.Errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "camera %s: %v", id, err))
+	if err != nil {
+		s.watchRefused(w, id, err)
 		return
 	}
 	st.last.Store(time.Now().UnixNano())
@@ -62,7 +53,7 @@ func (s *Server) serveHLS(w http.ResponseWriter, r *http.Request) {
 func (s *Server) hlsFor(id string) (*hlsStream, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ctx == nil || s.ctx.Err() != nil {
+	if s.ctx == nil || s.closed || s.ctx.Err() != nil {
 		return nil, errors.New("live view is not running")
 	}
 	if st, ok := s.hls[id]; ok {

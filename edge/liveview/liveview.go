@@ -57,6 +57,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	ctx      context.Context // Run's; nil before Run
+	closed   bool            // Run is ending: no session may start (wg.Add after Wait)
 	sessions map[string]*session
 	hls      map[string]*hlsStream // by camera
 	wg       sync.WaitGroup
@@ -101,6 +102,9 @@ func (s *Server) Run(ctx context.Context) error {
 	s.ctx = ctx
 	s.mu.Unlock()
 	<-ctx.Done()
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.wg.Wait() // each session ends with ctx
 	return nil
 }
@@ -134,16 +138,8 @@ func (s *Server) offer(w http.ResponseWriter, r *http.Request) {
 	}
 	viewer, err := s.o.Cameras.Watch(id, s.o.MaxViewers)
 	switch {
-	case errors.Is(err, api.ErrNotFound):
-		api.WriteError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "no camera %q", id))
-		return
-	case errors.Is(err, camera.ErrTooManyViewers):
-		s.refused.WithLabelValues("cap").Inc()
-		api.WriteError(w, api.Errorf(http.StatusTooManyRequests, api.CodeUnavailable, "camera %s already has %d live viewers (live.max_viewers)", id, s.o.MaxViewers))
-		return
 	case err != nil:
-		s.refused.WithLabelValues("no_video").Inc()
-		api.WriteError(w, api.Errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "camera %s: %v", id, err))
+		s.watchRefused(w, id, err)
 		return
 	case viewer.HEVC:
 		viewer.Close()
@@ -162,16 +158,38 @@ func (s *Server) offer(w http.ResponseWriter, r *http.Request) {
 	sid := newID()
 	ctx, cancel := context.WithCancel(parent)
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		cancel()
+		viewer.Close()
+		_ = pc.Close()
+		api.WriteError(w, api.Errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "live view is stopping"))
+		return
+	}
 	s.sessions[sid] = &session{camera: id, cancel: cancel}
+	s.wg.Add(1) // under mu: never after Run's Wait began
 	s.mu.Unlock()
 	s.viewers.WithLabelValues(id).Inc()
-	s.wg.Add(1)
 	go s.serve(ctx, cancel, sid, id, pc, track, viewer)
 
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", "/api/v1/cameras/"+id+"/whep/"+sid)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
+}
+
+// watchRefused answers a Watch that failed: unknown camera, cap, no video.
+func (s *Server) watchRefused(w http.ResponseWriter, id string, err error) {
+	switch {
+	case errors.Is(err, api.ErrNotFound):
+		api.WriteError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "no camera %q", id))
+	case errors.Is(err, camera.ErrTooManyViewers):
+		s.refused.WithLabelValues("cap").Inc()
+		api.WriteError(w, api.Errorf(http.StatusTooManyRequests, api.CodeUnavailable, "camera %s already has %d live viewers (live.max_viewers)", id, s.o.MaxViewers))
+	default:
+		s.refused.WithLabelValues("no_video").Inc()
+		api.WriteError(w, api.Errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "camera %s: %v", id, err))
+	}
 }
 
 // negotiate answers the offer with one H.264 track, all candidates in the
