@@ -3,9 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -185,11 +186,7 @@ func knownKeys(n *yaml.Node, t reflect.Type, prefix string) error {
 			k, v := n.Content[i].Value, n.Content[i+1]
 			ft, ok := fields[k]
 			if !ok {
-				names := make([]string, 0, len(fields))
-				for name := range fields {
-					names = append(names, name)
-				}
-				sort.Strings(names)
+				names := slices.Sorted(maps.Keys(fields))
 				return &KeyError{Key: join(prefix, k), Msg: "unknown key (" + strings.Join(names, ", ") + ")"}
 			}
 			if err := knownKeys(v, ft, join(prefix, k)); err != nil {
@@ -272,12 +269,7 @@ func keyAtLine(n *yaml.Node, line int, val, prefix string) string {
 func StructKeys(t reflect.Type) []string {
 	out := map[string]bool{}
 	structKeys(t, "", out)
-	keys := make([]string, 0, len(out))
-	for k := range out {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return slices.Sorted(maps.Keys(out))
 }
 
 func structKeys(t reflect.Type, prefix string, out map[string]bool) {
@@ -308,12 +300,7 @@ func structKeys(t reflect.Type, prefix string, out map[string]bool) {
 func NodeKeys(n *yaml.Node) []string {
 	out := map[string]bool{}
 	nodeKeys(n, "", out)
-	keys := make([]string, 0, len(out))
-	for k := range out {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return slices.Sorted(maps.Keys(out))
 }
 
 // Keys are the key paths the section holds.
