@@ -183,7 +183,7 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 		got       atomic.Bool
 		firstPTS  int64 = math.MinInt64
 		started   bool  // a key frame arrived; units before it are useless
-		sps, pps  = forma.SPS, forma.PPS
+		params    = ParamSets{SPS: forma.SPS, PPS: forma.PPS}
 		feed      = make(chan feedUnit, 16)
 		waitIDR   = true
 		dec       *decoder
@@ -199,7 +199,7 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 
 	startDec := func() error {
 		var s h264.SPS
-		if err := s.Unmarshal(sps); err != nil {
+		if err := s.Unmarshal(params.SPS); err != nil {
 			return fmt.Errorf("bad SPS: %w", err)
 		}
 		fps := s.FPS()
@@ -276,15 +276,8 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 		size := 0
 		for _, n := range au {
 			size += len(n)
-			if len(n) > 0 {
-				switch h264.NALUType(n[0] & 0x1f) {
-				case h264.NALUTypeSPS:
-					sps = n
-				case h264.NALUTypePPS:
-					pps = n
-				}
-			}
 		}
+		params.Update(au, false)
 		c.m.Received.WithLabelValues(c.cfg.ID).Inc()
 		c.m.Bytes.WithLabelValues(c.cfg.ID).Add(float64(size))
 		idr := h264.IsRandomAccess(au)
@@ -306,14 +299,14 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 			c.ring.push(unit{wall: now, pts: pts, au: au, idr: idr, size: size})
 			c.live.codec.Store(codecH264)
 			if c.live.count() > 0 { // nobody watching: nothing more to do
-				c.live.push(LiveUnit{AU: withParams(au, idr, sps, pps), PTS: pts, Wall: now, IDR: idr})
+				c.live.push(LiveUnit{AU: params.Prefix(au, idr, false), PTS: pts, Wall: now, IDR: idr})
 			}
 		}
 		if !detect {
 			return
 		}
 		if dec == nil {
-			if sps == nil || pps == nil {
+			if !params.complete(false) {
 				return
 			}
 			if err := startDec(); err != nil {
@@ -386,8 +379,7 @@ func (c *Camera) recordH265(ctx context.Context, cl *gortsplib.Client, baseURL *
 		got       atomic.Bool
 		started   bool
 		params    [][]byte
-		vps, sps  = forma.VPS, forma.SPS
-		pps       = forma.PPS
+		sets      = ParamSets{VPS: forma.VPS, SPS: forma.SPS, PPS: forma.PPS}
 	)
 	for _, p := range [][]byte{forma.VPS, forma.SPS, forma.PPS} {
 		if p != nil {
@@ -428,20 +420,9 @@ func (c *Camera) recordH265(ctx context.Context, cl *gortsplib.Client, baseURL *
 			}
 		}
 		c.ring.push(unit{wall: now, pts: pts, au: au, idr: idr, size: size})
-		for _, n := range au {
-			if len(n) > 0 {
-				switch h265.NALUType((n[0] >> 1) & 0x3f) {
-				case h265.NALUType_VPS_NUT:
-					vps = n
-				case h265.NALUType_SPS_NUT:
-					sps = n
-				case h265.NALUType_PPS_NUT:
-					pps = n
-				}
-			}
-		}
+		sets.Update(au, true)
 		if c.live.count() > 0 {
-			c.live.push(LiveUnit{AU: withParamsH265(au, idr, vps, sps, pps), PTS: pts, Wall: now, IDR: idr})
+			c.live.push(LiveUnit{AU: sets.Prefix(au, idr, true), PTS: pts, Wall: now, IDR: idr})
 		}
 	})
 	if _, err := cl.Play(nil); err != nil {
@@ -463,32 +444,4 @@ func firstPTSOr0(p *int64) int64 {
 		return 0
 	}
 	return v
-}
-
-// withParams puts SPS and PPS in front of a key frame that lacks them, so
-// a viewer joining at it can decode.
-func withParams(au [][]byte, idr bool, sps, pps []byte) [][]byte {
-	if !idr || sps == nil || pps == nil {
-		return au
-	}
-	for _, n := range au {
-		if len(n) > 0 && h264.NALUType(n[0]&0x1f) == h264.NALUTypeSPS {
-			return au
-		}
-	}
-	return append([][]byte{sps, pps}, au...)
-}
-
-// withParamsH265 is withParams for H.265: VPS, SPS and PPS before a key
-// frame that lacks them.
-func withParamsH265(au [][]byte, idr bool, vps, sps, pps []byte) [][]byte {
-	if !idr || vps == nil || sps == nil || pps == nil {
-		return au
-	}
-	for _, n := range au {
-		if len(n) > 0 && h265.NALUType((n[0]>>1)&0x3f) == h265.NALUType_VPS_NUT {
-			return au
-		}
-	}
-	return append([][]byte{vps, sps, pps}, au...)
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
 )
@@ -29,13 +28,13 @@ type unit struct {
 // ring keeps the recent access units of the record input, starting at a key
 // frame, so a clip can begin before the event that asked for it.
 type ring struct {
-	mu            sync.Mutex
-	keep          time.Duration
-	maxBytes      int
-	bytes         int
-	units         []unit
-	hevc          bool // units are H.265
-	vps, sps, pps []byte
+	mu       sync.Mutex
+	keep     time.Duration
+	maxBytes int
+	bytes    int
+	units    []unit
+	hevc     bool // units are H.265
+	params   ParamSets
 }
 
 // setCodec switches between H.264 and H.265, dropping what was kept.
@@ -43,7 +42,7 @@ func (r *ring) setCodec(hevc bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.hevc != hevc {
-		r.hevc, r.units, r.bytes, r.vps, r.sps, r.pps = hevc, nil, 0, nil, nil, nil
+		r.hevc, r.units, r.bytes, r.params = hevc, nil, 0, ParamSets{}
 	}
 }
 
@@ -52,28 +51,7 @@ func newRing(keep time.Duration, maxBytes int) *ring { return &ring{keep: keep, 
 func (r *ring) push(u unit) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, n := range u.au {
-		if len(n) == 0 {
-			continue
-		}
-		if r.hevc {
-			switch h265.NALUType((n[0] >> 1) & 0x3f) {
-			case h265.NALUType_VPS_NUT:
-				r.vps = n
-			case h265.NALUType_SPS_NUT:
-				r.sps = n
-			case h265.NALUType_PPS_NUT:
-				r.pps = n
-			}
-			continue
-		}
-		switch h264.NALUType(n[0] & 0x1f) {
-		case h264.NALUTypeSPS:
-			r.sps = n
-		case h264.NALUTypePPS:
-			r.pps = n
-		}
-	}
+	r.params.Update(u.au, r.hevc)
 	if len(r.units) == 0 && !u.idr {
 		return // a clip must start at a key frame
 	}
@@ -145,15 +123,14 @@ func (r *ring) slice(from, to time.Time) ([]unit, codecs.Codec) {
 	}
 	end = cleanEnd(all, end)
 	out := append([]unit(nil), all[:end]...)
+	p := r.params
 	switch {
-	case r.sps == nil || r.pps == nil:
+	case !p.complete(r.hevc):
 		return out, nil
-	case r.hevc && r.vps != nil:
-		return out, &codecs.H265{VPS: r.vps, SPS: r.sps, PPS: r.pps}
 	case r.hevc:
-		return out, nil
+		return out, &codecs.H265{VPS: p.VPS, SPS: p.SPS, PPS: p.PPS}
 	}
-	return out, &codecs.H264{SPS: r.sps, PPS: r.pps}
+	return out, &codecs.H264{SPS: p.SPS, PPS: p.PPS}
 }
 
 // cleanEnd moves end back until every unit from end on (as far as the ring

@@ -10,8 +10,6 @@ import (
 
 	"github.com/bluenviron/gohlslib/v2"
 	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 
 	"github.com/smartcommunity/warden/edge/api"
 	"github.com/smartcommunity/warden/edge/camera"
@@ -147,34 +145,10 @@ func (s *Server) runHLS(ctx context.Context, id string, st *hlsStream, viewer *c
 
 // codecOf reads the parameter sets in front of the first key frame.
 func codecOf(au [][]byte, hevc bool) codecs.Codec {
+	var p camera.ParamSets
+	p.Update(au, hevc)
 	if hevc {
-		c := &codecs.H265{}
-		for _, n := range au {
-			if len(n) == 0 {
-				continue
-			}
-			switch h265.NALUType((n[0] >> 1) & 0x3f) {
-			case h265.NALUType_VPS_NUT:
-				c.VPS = n
-			case h265.NALUType_SPS_NUT:
-				c.SPS = n
-			case h265.NALUType_PPS_NUT:
-				c.PPS = n
-			}
-		}
-		return c
+		return &codecs.H265{VPS: p.VPS, SPS: p.SPS, PPS: p.PPS}
 	}
-	c := &codecs.H264{}
-	for _, n := range au {
-		if len(n) == 0 {
-			continue
-		}
-		switch h264.NALUType(n[0] & 0x1f) {
-		case h264.NALUTypeSPS:
-			c.SPS = n
-		case h264.NALUTypePPS:
-			c.PPS = n
-		}
-	}
-	return c
+	return &codecs.H264{SPS: p.SPS, PPS: p.PPS}
 }
