@@ -51,6 +51,42 @@ type Commander interface {
 	Command(action string) (topic string, payload []byte, err error)
 }
 
+// Link names the devices a device acts through, under one of its option
+// keys: a gas detector's valves (key "valve", kind gas_valve).
+type Link struct {
+	Key, Kind string
+	IDs       []string
+}
+
+// Linker is a device that names other devices. The interlock closes a
+// detector's valves from here, and action.Check holds every id to a
+// configured device of the right kind.
+type Linker interface {
+	Links() []Link
+}
+
+// Describer is a device with facts about it that guards need on events the
+// gateway raises for it without a message (a quiet wristband's wearer).
+type Describer interface {
+	Facts() map[string]any
+}
+
+// LinksOf returns the ids a device names under kind; nil for a device that
+// names none.
+func LinksOf(dev Device, kind string) []string {
+	l, ok := dev.(Linker)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, k := range l.Links() {
+		if k.Kind == kind {
+			out = append(out, k.IDs...)
+		}
+	}
+	return out
+}
+
 // Factory builds a device from its config entry. It checks the driver-specific
 // keys in d.Extra and returns problems naming them (key relative to the device,
 // e.g. "valve").

@@ -106,6 +106,11 @@ func common(d config.Device, o Options) (*Detector, kit.Problems) {
 	return g, ps
 }
 
+// Links are the valves the interlock closes and the sirens it sounds.
+func (g *Detector) Links() []drivers.Link {
+	return []drivers.Link{{Key: "valve", Kind: "gas_valve", IDs: g.valves}, {Key: "siren", Kind: "siren", IDs: g.sirens}}
+}
+
 // Topics is the state topic and, for zigbee2mqtt, its availability topic.
 func (g *Detector) Topics() []string {
 	if g.avail != nil {

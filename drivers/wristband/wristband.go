@@ -337,6 +337,14 @@ func (b *Band) hrSeverity(bpm float64) event.Severity {
 	return ""
 }
 
+// Facts name the wearer on events the gateway raises for a silent band.
+func (b *Band) Facts() map[string]any {
+	if b.wearer == "" {
+		return nil
+	}
+	return map[string]any{"wearer": b.wearer}
+}
+
 func (b *Band) data(extra map[string]any) map[string]any {
 	d := map[string]any{}
 	if b.wearer != "" {

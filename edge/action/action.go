@@ -33,6 +33,7 @@ type Actuators struct {
 	mu    sync.Mutex // guards early
 	early []command
 	devs  map[string]*actuator
+	named map[string]drivers.Device // devices that name actuators (drivers.Linker)
 	sent  *prometheus.CounterVec
 }
 
@@ -54,7 +55,7 @@ func NewActuators(devs []config.Device, reg *drivers.Registry, al *audit.Log, lo
 		log = slog.Default()
 	}
 	f := promauto.With(r)
-	a := &Actuators{log: log.With("component", "action"), audit: al, devs: map[string]*actuator{},
+	a := &Actuators{log: log.With("component", "action"), audit: al, devs: map[string]*actuator{}, named: map[string]drivers.Device{},
 		sent: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_actions_total", Help: "Commands sent to actuators, by device kind, action and result."}, []string{"kind", "action", "result"})}
 	for _, d := range devs {
 		dev, probs := reg.New(d)
@@ -63,6 +64,9 @@ func NewActuators(devs []config.Device, reg *drivers.Registry, al *audit.Log, lo
 		}
 		if c, ok := dev.(drivers.Commander); ok {
 			a.devs[d.ID] = &actuator{cfg: d, cmd: c, dev: dev}
+		}
+		if _, ok := dev.(drivers.Linker); ok {
+			a.named[d.ID] = dev
 		}
 	}
 	return a, nil
@@ -109,6 +113,12 @@ func (a *Actuators) Device(id string) (config.Device, bool) {
 		return config.Device{}, false
 	}
 	return act.cfg, true
+}
+
+// Named lists the actuators of a kind that device id names in its options
+// (a gas detector's valves).
+func (a *Actuators) Named(id, kind string) []string {
+	return drivers.LinksOf(a.named[id], kind)
 }
 
 // Kind lists actuators of a kind, for example every siren.

@@ -122,7 +122,7 @@ func (i *Interlock) React(dev config.Device, m drivers.Message, evs []*event.Eve
 func (i *Interlock) leak(det config.Device, e *event.Event) {
 	valves := stringsOf(e.Data["valves"])
 	if len(valves) == 0 {
-		valves = stringsOf(det.Extra["valve"])
+		valves = i.act.Named(det.ID, "gas_valve")
 	}
 	if len(valves) == 0 {
 		i.log.Error("gas leak but no valve configured for detector", "device", det.ID, "event", e.ID)
@@ -163,7 +163,7 @@ func (i *Interlock) sirens(det config.Device, e *event.Event) []string {
 	if s := stringsOf(e.Data["sirens"]); len(s) > 0 {
 		return s
 	}
-	if s := stringsOf(det.Extra["siren"]); len(s) > 0 {
+	if s := i.act.Named(det.ID, "siren"); len(s) > 0 {
 		return s
 	}
 	var out []string
@@ -306,7 +306,7 @@ func (i *Interlock) fault(ctx context.Context, p *pendingClose) {
 	}
 }
 
-// stringsOf reads a string or list of strings from config or event data.
+// stringsOf reads a string or list of strings from event data.
 func stringsOf(v any) []string {
 	switch s := v.(type) {
 	case string:

@@ -204,7 +204,7 @@ func (g *Gateway) build() (err error) {
 		return err
 	}
 	g.live, err = liveness.New(liveness.Options{
-		Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Devices: cfg.Devices, Config: cfg.Liveness,
+		Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Devices: cfg.Devices, Config: cfg.Liveness, Registry: drivers.Default,
 		Sink: g.store, DB: g.store.DB(), Logger: g.log, Registerer: g.reg,
 	})
 	if err != nil {

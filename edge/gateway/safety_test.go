@@ -607,6 +607,7 @@ func TestSafetyReferencesCheckedAtStart(t *testing.T) {
 		line                      int
 	}{
 		{"valve typo", strings.Replace(gasHome("5s"), "valve: valve-3-2-201,", "valve: valve-3-2-21,", 1), "", "devices[0].valve", 11},
+		{"second of two valves a typo", strings.Replace(gasHome("5s"), "valve: valve-3-2-201,", "valve: [valve-3-2-201, valve-3-2-21],", 1), "", "devices[0].valve[1]", 11},
 		{"valve names a wristband", strings.Replace(gasHome("5s"), "valve: valve-3-2-201,", "valve: band-1,", 1) +
 			"  - {id: band-1, kind: wristband, driver: zigbee2mqtt, topic: zigbee2mqtt/band-1}\n", "", "devices[0].valve", 11},
 		{"siren names a barrier gate", strings.Replace(gasHome("5s"), "valve: valve-3-2-201,", "valve: valve-3-2-201, siren: gate-1,", 1) +

@@ -58,6 +58,10 @@ type Options struct {
 	Gateway, Site string
 	Devices       []config.Device
 	Config        config.Liveness
+	// Registry builds each device once for its facts (a wristband's
+	// wearer, drivers.Describer) to put on the events raised for it; nil
+	// raises them without.
+	Registry *drivers.Registry
 	Sink          Sink
 	// DB keeps who is offline and last-seen times across restarts (bucket
 	// liveness.state); nil keeps them in memory only.
@@ -87,6 +91,7 @@ type Watcher struct {
 
 type state struct {
 	cfg       config.Device
+	facts     map[string]any // drivers.Describer's, copied onto quiet events
 	timeout   time.Duration // 0 = no heartbeat check
 	quiet     time.Duration // wristband silence; 0 = off
 	window    config.Window
@@ -176,6 +181,13 @@ func New(o Options) (*Watcher, error) {
 		s := &state{cfg: d, timeout: beats[d.Kind], base: w.start, online: true}
 		if d.Heartbeat != nil {
 			s.timeout = d.Heartbeat.D()
+		}
+		if o.Registry != nil {
+			if dev, ps := o.Registry.New(d); len(ps) == 0 {
+				if ds, ok := dev.(drivers.Describer); ok {
+					s.facts = ds.Facts()
+				}
+			}
 		}
 		if d.Kind == "wristband" {
 			s.quiet, s.window = quiet, window
@@ -354,8 +366,8 @@ func (w *Watcher) Sweep(ctx context.Context) []*event.Event {
 				if !s.lastSeen.IsZero() {
 					data["last_seen"] = s.lastSeen.UTC().Format(time.RFC3339)
 				}
-				if wearer, ok := s.cfg.Extra["wearer"].(string); ok && wearer != "" {
-					data["wearer"] = wearer
+				for k, v := range s.facts {
+					data[k] = v
 				}
 				evs = append(evs, event.New(w.origin(s, now), event.WristbandQuiet, data))
 				w.log.Warn("wristband silent inside its active window", "device", id, "inactive_after", s.quiet)

@@ -60,7 +60,7 @@ func newRig(t *testing.T, dir string, clk *clock, devs []config.Device, cfg conf
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	w, err := liveness.New(liveness.Options{Gateway: "gw", Site: "s", Devices: devs, Config: cfg, Sink: st, DB: st.DB(), Now: clk.Now, Location: shanghai, Logger: slog.New(slog.DiscardHandler)})
+	w, err := liveness.New(liveness.Options{Gateway: "gw", Site: "s", Devices: devs, Config: cfg, Registry: drivers.Default, Sink: st, DB: st.DB(), Now: clk.Now, Location: shanghai, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
