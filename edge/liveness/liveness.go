@@ -62,7 +62,7 @@ type Options struct {
 	// wearer, drivers.Describer) to put on the events raised for it; nil
 	// raises them without.
 	Registry *drivers.Registry
-	Sink          Sink
+	Sink     Sink
 	// DB keeps who is offline and last-seen times across restarts (bucket
 	// liveness.state); nil keeps them in memory only.
 	DB       *bolt.DB
@@ -92,8 +92,8 @@ type Watcher struct {
 type state struct {
 	cfg       config.Device
 	facts     map[string]any // drivers.Describer's, copied onto quiet events
-	timeout   time.Duration // 0 = no heartbeat check
-	quiet     time.Duration // wristband silence; 0 = off
+	timeout   time.Duration  // 0 = no heartbeat check
+	quiet     time.Duration  // wristband silence; 0 = off
 	window    config.Window
 	lastSeen  time.Time // last real message; zero = never
 	base      time.Time // silence counts from here: max(lastSeen, start, availability online)
