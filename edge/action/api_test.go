@@ -1,138 +1,53 @@
 package action_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/smartcommunity/warden/drivers"
 	_ "github.com/smartcommunity/warden/drivers/gas"
 	_ "github.com/smartcommunity/warden/drivers/gate"
 	_ "github.com/smartcommunity/warden/drivers/siren"
 	_ "github.com/smartcommunity/warden/drivers/valve"
 	"github.com/smartcommunity/warden/edge/action"
+	"github.com/smartcommunity/warden/edge/action/actiontest"
 	"github.com/smartcommunity/warden/edge/api"
+	"github.com/smartcommunity/warden/edge/api/apitest"
 	"github.com/smartcommunity/warden/edge/audit"
-	"github.com/smartcommunity/warden/edge/bus"
-	"github.com/smartcommunity/warden/edge/bus/bustest"
 	"github.com/smartcommunity/warden/edge/config"
-	"github.com/smartcommunity/warden/edge/store"
-	"github.com/smartcommunity/warden/edge/store/storetest"
 )
 
 const (
-	guardToken    = "guard-token-0123456789"
-	platformToken = "platform-token-0123456789"
-	adminToken    = "admin-token-0123456789"
+	guardToken    = apitest.Guard
+	platformToken = apitest.Platform
+	adminToken    = apitest.Admin
 )
-
-type seen struct {
-	mu  sync.Mutex
-	got []string
-}
-
-func (s *seen) add(v string) { s.mu.Lock(); s.got = append(s.got, v); s.mu.Unlock() }
-func (s *seen) list() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.got...)
-}
-
-// waitFor polls until the subscriber has seen n commands.
-func (s *seen) waitFor(t *testing.T, n int) []string {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if got := s.list(); len(got) >= n {
-			return got
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("saw %v, want %d commands", s.list(), n)
-	return nil
-}
 
 type apiRig struct {
 	t     *testing.T
 	srv   *httptest.Server
-	cmds  *seen
+	cmds  *actiontest.Commands
 	audit *audit.Log
 	act   *action.Actuators
 }
 
 func newAPIRig(t *testing.T) *apiRig {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	devs := []config.Device{
+	b := actiontest.New(t, []config.Device{
 		{ID: "gate-north", Kind: "barrier_gate", Driver: "generic", Topic: "lpr/gate-north"},
 		{ID: "siren-3", Kind: "siren", Driver: "zigbee2mqtt", Topic: "zigbee2mqtt/siren-3"},
 		{ID: "valve-1", Kind: "gas_valve", Driver: "zigbee2mqtt", Topic: "zigbee2mqtt/valve-1"},
 		{ID: "gas-1", Kind: "gas_detector", Driver: "zigbee2mqtt", Topic: "zigbee2mqtt/gas-1"},
-	}
-	st := storetest.Open(t, store.Options{Logger: log})
-	al, err := audit.New(st.DB(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	act, err := action.NewActuators(devs, drivers.Default, al, log, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, _ := bustest.Embedded(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmds := &seen{}
-	sub, err := bus.Connect(ctx, bus.ClientOptions{URL: url, ClientID: "actuator-bridge", Logger: log,
-		Subscriptions: []string{"lpr/+/set", "zigbee2mqtt/+/set"},
-		OnMessage:     func(m *bus.Message) { cmds.add(m.Topic + " " + string(m.Payload)); m.Ack() }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sub.Close(context.Background()) })
-	pub, err := bus.Connect(ctx, bus.ClientOptions{URL: url, ClientID: "warden-gw", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close(context.Background()) })
-	act.SetPublisher(pub)
-
-	s := api.New(api.Options{Events: st, Logger: log, Tokens: []config.Token{
-		{Name: "guard-desk", Token: guardToken, Role: "guard"},
-		{Name: "platform", Token: platformToken, Role: "platform"},
-		{Name: "root", Token: adminToken, Role: "admin"},
-	}})
-	s.Mount(api.Handlers{Actions: act.HTTP()})
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	return &apiRig{t: t, srv: srv, cmds: cmds, audit: al, act: act}
+	}, "lpr/+/set", "zigbee2mqtt/+/set")
+	srv := apitest.Serve(t, api.Options{Events: b.Store, Logger: slog.New(slog.DiscardHandler)}, api.Handlers{Actions: b.Act.HTTP()})
+	return &apiRig{t: t, srv: srv, cmds: b.Commands, audit: b.Audit, act: b.Act}
 }
 
 func (r *apiRig) do(method, path, token, body string) (int, map[string]any) {
 	r.t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, _ := http.NewRequest(method, r.srv.URL+path, rd)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	_ = json.NewDecoder(bytes.NewReader(b)).Decode(&out)
-	return resp.StatusCode, out
+	return apitest.Do(r.t, method, r.srv.URL+path, token, body)
 }
 
 func (r *apiRig) command(id, token, body string) int {
@@ -166,7 +81,7 @@ func TestCommandRoute(t *testing.T) {
 			t.Fatalf("%s %s as %s = %d, want %d", s.id, s.body, s.token[:5], got, s.want)
 		}
 	}
-	got := r.cmds.waitFor(t, 4)
+	got := r.cmds.WaitFor(t, 4)
 	want := []string{
 		`lpr/gate-north/set {"command":"open"}`,
 		`zigbee2mqtt/siren-3/set`,

@@ -15,14 +15,15 @@ import (
 
 	"github.com/smartcommunity/warden/edge/alarm"
 	"github.com/smartcommunity/warden/edge/api"
+	"github.com/smartcommunity/warden/edge/api/apitest"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
 )
 
 const (
-	guardTok    = "guard-token-0123456789"
-	platformTok = "platform-token-0123456789"
-	adminTok    = "admin-token-0123456789"
+	guardTok    = apitest.Guard
+	platformTok = apitest.Platform
+	adminTok    = apitest.Admin
 )
 
 type httpEnv struct {
@@ -43,12 +44,7 @@ func newHTTPEnvWith(t *testing.T, mod func(*alarm.Options)) *httpEnv {
 	e.m.AddNotify(func(c alarm.Change) { srv.PublishLive("alarm", c.Alarm.Rev, c.Payload()) })
 	srv = api.New(api.Options{
 		Events: e.st, Registerer: reg, Gatherer: reg, Logger: testLogger(),
-		Tokens: []config.Token{
-			{Name: "guard-desk", Token: guardTok, Role: "guard"},
-			{Name: "li", Token: liTok, Role: "guard"},
-			{Name: "platform", Token: platformTok, Role: "platform"},
-			{Name: "root", Token: adminTok, Role: "admin"},
-		},
+		Tokens: append(apitest.Tokens(), config.Token{Name: "li", Token: liTok, Role: "guard"}),
 	})
 	srv.Mount(api.Handlers{Alarms: e.m.HTTP()})
 	ts := httptest.NewServer(srv.Handler())

@@ -432,16 +432,20 @@ func TestNewRejectsBadUsers(t *testing.T) {
 	}
 }
 
+// loggedIn starts a console at t0 with three sessions: a password, a guard
+// token and an admin token.
+func loggedIn(t *testing.T, dir string, t0 time.Time) (f *fixture, user, tok, boss login) {
+	t.Helper()
+	f = newFixtureAt(t, dir, t0, nil)
+	return f, f.login(`{"username":"wang","password":"night-shift"}`), f.login(`{"token":"` + guardToken + `"}`), f.login(`{"token":"` + adminToken + `"}`)
+}
+
 // A restart keeps every session that is still valid: the same cookie and
 // CSRF token work on the new process, logout and expiry still hold, and a
 // changed password, role or token ends the session.
 func TestSessionsSurviveRestart(t *testing.T) {
-	dir := t.TempDir()
-	t0 := time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)
-	f := newFixtureAt(t, dir, t0, nil)
-	user := f.login(`{"username":"wang","password":"night-shift"}`)
-	tok := f.login(`{"token":"` + guardToken + `"}`)
-	boss := f.login(`{"token":"` + adminToken + `"}`)
+	dir, t0 := t.TempDir(), time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)
+	f, user, tok, boss := loggedIn(t, dir, t0)
 	gone := f.login(`{"username":"wang","password":"night-shift"}`)
 	if user.cookie == "" || tok.cookie == "" || boss.cookie == "" || gone.cookie == "" {
 		t.Fatal("login failed")
@@ -503,12 +507,8 @@ func TestSessionsSurviveRestart(t *testing.T) {
 }
 
 func TestRestoredSessionEndsWhenCredentialChanges(t *testing.T) {
-	dir := t.TempDir()
-	t0 := time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)
-	f := newFixtureAt(t, dir, t0, nil)
-	user := f.login(`{"username":"wang","password":"night-shift"}`)
-	tok := f.login(`{"token":"` + guardToken + `"}`)
-	boss := f.login(`{"token":"` + adminToken + `"}`)
+	dir, t0 := t.TempDir(), time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)
+	f, user, tok, boss := loggedIn(t, dir, t0)
 	f.stop()
 
 	newHash, err := bcrypt.GenerateFromPassword([]byte("changed"), bcrypt.MinCost)

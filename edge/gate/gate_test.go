@@ -1,10 +1,7 @@
 package gate_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,17 +13,15 @@ import (
 
 	"github.com/smartcommunity/warden/drivers"
 	_ "github.com/smartcommunity/warden/drivers/gate"
-	"github.com/smartcommunity/warden/edge/action"
+	"github.com/smartcommunity/warden/edge/action/actiontest"
 	"github.com/smartcommunity/warden/edge/api"
+	"github.com/smartcommunity/warden/edge/api/apitest"
 	"github.com/smartcommunity/warden/edge/audit"
-	"github.com/smartcommunity/warden/edge/bus"
-	"github.com/smartcommunity/warden/edge/bus/bustest"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/gate"
 	"github.com/smartcommunity/warden/edge/ingest"
 	"github.com/smartcommunity/warden/edge/store"
-	"github.com/smartcommunity/warden/edge/store/storetest"
 )
 
 var cst = time.FixedZone("CST", 8*3600)
@@ -40,46 +35,10 @@ func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t 
 func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 const (
-	guardToken    = "guard-token-0123456789"
-	platformToken = "platform-token-0123456789"
-	adminToken    = "admin-token-0123456789"
+	guardToken    = apitest.Guard
+	platformToken = apitest.Platform
+	adminToken    = apitest.Admin
 )
-
-// commands collects what a real MQTT subscriber sees on the gates' command topics.
-type commands struct {
-	mu  sync.Mutex
-	got []string // "topic payload"
-	ch  chan struct{}
-}
-
-func (c *commands) add(s string) {
-	c.mu.Lock()
-	c.got = append(c.got, s)
-	c.mu.Unlock()
-	select {
-	case c.ch <- struct{}{}:
-	default:
-	}
-}
-
-// waitFor waits until n commands arrived and returns them all.
-func (c *commands) waitFor(t *testing.T, n int) []string {
-	t.Helper()
-	deadline := time.After(30 * time.Second)
-	for {
-		c.mu.Lock()
-		got := append([]string(nil), c.got...)
-		c.mu.Unlock()
-		if len(got) >= n {
-			return got
-		}
-		select {
-		case <-c.ch:
-		case <-deadline:
-			t.Fatalf("saw %d commands, want %d: %v", len(got), n, got)
-		}
-	}
-}
 
 type rig struct {
 	t      *testing.T
@@ -88,7 +47,7 @@ type rig struct {
 	ctl    *gate.Controller
 	router *ingest.Router
 	srv    *httptest.Server
-	cmds   *commands
+	cmds   *actiontest.Commands
 	audit  *audit.Log
 }
 
@@ -100,33 +59,8 @@ func newRig(t *testing.T, gc config.Gate) *rig {
 		{ID: "gate-north", Kind: "barrier_gate", Driver: "generic", Topic: "lpr/gate-north"},
 		{ID: "gate-east", Kind: "barrier_gate", Driver: "generic", Topic: "lpr/gate-east"},
 	}
-	st := storetest.Open(t, store.Options{Logger: log})
-	al, err := audit.New(st.DB(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	act, err := action.NewActuators(devs, drivers.Default, al, log, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	url, _ := bustest.Embedded(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmds := &commands{ch: make(chan struct{}, 1)}
-	sub, err := bus.Connect(ctx, bus.ClientOptions{URL: url, ClientID: "barrier-bridge", Subscriptions: []string{"lpr/+/set"}, Logger: log,
-		OnMessage: func(m *bus.Message) { cmds.add(m.Topic + " " + string(m.Payload)); m.Ack() }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sub.Close(context.Background()) })
-	pub, err := bus.Connect(ctx, bus.ClientOptions{URL: url, ClientID: "warden-gw", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close(context.Background()) })
-	act.SetPublisher(pub)
-
+	bench := actiontest.New(t, devs, "lpr/+/set")
+	st, al, act := bench.Store, bench.Audit, bench.Act
 	ctl, err := gate.New(gate.Options{Gateway: "gw", Site: "s", Config: gc, Devices: devs, Opener: act,
 		DB: st.DB(), Audit: al, Now: clk.Now, Location: cst, Logger: log})
 	if err != nil {
@@ -137,15 +71,8 @@ func newRig(t *testing.T, gc config.Gate) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := api.New(api.Options{Events: st, Logger: log, Tokens: []config.Token{
-		{Name: "guard-desk", Token: guardToken, Role: "guard"},
-		{Name: "platform", Token: platformToken, Role: "platform"},
-		{Name: "root", Token: adminToken, Role: "admin"},
-	}})
-	s.Mount(api.Handlers{Gate: ctl.HTTP(), Actions: act.HTTP()})
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	return &rig{t: t, clk: clk, st: st, ctl: ctl, router: router, srv: srv, cmds: cmds, audit: al}
+	srv := apitest.Serve(t, api.Options{Events: st, Logger: log}, api.Handlers{Gate: ctl.HTTP(), Actions: act.HTTP()})
+	return &rig{t: t, clk: clk, st: st, ctl: ctl, router: router, srv: srv, cmds: bench.Commands, audit: al}
 }
 
 // read feeds a plate read at time at and returns the events committed for it.
@@ -170,21 +97,7 @@ func (r *rig) read(gateID, plate, dir string, at time.Time) []event.Event {
 
 func (r *rig) do(method, path, token string, body any) (int, map[string]any) {
 	r.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, r.srv.URL+path, rd)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	return apitest.Do(r.t, method, r.srv.URL+path, token, body)
 }
 
 func decision(t *testing.T, evs []event.Event) (vehicle event.Event, denied *event.Event) {
@@ -213,7 +126,7 @@ func TestResidentOpensUnknownAndBlockedDenied(t *testing.T) {
 	if v.Data["decision"] != gate.Allowed || v.Data["reason"] != gate.ReasonResident || denied != nil {
 		t.Fatalf("resident: %+v denied=%v", v.Data, denied)
 	}
-	if got := r.cmds.waitFor(t, 1); got[0] != openNorth {
+	if got := r.cmds.WaitFor(t, 1); got[0] != openNorth {
 		t.Fatalf("command = %q", got[0])
 	}
 
@@ -237,7 +150,7 @@ func TestResidentOpensUnknownAndBlockedDenied(t *testing.T) {
 		t.Fatalf("exit: %+v", v.Data)
 	}
 	// Denied reads sent nothing: the second command is the exit's.
-	if got := r.cmds.waitFor(t, 2); len(got) != 2 || got[1] != openNorth {
+	if got := r.cmds.WaitFor(t, 2); len(got) != 2 || got[1] != openNorth {
 		t.Fatalf("commands = %v", got)
 	}
 }
@@ -259,7 +172,7 @@ func TestRepeatIsOneDecision(t *testing.T) {
 	if evs := r.read("gate-north", "京A12345", "in", at.Add(time.Minute+2*time.Second)); len(evs) != 0 {
 		t.Fatalf("allowed repeat: %v", evs)
 	}
-	r.cmds.waitFor(t, 2)
+	r.cmds.WaitFor(t, 2)
 }
 
 func TestTimeOfDayRule(t *testing.T) {
@@ -293,7 +206,7 @@ func TestTimeOfDayRule(t *testing.T) {
 			t.Errorf("group = %v", v.Data["group"])
 		}
 	}
-	if got := r.cmds.waitFor(t, 2); len(got) != 2 {
+	if got := r.cmds.WaitFor(t, 2); len(got) != 2 {
 		t.Fatalf("commands = %v", got)
 	}
 }
@@ -342,7 +255,7 @@ func TestVisitorPassAPIAndWindow(t *testing.T) {
 	if v.Data["decision"] != gate.Denied {
 		t.Fatalf("after the pass: %v", v.Data)
 	}
-	if got := r.cmds.waitFor(t, 1); got[0] != openNorth {
+	if got := r.cmds.WaitFor(t, 1); got[0] != openNorth {
 		t.Fatalf("commands = %v", got)
 	}
 

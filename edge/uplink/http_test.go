@@ -130,16 +130,23 @@ func TestFaults(t *testing.T) {
 			const n = 1500
 			p := newPlatform(t)
 			p.setHook(f.hook)
-			st := storetest.Open(t, store.Options{})
-			fill(t, st, n, nil)
-			r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
-			testenv.Until(t, time.Minute, "all events", func() bool { return r.u.Protect() == n+1 })
-			seqs, dups := p.received()
-			assertInOrder(t, seqs)
-			if len(seqs) != n || dups != 0 {
-				t.Fatalf("%d deliveries, %d duplicates; want %d, 0", len(seqs), dups, n)
-			}
+			deliverAll(t, p, n)
 		})
+	}
+}
+
+// deliverAll stores n events and waits until the platform has each once,
+// in order.
+func deliverAll(t *testing.T, p *platform, n int) {
+	t.Helper()
+	st := storetest.Open(t, store.Options{})
+	fill(t, st, n, nil)
+	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
+	testenv.Until(t, time.Minute, "all events", func() bool { return r.u.Protect() == uint64(n)+1 })
+	seqs, dups := p.received()
+	assertInOrder(t, seqs)
+	if len(seqs) != n || dups != 0 {
+		t.Fatalf("%d deliveries, %d duplicates; want %d, 0", len(seqs), dups, n)
 	}
 }
 
@@ -162,15 +169,7 @@ func TestDroppedMidRequestBody(t *testing.T) {
 		return true
 	}
 	p.mu.Unlock()
-	st := storetest.Open(t, store.Options{})
-	fill(t, st, n, nil)
-	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
-	testenv.Until(t, time.Minute, "all events", func() bool { return r.u.Protect() == n+1 })
-	seqs, dups := p.received()
-	assertInOrder(t, seqs)
-	if len(seqs) != n || dups != 0 {
-		t.Fatalf("%d deliveries, %d duplicates; want %d, 0", len(seqs), dups, n)
-	}
+	deliverAll(t, p, n)
 }
 
 func TestRetryAfterHonoured(t *testing.T) {

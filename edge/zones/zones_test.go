@@ -1,12 +1,7 @@
 package zones_test
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +11,7 @@ import (
 	"github.com/smartcommunity/warden/drivers"
 	_ "github.com/smartcommunity/warden/drivers/all"
 	"github.com/smartcommunity/warden/edge/api"
+	"github.com/smartcommunity/warden/edge/api/apitest"
 	"github.com/smartcommunity/warden/edge/audit"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
@@ -217,8 +213,8 @@ func TestOverridesPersistAndExpire(t *testing.T) {
 }
 
 const (
-	guardTok    = "guard-token-0123456789"
-	platformTok = "platform-token-0123456789"
+	guardTok    = apitest.Guard
+	platformTok = apitest.Platform
 )
 
 func TestAPI(t *testing.T) {
@@ -227,24 +223,10 @@ func TestAPI(t *testing.T) {
 	defer db.Close()
 	clk := &clock{time.Date(2026, 11, 25, 12, 0, 0, 0, cst)}
 	z := newZones(t, c, db, clk)
-	s := api.New(api.Options{Tokens: []config.Token{
-		{Name: "guard-desk", Token: guardTok, Role: "guard"}, {Name: "platform", Token: platformTok, Role: "platform"}}})
-	s.Mount(api.Handlers{Zones: z.HTTP()})
-	srv := httptest.NewServer(s.Handler())
-	defer srv.Close()
+	srv := apitest.Serve(t, api.Options{}, api.Handlers{Zones: z.HTTP()})
 	do := func(method, path, tok, body string) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(context.Background(), method, srv.URL+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		raw, _ := io.ReadAll(res.Body)
-		var m map[string]any
-		_ = json.Unmarshal(raw, &m)
-		return res.StatusCode, m
+		return apitest.Do(t, method, srv.URL+path, tok, body)
 	}
 	code, m := do("GET", "/api/v1/zones", platformTok, "")
 	zs, _ := m["zones"].([]any)
