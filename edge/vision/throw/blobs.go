@@ -48,10 +48,14 @@ func (d *Detector) findBlobs(pts time.Duration, ratio float64, withChroma bool) 
 	return blobs, true
 }
 
+// obs is a blob: x, y, w, h in facade px, where it is tracked and fitted;
+// u, v, iw, ih in the image, where it is drawn and reported.
 type obs struct {
-	t    time.Duration
-	x, y float64
-	w, h int
+	t      time.Duration
+	x, y   float64
+	w, h   int
+	u, v   float64
+	iw, ih int
 }
 
 func (d *Detector) blobs(pts time.Duration) ([]obs, bool) {
@@ -76,7 +80,14 @@ func (d *Detector) blobs(pts time.Duration) ([]obs, bool) {
 		if max(w0, h0) < d.opt.MinSizePx || w0 > d.opt.MaxSizePx || h0 > d.opt.MaxSizePx || area < 9 {
 			continue
 		}
-		out = append(out, obs{t: pts, x: d.cents.GetDoubleAt(i, 0) + float64(d.roi.Min.X) - d.shift[0], y: d.cents.GetDoubleAt(i, 1) + float64(d.roi.Min.Y) - d.shift[1], w: w0, h: h0})
+		u, v := d.cents.GetDoubleAt(i, 0)+float64(d.roi.Min.X)-d.shift[0], d.cents.GetDoubleAt(i, 1)+float64(d.roi.Min.Y)-d.shift[1]
+		o := obs{t: pts, x: u, y: v, w: w0, h: h0, u: u, v: v, iw: w0, ih: h0}
+		if !d.plane.identity() {
+			o.x, o.y = d.plane.toFacade(u, v)
+			sx, sy := d.plane.scale(u, v)
+			o.w, o.h = max(1, int(math.Round(float64(w0)*sx))), max(1, int(math.Round(float64(h0)*sy)))
+		}
+		out = append(out, o)
 	}
 	return out, false
 }

@@ -77,7 +77,7 @@ func New(cam config.Camera) (vision.Detector, error) {
 
 // NewDetector builds a detector from decoded options.
 func NewDetector(o Options, regions []config.Region) *Detector {
-	return &Detector{opt: o, regions: regions, ppm: o.PxPerMetre(), gpx: o.GPx()}
+	return &Detector{opt: o, regions: regions, ppm: o.PxPerMetre(), gpx: o.GPx(), plane: o.Facade.plane()}
 }
 
 // Detector is the throw detector of one camera. It is not safe for
@@ -86,8 +86,9 @@ func NewDetector(o Options, regions []config.Region) *Detector {
 type Detector struct {
 	opt     Options
 	regions []config.Region
-	ppm     float64 // px per metre
-	gpx     float64 // g in px/s²
+	ppm     float64 // facade px per metre
+	gpx     float64 // g in facade px/s²
+	plane   plane   // image px ↔ facade px
 
 	size    image.Point
 	roi     image.Rectangle
@@ -124,11 +125,7 @@ type Stats struct {
 func (d *Detector) setup(sz image.Point) {
 	d.Close()
 	d.size = sz
-	fc := d.opt.Facade
-	fp := fc.FloorPx()
-	mx := 0.05 * (fc.RightX - fc.LeftX)
-	r := image.Rect(int(fc.LeftX-mx), int(fc.TopY-fp), int(math.Ceil(fc.RightX+mx)), int(math.Ceil(fc.BottomY+fp/2)))
-	d.roi = r.Intersect(image.Rect(0, 0, sz.X, sz.Y))
+	d.roi = d.watchedRect().Intersect(image.Rect(0, 0, sz.X, sz.Y))
 	if d.roi.Dx() < 8 || d.roi.Dy() < 8 {
 		d.roi = image.Rectangle{}
 		return
@@ -168,6 +165,29 @@ func (d *Detector) setup(sz image.Point) {
 	d.haveBG, d.haveRest = false, false
 	d.tracks = nil
 	d.lost, d.noiseAvg, d.blobAvg, d.fracAvg = nil, 0, 0, 0
+}
+
+// watchedRect is the facade's image bounds with a margin: a floor above
+// the roof (a toss), half a floor below the ground, 5 % each side.
+func (d *Detector) watchedRect() image.Rectangle {
+	fc := d.opt.Facade
+	fp := fc.FloorPx()
+	if d.plane.identity() {
+		mx := 0.05 * (fc.RightX - fc.LeftX)
+		return image.Rect(int(fc.LeftX-mx), int(fc.TopY-fp), int(math.Ceil(fc.RightX+mx)), int(math.Ceil(fc.BottomY+fp/2)))
+	}
+	mx := 0.05 * (fc.RightX - fc.LeftX)
+	var r image.Rectangle
+	for i, p := range [][2]float64{{fc.LeftX - mx, fc.TopY - fp}, {fc.RightX + mx, fc.TopY - fp}, {fc.RightX + mx, fc.BottomY + fp/2}, {fc.LeftX - mx, fc.BottomY + fp/2}} {
+		x, y := d.plane.toImage(p[0], p[1])
+		q := image.Rect(int(math.Floor(x)), int(math.Floor(y)), int(math.Ceil(x))+1, int(math.Ceil(y))+1)
+		if i == 0 {
+			r = q
+		} else {
+			r = r.Union(q)
+		}
+	}
+	return r
 }
 
 // scratch is every working Mat setup makes and Close frees (besides the

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"image"
 	"image/color"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -150,7 +151,7 @@ func TestSampleIsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	o.Facade = Facade{}
-	if o != Defaults() {
+	if !reflect.DeepEqual(o, Defaults()) {
 		t.Errorf("sample.yaml gives %+v, defaults are %+v", o, Defaults())
 	}
 }

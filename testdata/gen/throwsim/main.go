@@ -30,6 +30,8 @@ func main() {
 	size := flag.String("size", "3-20", "object diameter range (px)")
 	floors := flag.String("floors", "8-20", "floors of the synthetic facade")
 	flag.Float64Var(&o.NegFrac, "neg", o.NegFrac, "share of distractor-only clips")
+	flag.BoolVar(&o.Perspective, "perspective", false, "film the facade from the ground looking up (the truth gives its image corners)")
+	flag.BoolVar(&o.Night, "night", false, "infrared at night: grey, noisier, lit windows, headlights")
 	flag.Float64Var(&o.HardRate, "hard", 0, "share of throw clips that also get a distractor overlapping the fall")
 	hard := flag.String("hard-kinds", strings.Join(throwsim.HardDefault, ","), "distractor kinds that may overlap a fall (-hard)")
 	bg := flag.String("bg", "", "backdrop: 'synthetic' (default), 'building' (frame 0 of building_orange_fall.avi, give its path with -bgfile)")

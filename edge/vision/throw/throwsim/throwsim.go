@@ -44,6 +44,17 @@ type Options struct {
 	// a seed are the same as before this option existed).
 	HardRate  float64
 	HardKinds []string // nil = HardDefault
+	// Perspective films the facade from the ground, looking up: the
+	// frontal scene is warped by a homography, so upper floors are
+	// narrower and shorter (the top floor a quarter to a third of the
+	// lowest's height). Objects, birds, leaves and lights are in the
+	// facade's plane; rain, snow, insects, exposure and shake are drawn in
+	// the camera's image. The truth gives the facade's image corners.
+	Perspective bool
+	// Night is an infrared camera at night: grey, twice the noise, a dark
+	// facade with lit windows (one switching), and car headlights
+	// sweeping the ground and the lowest floors.
+	Night bool
 }
 
 // HardDefault are the distractors that may overlap a fall when HardRate > 0.
@@ -96,8 +107,14 @@ type Truth struct {
 	Frames       int          `json:"frames"`
 	CRF          int          `json:"crf"`
 	Noise        float64      `json:"noise"`
-	Facade       throw.Facade `json:"facade"`
-	FloorHeightM float64      `json:"floor_height_m"`
+	Facade       throw.Facade `json:"facade"` // in the frontal scene; the image's with Perspective off
+	// Corners are the facade's image corners (roof-left, roof-right,
+	// ground-right, ground-left) of a Perspective clip, the calibration an
+	// installer would click.
+	Corners      *[4][2]float64 `json:"corners,omitempty"`
+	Perspective  bool           `json:"perspective,omitempty"`
+	Night        bool           `json:"night,omitempty"`
+	FloorHeightM float64        `json:"floor_height_m"`
 	Throws       []Object     `json:"throws"`
 	Distractors  []Distractor `json:"distractors"`
 }
@@ -105,6 +122,14 @@ type Truth struct {
 // ThrowSection is the camera's detect.throw config for this clip.
 func (t Truth) ThrowSection() *config.Section {
 	f := t.Facade
+	if c := t.Corners; c != nil {
+		var corners []any
+		for _, p := range c {
+			corners = append(corners, []any{p[0], p[1]})
+		}
+		return config.SectionOf(map[string]any{"facade": map[string]any{"corners": corners, "floors": f.Floors, "lowest_floor": f.LowestFloor},
+			"floor_height_m": t.FloorHeightM})
+	}
 	return config.SectionOf(map[string]any{"facade": map[string]any{"top_y": f.TopY, "bottom_y": f.BottomY, "left_x": f.LeftX, "right_x": f.RightX,
 		"floors": f.Floors, "lowest_floor": f.LowestFloor}, "floor_height_m": t.FloorHeightM})
 }
@@ -149,6 +174,7 @@ type scene struct {
 	fc     throw.Facade
 	ppm    float64
 	base   gocv.Mat
+	view   *view // Perspective: the camera looking up; nil = frontal
 	truth  Truth
 	throws []*thrown
 	dists  []drawer
@@ -182,6 +208,13 @@ func One(dir, name string, seed uint64, o Options) (Truth, error) {
 	s.truth = Truth{Clip: name + ".mp4", Seed: seed, W: o.W, H: o.H, FPS: o.FPS, Frames: frames, CRF: crf,
 		Noise: math.Round(noise*100) / 100, Facade: s.fc, FloorHeightM: o.FloorHeightM}
 	s.plan(frames)
+	if o.Perspective {
+		s.lookUp()
+		defer s.view.close()
+	}
+	if o.Night {
+		s.nightDrawers(seed, frames)
+	}
 
 	cmd := exec.Command("ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", fmt.Sprintf("%dx%d", o.W, o.H),
 		"-r", fmt.Sprint(o.FPS), "-i", "-", "-c:v", "libx264", "-preset", "veryfast", "-crf", fmt.Sprint(crf),
@@ -199,13 +232,26 @@ func One(dir, name string, seed uint64, o Options) (Truth, error) {
 	nz := gocv.NewMatWithSize(o.H, o.W, gocv.MatTypeCV8UC3)
 	defer fr.Close()
 	defer nz.Close()
+	if o.Night {
+		noise *= 2
+	}
 	for i := range frames {
 		s.base.CopyTo(&fr)
 		for _, d := range s.dists {
-			d.draw(&fr, i)
+			if s.view == nil || !inCamera(d) {
+				d.draw(&fr, i)
+			}
 		}
 		for _, t := range s.throws {
 			t.draw(&fr, i)
+		}
+		if s.view != nil {
+			s.view.warp(&fr)
+			for _, d := range s.dists {
+				if inCamera(d) {
+					d.draw(&fr, i)
+				}
+			}
 		}
 		for _, d := range s.dists {
 			if sh, ok := d.(*shake); ok {
@@ -214,6 +260,10 @@ func One(dir, name string, seed uint64, o Options) (Truth, error) {
 		}
 		gocv.RandN(&nz, gocv.NewScalar(128, 128, 128, 0), gocv.NewScalar(noise, noise, noise, 0))
 		gocv.AddWeighted(fr, 1, nz, 1, -128, &fr)
+		if o.Night {
+			gocv.CvtColor(fr, &fr, gocv.ColorBGRToGray)
+			gocv.CvtColor(fr, &fr, gocv.ColorGrayToBGR)
+		}
 		if _, err := stdin.Write(fr.ToBytes()); err != nil {
 			_ = cmd.Wait()
 			return Truth{}, fmt.Errorf("ffmpeg: %w: %s", err, stderr.String())
@@ -279,6 +329,9 @@ func (s *scene) backdrop() error {
 	} else {
 		s.synthetic()
 	}
+	if o.Night && o.Background != "" {
+		return fmt.Errorf("night is for the synthetic facade only")
+	}
 	s.ppm = s.fc.FloorPx() / o.FloorHeightM
 	return nil
 }
@@ -296,10 +349,20 @@ func (s *scene) synthetic() {
 	// sky gradient, ground
 	for y := 0; y < o.H; y++ {
 		c := color.RGBA{uint8(150 + 60*float64(y)/H), uint8(180 + 50*float64(y)/H), 235, 0}
+		if o.Night {
+			c = color.RGBA{uint8(18 + 14*float64(y)/H), uint8(20 + 14*float64(y)/H), 28, 0}
+		}
 		gocv.Line(&img, image.Pt(0, y), image.Pt(o.W, y), c, 1)
 	}
-	gocv.Rectangle(&img, image.Rect(0, int(bottom), o.W, o.H), color.RGBA{90, 110, 80, 0}, -1)
+	ground := color.RGBA{90, 110, 80, 0}
+	if o.Night {
+		ground = color.RGBA{30, 32, 30, 0}
+	}
+	gocv.Rectangle(&img, image.Rect(0, int(bottom), o.W, o.H), ground, -1)
 	wall := uint8(150 + r.IntN(70))
+	if o.Night { // lit by the camera's infrared, dimly
+		wall = uint8(60 + r.IntN(40))
+	}
 	wc := color.RGBA{wall, uint8(float64(wall) * 0.95), uint8(float64(wall) * 0.85), 0}
 	gocv.Rectangle(&img, image.Rect(int(left), int(top), int(right), int(bottom)), wc, -1)
 	fp := s.fc.FloorPx()
@@ -312,7 +375,14 @@ func (s *scene) synthetic() {
 			x0 := left + float64(c)*cw + cw*0.25
 			win := image.Rect(int(x0), int(yb-fp*0.8), int(x0+cw*0.5), int(yb-fp*0.3))
 			g := uint8(40 + r.IntN(60))
-			gocv.Rectangle(&img, win, color.RGBA{g, g + 10, g + 20, 0}, -1)
+			wc := color.RGBA{g, g + 10, g + 20, 0}
+			if o.Night {
+				wc = color.RGBA{g / 3, g / 3, g / 3, 0}
+				if (k*31+int(g)*7+c)%3 == 0 { // about a third lit, without drawing from r
+					wc = color.RGBA{uint8(min(255, 170+int(g))), uint8(min(255, 150+int(g))), uint8(110 + int(g)/2), 0}
+				}
+			}
+			gocv.Rectangle(&img, win, wc, -1)
 		}
 	}
 	// static texture so the background is not flat
