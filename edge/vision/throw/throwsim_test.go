@@ -255,3 +255,36 @@ func TestFallThroughALongShake(t *testing.T) {
 		}
 	}
 }
+
+// TestPerspectiveThrows: a camera on the ground looking up at a 14–18
+// floor facade, calibrated by its four image corners (what the truth
+// gives, as an installer would click them), by day and by infrared at
+// night with headlights. Throws are found with the origin floor right;
+// the night's distractors raise nothing. Fixed seeds.
+func TestPerspectiveThrows(t *testing.T) {
+	for _, night := range []bool{false, true} {
+		t.Run(fmt.Sprintf("night=%v", night), func(t *testing.T) {
+			o := smallOptions()
+			o.Floors = [2]int{14, 18}
+			o.Perspective, o.Night, o.NegFrac = true, night, 0.34
+			truths, err := throwsim.Generate(t.TempDir(), 61, 6, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rs []throwsim.Result
+			for _, tr := range truths {
+				if tr.Corners == nil {
+					t.Fatal("perspective clip without corners")
+				}
+				rs = append(rs, throwsim.Result{Truth: tr, Alarms: detect(t, tr)})
+			}
+			rep := checkScore(t, rs, 3, 3, 4)
+			if rep.NegClips == 0 {
+				t.Error("no distractor-only clip generated")
+			}
+			if rep.OriginExact*4 < rep.Detected*3 {
+				t.Errorf("origin floor exact in %d of %d", rep.OriginExact, rep.Detected)
+			}
+		})
+	}
+}
