@@ -35,6 +35,8 @@ type Config struct {
 	path   string
 	lines  map[string]int
 	values map[[2]int]string // value line and column → key path
+	// overlay is the calibration overlay applied, if any
+	overlay *overlayFile
 }
 
 type Gateway struct {

@@ -20,6 +20,7 @@ type Problem struct {
 	Key  string
 	Line int
 	Msg  string
+	File string // "" = the config file; else the calibration overlay
 }
 
 func (p Problem) String() string {
@@ -30,6 +31,9 @@ func (p Problem) String() string {
 }
 
 func (p Problem) located(file string) string {
+	if p.File != "" {
+		file = p.File
+	}
 	if p.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s: %s", file, p.Line, p.Key, p.Msg)
 	}
@@ -59,11 +63,18 @@ type Check func(*Config) []Problem
 
 // Load reads, strictly decodes, defaults and validates a config file.
 func Load(path string, checks ...Check) (*Config, error) {
+	return LoadWith(path, nil, checks...)
+}
+
+// LoadWith is Load with overlay as the calibration overlay's content
+// instead of the file's (nil: the file, if any): a calibration checked
+// before it is saved.
+func LoadWith(path string, overlay []byte, checks ...Check) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	return Parse(path, data, checks...)
+	return parse(path, data, overlay, true, checks...)
 }
 
 // MaxFileBytes bounds a config file; anything bigger is a mistake.
@@ -71,6 +82,11 @@ const MaxFileBytes = 4 << 20
 
 // Parse is Load on bytes; path is used in messages only.
 func Parse(path string, data []byte, checks ...Check) (*Config, error) {
+	return parse(path, data, nil, false, checks...)
+}
+
+// parse reads the config and, with withOverlay, its calibration overlay.
+func parse(path string, data, overlay []byte, withOverlay bool, checks ...Check) (*Config, error) {
 	if len(data) > MaxFileBytes {
 		return nil, &Error{Path: path, Problems: []Problem{{Key: "(file)", Msg: fmt.Sprintf("%d bytes is over the %d byte limit", len(data), MaxFileBytes)}}}
 	}
@@ -95,15 +111,23 @@ func Parse(path string, data []byte, checks ...Check) (*Config, error) {
 		ps = c.decodeProblems(te)
 	}
 	c.applyDefaults()
+	if withOverlay {
+		ops, err := c.readOverlay(overlay)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, ops...)
+	}
 	ps = append(ps, c.validate()...)
 	for _, check := range checks {
 		ps = append(ps, check(c)...)
 	}
 	if len(ps) > 0 {
 		for i := range ps {
-			if ps[i].Line == 0 {
+			if ps[i].Line == 0 && ps[i].File == "" {
 				ps[i].Line = c.Line(ps[i].Key)
 			}
+			c.locate(&ps[i])
 		}
 		sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
 		return nil, &Error{Path: path, Problems: ps}

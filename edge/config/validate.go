@@ -310,6 +310,11 @@ func (c *Config) validate() []Problem {
 		if cam.StallTimeout.D() < time.Second {
 			add(k+".stall_timeout", "%v is below 1s", cam.StallTimeout.D())
 		}
+		for j, z := range cam.Detect.Regions {
+			if len(z.Points) < 3 {
+				add(fmt.Sprintf("%s.detect.zones[%d]", k, j), "%q has %d points: a region needs at least 3", z.Name, len(z.Points))
+			}
+		}
 	}
 	if h := c.Uplink.HTTP; h != nil {
 		if u, err := url.Parse(h.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
