@@ -6,15 +6,16 @@ import "net/http"
 // where each is served and for which role. A nil handler leaves its route
 // out (no face gallery: no gallery routes).
 type Handlers struct {
-	Alarms  AlarmHandlers
-	Gate    GateHandlers
-	Actions ActionHandlers
-	Zones   ZoneHandlers
-	Gallery GalleryHandlers
-	Console ConsoleHandlers
-	Live    LiveHandlers
-	Places  http.Handler // the words for buildings, zones and cameras
-	Uplink  http.Handler // the uplink targets' status
+	Alarms      AlarmHandlers
+	Gate        GateHandlers
+	Actions     ActionHandlers
+	Zones       ZoneHandlers
+	Gallery     GalleryHandlers
+	Console     ConsoleHandlers
+	Live        LiveHandlers
+	Calibration CalibrationHandlers
+	Places      http.Handler // the words for buildings, zones and cameras
+	Uplink      http.Handler // the uplink targets' status
 }
 
 // AlarmHandlers are edge/alarm's (Manager.HTTP).
@@ -34,6 +35,10 @@ type GalleryHandlers struct{ UnknownCrop, UnknownScene, List, Enrol, Remove http
 
 // LiveHandlers are edge/liveview's WHEP offer and session end (Server.HTTP).
 type LiveHandlers struct{ Offer, Stop, HLS http.Handler }
+
+// CalibrationHandlers are edge/calibrate's throw camera calibration
+// (Calibrator.HTTP).
+type CalibrationHandlers struct{ Get, Put, Test http.Handler }
 
 // ConsoleHandlers are edge/console's page and sessions (Console.HTTP).
 type ConsoleHandlers struct{ Index, Asset, Login, WhoAmI, Logout http.Handler }
@@ -68,6 +73,9 @@ func (s *Server) routes(h Handlers) []route {
 		{"POST /api/v1/cameras/{id}/whep", RoleGuard, h.Live.Offer},
 		{"DELETE /api/v1/cameras/{id}/whep/{session}", RoleGuard, h.Live.Stop},
 		{"GET /api/v1/cameras/{id}/live/{file}", RoleGuard, h.Live.HLS},
+		{"GET /api/v1/cameras/{id}/calibration", RoleAdmin, h.Calibration.Get},
+		{"PUT /api/v1/cameras/{id}/calibration", RoleAdmin, h.Calibration.Put},
+		{"POST /api/v1/cameras/{id}/calibration/test", RoleAdmin, h.Calibration.Test},
 		{"GET /api/v1/places", RolePlatform, h.Places},
 		{"GET /api/v1/uplink", RolePlatform, h.Uplink},
 		{"GET /api/v1/deadletters", RoleAdmin, http.HandlerFunc(s.deadLetters)},

@@ -108,7 +108,9 @@ type Camera struct {
 	snapAt      time.Time
 	hasSnap     bool
 
-	slot   chan struct{} // signals a frame in latest
+	slot   chan struct{}          // signals a frame in latest
+	swap   chan []vision.Detector // Recalibrate's detectors for the analysis loop
+	swapMu sync.Mutex
 	latest *liveFrame
 
 	clipSem chan struct{}
@@ -161,11 +163,15 @@ func New(cfg config.Camera, deps Deps) *Camera {
 	if cfg.Record.PostSeconds <= 0 {
 		cfg.Record.PostSeconds = config.DefaultPostSeconds
 	}
-	keep := time.Duration(max(cfg.Record.PreSeconds+cfg.Record.PostSeconds, RecentSeconds)+5) * time.Second
+	recent := RecentSeconds
+	if cfg.Detect.Throw != nil {
+		recent = ThrowRecentSeconds // the calibration test replays a minute
+	}
+	keep := time.Duration(max(cfg.Record.PreSeconds+cfg.Record.PostSeconds, recent)+5) * time.Second
 	return &Camera{
 		cfg: cfg, deps: deps, log: deps.Log.With("component", "camera", "camera", cfg.ID), m: deps.Metrics,
 		ring: newRing(keep, 64<<20), state: Connecting,
-		slot: make(chan struct{}, 1), clipSem: make(chan struct{}, 2),
+		slot: make(chan struct{}, 1), clipSem: make(chan struct{}, 2), swap: make(chan []vision.Detector, 1),
 	}
 }
 
@@ -261,6 +267,46 @@ func (c *Camera) degraded() bool {
 // seconds, whichever is longer (and at most 64 MiB).
 const RecentSeconds = 30
 
+// ThrowRecentSeconds is what a throw camera keeps: the calibration test
+// replays its last minute through a proposed calibration.
+const ThrowRecentSeconds = 60
+
+// Recalibrate gives the running camera detectors built from cam (the same
+// camera with a new detect section): the calibration page's save takes
+// effect without a restart. The analysis goroutine swaps them in before
+// its next frame and closes the old ones.
+func (c *Camera) Recalibrate(cam config.Camera) error {
+	if cam.ID != c.cfg.ID {
+		return fmt.Errorf("camera %s: recalibrate with the config of %s", c.cfg.ID, cam.ID)
+	}
+	if cam.Detect.FPS <= 0 {
+		cam.Detect.FPS = c.cfg.Detect.FPS
+	}
+	dets, err := vision.Open(cam, c.deps.Detectors...)
+	if err != nil {
+		return fmt.Errorf("camera %s: %w", c.cfg.ID, err)
+	}
+	c.swapMu.Lock()
+	defer c.swapMu.Unlock()
+	select {
+	case old := <-c.swap: // not taken yet: replaced
+		closeAll(old)
+	default:
+	}
+	c.swap <- dets
+	select {
+	case c.slot <- struct{}{}: // wake the analysis loop
+	default:
+	}
+	return nil
+}
+
+func closeAll(dets []vision.Detector) {
+	for _, d := range dets {
+		d.Close()
+	}
+}
+
 // ErrNoVideo is Recent's answer when the camera has not sent video (or not
 // for that long).
 var ErrNoVideo = errors.New("no video kept")
@@ -322,8 +368,10 @@ func (c *Camera) Run(ctx context.Context) error {
 	cancel()
 	wg.Wait()
 	c.wg.Wait() // clips in flight
-	for _, d := range dets {
-		d.Close()
+	select {
+	case pending := <-c.swap:
+		closeAll(pending)
+	default:
 	}
 	c.mu.Lock()
 	if c.hasSnap {

@@ -31,13 +31,23 @@ func (c *Camera) publish(f *liveFrame) {
 	}
 }
 
+// analyse runs the detectors on each frame published; they are its own
+// (it closes them, and Recalibrate's replace them between frames).
 func (c *Camera) analyse(ctx context.Context, dets []vision.Detector) {
+	defer func() { closeAll(dets) }()
 	seq := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.slot:
+		}
+		select {
+		case next := <-c.swap:
+			closeAll(dets)
+			dets = next
+			c.log.Info("detectors recalibrated")
+		default:
 		}
 		c.mu.Lock()
 		f := c.latest

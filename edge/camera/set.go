@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/smartcommunity/warden/edge/api"
+	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/vision"
 )
 
@@ -62,6 +63,15 @@ func (s Set) Recent(_ context.Context, id string, d time.Duration) ([]byte, erro
 		return nil, err
 	}
 	return c.Recent(d)
+}
+
+// Recalibrate gives camera id detectors built from cam (Camera.Recalibrate).
+func (s Set) Recalibrate(id string, cam config.Camera) error {
+	c, err := s.find(id)
+	if err != nil {
+		return err
+	}
+	return c.Recalibrate(cam)
 }
 
 // Watch starts a live viewer of camera id (at most limit per camera).

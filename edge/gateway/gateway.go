@@ -28,6 +28,7 @@ import (
 	"github.com/smartcommunity/warden/edge/api"
 	"github.com/smartcommunity/warden/edge/audit"
 	"github.com/smartcommunity/warden/edge/bus"
+	"github.com/smartcommunity/warden/edge/calibrate"
 	"github.com/smartcommunity/warden/edge/camera"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/console"
@@ -327,6 +328,8 @@ func (g *Gateway) build() (err error) {
 	if g.gallery != nil {
 		h.Gallery = g.gallery.HTTP(g.faceEngine)
 	}
+	h.Calibration = calibrate.New(calibrate.Options{Config: cfg, Cameras: g.cams, Audit: g.audit, Logger: g.log,
+		Validate: func(overlay []byte) (*config.Config, error) { return config.LoadWith(cfg.Path(), overlay, Checks...) }}).HTTP()
 	g.api.Mount(h)
 	return g.buildMQTT()
 }

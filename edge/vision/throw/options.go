@@ -64,6 +64,31 @@ func (f Facade) Band(floor int) (top, bottom float64) {
 	return f.BottomY - float64(k+1)*fp, f.BottomY - float64(k)*fp
 }
 
+// ImageCorners are the facade's image corners: roof-left, roof-right,
+// ground-right, ground-left (a frontal rectangle's own corners).
+func (f Facade) ImageCorners() [4][2]float64 {
+	if f.Corners != nil {
+		return *f.Corners
+	}
+	return [4][2]float64{{f.LeftX, f.TopY}, {f.RightX, f.TopY}, {f.RightX, f.BottomY}, {f.LeftX, f.BottomY}}
+}
+
+// ImageLines are the measured floor lines as image rows on the facade's
+// middle, bottom to top (floor_lines_y, ground to roof); nil when floors
+// are evenly spaced.
+func (f Facade) ImageLines() []float64 {
+	if f.Lines == nil {
+		return nil
+	}
+	p := f.plane()
+	out := make([]float64, len(f.Lines))
+	for i, y := range f.Lines {
+		_, out[i] = p.toImage((f.LeftX+f.RightX)/2, y)
+		out[i] = math.Round(out[i]*10) / 10
+	}
+	return out
+}
+
 // plane maps between the image and facade px.
 func (f Facade) plane() plane {
 	if f.Corners == nil {
@@ -259,6 +284,11 @@ func parseCorners(prefix string, in *facadeSection, fc *Facade) error {
 		c[i] = [2]float64{p[0], p[1]}
 	}
 	rl, rr, gr, gl := c[0], c[1], c[2], c[3]
+	if rl[1] == rr[1] && gl[1] == gr[1] && rl[0] == gl[0] && rr[0] == gr[0] && rl[1] < gl[1] && rl[0] < rr[0] {
+		// a rectangle: the frontal calibration, exactly as its keys give it
+		fc.TopY, fc.BottomY, fc.LeftX, fc.RightX = rl[1], gl[1], rl[0], rr[0]
+		return nil
+	}
 	switch {
 	case rr[0] <= rl[0]:
 		return config.Errorf(prefix, "corners[1]", "roof-right %v is not right of roof-left %v", rr, rl)

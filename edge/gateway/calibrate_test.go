@@ -1,0 +1,164 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smartcommunity/warden/edge/testenv"
+	"github.com/smartcommunity/warden/edge/vision/throw/throwsim"
+)
+
+// The installer calibrates a throw camera that looks up at its facade,
+// from the console's API on the running gateway: the test replays the
+// camera's recent video through the proposed corners and reports the
+// throw's floor with its trajectory picture; a bad proposal
+// is refused naming the key; the saved overlay passes check-config, is
+// audited and takes effect on the running camera without a restart.
+func TestCalibrateThrowCamera(t *testing.T) {
+	for _, b := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("%s not installed: run `make test` (installs it)", b)
+		}
+	}
+	o := throwsim.DefaultOptions()
+	o.W, o.H, o.Seconds, o.NegFrac = 640, 360, 5, 0
+	o.Floors, o.Size = [2]int{14, 16}, [2]int{8, 12}
+	o.Perspective, o.Distractors = true, []string{"clouds"}
+	dir := t.TempDir()
+	tr, err := throwsim.One(dir, "facade", 77, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	floor := tr.Throws[0].ReleaseFloor
+	c := tr.Corners
+	rtspAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	replay := exec.Command(wardenBinary(t), "replay", "rtsp", "--listen", rtspAddr, "facade-3="+tr.Clip)
+	if err := replay.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { replay.Process.Kill(); replay.Wait() })
+	// set up as before perspective: the best rectangle
+	s := newSite(t, "", counterDevice+fmt.Sprintf(`cameras:
+  - id: facade-3
+    url: rtsp://%s/facade-3
+    detect:
+      fps: 25
+      throw: {facade: {top_y: %v, bottom_y: %v, left_x: %v, right_x: %v, floors: %d}}
+`, rtspAddr, c[0][1], c[2][1], c[3][0], c[2][0], tr.Facade.Floors))
+	s.start()
+	const path = "/api/v1/cameras/facade-3/calibration"
+
+	var got struct {
+		Facade struct {
+			Corners [][]float64 `json:"corners"`
+			Floors  int         `json:"floors"`
+		} `json:"facade"`
+	}
+	if err := s.apiGet(path, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Facade.Corners) != 4 || got.Facade.Corners[0][1] != c[0][1] || got.Facade.Floors != tr.Facade.Floors {
+		t.Fatalf("GET calibration: %+v", got)
+	}
+
+	corners, _ := json.Marshal(c)
+	proposal := fmt.Sprintf(`{"facade": {"corners": %s, "floors": %d, "lowest_floor": 1},
+		"zones": [{"name": "flag", "mask": true, "points": [[0, 0], [40, 0], [40, 30]]}]}`, corners, tr.Facade.Floors)
+	type result struct {
+		Seconds float64
+		Alarms  []struct {
+			Data  map[string]any
+			Image string
+		}
+	}
+	var res result
+	testenv.Eventually(t, 90*time.Second, "a test that finds the throw", func() (bool, string) {
+		code, body := s.apiDo("POST", path+"/test", proposal)
+		if code != 200 {
+			return false, fmt.Sprintf("%d %s", code, body)
+		}
+		res = result{}
+		if err := json.Unmarshal(body, &res); err != nil {
+			return false, err.Error()
+		}
+		return len(res.Alarms) > 0, fmt.Sprintf("%.1f s replayed, no alarm", res.Seconds)
+	})
+	for _, a := range res.Alarms {
+		o := a.Data["origin"].(map[string]any)
+		if f := int(o["floor"].(float64)); f != floor {
+			t.Errorf("test reports floor %d, the throw was from %d (%v)", f, floor, o)
+		}
+		if !strings.HasPrefix(a.Image, "data:image/jpeg;base64,") {
+			t.Errorf("no trajectory picture: %.40q", a.Image)
+		}
+	}
+
+	overlay := filepath.Join(s.dir, "data", "calibration.yaml")
+	bad := strings.Replace(proposal, `"floors": `, `"floors": 0, "x": `, 1)
+	if code, body := s.apiDo("PUT", path, bad); code != 400 {
+		t.Errorf("unknown field: %d %s", code, body)
+	}
+	swapped := fmt.Sprintf(`{"facade": {"corners": [[%v,%v],[%v,%v],[%v,%v],[%v,%v]], "floors": 15}, "zones": []}`,
+		c[1][0], c[1][1], c[0][0], c[0][1], c[2][0], c[2][1], c[3][0], c[3][1])
+	code, body := s.apiDo("PUT", path, swapped)
+	if code != 400 || !strings.Contains(string(body), "calibration_invalid") || !strings.Contains(string(body), "corners[1]") {
+		t.Errorf("roof corners swapped: %d %s", code, body)
+	}
+	if _, err := os.Stat(overlay); !os.IsNotExist(err) {
+		t.Fatalf("a refused calibration left %s: %v", overlay, err)
+	}
+
+	var since uint64
+	evs, err := s.allEvents("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		since = max(since, e.Seq)
+	}
+	code, body = s.apiDo("PUT", path, proposal)
+	if code != 200 || !strings.Contains(string(body), `"applied":true`) {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	if out, err := exec.Command(wardenBinary(t), "check-config", "--config", s.cfgPath).CombinedOutput(); err != nil {
+		t.Errorf("check-config with the saved overlay: %v\n%s", err, out)
+	}
+	if err := s.apiGet(path, &got); err != nil || got.Facade.Corners[0][0] != c[0][0] {
+		t.Errorf("GET after PUT: %+v %v", got, err)
+	}
+	if code, body := s.apiRaw("/api/v1/audit"); code != 200 || !strings.Contains(string(body), "camera.calibrate") {
+		t.Errorf("audit: %d %s", code, body)
+	}
+	// the running camera now reports the right floor on the clip's next loop
+	testenv.Eventually(t, 60*time.Second, "a live throw.detected after the save", func() (bool, string) {
+		evs, err := s.allEvents("throw.")
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, e := range evs {
+			if e.Seq > since {
+				o := e.Data["origin"].(map[string]any)
+				if f := int(o["floor"].(float64)); f != floor {
+					t.Errorf("live alarm after the save: floor %d, want %d", f, floor)
+				}
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d throw events, none after the save", len(evs))
+	})
+
+	// a damaged overlay fails check-config with its own file and line
+	if err := os.WriteFile(overlay, []byte("cameras:\n  facade-3:\n    detect: {fps: 3}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(wardenBinary(t), "check-config", "--config", s.cfgPath).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "calibration.yaml:3") {
+		t.Errorf("check-config with a damaged overlay: %v\n%s", err, out)
+	}
+}
