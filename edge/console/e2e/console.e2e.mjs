@@ -407,6 +407,51 @@ try {
   await page.screenshot({ path: join(ART, 'alarm-live.png') });
   await page.click('#dlg-ok'); // closing the dialog ends that session too
 
+  // ---- the installer calibrates the throw camera: corners, a mask, a test, save
+  // (the console is in English since the language switch above) ----
+  await page.click('.tabs [data-tab="cameras"]');
+  const calBtn = page.locator('[data-calib="facade-cam"]');
+  await calBtn.waitFor({ timeout: T });
+  check(await page.locator('[data-calib="gate-cam"]').count() === 0, 'only the throw camera offers a calibration');
+  await calBtn.click();
+  await page.locator('#calib .calib-svg').waitFor({ timeout: T });
+  const floorYs = () => page.evaluate(() => [...document.querySelectorAll('#calib .calib-floor')]
+    .map((l) => (Number(l.getAttribute('y1')) + Number(l.getAttribute('y2'))) / 2).sort((a, b) => a - b));
+  const ys0 = await floorYs();
+  check(ys0.length === 9, `ten floors: nine floor lines between them (${ys0.length})`);
+  // the page position of an image pixel, through the picture's own transform
+  const at = (x, y) => page.evaluate(([x, y]) => {
+    const s = document.querySelector('#calib .calib-svg');
+    const p = s.createSVGPoint();
+    p.x = x; p.y = y;
+    const q = p.matrixTransform(s.getScreenCTM());
+    return [q.x, q.y];
+  }, [x, y]);
+  for (const [i, x] of [[0, 230], [1, 410]]) { // the roof narrower: a camera looking up
+    await page.mouse.move(...await at(i === 0 ? 80 : 560, 60));
+    await page.mouse.down();
+    await page.mouse.move(...await at(x, 60), { steps: 8 });
+    await page.mouse.up();
+  }
+  const ys1 = await floorYs();
+  const gapTop = ys1[1] - ys1[0];
+  const gapLow = ys1[8] - ys1[7];
+  check(gapTop < 0.8 * gapLow, `floor lines follow the corners: upper floors shorter (${gapTop.toFixed(1)} vs ${gapLow.toFixed(1)} px)`);
+  await page.click('#calib [data-mode="mask"]');
+  for (const [x, y] of [[10, 10], [120, 10]]) await page.mouse.click(...await at(x, y));
+  await page.mouse.dblclick(...await at(120, 90));
+  check(await page.locator('#calib polygon.calib-mask').count() === 1, 'a mask drawn with three clicks');
+  await page.click('#calib [data-act="test"]');
+  await page.waitForFunction(() => { const r = document.querySelector('#calib .calib-result').textContent; return r && !/正在|Testing/.test(r); }, null, { timeout: 90000 });
+  const tested = await page.locator('#calib .calib-result').innerText();
+  check(/最近 \d+ 秒内|In the last \d+ s/.test(tested), `the test replayed the camera's recent video: ${tested}`);
+  await page.click('#calib [data-act="save"]');
+  await page.waitForFunction(() => /校准已保存|Calibration saved/.test(document.querySelector('#toast').textContent), null, { timeout: T });
+  check(true, 'saved, in the console\'s language: ' + await page.locator('#toast').innerText());
+  await page.screenshot({ path: join(ART, 'calibration.png') });
+  await page.click('#calib [data-act="close"]');
+  check(await page.locator('#calib').isHidden(), 'the calibration page closes');
+
   check(consoleErrors.filter((e) => !/401|Unauthorized|Failed to load resource/.test(e)).length === 0, `no script errors (${consoleErrors.join(' | ')})`);
   console.log('RESULT ' + JSON.stringify(result));
 } finally {

@@ -9,11 +9,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/smartcommunity/warden/edge/testenv"
 	"html"
 	"image"
 	"image/color"
 	"image/jpeg"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -28,9 +28,14 @@ import (
 	"time"
 
 	"github.com/smartcommunity/warden/edge/alarm"
+	"github.com/smartcommunity/warden/edge/audit"
+	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/gateway"
 	mqttreplay "github.com/smartcommunity/warden/edge/replay/mqtt"
 	"github.com/smartcommunity/warden/edge/replay/rtsp"
+	"github.com/smartcommunity/warden/edge/testenv"
+	"github.com/smartcommunity/warden/edge/vision/throw"
 )
 
 func chromiumPath() string {
@@ -254,6 +259,26 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if leak.Outcome != alarm.OutcomeReal {
 		t.Errorf("resolved with outcome %q, want real", leak.Outcome)
+	}
+	// The calibration the page saved: an overlay the config loads with.
+	cfg, err := config.Load(s.cfg.Path(), gateway.Checks...)
+	if err != nil {
+		t.Fatalf("config with the saved calibration: %v", err)
+	}
+	o, err := throw.ParseOptions("facade-cam", cfg.Cameras[0].Detect.Throw)
+	if err != nil || o.Facade.Corners == nil {
+		t.Fatalf("saved calibration: %+v %v", o.Facade, err)
+	}
+	if rl := o.Facade.Corners[0]; math.Abs(rl[0]-230) > 8 || math.Abs(rl[1]-60) > 8 {
+		t.Errorf("roof-left corner saved at %v, dragged to about [230 60]", rl)
+	}
+	if z := cfg.Cameras[0].Detect.Regions; len(z) != 1 || !z[0].Mask || len(z[0].Points) != 3 {
+		t.Errorf("saved regions %+v, want one mask of 3 points", z)
+	}
+	if es, err := s.audit.List(0, 1000); err != nil || !slices.ContainsFunc(es, func(e audit.Entry) bool {
+		return e.Action == "camera.calibrate" && e.Target == "facade-cam" && e.Actor == "site-admin"
+	}) {
+		t.Errorf("no camera.calibrate audit entry by site-admin (%v)", err)
 	}
 	if other := findAlarm(t, s, "gas-5-1-102"); other.State != alarm.Open {
 		t.Errorf("the cross-site form changed alarm %s: state %s", other.ID, other.State)

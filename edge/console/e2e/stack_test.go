@@ -23,6 +23,7 @@ import (
 	"github.com/smartcommunity/warden/edge/api"
 	"github.com/smartcommunity/warden/edge/audit"
 	"github.com/smartcommunity/warden/edge/bus"
+	"github.com/smartcommunity/warden/edge/calibrate"
 	"github.com/smartcommunity/warden/edge/camera"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/console"
@@ -109,7 +110,21 @@ devices:
      location: {building: "3", unit: "2", room: "201"}}
   - {id: gate-north, kind: barrier_gate, driver: generic, topic: "gate/north", location: {zone: north-gate}}
 `, filepath.Join(dir, "data"), guardToken, adminToken, userName, string(hash))
-	cfg, err := config.Parse("e2e.yaml", []byte(y))
+	if liveCameraURL != "" {
+		// a throw camera for the calibration page, on the same picture
+		y += fmt.Sprintf(`cameras:
+  - id: facade-cam
+    url: %q
+    detect:
+      fps: 10
+      throw: {facade: {top_y: 60, bottom_y: 340, left_x: 80, right_x: 560, floors: 10}}
+`, liveCameraURL)
+	}
+	path := filepath.Join(dir, "e2e.yaml")
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path, gateway.Checks...)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -159,7 +174,11 @@ func startStackIn(t *testing.T, dir string) *stack {
 			}
 			return out
 		},
-		Cameras:     func() []api.CameraStatus { return s.cams.Status() },
+		Cameras:  func() []api.CameraStatus { return s.cams.Status() },
+		Snapshot: func(ctx context.Context, id string) ([]byte, time.Time, error) { return s.cams.Snapshot(ctx, id) },
+		Recent: func(ctx context.Context, id string, d time.Duration) ([]byte, error) {
+			return s.cams.Recent(ctx, id, d)
+		},
 		Tokens:      cfg.API.Tokens,
 		SessionAuth: s.console.SessionAuth,
 		Heartbeat:   2 * time.Second,
@@ -179,15 +198,18 @@ func startStackIn(t *testing.T, dir string) *stack {
 		t.Fatal(err)
 	}
 	if liveCameraURL != "" {
-		s.cams = camera.Set{camera.New(config.Camera{ID: "gate-cam", DisplayName: "北门", URL: liveCameraURL, Detect: config.Detect{FPS: 5}},
-			camera.Deps{Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Sink: s.st, Media: s.st, Log: log, MaxBackoff: time.Second})}
+		deps := camera.Deps{Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Sink: s.st, Media: s.st, Log: log, MaxBackoff: time.Second}
+		s.cams = camera.Set{camera.New(config.Camera{ID: "gate-cam", DisplayName: "北门", URL: liveCameraURL, Detect: config.Detect{FPS: 5}}, deps),
+			camera.New(cfg.Cameras[0], deps)}
 	}
 	lv, err := liveview.New(liveview.Options{Cameras: s.cams, MaxViewers: 2, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.api.Mount(api.Handlers{Alarms: s.alarms.HTTP(), Actions: act.HTTP(), Console: s.console.HTTP(), Places: gateway.PlacesHandler(cfg),
-		Live: lv.HTTP()})
+		Live: lv.HTTP(),
+		Calibration: calibrate.New(calibrate.Options{Config: cfg, Cameras: s.cams, Audit: s.audit, Logger: log,
+			Validate: func(ov []byte) (*config.Config, error) { return config.LoadWith(cfg.Path(), ov, gateway.Checks...) }}).HTTP()})
 
 	ln, err := net.Listen("tcp", cfg.API.Listen)
 	if err != nil {

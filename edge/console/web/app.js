@@ -2,6 +2,7 @@
 // It talks only to the gateway's own API with the session cookie; every
 // state-changing request carries the session's CSRF token.
 import { t, typeName, setLang, getLang, applyStatic, EVENT_TYPES } from './i18n.js';
+import { openCalibration } from './calib.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const LIVE_MAX = 500; // live events kept in the side list
@@ -614,7 +615,8 @@ async function loadCameras() {
         <span>${esc(t('cam.fps', { fps: (c.fps || 0).toFixed(1) }))}</span></div>
       <div class="meta muted"><span>${esc(fmtLoc(c.location))}</span><span>${esc(c.last_seen ? fmtAge(c.last_seen) : '')}</span></div>
       <div class="meta"><button type="button" class="link" data-live="${esc(c.id)}">${esc(t('cam.live'))}</button>
-        <button type="button" class="link" data-recent="${esc(c.id)}">${esc(t('cam.recent'))}</button></div>
+        <button type="button" class="link" data-recent="${esc(c.id)}">${esc(t('cam.recent'))}</button>
+        ${session && session.role === 'admin' && (c.detectors || []).includes('throw') ? `<button type="button" class="link" data-calib="${esc(c.id)}">${esc(t('cam.calibrate'))}</button>` : ''}</div>
     </div>`).join('');
   // the grid is drawn again every 10 s: live tiles keep their video and session
   for (const [id, l] of [...lives]) {
@@ -636,6 +638,8 @@ async function loadCameras() {
       toast(t('cam.liveErr', { msg: errText(e) }));
     } finally { b.disabled = false; }
   }));
+  grid.querySelectorAll('[data-calib]').forEach((b) => b.addEventListener('click', () =>
+    openCalibration(b.dataset.calib, { api, errText, toast, esc })));
   // the last 30 s from the camera's own buffer: what happened just before
   grid.querySelectorAll('[data-recent]').forEach((b) => b.addEventListener('click', () =>
     openMedia({ kind: 'clip', url: `/api/v1/cameras/${encodeURIComponent(b.dataset.recent)}/recent.mp4?seconds=30&t=${Date.now()}` })));
