@@ -99,15 +99,15 @@ type Distractor struct {
 
 // Truth is the ground truth of one clip, written next to it as NAME.json.
 type Truth struct {
-	Clip         string       `json:"clip"`
-	Seed         uint64       `json:"seed"`
-	W            int          `json:"width"`
-	H            int          `json:"height"`
-	FPS          float64      `json:"fps"`
-	Frames       int          `json:"frames"`
-	CRF          int          `json:"crf"`
-	Noise        float64      `json:"noise"`
-	Facade       throw.Facade `json:"facade"` // in the frontal scene; the image's with Perspective off
+	Clip   string       `json:"clip"`
+	Seed   uint64       `json:"seed"`
+	W      int          `json:"width"`
+	H      int          `json:"height"`
+	FPS    float64      `json:"fps"`
+	Frames int          `json:"frames"`
+	CRF    int          `json:"crf"`
+	Noise  float64      `json:"noise"`
+	Facade throw.Facade `json:"facade"` // in the frontal scene; the image's with Perspective off
 	// Corners are the facade's image corners (roof-left, roof-right,
 	// ground-right, ground-left) of a Perspective clip, the calibration an
 	// installer would click.
@@ -115,8 +115,8 @@ type Truth struct {
 	Perspective  bool           `json:"perspective,omitempty"`
 	Night        bool           `json:"night,omitempty"`
 	FloorHeightM float64        `json:"floor_height_m"`
-	Throws       []Object     `json:"throws"`
-	Distractors  []Distractor `json:"distractors"`
+	Throws       []Object       `json:"throws"`
+	Distractors  []Distractor   `json:"distractors"`
 }
 
 // ThrowSection is the camera's detect.throw config for this clip.
