@@ -50,7 +50,8 @@ func TestCalibrateThrowCamera(t *testing.T) {
     detect:
       fps: 25
       throw: {facade: {top_y: %v, bottom_y: %v, left_x: %v, right_x: %v, floors: %d}}
-`, rtspAddr, c[0][1], c[2][1], c[3][0], c[2][0], tr.Facade.Floors))
+  - {id: gate-cam, url: "rtsp://%s/none", detect: {motion: {}}}
+`, rtspAddr, c[0][1], c[2][1], c[3][0], c[2][0], tr.Facade.Floors, rtspAddr))
 	s.start()
 	const path = "/api/v1/cameras/facade-3/calibration"
 
@@ -65,6 +66,21 @@ func TestCalibrateThrowCamera(t *testing.T) {
 	}
 	if len(got.Facade.Corners) != 4 || got.Facade.Corners[0][1] != c[0][1] || got.Facade.Floors != tr.Facade.Floors {
 		t.Fatalf("GET calibration: %+v", got)
+	}
+
+	for _, bad := range []struct {
+		method, path, body string
+		code                int
+		want                string
+	}{
+		{"GET", "/api/v1/cameras/gate-cam/calibration", "", 409, "calibration_not_throw"},
+		{"GET", "/api/v1/cameras/nope/calibration", "", 404, "not_found"},
+		{"PUT", path, `{"facade": {"corners": "` + strings.Repeat("x", 2<<20) + `"}}`, 413, "too_large"},
+		{"POST", path + "/test", `{"facade": {"corners": [[1, 2]], "floors": "ten"}}`, 400, "bad_request"},
+	} {
+		if code, body := s.apiDo(bad.method, bad.path, bad.body); code != bad.code || !strings.Contains(string(body), bad.want) {
+			t.Errorf("%s %s: %d %.200s, want %d %s", bad.method, bad.path, code, body, bad.code, bad.want)
+		}
 	}
 
 	corners, _ := json.Marshal(c)
