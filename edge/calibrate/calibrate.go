@@ -15,13 +15,13 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/smartcommunity/warden/edge/api"
+	"github.com/smartcommunity/warden/edge/atomicfile"
 	"github.com/smartcommunity/warden/edge/audit"
 	"github.com/smartcommunity/warden/edge/camera"
 	"github.com/smartcommunity/warden/edge/config"
@@ -249,7 +249,7 @@ func (c *Calibrator) put(w http.ResponseWriter, r *http.Request) {
 		actor = p.Name
 	}
 	c.mu.Lock()
-	err = writeFile(c.o.Config.OverlayPath(), overlay)
+	err = atomicfile.Write(c.o.Config.OverlayPath(), overlay)
 	if err == nil {
 		c.cams[id] = cam
 	}
@@ -284,28 +284,6 @@ func (c *Calibrator) record(actor, id string, cam config.Camera, err error) {
 	if _, aerr := c.o.Audit.Record(e); aerr != nil {
 		c.log.Error("audit record failed", "err", aerr)
 	}
-}
-
-// writeFile replaces path atomically: a crash leaves the old overlay or
-// the new one, never half of one.
-func writeFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".calibration-*.yaml")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // Alarm is what the detector would have reported in a test.

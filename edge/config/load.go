@@ -140,9 +140,12 @@ func (c *Config) Path() string { return c.path }
 
 // Line returns the line of a key path such as "devices[2].topic", or of its
 // nearest parent that has one; 0 when unknown.
-func (c *Config) Line(key string) int {
+func (c *Config) Line(key string) int { return lineIn(c.lines, key) }
+
+// lineIn is the line of key in lines, or of its nearest parent.
+func lineIn(lines map[string]int, key string) int {
 	for key != "" {
-		if l, ok := c.lines[key]; ok {
+		if l, ok := lines[key]; ok {
 			return l
 		}
 		i := strings.LastIndexAny(key, ".[")

@@ -153,19 +153,7 @@ func (c *Config) locate(p *Problem) {
 }
 
 // lineOf is the overlay's line of key or of its nearest parent.
-func (o *overlayFile) lineOf(key string) int {
-	for key != "" {
-		if l, ok := o.lines[key]; ok {
-			return l
-		}
-		i := strings.LastIndexAny(key, ".[")
-		if i < 0 {
-			break
-		}
-		key = key[:i]
-	}
-	return 0
-}
+func (o *overlayFile) lineOf(key string) int { return lineIn(o.lines, key) }
 
 // With is a copy of the section with key set to n.
 func (s *Section) With(key string, n *yaml.Node) *Section {
