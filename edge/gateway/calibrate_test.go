@@ -70,8 +70,8 @@ func TestCalibrateThrowCamera(t *testing.T) {
 
 	for _, bad := range []struct {
 		method, path, body string
-		code                int
-		want                string
+		code               int
+		want               string
 	}{
 		{"GET", "/api/v1/cameras/gate-cam/calibration", "", 409, "calibration_not_throw"},
 		{"GET", "/api/v1/cameras/nope/calibration", "", 404, "not_found"},
