@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smartcommunity/warden/edge/camera/cameratest"
 	"github.com/smartcommunity/warden/edge/testenv"
 	"github.com/smartcommunity/warden/edge/vision/throw/throwsim"
 )
@@ -21,11 +22,7 @@ import (
 // is refused naming the key; the saved overlay passes check-config, is
 // audited and takes effect on the running camera without a restart.
 func TestCalibrateThrowCamera(t *testing.T) {
-	for _, b := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not installed: run `make test` (installs it)", b)
-		}
-	}
+	cameratest.NeedFFmpeg(t)
 	o := throwsim.DefaultOptions()
 	o.W, o.H, o.Seconds, o.NegFrac = 640, 360, 5, 0
 	o.Floors, o.Size = [2]int{14, 16}, [2]int{8, 12}
@@ -37,12 +34,7 @@ func TestCalibrateThrowCamera(t *testing.T) {
 	}
 	floor := tr.Throws[0].ReleaseFloor
 	c := tr.Corners
-	rtspAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	replay := exec.Command(wardenBinary(t), "replay", "rtsp", "--listen", rtspAddr, "facade-3="+tr.Clip)
-	if err := replay.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { replay.Process.Kill(); replay.Wait() })
+	rtspAddr := replayRTSP(t, "facade-3", tr.Clip)
 	// set up as before perspective: the best rectangle
 	s := newSite(t, "", counterDevice+fmt.Sprintf(`cameras:
   - id: facade-3

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smartcommunity/warden/edge/camera/cameratest"
 	"github.com/smartcommunity/warden/edge/testenv"
 )
 
@@ -17,23 +18,14 @@ import (
 // becomes an event whose snapshot is served by the API, and the camera
 // shows online.
 func TestCameraMotionThroughGateway(t *testing.T) {
-	for _, b := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not installed: run `make test` (installs it)", b)
-		}
-	}
+	cameratest.NeedFFmpeg(t)
 	dir := t.TempDir()
 	clip := filepath.Join(dir, "moving.mp4")
 	if out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
 		"-t", "6", "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p", clip).CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v: %s", err, out)
 	}
-	rtspAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	replay := exec.Command(wardenBinary(t), "replay", "rtsp", "--listen", rtspAddr, "gate-cam="+clip)
-	if err := replay.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { replay.Process.Kill(); replay.Wait() })
+	rtspAddr := replayRTSP(t, "gate-cam", clip)
 
 	s := newSite(t, "", counterDevice+fmt.Sprintf(`cameras:
   - id: gate-cam

@@ -7,16 +7,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/smartcommunity/warden/edge/testenv"
-	"github.com/smartcommunity/warden/edge/uplink/viid/viidtest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/smartcommunity/warden/edge/camera/cameratest"
+	"github.com/smartcommunity/warden/edge/testenv"
+	"github.com/smartcommunity/warden/edge/uplink/viid/viidtest"
 )
 
 func sharedData(t *testing.T) string {
@@ -39,12 +38,7 @@ func TestFaceVideoThroughGateway(t *testing.T) {
 		{Image: smiling("002_08.jpg"), Scale: 0.4, Secs: 1.5}, {Image: smiling("002_08.jpg"), Secs: 1.5}, {Secs: 3},
 		{Image: smiling("003_08.jpg"), Secs: 3}, {Secs: 3},
 	})
-	rtspAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	replay := exec.Command(wardenBinary(t), "replay", "rtsp", "--listen", rtspAddr, "entrance="+video)
-	if err := replay.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { replay.Process.Kill(); replay.Wait() })
+	rtspAddr := replayRTSP(t, "entrance", video)
 
 	// The faces also go to a GA/T 1400 view library.
 	viewLib := viidtest.New("warden", "s3cret")

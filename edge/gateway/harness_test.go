@@ -405,3 +405,16 @@ func TestSiteMovesOffATakenPort(t *testing.T) {
 		t.Fatalf("API after moving ports: %v", err)
 	}
 }
+
+// replayRTSP serves clip as the RTSP stream name with `warden replay rtsp`
+// on a free loopback port until the test ends, and returns the address.
+func replayRTSP(t *testing.T, name, clip string) string {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	replay := exec.Command(wardenBinary(t), "replay", "rtsp", "--listen", addr, name+"="+clip)
+	if err := replay.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { replay.Process.Kill(); replay.Wait() })
+	return addr
+}
