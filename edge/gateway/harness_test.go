@@ -297,6 +297,7 @@ type apiEvent struct {
 	Seq      uint64         `json:"seq"`
 	Type     string         `json:"type"`
 	Severity string         `json:"severity"`
+	Time     time.Time      `json:"time"`
 	Source   map[string]any `json:"source"`
 	Data     map[string]any `json:"data"`
 	Media    []struct {
