@@ -58,6 +58,7 @@ type Calibrator struct {
 
 	mu      sync.Mutex // guards cams and the overlay file
 	cams    map[string]config.Camera
+	saving  sync.Mutex // one save at a time: each rewrites the whole overlay
 	testing sync.Mutex // one test at a time: it decodes a minute of video
 }
 
@@ -239,6 +240,10 @@ func (c *Calibrator) put(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, err)
 		return
 	}
+	// from reading the overlay to writing it: two saves of two cameras
+	// must not each drop the other's
+	c.saving.Lock()
+	defer c.saving.Unlock()
 	overlay, cam, err := c.proposal(r, id)
 	if err != nil {
 		api.WriteError(w, err)
