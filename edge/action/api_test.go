@@ -19,12 +19,6 @@ import (
 	"github.com/smartcommunity/warden/edge/config"
 )
 
-const (
-	guardToken    = apitest.Guard
-	platformToken = apitest.Platform
-	adminToken    = apitest.Admin
-)
-
 type apiRig struct {
 	t     *testing.T
 	srv   *httptest.Server
@@ -62,19 +56,19 @@ func TestCommandRoute(t *testing.T) {
 		id, token, body string
 		want            int
 	}{
-		{"gate-north", guardToken, `{"action":"open","note":"visitor without pass, called 3-2-201"}`, 200},
-		{"gate-north", platformToken, `{"action":"open"}`, 403}, // route needs guard
-		{"nope", guardToken, `{"action":"open"}`, 404},
-		{"gas-1", guardToken, `{"action":"close"}`, 404}, // not commandable
-		{"gate-north", guardToken, `{"action":"explode"}`, 400},
-		{"gate-north", guardToken, `{"action":"on"}`, 400},
-		{"gate-north", guardToken, `{"action":"open","extra":1}`, 400},
-		{"siren-3", guardToken, `{"action":"off"}`, 200},
-		{"valve-1", guardToken, `{"action":"close"}`, 200},
-		{"valve-1", guardToken, `{"action":"open","note":"fixed"}`, 403}, // reopening gas: admin only
-		{"valve-1", adminToken, `{"action":"open"}`, 400},                // and a note
-		{"valve-1", adminToken, `{"action":"open","note":"   "}`, 400},   // a blank one is none
-		{"valve-1", adminToken, `{"action":"open","note":"leak fixed by gas company, ticket 4411"}`, 200},
+		{"gate-north", apitest.Guard, `{"action":"open","note":"visitor without pass, called 3-2-201"}`, 200},
+		{"gate-north", apitest.Platform, `{"action":"open"}`, 403}, // route needs guard
+		{"nope", apitest.Guard, `{"action":"open"}`, 404},
+		{"gas-1", apitest.Guard, `{"action":"close"}`, 404}, // not commandable
+		{"gate-north", apitest.Guard, `{"action":"explode"}`, 400},
+		{"gate-north", apitest.Guard, `{"action":"on"}`, 400},
+		{"gate-north", apitest.Guard, `{"action":"open","extra":1}`, 400},
+		{"siren-3", apitest.Guard, `{"action":"off"}`, 200},
+		{"valve-1", apitest.Guard, `{"action":"close"}`, 200},
+		{"valve-1", apitest.Guard, `{"action":"open","note":"fixed"}`, 403}, // reopening gas: admin only
+		{"valve-1", apitest.Admin, `{"action":"open"}`, 400},                // and a note
+		{"valve-1", apitest.Admin, `{"action":"open","note":"   "}`, 400},   // a blank one is none
+		{"valve-1", apitest.Admin, `{"action":"open","note":"leak fixed by gas company, ticket 4411"}`, 200},
 	}
 	for _, s := range steps {
 		if got := r.command(s.id, s.token, s.body); got != s.want {
@@ -100,7 +94,7 @@ func TestCommandRoute(t *testing.T) {
 	// The audit log has every carried-out command with its actor, and the
 	// refused valve reopenings (not the requests rejected before the device
 	// was known to be commanded).
-	code, body := r.do("GET", "/api/v1/audit?limit=100", adminToken, "")
+	code, body := r.do("GET", "/api/v1/audit?limit=100", apitest.Admin, "")
 	if code != 200 {
 		t.Fatalf("GET audit = %d %v", code, body)
 	}
@@ -143,14 +137,14 @@ func TestCommandRoute(t *testing.T) {
 	}
 
 	// Paging and roles of the audit route.
-	code, page := r.do("GET", "/api/v1/audit?after=2&limit=2", adminToken, "")
+	code, page := r.do("GET", "/api/v1/audit?after=2&limit=2", apitest.Admin, "")
 	if es := page["entries"].([]any); code != 200 || len(es) != 2 || es[0].(map[string]any)["id"].(float64) != 3 || page["next"].(float64) != 4 {
 		t.Fatalf("page = %d %v", code, page)
 	}
-	if code, _ := r.do("GET", "/api/v1/audit", guardToken, ""); code != 403 {
+	if code, _ := r.do("GET", "/api/v1/audit", apitest.Guard, ""); code != 403 {
 		t.Fatalf("guard GET audit = %d", code)
 	}
-	if code, _ := r.do("GET", "/api/v1/audit?limit=x", adminToken, ""); code != 400 {
+	if code, _ := r.do("GET", "/api/v1/audit?limit=x", apitest.Admin, ""); code != 400 {
 		t.Fatalf("bad limit = %d", code)
 	}
 }

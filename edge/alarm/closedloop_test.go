@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/smartcommunity/warden/edge/alarm"
+	"github.com/smartcommunity/warden/edge/api/apitest"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/i18n"
-
 	"github.com/smartcommunity/warden/edge/testenv"
 )
 
@@ -23,19 +23,19 @@ func TestAssignAcceptOnSceneResolve(t *testing.T) {
 	a := h.observe(t, mk(event.GasLeak, "gas-3-2-201", ""))
 	path := "/api/v1/alarms/" + a.ID
 
-	if r := h.do(t, "POST", path+"/assign", guardTok, `{"note":"nobody"}`); r.code != 400 || !strings.Contains(string(r.body), "to") {
+	if r := h.do(t, "POST", path+"/assign", apitest.Guard, `{"note":"nobody"}`); r.code != 400 || !strings.Contains(string(r.body), "to") {
 		t.Errorf("assign without to: %d %s", r.code, r.body)
 	}
-	if r := h.do(t, "POST", path+"/ack", guardTok, `{"outcome":"real"}`); r.code != 400 {
+	if r := h.do(t, "POST", path+"/ack", apitest.Guard, `{"outcome":"real"}`); r.code != 400 {
 		t.Errorf("ack with an outcome: %d %s, want 400", r.code, r.body)
 	}
-	if r := h.do(t, "POST", path+"/assign", platformTok, `{"to":"li"}`); r.code != 403 {
+	if r := h.do(t, "POST", path+"/assign", apitest.Platform, `{"to":"li"}`); r.code != 403 {
 		t.Errorf("platform assigns: %d", r.code)
 	}
-	if r := h.do(t, "POST", path+"/assign", guardTok, `{"to":"li","note":"closest to building 3"}`); r.code != 200 {
+	if r := h.do(t, "POST", path+"/assign", apitest.Guard, `{"to":"li","note":"closest to building 3"}`); r.code != 200 {
 		t.Fatalf("assign: %d %s", r.code, r.body)
 	}
-	if r := h.do(t, "POST", path+"/accept", guardTok, ``); r.code != 403 {
+	if r := h.do(t, "POST", path+"/accept", apitest.Guard, ``); r.code != 403 {
 		t.Errorf("accept by someone else: %d %s, want 403", r.code, r.body)
 	}
 	r := h.do(t, "POST", path+"/accept", liTok, ``)
@@ -88,8 +88,8 @@ func TestAssignAcceptOnSceneResolve(t *testing.T) {
 
 	// A second leak from another detector, resolved as real without accept.
 	b := h.observe(t, mk(event.GasLeak, "gas-5-1-102", ""))
-	h.do(t, "POST", "/api/v1/alarms/"+b.ID+"/resolve", guardTok, `{"note":"valve closed","outcome":"real"}`)
-	r = h.do(t, "GET", "/api/v1/alarms/stats", platformTok, "")
+	h.do(t, "POST", "/api/v1/alarms/"+b.ID+"/resolve", apitest.Guard, `{"note":"valve closed","outcome":"real"}`)
+	r = h.do(t, "GET", "/api/v1/alarms/stats", apitest.Platform, "")
 	var st alarm.Stats
 	if err := json.Unmarshal(r.body, &st); err != nil || r.code != 200 {
 		t.Fatalf("stats: %d %s", r.code, r.body)
@@ -105,10 +105,10 @@ func TestAssignAcceptOnSceneResolve(t *testing.T) {
 	if st.Day != time.Now().Format(time.DateOnly) || st.All.Opened < 2 {
 		t.Errorf("day %s all %+v", st.Day, st.All)
 	}
-	if r := h.do(t, "GET", "/api/v1/alarms/stats?day=2020-01-01", platformTok, ""); !strings.Contains(string(r.body), `"opened":0`) {
+	if r := h.do(t, "GET", "/api/v1/alarms/stats?day=2020-01-01", apitest.Platform, ""); !strings.Contains(string(r.body), `"opened":0`) {
 		t.Errorf("another day: %s", r.body)
 	}
-	if r := h.do(t, "GET", "/api/v1/alarms/stats?day=yesterday", platformTok, ""); r.code != 400 {
+	if r := h.do(t, "GET", "/api/v1/alarms/stats?day=yesterday", apitest.Platform, ""); r.code != 400 {
 		t.Errorf("bad day: %d", r.code)
 	}
 }
@@ -258,7 +258,7 @@ func TestTitleFollowsAcceptLanguage(t *testing.T) {
 	a := h.observe(t, mk(event.GasLeak, "gas-3-2-201", ""))
 	get := func(lang string) string {
 		req, _ := http.NewRequest("GET", h.ts.URL+"/api/v1/alarms/"+a.ID, nil)
-		req.Header.Set("Authorization", "Bearer "+guardTok)
+		req.Header.Set("Authorization", "Bearer "+apitest.Guard)
 		if lang != "" {
 			req.Header.Set("Accept-Language", lang)
 		}

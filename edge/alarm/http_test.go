@@ -20,12 +20,6 @@ import (
 	"github.com/smartcommunity/warden/edge/event"
 )
 
-const (
-	guardTok    = apitest.Guard
-	platformTok = apitest.Platform
-	adminTok    = apitest.Admin
-)
-
 type httpEnv struct {
 	*env
 	ts *httptest.Server
@@ -109,7 +103,7 @@ func TestHTTPRoutes(t *testing.T) {
 		Alarms []alarm.Alarm
 		Next   string
 	}
-	r := h.do(t, "GET", "/api/v1/alarms?state=open", platformTok, "")
+	r := h.do(t, "GET", "/api/v1/alarms?state=open", apitest.Platform, "")
 	if r.code != 200 {
 		t.Fatalf("list: %d %s", r.code, r.body)
 	}
@@ -118,22 +112,22 @@ func TestHTTPRoutes(t *testing.T) {
 		t.Errorf("list = %s", r.body)
 	}
 	for _, q := range []string{"?state=closed", "?stat=open", "?limit=0", "?limit=x", "?state=open&state=resolved"} {
-		if r := h.do(t, "GET", "/api/v1/alarms"+q, guardTok, ""); r.code != 400 {
+		if r := h.do(t, "GET", "/api/v1/alarms"+q, apitest.Guard, ""); r.code != 400 {
 			t.Errorf("GET %s: %d, want 400", q, r.code)
 		}
 	}
 
 	// Acting: platform may not.
-	if r := h.do(t, "POST", ack, platformTok, ""); r.code != 403 {
+	if r := h.do(t, "POST", ack, apitest.Platform, ""); r.code != 403 {
 		t.Errorf("platform ack: %d, want 403", r.code)
 	}
-	if r := h.do(t, "POST", "/api/v1/alarms/01JD0Z3K9Q4N2T8V5W6X7Y8Z9A/ack", guardTok, ""); r.code != 404 {
+	if r := h.do(t, "POST", "/api/v1/alarms/01JD0Z3K9Q4N2T8V5W6X7Y8Z9A/ack", apitest.Guard, ""); r.code != 404 {
 		t.Errorf("unknown ack: %d %s", r.code, r.body)
 	}
-	if r := h.do(t, "POST", ack, guardTok, `{"nope":1}`); r.code != 400 {
+	if r := h.do(t, "POST", ack, apitest.Guard, `{"nope":1}`); r.code != 400 {
 		t.Errorf("unknown field: %d", r.code)
 	}
-	r = h.do(t, "POST", ack, guardTok, `{"note":"on my way"}`)
+	r = h.do(t, "POST", ack, apitest.Guard, `{"note":"on my way"}`)
 	if r.code != 200 {
 		t.Fatalf("ack: %d %s", r.code, r.body)
 	}
@@ -142,21 +136,21 @@ func TestHTTPRoutes(t *testing.T) {
 	if got.State != alarm.Acknowledged || got.Acknowledged == nil || got.Acknowledged.By != "guard-desk" || got.Acknowledged.Note != "on my way" {
 		t.Errorf("ack reply = %s", r.body)
 	}
-	h.do(t, "POST", ack, guardTok, "").code409(t)
+	h.do(t, "POST", ack, apitest.Guard, "").code409(t)
 
 	for _, body := range []string{"", `{}`, `{"note":"  "}`} {
-		if r := h.do(t, "POST", resolve, guardTok, body); r.code != 400 {
+		if r := h.do(t, "POST", resolve, apitest.Guard, body); r.code != 400 {
 			t.Errorf("resolve with body %q: %d, want 400", body, r.code)
 		}
 	}
-	r = h.do(t, "POST", resolve, adminTok, `{"note":"valve closed, flat ventilated"}`)
+	r = h.do(t, "POST", resolve, apitest.Admin, `{"note":"valve closed, flat ventilated"}`)
 	if r.code != 200 {
 		t.Fatalf("resolve: %d %s", r.code, r.body)
 	}
-	h.do(t, "POST", resolve, guardTok, `{"note":"again"}`).code409(t)
-	h.do(t, "POST", ack, guardTok, "").code409(t)
+	h.do(t, "POST", resolve, apitest.Guard, `{"note":"again"}`).code409(t)
+	h.do(t, "POST", ack, apitest.Guard, "").code409(t)
 
-	r = h.do(t, "GET", "/api/v1/alarms/"+a.ID, platformTok, "")
+	r = h.do(t, "GET", "/api/v1/alarms/"+a.ID, apitest.Platform, "")
 	if r.code != 200 {
 		t.Fatalf("get: %d", r.code)
 	}
@@ -172,15 +166,15 @@ func TestHTTPRoutes(t *testing.T) {
 			t.Errorf("alarm JSON lacks %q", k)
 		}
 	}
-	if r := h.do(t, "GET", "/api/v1/alarms/nope", guardTok, ""); r.code != 404 {
+	if r := h.do(t, "GET", "/api/v1/alarms/nope", apitest.Guard, ""); r.code != 404 {
 		t.Errorf("get unknown: %d", r.code)
 	}
-	r = h.do(t, "GET", "/api/v1/alarms?state=resolved", guardTok, "")
+	r = h.do(t, "GET", "/api/v1/alarms?state=resolved", apitest.Guard, "")
 	r.decode(t, &list)
 	if len(list.Alarms) != 1 || list.Alarms[0].Timeline != nil {
 		t.Errorf("resolved list = %s", r.body)
 	}
-	if r := h.do(t, "GET", "/api/v1/alarms?state=open", guardTok, ""); !strings.Contains(string(r.body), `"alarms":[]`) {
+	if r := h.do(t, "GET", "/api/v1/alarms?state=open", apitest.Guard, ""); !strings.Contains(string(r.body), `"alarms":[]`) {
 		t.Errorf("empty list = %s", r.body)
 	}
 }
@@ -191,7 +185,7 @@ func TestSSEAlarmMessages(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", h.ts.URL+"/api/v1/events/stream", nil)
-	req.Header.Set("Authorization", "Bearer "+platformTok)
+	req.Header.Set("Authorization", "Bearer "+apitest.Platform)
 	res, err := h.ts.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -34,12 +34,6 @@ type clock struct {
 func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
-const (
-	guardToken    = apitest.Guard
-	platformToken = apitest.Platform
-	adminToken    = apitest.Admin
-)
-
 type rig struct {
 	t      *testing.T
 	clk    *clock
@@ -217,7 +211,7 @@ func TestVisitorPassAPIAndWindow(t *testing.T) {
 	from, until := noon.Add(time.Hour), noon.Add(3*time.Hour)
 
 	// Platform tokens may not manage passes; bad bodies are 400.
-	if code, _ := r.do("POST", "/api/v1/gate/passes", platformToken, map[string]any{"plate": "沪B12345", "until": until}); code != http.StatusForbidden {
+	if code, _ := r.do("POST", "/api/v1/gate/passes", apitest.Platform, map[string]any{"plate": "沪B12345", "until": until}); code != http.StatusForbidden {
 		t.Fatalf("platform POST = %d", code)
 	}
 	for _, bad := range []map[string]any{
@@ -227,11 +221,11 @@ func TestVisitorPassAPIAndWindow(t *testing.T) {
 		{"plate": "沪B12345", "until": until, "gates": []string{"gate-nowhere"}},
 		{"plate": "沪B12345", "until": until, "colour": "red"},
 	} {
-		if code, body := r.do("POST", "/api/v1/gate/passes", guardToken, bad); code != http.StatusBadRequest {
+		if code, body := r.do("POST", "/api/v1/gate/passes", apitest.Guard, bad); code != http.StatusBadRequest {
 			t.Fatalf("POST %v = %d %v", bad, code, body)
 		}
 	}
-	code, p := r.do("POST", "/api/v1/gate/passes", guardToken, map[string]any{
+	code, p := r.do("POST", "/api/v1/gate/passes", apitest.Guard, map[string]any{
 		"plate": "沪B-12345", "from": from, "until": until, "note": "plumber for 3-2-201", "gates": []string{"gate-north"}})
 	if code != http.StatusCreated || p["id"] == "" || p["created_by"] != "guard-desk" || p["active"] != false {
 		t.Fatalf("POST = %d %v", code, p)
@@ -260,15 +254,15 @@ func TestVisitorPassAPIAndWindow(t *testing.T) {
 	}
 
 	r.clk.Set(from.Add(time.Minute))
-	code, list := r.do("GET", "/api/v1/gate/passes", guardToken, nil)
+	code, list := r.do("GET", "/api/v1/gate/passes", apitest.Guard, nil)
 	passes, _ := list["passes"].([]any)
 	if code != http.StatusOK || len(passes) != 1 || passes[0].(map[string]any)["active"] != true {
 		t.Fatalf("GET = %d %v", code, list)
 	}
-	if code, _ := r.do("DELETE", "/api/v1/gate/passes/"+id, guardToken, nil); code != http.StatusOK {
+	if code, _ := r.do("DELETE", "/api/v1/gate/passes/"+id, apitest.Guard, nil); code != http.StatusOK {
 		t.Fatalf("DELETE = %d", code)
 	}
-	if code, _ := r.do("DELETE", "/api/v1/gate/passes/"+id, guardToken, nil); code != http.StatusNotFound {
+	if code, _ := r.do("DELETE", "/api/v1/gate/passes/"+id, apitest.Guard, nil); code != http.StatusNotFound {
 		t.Fatalf("second DELETE = %d", code)
 	}
 	v, _ = decision(t, r.read("gate-north", "沪B12345", "in", from.Add(time.Hour)))
@@ -295,7 +289,7 @@ func TestVisitorPassAPIAndWindow(t *testing.T) {
 func TestPassesSurviveRestart(t *testing.T) {
 	r := newRig(t, config.Gate{})
 	until := r.clk.Now().Add(time.Hour)
-	if code, _ := r.do("POST", "/api/v1/gate/passes", guardToken, map[string]any{"plate": "沪B12345", "until": until}); code != http.StatusCreated {
+	if code, _ := r.do("POST", "/api/v1/gate/passes", apitest.Guard, map[string]any{"plate": "沪B12345", "until": until}); code != http.StatusCreated {
 		t.Fatal(code)
 	}
 	ctl2, err := gate.New(gate.Options{Config: config.Gate{}, Opener: nopOpener{}, DB: r.st.DB(), Now: r.clk.Now, Logger: slog.New(slog.DiscardHandler)})
