@@ -59,7 +59,7 @@ type Link struct {
 }
 
 // Linker is a device that names other devices. The interlock closes a
-// detector's valves from here, and action.Check holds every id to a
+// detector's valves from here, and Registry.Validate holds every id to a
 // configured device of the right kind.
 type Linker interface {
 	Links() []Link
@@ -187,17 +187,48 @@ func (r *Registry) New(d config.Device) (Device, []config.Problem) {
 }
 
 // Validate is a config validator that builds every device once, so a bad
-// driver key fails check-config with its line.
+// driver key fails check-config with its line, and holds every device a
+// device names (a detector's valve and siren, Linker) to a configured
+// device of the right kind: a typo there would leave a leak with no valve
+// to close.
 func (r *Registry) Validate(c *config.Config) []config.Problem {
+	kinds := map[string]string{}
+	for _, d := range c.Devices {
+		kinds[d.ID] = d.Kind
+	}
 	var ps []config.Problem
 	for i, d := range c.Devices {
 		if !slices.Contains(config.DeviceKinds, d.Kind) || d.Driver == "" {
 			continue // reported by config itself
 		}
-		_, probs := r.New(d)
+		dev, probs := r.New(d)
 		for _, p := range probs {
 			p.Key = fmt.Sprintf("devices[%d].%s", i, p.Key)
 			ps = append(ps, p)
+		}
+		if l, ok := dev.(Linker); ok && len(probs) == 0 {
+			ps = append(ps, linkProblems(i, l.Links(), kinds)...)
+		}
+	}
+	return ps
+}
+
+// linkProblems are the ids of device i's links that are not configured
+// devices of the link's kind; a list's bad element is named by index.
+func linkProblems(i int, links []Link, kinds map[string]string) []config.Problem {
+	var ps []config.Problem
+	for _, link := range links {
+		for j, id := range link.IDs {
+			k := fmt.Sprintf("devices[%d].%s", i, link.Key)
+			if len(link.IDs) > 1 {
+				k = fmt.Sprintf("%s[%d]", k, j)
+			}
+			switch kind, found := kinds[id]; {
+			case !found:
+				ps = append(ps, config.Problem{Key: k, Msg: fmt.Sprintf("no device has id %q: a %s here must be a configured %s", id, link.Key, link.Kind)})
+			case kind != link.Kind:
+				ps = append(ps, config.Problem{Key: k, Msg: fmt.Sprintf("device %q is a %s, not a %s", id, kind, link.Kind)})
+			}
 		}
 	}
 	return ps

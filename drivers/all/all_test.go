@@ -41,7 +41,8 @@ func TestEveryKindHasDrivers(t *testing.T) {
 }
 
 // TestYAMLConfig checks the driver keys as the real YAML loader decodes
-// them (ints, nested mappings, lists), through Registry.Validate.
+// them (ints, nested mappings, lists), and the devices a device names,
+// through Registry.Validate.
 func TestYAMLConfig(t *testing.T) {
 	good := `
 gateway: {id: gw-test, site: s}
@@ -53,6 +54,7 @@ devices:
   - {id: fence-1, kind: perimeter, driver: zigbee2mqtt, topic: z/fence-1, zone: north, debounce_s: 2}
   - {id: gate-1, kind: barrier_gate, driver: hikvision, topic: lpr/1, direction_map: {"1": in, "2": out}, command_topic: lpr/1/cmd}
   - {id: s1, kind: siren, driver: zigbee2mqtt, topic: z/s1, duration: 120, strobe: false}
+  - {id: s2, kind: siren, driver: zigbee2mqtt, topic: z/s2}
   - id: x-1
     kind: perimeter
     driver: generic_json
@@ -72,12 +74,15 @@ devices:
   - {id: gate-1, kind: barrier_gate, driver: hikvision, topic: lpr/1, direction_map: {1: up}}
   - {id: x-1, kind: siren, driver: generic_json, topic: v/x, map: {typ: device.fault}}
   - {id: band-1, kind: wristband, driver: fitbit, topic: z/band-1}
+  - {id: gas-2, kind: gas_detector, driver: zigbee2mqtt, topic: z/gas-2, valve: [gate-1, valve-9]}
 `
 	ps := deviceProblems(t, bad)
 	// the typo map.typ is the problem; the strict decoder stops there,
 	// before it could miss map.type
 	want := map[string]bool{"devices[0].valve": true, "devices[1].direction_map.1": true,
-		"devices[2].map.typ": true, "devices[3].driver": true}
+		"devices[2].map.typ": true, "devices[3].driver": true,
+		// a valve list naming a gate and a device that does not exist
+		"devices[4].valve[0]": true, "devices[4].valve[1]": true}
 	for _, p := range ps {
 		if !want[p.Key] {
 			t.Errorf("unexpected problem %v", p)

@@ -3,7 +3,6 @@ package gateway
 import (
 	"github.com/smartcommunity/warden/drivers"
 	_ "github.com/smartcommunity/warden/drivers/all" // every device driver registers itself
-	"github.com/smartcommunity/warden/edge/action"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/gate"
 	"github.com/smartcommunity/warden/edge/liveness"
@@ -18,7 +17,7 @@ import (
 // Checks are the validations owned by other packages; every command that
 // loads a config runs them, so check-config and run agree. Each detector
 // brings its own (the edge/vision registry).
-var Checks = append([]config.Check{drivers.Default.Validate, action.Check, gate.Check, liveness.Check, rules.Check, zones.Check},
+var Checks = append([]config.Check{drivers.Default.Validate, gate.Check, liveness.Check, rules.Check, zones.Check},
 	vision.Checks()...)
 
 // LoadConfig loads a config and runs every check.
