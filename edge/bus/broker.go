@@ -6,7 +6,6 @@ package bus
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -16,9 +15,11 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/smartcommunity/warden/drivers"
 	"github.com/smartcommunity/warden/edge/config"
+	"github.com/smartcommunity/warden/edge/promscope"
 )
 
 // Credentials are a username and password (never logged).
@@ -72,12 +73,13 @@ type Broker struct {
 	store    *storeHook
 	takeover *takeoverHook
 	log      *slog.Logger
+	scope    *promscope.Scope
 	once     sync.Once
 	closeErr error
 }
 
 // StartBroker starts the broker and returns once it accepts connections.
-func StartBroker(opts BrokerOptions) (*Broker, error) {
+func StartBroker(opts BrokerOptions) (_ *Broker, err error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -101,7 +103,15 @@ func StartBroker(opts BrokerOptions) (*Broker, error) {
 		users[u.Username] = []byte(u.PasswordHash)
 	}
 
-	m := newBrokerMetrics()
+	// Close (or a failed start) takes the metrics back, so a broker
+	// restarted in the same process registers them again.
+	scope := promscope.New(opts.Registerer)
+	defer func() {
+		if err != nil {
+			scope.Close()
+		}
+	}()
+	m := newBrokerMetrics(promauto.With(scope))
 	var persistErrs atomic.Int64
 	srv := mqtt.New(&mqtt.Options{
 		InlineClient: true, // used to replay pending publishes after a crash
@@ -184,11 +194,13 @@ func StartBroker(opts BrokerOptions) (*Broker, error) {
 			log.Warn("re-published messages accepted before a crash", "count", n)
 		}
 	}
-	extra = append(extra, prometheus.NewCounterFunc(prometheus.CounterOpts{
+	scope.MustRegister(extra...)
+	promauto.With(scope).NewCounterFunc(prometheus.CounterOpts{
 		Name: "warden_mqtt_broker_takeover_rescued_total",
 		Help: "QoS>0 messages routed to a persistent session while a reconnect took it over, moved to the new connection.",
-	}, func() float64 { return float64(takeover.rescued.Load()) }))
-	m.register(opts.Registerer, srv, &persistErrs, log, extra...)
+	}, func() float64 { return float64(takeover.rescued.Load()) })
+	m.register(promauto.With(scope), srv, &persistErrs)
+	b.scope = scope
 	log.Info("mqtt broker listening", "addr", b.Addr(), "persist", opts.PersistPath != "", "max_inflight", inflight)
 	return b, nil
 }
@@ -246,6 +258,9 @@ func (b *Broker) Addr() string { return b.tcp.Address() }
 func (b *Broker) Close() error {
 	b.once.Do(func() {
 		b.closeErr = b.srv.Close()
+		if b.scope != nil {
+			b.scope.Close()
+		}
 	})
 	return b.closeErr
 }
@@ -307,52 +322,40 @@ type brokerMetrics struct {
 	denied    *prometheus.CounterVec
 }
 
-func newBrokerMetrics() *brokerMetrics {
+func newBrokerMetrics(f promauto.Factory) *brokerMetrics {
 	return &brokerMetrics{
-		authFail: prometheus.NewCounter(prometheus.CounterOpts{
+		authFail: f.NewCounter(prometheus.CounterOpts{
 			Name: "warden_mqtt_auth_failures_total", Help: "MQTT connections refused by authentication.",
 		}),
-		idRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+		idRefused: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_mqtt_client_id_refused_total", Help: "MQTT connections refused for their client id: reserved for the gateway, or a session of another user.",
 		}, []string{"reason"}),
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+		refused: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_mqtt_connections_refused_total", Help: "MQTT connections closed before or while connecting: too many waiting to send CONNECT (handshakes), no CONNECT in time (timeout), a packet over max_packet_bytes.",
 		}, []string{"reason"}),
-		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
+		denied: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_mqtt_acl_denied_total", Help: "MQTT publishes (write) and deliveries/subscriptions (read) denied by the ACL, and retained commands refused (retain).",
 		}, []string{"action"}),
 	}
 }
 
-func (m *brokerMetrics) register(reg prometheus.Registerer, srv *mqtt.Server, persistErrs *atomic.Int64, log *slog.Logger, extra ...prometheus.Collector) {
-	if reg == nil {
-		return
-	}
+// register adds the gauges read from mochi's counters once the server runs.
+func (m *brokerMetrics) register(f promauto.Factory, srv *mqtt.Server, persistErrs *atomic.Int64) {
 	info := srv.Info
-	dropped := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "warden_mqtt_broker_dropped_total", Help: "QoS>0 messages the broker dropped (inflight window full or client write queue full).",
-		ConstLabels: prometheus.Labels{"reason": "inflight"},
+	const droppedHelp = "QoS>0 messages the broker dropped (inflight window full or client write queue full)."
+	f.NewCounterFunc(prometheus.CounterOpts{
+		Name: "warden_mqtt_broker_dropped_total", Help: droppedHelp, ConstLabels: prometheus.Labels{"reason": "inflight"},
 	}, func() float64 { return float64(atomic.LoadInt64(&info.InflightDropped)) })
-	droppedOut := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "warden_mqtt_broker_dropped_total", Help: "QoS>0 messages the broker dropped (inflight window full or client write queue full).",
-		ConstLabels: prometheus.Labels{"reason": "write_queue"},
+	f.NewCounterFunc(prometheus.CounterOpts{
+		Name: "warden_mqtt_broker_dropped_total", Help: droppedHelp, ConstLabels: prometheus.Labels{"reason": "write_queue"},
 	}, func() float64 { return float64(atomic.LoadInt64(&info.MessagesDropped)) })
-	cs := []prometheus.Collector{
-		m.authFail, m.idRefused, m.refused, m.denied, dropped, droppedOut,
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "warden_mqtt_broker_clients_connected", Help: "Clients connected to the embedded broker.",
-		}, func() float64 { return float64(atomic.LoadInt64(&info.ClientsConnected)) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "warden_mqtt_broker_inflight_messages", Help: "QoS>0 messages awaiting acknowledgement in the embedded broker.",
-		}, func() float64 { return float64(atomic.LoadInt64(&info.Inflight)) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "warden_mqtt_broker_persist_errors_total", Help: "Failed commits to the broker's persistence file.",
-		}, func() float64 { return float64(persistErrs.Load()) }),
-	}
-	cs = append(cs, extra...)
-	for _, c := range cs {
-		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
-			log.Warn("mqtt broker: metric not registered", "error", err)
-		}
-	}
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "warden_mqtt_broker_clients_connected", Help: "Clients connected to the embedded broker.",
+	}, func() float64 { return float64(atomic.LoadInt64(&info.ClientsConnected)) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "warden_mqtt_broker_inflight_messages", Help: "QoS>0 messages awaiting acknowledgement in the embedded broker.",
+	}, func() float64 { return float64(atomic.LoadInt64(&info.Inflight)) })
+	f.NewCounterFunc(prometheus.CounterOpts{
+		Name: "warden_mqtt_broker_persist_errors_total", Help: "Failed commits to the broker's persistence file.",
+	}, func() float64 { return float64(persistErrs.Load()) })
 }

@@ -4,11 +4,13 @@ import (
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/smartcommunity/warden/edge/promscope"
 )
 
 type metrics struct {
-	reg           prometheus.Registerer
-	collectors    []prometheus.Collector
+	scope         *promscope.Scope
 	commitSeconds prometheus.Histogram
 	batchSize     prometheus.Histogram
 	errors        *prometheus.CounterVec
@@ -16,28 +18,32 @@ type metrics struct {
 	mediaEvicted  prometheus.Counter
 }
 
-func newMetrics(s *Store, reg prometheus.Registerer) (*metrics, error) {
+// newMetrics registers the store's metrics; Close takes them back, so a
+// store reopened on the same registry registers them again.
+func newMetrics(s *Store, reg prometheus.Registerer) *metrics {
+	scope := promscope.New(reg)
+	f := promauto.With(scope)
 	m := &metrics{
-		reg: reg,
-		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+		scope: scope,
+		commitSeconds: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "warden_store_commit_seconds",
 			Help:    "Duration of one group commit (one fsynced bbolt transaction).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
-		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+		batchSize: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "warden_store_commit_batch_size",
 			Help:    "Events written by one group commit.",
 			Buckets: []float64{0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000},
 		}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+		errors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_store_errors_total",
 			Help: "Store operations that failed, by operation.",
 		}, []string{"op"}),
-		evicted: prometheus.NewCounterVec(prometheus.CounterOpts{
+		evicted: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_store_evicted_total",
 			Help: "Events removed by retention, by severity and reason (age, bytes).",
 		}, []string{"severity", "reason"}),
-		mediaEvicted: prometheus.NewCounter(prometheus.CounterOpts{
+		mediaEvicted: f.NewCounter(prometheus.CounterOpts{
 			Name: "warden_store_media_evicted_total",
 			Help: "Media files removed to stay within the media quota.",
 		}),
@@ -45,46 +51,29 @@ func newMetrics(s *Store, reg prometheus.Registerer) (*metrics, error) {
 	for _, op := range []string{"commit", "read", "retain", "media", "cursor", "validate"} {
 		m.errors.WithLabelValues(op)
 	}
-	m.collectors = []prometheus.Collector{
-		followerLag{s},
-		m.commitSeconds, m.batchSize, m.errors, m.evicted, m.mediaEvicted,
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_events", Help: "Events currently stored."},
-			func() float64 { return float64(s.totalEvents()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_disk_free_bytes", Help: "Bytes free for Warden on the data dir's filesystem."},
-			func() float64 { free, _ := s.disk(); return float64(free) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_disk_size_bytes", Help: "Size of the data dir's filesystem."},
-			func() float64 { _, size := s.disk(); return float64(size) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_max_bytes", Help: "Byte budget of stored events (retention.events_max_bytes; 0: none)."},
-			func() float64 { return float64(s.opts.MaxBytes) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_bytes", Help: "Bytes of stored events (keys and JSON)."},
-			func() float64 { return float64(s.totalBytes()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_media_bytes", Help: "Bytes of stored media files."},
-			func() float64 { s.mediaMu.Lock(); defer s.mediaMu.Unlock(); return float64(s.mediaSum) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_last_seq", Help: "Highest event seq committed."},
-			func() float64 { return float64(s.lastSeq.Load()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "warden_store_commits_total", Help: "Group commits since start."},
-			func() float64 { return float64(s.commits.Load()) }),
-	}
-	if reg == nil {
-		return m, nil
-	}
-	for i, c := range m.collectors {
-		if err := reg.Register(c); err != nil {
-			for _, done := range m.collectors[:i] {
-				reg.Unregister(done)
-			}
-			return nil, err
-		}
-	}
-	return m, nil
+	scope.MustRegister(followerLag{s})
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_events", Help: "Events currently stored."},
+		func() float64 { return float64(s.totalEvents()) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_disk_free_bytes", Help: "Bytes free for Warden on the data dir's filesystem."},
+		func() float64 { free, _ := s.disk(); return float64(free) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_disk_size_bytes", Help: "Size of the data dir's filesystem."},
+		func() float64 { _, size := s.disk(); return float64(size) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_max_bytes", Help: "Byte budget of stored events (retention.events_max_bytes; 0: none)."},
+		func() float64 { return float64(s.opts.MaxBytes) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_bytes", Help: "Bytes of stored events (keys and JSON)."},
+		func() float64 { return float64(s.totalBytes()) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_media_bytes", Help: "Bytes of stored media files."},
+		func() float64 { s.mediaMu.Lock(); defer s.mediaMu.Unlock(); return float64(s.mediaSum) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_store_last_seq", Help: "Highest event seq committed."},
+		func() float64 { return float64(s.lastSeq.Load()) })
+	f.NewCounterFunc(prometheus.CounterOpts{Name: "warden_store_commits_total", Help: "Group commits since start."},
+		func() float64 { return float64(s.commits.Load()) })
+	return m
 }
 
 func (m *metrics) unregister() {
-	if m == nil || m.reg == nil {
-		return
-	}
-	for _, c := range m.collectors {
-		m.reg.Unregister(c)
+	if m != nil {
+		m.scope.Close()
 	}
 }
 

@@ -168,13 +168,7 @@ func Open(opts Options) (*Store, error) {
 	if err := s.open(); err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(s, opts.Registerer)
-	if err != nil {
-		_ = s.db.Close()
-		s.unlock()
-		return nil, fmt.Errorf("store: metrics: %w", err)
-	}
-	s.metrics = m
+	s.metrics = newMetrics(s, opts.Registerer)
 	go s.committer()
 	s.log.Info("store opened", "path", s.path, "last_seq", s.lastSeq.Load(), "events", s.Stats().Events)
 	return s, nil

@@ -4,6 +4,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/smartcommunity/warden/edge/promscope"
 )
 
 type metrics struct {
@@ -30,47 +33,37 @@ type targetMetrics struct {
 	mediaFailed                       *prometheus.CounterVec // curried: reason
 }
 
-func newMetrics(u *Uplink, reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(u *Uplink, scope *promscope.Scope) *metrics {
+	f := promauto.With(scope)
 	lbl := []string{"target"}
 	m := &metrics{
-		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_delivered_total",
+		delivered: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_delivered_total",
 			Help: "Events the platform accepted (2xx or PUBACK)."}, lbl),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_retries_total",
+		retries: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_retries_total",
 			Help: "Failed delivery attempts that will be retried."}, lbl),
-		dead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_deadlettered_total",
+		dead: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_deadlettered_total",
 			Help: "Events the platform rejected (4xx), moved to the dead-letter list."}, lbl),
-		held: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_rejected_critical_total",
+		held: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_rejected_critical_total",
 			Help: "Critical events the platform rejected (4xx): kept first in line and retried, never dead-lettered."}, lbl),
-		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_evicted_undelivered_total",
+		skipped: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_evicted_undelivered_total",
 			Help: "Events retention evicted before this target delivered them (info and warning only)."}, lbl),
-		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "warden_uplink_last_success_timestamp_seconds",
+		lastSuccess: f.NewGaugeVec(prometheus.GaugeOpts{Name: "warden_uplink_last_success_timestamp_seconds",
 			Help: "Unix time of the last accepted delivery."}, lbl),
-		mediaUp: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_media_uploaded_total",
+		mediaUp: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_media_uploaded_total",
 			Help: "Media files the platform accepted."}, lbl),
-		mediaFailed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_media_failed_total",
+		mediaFailed: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_media_failed_total",
 			Help: "Media files not uploaded: missing (evicted first) or rejected (4xx)."}, []string{"target", "reason"}),
-		viidObjects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_gat1400_objects_total",
+		viidObjects: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_gat1400_objects_total",
 			Help: "Faces and vehicles the GA/T 1400 view library accepted (StatusCode 0)."}, []string{"kind"}),
-		viidRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_gat1400_refused_total",
+		viidRefused: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_gat1400_refused_total",
 			Help: "Objects the GA/T 1400 view library refused, by its StatusCode (or HTTP status); each is retried alone."}, []string{"code"}),
-		viidRegs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_gat1400_registrations_total",
+		viidRegs: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_gat1400_registrations_total",
 			Help: "GA/T 1400 registrations by result (ok, failed)."}, []string{"result"}),
-		full: prometheus.NewGauge(prometheus.GaugeOpts{Name: "warden_uplink_backlog_critical_full",
+		full: f.NewGauge(prometheus.GaugeOpts{Name: "warden_uplink_backlog_critical_full",
 			Help: "1 while the store is over budget with only undelivered critical events left."}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	cs := []prometheus.Collector{m.delivered, m.retries, m.dead, m.held, m.skipped, m.lastSuccess, m.mediaUp, m.mediaFailed, m.full, m.viidObjects, m.viidRefused, m.viidRegs, &backlogCollector{u: u}}
-	for i, c := range cs {
-		if err := reg.Register(c); err != nil {
-			for _, done := range cs[:i] {
-				reg.Unregister(done)
-			}
-			return nil, err
-		}
-	}
-	return m, nil
+	scope.MustRegister(&backlogCollector{u: u})
+	return m
 }
 
 func (m *metrics) forTarget(name string) targetMetrics {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/promscope"
 	"github.com/smartcommunity/warden/edge/store"
 )
 
@@ -84,7 +85,7 @@ type TargetStatus struct {
 
 // New builds the uplink and loads the targets' cursors, so Protect is
 // right before Run starts. A config without targets gives an idle uplink.
-func New(o Options) (*Uplink, error) {
+func New(o Options) (_ *Uplink, err error) {
 	if o.Store == nil {
 		return nil, errors.New("uplink: store is nil")
 	}
@@ -108,10 +109,15 @@ func New(o Options) (*Uplink, error) {
 		c.MaxBackoff = config.Duration(max(defaultMax, c.MinBackoff.D()))
 	}
 	u := &Uplink{o: o, log: o.Logger.With("component", "uplink"), st: o.Store}
-	var err error
-	if u.m, err = newMetrics(u, o.Registerer); err != nil {
-		return nil, fmt.Errorf("uplink: metrics: %w", err)
-	}
+	// A target that fails to build takes the metrics back, so New can be
+	// called again on the same registry.
+	scope := promscope.New(o.Registerer)
+	u.m = newMetrics(u, scope)
+	defer func() {
+		if err != nil {
+			scope.Close()
+		}
+	}()
 	if h := c.HTTP; h != nil {
 		ht, err := newHTTPTarget(u, h)
 		if err != nil {
