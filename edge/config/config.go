@@ -14,22 +14,22 @@ import (
 
 // Config is the whole file. configs/warden.yaml documents every key.
 type Config struct {
-	Gateway   Gateway   `yaml:"gateway"`
-	Log       Log       `yaml:"log"`
-	MQTT      MQTT      `yaml:"mqtt"`
-	API       API       `yaml:"api"`
-	Devices   []Device  `yaml:"devices"`
-	Cameras   []Camera  `yaml:"cameras"`
-	Rules     []Rule    `yaml:"rules"`
-	Alarms    Alarms    `yaml:"alarms"`
-	Uplink    Uplink    `yaml:"uplink"`
-	Retention Retention `yaml:"retention"`
-	Store     Store     `yaml:"store"`
-	Gate      Gate      `yaml:"gate"`
-	Liveness  Liveness  `yaml:"liveness"`
-	Notify    Notify    `yaml:"notify"`
-	Places    Places    `yaml:"places"`
-	Live      Live      `yaml:"live"`
+	Gateway   Gateway    `yaml:"gateway"`
+	Log       Log        `yaml:"log"`
+	MQTT      MQTT       `yaml:"mqtt"`
+	API       API        `yaml:"api"`
+	Devices   []Device   `yaml:"devices"`
+	Cameras   []Camera   `yaml:"cameras"`
+	Rules     []*Section `yaml:"rules"`
+	Alarms    Alarms     `yaml:"alarms"`
+	Uplink    Uplink     `yaml:"uplink"`
+	Retention Retention  `yaml:"retention"`
+	Store     Store      `yaml:"store"`
+	Gate      Gate       `yaml:"gate"`
+	Liveness  Liveness   `yaml:"liveness"`
+	Notify    Notify     `yaml:"notify"`
+	Places    Places     `yaml:"places"`
+	Live      Live       `yaml:"live"`
 
 	// path is the file the config came from; lines maps key paths to lines.
 	path   string
@@ -242,9 +242,6 @@ type Region struct {
 	Points [][2]int `yaml:"points"`
 	Mask   bool     `yaml:"mask"`
 }
-
-// Rule is an installer-written reaction, decoded by edge/rules.
-type Rule map[string]any
 
 type Alarms struct {
 	// EscalateAfter re-notifies an alarm not acknowledged in time and raises

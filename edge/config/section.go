@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -107,8 +108,9 @@ func (s *Section) Decode(prefix string, out any) error {
 	if s == nil || s.node == nil {
 		return nil
 	}
-	if err := knownKeys(s.node, reflect.TypeOf(out), prefix); err != nil {
-		return err
+	var errs []*KeyError
+	if knownKeys(s.node, reflect.TypeOf(out), prefix, &errs); len(errs) > 0 {
+		return errs[0]
 	}
 	err := s.node.Decode(out)
 	var te *yaml.TypeError
@@ -117,15 +119,7 @@ func (s *Section) Decode(prefix string, out any) error {
 		if m := typeErrRe.FindStringSubmatch(msg); m != nil {
 			line, _ := strconv.Atoi(m[1])
 			msg = m[2]
-			val := ""
-			if a, b := strings.Index(msg, "`"), strings.LastIndex(msg, "`"); a >= 0 && b > a {
-				val = msg[a+1 : b]
-			}
-			k := keyAtLine(s.node, line, val, "")
-			if k == "" {
-				k = keyAtLine(s.node, line, "", "")
-			}
-			if k != "" {
+			if k := s.keyOf(line, msg); k != "" {
 				key = join(prefix, k)
 			}
 		}
@@ -137,18 +131,70 @@ func (s *Section) Decode(prefix string, out any) error {
 	return nil
 }
 
+// keyOf is the key of a yaml type error on line: the one whose value is
+// the `value` the message quotes, else the first on the line.
+func (s *Section) keyOf(line int, msg string) string {
+	if a, b := strings.Index(msg, "`"), strings.LastIndex(msg, "`"); a >= 0 && b > a {
+		if k := keyAtLine(s.node, line, msg[a+1:b], ""); k != "" {
+			return k
+		}
+	}
+	return keyAtLine(s.node, line, "", "")
+}
+
 var unmarshaler = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 
-// knownKeys reports the first key of n that t (a struct, through
-// pointers) has no field for, or the first scalar of the wrong kind, in
-// document order. yaml would take 3 for a string and yes for true; a
-// mis-set option must fail instead.
-func knownKeys(n *yaml.Node, t reflect.Type, prefix string) error {
+// DecodeAll is Decode reporting every unknown key and wrong value, in
+// document order, each key once, so a config check lists them all at once.
+// Values it could read are decoded into out even when others are wrong.
+func (s *Section) DecodeAll(prefix string, out any) []*KeyError {
+	if s == nil || s.node == nil {
+		return nil
+	}
+	var errs []*KeyError
+	knownKeys(s.node, reflect.TypeOf(out), prefix, &errs)
+	seen := map[string]bool{}
+	for _, e := range errs {
+		seen[e.Key] = true
+	}
+	var te *yaml.TypeError
+	if err := s.node.Decode(out); errors.As(err, &te) {
+		lines, vals := map[string]int{}, map[[2]int]string{}
+		walkLines(s.node, prefix, lines, vals)
+		for _, msg := range te.Errors {
+			key := prefix
+			if m := colRe.FindStringSubmatch(msg); m != nil {
+				line, _ := strconv.Atoi(m[1])
+				col, _ := strconv.Atoi(m[2])
+				key, msg = cmp.Or(vals[[2]int{line, col}], prefix), m[3]
+			} else if m := typeErrRe.FindStringSubmatch(msg); m != nil {
+				line, _ := strconv.Atoi(m[1])
+				msg = m[2]
+				if k := s.keyOf(line, msg); k != "" {
+					key = join(prefix, k)
+				}
+			}
+			if !seen[key] {
+				seen[key] = true
+				errs = append(errs, &KeyError{Key: key, Msg: strings.ReplaceAll(msg, "cannot unmarshal ", "wrong type: ")})
+			}
+		}
+	} else if err != nil {
+		errs = append(errs, &KeyError{Key: prefix, Msg: err.Error()})
+	}
+	return errs
+}
+
+// knownKeys adds to errs every key of n that t (a struct, through
+// pointers) has no field for, and every scalar of the wrong kind, in
+// document order; it does not look inside a wrong value. yaml would take 3
+// for a string and yes for true; a mis-set option must fail instead.
+func knownKeys(n *yaml.Node, t reflect.Type, prefix string, errs *[]*KeyError) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if reflect.PointerTo(t).Implements(unmarshaler) {
-		return nil // the type checks its own value
+		return // the type checks its own value
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
 		want := ""
@@ -168,15 +214,18 @@ func knownKeys(n *yaml.Node, t reflect.Type, prefix string) error {
 			}
 		}
 		if want != "" {
-			return &KeyError{Key: prefix, Msg: fmt.Sprintf("wrong type: %q, want %s", n.Value, want)}
+			*errs = append(*errs, &KeyError{Key: prefix, Msg: fmt.Sprintf("wrong type: %q, want %s", n.Value, want)})
+			return
 		}
 	}
 	if n.Tag != "!!null" {
 		switch k := t.Kind(); {
 		case (k == reflect.Struct || k == reflect.Map) && n.Kind != yaml.MappingNode:
-			return &KeyError{Key: prefix, Msg: "wrong type: want a mapping"}
+			*errs = append(*errs, &KeyError{Key: prefix, Msg: "wrong type: want a mapping"})
+			return
 		case k == reflect.Slice && n.Kind != yaml.SequenceNode:
-			return &KeyError{Key: prefix, Msg: "wrong type: want a list"}
+			*errs = append(*errs, &KeyError{Key: prefix, Msg: "wrong type: want a list"})
+			return
 		}
 	}
 	switch {
@@ -187,20 +236,16 @@ func knownKeys(n *yaml.Node, t reflect.Type, prefix string) error {
 			ft, ok := fields[k]
 			if !ok {
 				names := slices.Sorted(maps.Keys(fields))
-				return &KeyError{Key: join(prefix, k), Msg: "unknown key (" + strings.Join(names, ", ") + ")"}
+				*errs = append(*errs, &KeyError{Key: join(prefix, k), Msg: "unknown key (" + strings.Join(names, ", ") + ")"})
+				continue
 			}
-			if err := knownKeys(v, ft, join(prefix, k)); err != nil {
-				return err
-			}
+			knownKeys(v, ft, join(prefix, k), errs)
 		}
 	case n.Kind == yaml.SequenceNode && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
 		for i, c := range n.Content {
-			if err := knownKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", prefix, i)); err != nil {
-				return err
-			}
+			knownKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", prefix, i), errs)
 		}
 	}
-	return nil
 }
 
 // yamlFields maps a struct's YAML keys to their types, inline structs

@@ -2,11 +2,11 @@ package rules
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"path"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"text/template"
 	"time"
@@ -90,23 +90,29 @@ func Check(c *config.Config) []config.Problem {
 	return ps
 }
 
-// Parse strictly decodes rules; every problem names its key path, e.g.
-// "rules[2].then[0].topic". Devices are the configured devices that action
-// targets are checked against.
-func Parse(raw []config.Rule, devices []config.Device) ([]Rule, []config.Problem) {
+// Parse decodes rules strictly and checks what they mean; every problem
+// names its key path, e.g. "rules[2].then[0].topic", and all are reported
+// at once. Devices are the configured devices that action targets are
+// checked against.
+func Parse(raw []*config.Section, devices []config.Device) ([]Rule, []config.Problem) {
 	d := &decoder{devices: map[string]config.Device{}, commands: drivers.Default.CommandSpace(devices)}
 	for _, dv := range devices {
 		d.devices[dv.ID] = dv
 	}
 	var out []Rule
 	names := map[string]string{}
-	for i, r := range raw {
+	for i, sec := range raw {
 		p := fmt.Sprintf("rules[%d]", i)
-		before := len(d.ps)
-		rule, ok := d.rule(map[string]any(r), p)
-		if !ok {
+		if sec == nil {
+			d.add(p, "is empty; want a mapping")
 			continue
 		}
+		before := len(d.ps)
+		var sp spec
+		for _, e := range sec.DecodeAll(p, &sp) {
+			d.add(e.Key, "%s", e.Msg)
+		}
+		rule := d.rule(&sp, p)
 		if prev, dup := names[rule.Name]; dup {
 			d.add(p+".name", "duplicate rule name %q (also %s)", rule.Name, prev)
 		} else if rule.Name != "" {
@@ -129,232 +135,65 @@ func (d *decoder) add(key, f string, a ...any) {
 	d.ps = append(d.ps, config.Problem{Key: key, Msg: fmt.Sprintf(f, a...)})
 }
 
-// obj reads a YAML mapping strictly: done reports every key not read.
-type obj struct {
-	d    *decoder
-	m    map[string]any
-	path string
-	used map[string]bool
+// has reports whether key already has a problem (a wrong type need not
+// also be "required").
+func (d *decoder) has(key string) bool {
+	return slices.ContainsFunc(d.ps, func(p config.Problem) bool { return p.Key == key })
 }
 
-func (d *decoder) object(v any, p string) (*obj, bool) {
-	switch m := v.(type) {
-	case map[string]any:
-		return &obj{d: d, m: m, path: p, used: map[string]bool{}}, true
-	case map[any]any:
-		out := make(map[string]any, len(m))
-		for k, v := range m {
-			out[fmt.Sprint(k)] = v
-		}
-		return &obj{d: d, m: out, path: p, used: map[string]bool{}}, true
-	case nil:
-		d.add(p, "is empty; want a mapping")
-	case config.Rule: // yaml.v3 gives nested mappings the outer map's type
-		return &obj{d: d, m: m, path: p, used: map[string]bool{}}, true
-	default:
-		d.add(p, "wrong type %s; want a mapping", typeName(v))
-	}
-	return nil, false
-}
-
-func (o *obj) key(k string) string { return o.path + "." + k }
-
-func (o *obj) get(k string) (any, bool) {
-	o.used[k] = true
-	v, ok := o.m[k]
-	return v, ok && v != nil
-}
-
-func (o *obj) done() {
-	var extra []string
-	for k := range o.m {
-		if !o.used[k] {
-			extra = append(extra, k)
-		}
-	}
-	sort.Strings(extra)
-	for _, k := range extra {
-		o.d.add(o.key(k), "unknown key %q", k)
-	}
-}
-
-func (o *obj) str(k string) string {
-	v, ok := o.get(k)
-	if !ok {
-		return ""
-	}
-	switch s := v.(type) {
-	case string:
-		return s
-	case int, int64, float64, uint64:
-		return fmt.Sprint(s) // building: 3
-	}
-	o.d.add(o.key(k), "wrong type %s; want a string", typeName(v))
-	return ""
-}
-
-func (o *obj) boolean(k string) bool {
-	v, ok := o.get(k)
-	if !ok {
-		return false
-	}
-	b, isBool := v.(bool)
-	if !isBool {
-		o.d.add(o.key(k), "wrong type %s; want true or false", typeName(v))
-	}
-	return b
-}
-
-func (o *obj) duration(k string) time.Duration {
-	s := o.str(k)
-	if s == "" {
-		return 0
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil || v <= 0 {
-		o.d.add(o.key(k), "%q is not a positive duration like 30s or 5m", s)
-		return 0
-	}
-	return v
-}
-
-// strs reads a string or a list of strings.
-func (o *obj) strs(k string) []string {
-	v, ok := o.get(k)
-	if !ok {
-		return nil
-	}
-	if s, isStr := v.(string); isStr {
-		return []string{s}
-	}
-	l, isList := v.([]any)
-	if !isList {
-		o.d.add(o.key(k), "wrong type %s; want a string or a list of strings", typeName(v))
-		return nil
-	}
-	var out []string
-	for i, x := range l {
-		s, isStr := x.(string)
-		if !isStr {
-			o.d.add(fmt.Sprintf("%s[%d]", o.key(k), i), "wrong type %s; want a string", typeName(x))
-			continue
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-func (o *obj) list(k string) []any {
-	v, ok := o.get(k)
-	if !ok {
-		return nil
-	}
-	l, isList := v.([]any)
-	if !isList {
-		o.d.add(o.key(k), "wrong type %s; want a list", typeName(v))
-	}
-	return l
-}
-
-func typeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return "string"
-	case bool:
-		return "bool"
-	case int, int64, uint64:
-		return "integer"
-	case float64:
-		return "number"
-	case []any:
-		return "list"
-	case map[string]any, map[any]any, config.Rule:
-		return "mapping"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
-func (d *decoder) rule(v any, p string) (Rule, bool) {
-	o, ok := d.object(v, p)
-	if !ok {
-		return Rule{}, false
-	}
-	defer o.done()
-	var r Rule
-	r.Name = o.str("name")
+func (d *decoder) rule(sp *spec, p string) Rule {
+	r := Rule{Name: sp.Name, Debounce: sp.Debounce.D()}
 	switch {
 	case r.Name == "":
-		d.add(o.key("name"), "is required")
+		d.add(p+".name", "is required")
 	case !nameRe.MatchString(r.Name):
-		d.add(o.key("name"), "%q must be letters, digits, '-', '_' or '.' (it is a metric label)", r.Name)
+		d.add(p+".name", "%q must be letters, digits, '-', '_' or '.' (it is a metric label)", r.Name)
 	}
-	if w, ok := o.get("when"); ok {
-		r.When = d.match(w, o.key("when"))
+	if sp.When != nil {
+		r.When = d.match(sp.When, p+".when")
 	} else {
-		d.add(o.key("when"), "is required (use when: {type: \"*\"} to match every event)")
+		d.add(p+".when", "is required (use when: {type: \"*\"} to match every event)")
 	}
-	if c, ok := o.get("correlate"); ok {
-		r.Correlate = d.correlate(c, o.key("correlate"))
+	if sp.Correlate != nil {
+		r.Correlate = d.correlate(sp.Correlate, p+".correlate")
 	}
-	r.Debounce = o.duration("debounce")
-	if s, ok := o.get("suppress"); ok {
-		r.Suppress = d.windows(s, o.key("suppress"))
+	if r.Debounce < 0 {
+		d.add(p+".debounce", "%v is not a positive duration like 30s or 5m", r.Debounce)
 	}
-	thenV, hasThen := o.m["then"]
-	then := o.list("then")
-	if _, isList := thenV.([]any); len(then) == 0 && (isList || !hasThen || thenV == nil) {
-		d.add(o.key("then"), "is required: a list of actions")
+	r.Suppress = d.windows(sp.Suppress, p+".suppress")
+	if len(sp.Then) == 0 && !d.has(p+".then") {
+		d.add(p+".then", "is required: a list of actions")
 	}
-	for i, a := range then {
-		if act, ok := d.action(a, fmt.Sprintf("%s[%d]", o.key("then"), i)); ok {
+	for i := range sp.Then {
+		if act, ok := d.action(&sp.Then[i], fmt.Sprintf("%s.then[%d]", p, i)); ok {
 			r.Then = append(r.Then, act)
 		}
 	}
-	return r, true
+	return r
 }
 
-func (d *decoder) match(v any, p string) Match {
+func (d *decoder) match(sp *matchSpec, p string) Match {
 	var m Match
-	o, ok := d.object(v, p)
-	if !ok {
-		return m
-	}
-	defer o.done()
-	types := o.strs("type")
-	_, typeList := o.m["type"].([]any)
-	for i, t := range types {
-		k := o.key("type")
-		if typeList {
-			k = fmt.Sprintf("%s[%d]", k, i)
-		}
+	for i, t := range sp.Type.Items {
 		if err := checkTypePattern(t); err != nil {
-			d.add(k, "%v", err)
+			d.add(sp.Type.key(p+".type", i), "%v", err)
 			continue
 		}
 		m.Types = append(m.Types, t)
 	}
-	if s := o.str("severity"); s != "" {
+	if s := sp.Severity; s != "" {
 		m.MinSeverity = event.Severity(s)
 		if !m.MinSeverity.Valid() {
-			d.add(o.key("severity"), "%q is not info, warning or critical", s)
+			d.add(p+".severity", "%q is not info, warning or critical", s)
 		}
 	}
-	if lv, ok := o.get("location"); ok {
-		if lo, ok := d.object(lv, o.key("location")); ok {
-			m.Location = event.Location{Building: lo.str("building"), Unit: lo.str("unit"), Room: lo.str("room"), Zone: lo.str("zone")}
-			lo.done()
-		}
+	if l := sp.Location; l != nil {
+		m.Location = event.Location{Building: string(l.Building), Unit: string(l.Unit), Room: string(l.Room), Zone: string(l.Zone)}
 	}
-	if sv, ok := o.get("source"); ok {
-		if so, ok := d.object(sv, o.key("source")); ok {
-			m.SourceKind = so.str("kind")
-			m.SourceID = so.str("id")
-			if _, err := path.Match(m.SourceID, ""); err != nil {
-				d.add(so.key("id"), "bad pattern %q: %v", m.SourceID, err)
-			}
-			so.done()
+	if so := sp.Source; so != nil {
+		m.SourceKind, m.SourceID = so.Kind, so.ID
+		if _, err := path.Match(m.SourceID, ""); err != nil {
+			d.add(p+".source.id", "bad pattern %q: %v", m.SourceID, err)
 		}
 	}
 	return m
@@ -381,60 +220,37 @@ func checkTypePattern(t string) error {
 	return nil
 }
 
-func (d *decoder) correlate(v any, p string) *Correlate {
-	o, ok := d.object(v, p)
-	if !ok {
-		return nil
-	}
-	defer o.done()
-	c := &Correlate{Same: "zone"}
-	if a, ok := o.get("after"); ok {
-		c.After = d.match(a, o.key("after"))
+func (d *decoder) correlate(sp *correlateSpec, p string) *Correlate {
+	c := &Correlate{Same: "zone", Within: sp.Within.D()}
+	if sp.After != nil {
+		c.After = d.match(sp.After, p+".after")
 	} else {
-		d.add(o.key("after"), "is required: the event that must come first, e.g. {type: perimeter.intrusion}")
+		d.add(p+".after", "is required: the event that must come first, e.g. {type: perimeter.intrusion}")
 	}
-	c.Within = o.duration("within")
-	if c.Within == 0 {
-		if _, present := o.m["within"]; !present {
-			d.add(o.key("within"), "is required, e.g. 60s")
-		}
+	if c.Within <= 0 {
+		d.add(p+".within", "is required: a positive duration, e.g. 60s")
 	}
-	if s := o.str("same"); s != "" {
+	if s := sp.Same; s != "" {
 		c.Same = s
 		if !slices.Contains(sameValues, s) {
-			d.add(o.key("same"), "%q is not one of %s", s, strings.Join(sameValues, ", "))
+			d.add(p+".same", "%q is not one of %s", s, strings.Join(sameValues, ", "))
 		}
 	}
 	return c
 }
 
-func (d *decoder) windows(v any, p string) schedule.Set {
-	items, isList := v.([]any)
-	if !isList {
-		items = []any{v}
-	}
+func (d *decoder) windows(sp oneOrMany[when_], p string) schedule.Set {
 	var set schedule.Set
-	for i, it := range items {
-		k := p
-		if isList {
-			k = fmt.Sprintf("%s[%d]", p, i)
-		}
+	for i, it := range sp.Items {
 		var w schedule.Window
 		var err error
-		if s, isStr := it.(string); isStr {
-			w, err = schedule.Parse(s)
+		if it.Mapping {
+			w, err = schedule.New(it.Days, it.From, it.To)
 		} else {
-			o, ok := d.object(it, k)
-			if !ok {
-				continue
-			}
-			days := o.strs("days")
-			from, to := o.str("from"), o.str("to")
-			o.done()
-			w, err = schedule.New(days, from, to)
+			w, err = schedule.Parse(it.Text)
 		}
 		if err != nil {
-			d.add(k, "%v", err)
+			d.add(sp.key(p, i), "%v", err)
 			continue
 		}
 		set = append(set, w)
@@ -442,51 +258,54 @@ func (d *decoder) windows(v any, p string) schedule.Set {
 	return set
 }
 
-func (d *decoder) action(v any, p string) (Action, bool) {
-	o, ok := d.object(v, p)
-	if !ok {
-		return Action{}, false
-	}
-	defer o.done()
-	a := Action{Kind: o.str("action")}
+func (d *decoder) action(sp *actionSpec, p string) (Action, bool) {
+	a := Action{Kind: sp.Action}
 	before := len(d.ps)
+	keys, known := keysOf[a.Kind]
+	switch {
+	case a.Kind == "":
+		d.add(p+".action", "is required: one of publish, close_valve, open_gate, siren, raise_alarm")
+		return a, false // the other keys mean nothing without an action
+	case !known:
+		d.add(p+".action", "%q is not one of publish, close_valve, open_gate, siren, raise_alarm", a.Kind)
+		return a, false
+	}
+	for _, k := range sp.set() {
+		if !slices.Contains(keys, k) {
+			d.add(p+"."+k, "is not a key of %s (%s)", a.Kind, strings.Join(keys, ", "))
+		}
+	}
 	switch a.Kind {
 	case ActPublish:
-		a.Topic = d.template(o, "topic", true)
-		a.Payload = d.template(o, "payload", false)
+		a.Topic = d.template(sp.Topic, p+".topic", true)
+		a.Payload = d.template(sp.Payload, p+".payload", false)
 		a.QoS = 1
-		if q, ok := o.get("qos"); ok {
-			n, isInt := q.(int)
-			if !isInt || n < 0 || n > 2 {
-				d.add(o.key("qos"), "%v is not 0, 1 or 2", q)
+		if q := sp.QoS; q != nil {
+			if *q < 0 || *q > 2 {
+				d.add(p+".qos", "%d is not 0, 1 or 2", *q)
 			}
-			a.QoS = byte(n)
+			a.QoS = byte(*q)
 		}
-		a.Retain = o.boolean("retain")
+		a.Retain = sp.Retain
 		if a.Topic != nil && !strings.Contains(a.Topic.Root.String(), "{{") {
 			if t := a.Topic.Root.String(); strings.ContainsAny(t, "+#") {
-				d.add(o.key("topic"), "%q must be a plain topic, not a filter", t)
+				d.add(p+".topic", "%q must be a plain topic, not a filter", t)
 			} else if d.commands.Actuator(t) {
-				d.add(o.key("topic"), "%q commands an actuator or speaks for the gateway: use close_valve, siren or open_gate (no rule may open a valve)", t)
+				d.add(p+".topic", "%q commands an actuator or speaks for the gateway: use close_valve, siren or open_gate (no rule may open a valve)", t)
 			}
 		}
 	case ActCloseValve, ActOpenGate, ActSiren:
 		kind := actionKinds[a.Kind].kind
-		a.Devices = o.strs("devices")
-		a.Same = o.str("same")
+		a.Devices, a.Same = sp.Devices.Items, sp.Same
 		if a.Same != "" && !slices.Contains(placeValues, a.Same) {
-			d.add(o.key("same"), "%q is not one of %s", a.Same, strings.Join(placeValues, ", "))
+			d.add(p+".same", "%q is not one of %s", a.Same, strings.Join(placeValues, ", "))
 		}
 		if len(a.Devices) == 0 && a.Same == "" {
 			d.add(p, "%s needs devices: [ids] or same: building|unit|room|zone", a.Kind)
 		}
 		for i, id := range a.Devices {
-			dev, ok := d.devices[id]
-			k := fmt.Sprintf("%s[%d]", o.key("devices"), i)
-			if _, isList := o.m["devices"].([]any); !isList {
-				k = o.key("devices")
-			}
-			switch {
+			k := sp.Devices.key(p+".devices", i)
+			switch dev, ok := d.devices[id]; {
 			case !ok:
 				d.add(k, "no device has id %q", id)
 			case dev.Kind != kind:
@@ -494,40 +313,22 @@ func (d *decoder) action(v any, p string) (Action, bool) {
 			}
 		}
 		if a.Kind == ActSiren {
-			if b, isBool := o.m["state"].(bool); isBool { // YAML 1.1 habits: state: on
-				o.used["state"] = true
-				a.State = map[bool]string{true: "on", false: "off"}[b]
-			} else {
-				a.State = o.str("state")
-			}
-			if a.State == "" {
-				a.State = "on"
-			}
+			a.State = cmp.Or(string(sp.State), "on")
 			if a.State != "on" && a.State != "off" {
-				d.add(o.key("state"), "%q is not on or off", a.State)
+				d.add(p+".state", "%q is not on or off", a.State)
 			}
 		}
 	case ActRaiseAlarm:
-		if s := o.str("severity"); s != "" {
+		if s := sp.Severity; s != "" {
 			a.Severity = event.Severity(s)
 			if !a.Severity.Valid() {
-				d.add(o.key("severity"), "%q is not info, warning or critical", s)
+				d.add(p+".severity", "%q is not info, warning or critical", s)
 			}
 		}
-		a.Key = d.template(o, "key", false)
-		a.Assign = strings.TrimSpace(o.str("assign"))
+		a.Key = d.template(sp.Key, p+".key", false)
+		a.Assign = strings.TrimSpace(sp.Assign)
 		if len(a.Assign) > 64 {
-			d.add(o.key("assign"), "%q is longer than 64 bytes", a.Assign)
-		}
-	case "":
-		d.add(o.key("action"), "is required: one of publish, close_valve, open_gate, siren, raise_alarm")
-		for k := range o.m {
-			o.used[k] = true // the other keys mean nothing without an action
-		}
-	default:
-		d.add(o.key("action"), "%q is not one of publish, close_valve, open_gate, siren, raise_alarm", a.Kind)
-		for k := range o.m {
-			o.used[k] = true
+			d.add(p+".assign", "%q is longer than 64 bytes", a.Assign)
 		}
 	}
 	return a, len(d.ps) == before
@@ -535,21 +336,20 @@ func (d *decoder) action(v any, p string) (Action, bool) {
 
 // template parses a text/template and runs it once on a sample event, so a
 // misspelt field fails at load and not when the event comes.
-func (d *decoder) template(o *obj, k string, required bool) *template.Template {
-	src := o.str(k)
+func (d *decoder) template(src, key string, required bool) *template.Template {
 	if src == "" {
 		if required {
-			d.add(o.key(k), "is required")
+			d.add(key, "is required")
 		}
 		return nil
 	}
-	t, err := template.New(o.key(k)).Funcs(funcs).Option("missingkey=zero").Parse(src)
+	t, err := template.New(key).Funcs(funcs).Option("missingkey=zero").Parse(src)
 	if err != nil {
-		d.add(o.key(k), "template: %v", cleanTemplateErr(err, o.key(k)))
+		d.add(key, "template: %v", cleanTemplateErr(err, key))
 		return nil
 	}
 	if err := t.Execute(&bytes.Buffer{}, sampleView()); err != nil {
-		d.add(o.key(k), "template: %v", cleanTemplateErr(err, o.key(k)))
+		d.add(key, "template: %v", cleanTemplateErr(err, key))
 		return nil
 	}
 	return t

@@ -17,6 +17,7 @@ import (
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/rules"
+	"github.com/smartcommunity/warden/edge/testenv"
 	"github.com/smartcommunity/warden/edge/zones"
 )
 
@@ -61,6 +62,14 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
     then:
       - {action: siren, state: loud}
       - {action: open_gate, same: street}
+  - name: bad-mixed
+    when: {type: gas.leak, location: {building: 3}}
+    suppress: {days: [sat], from: "10:00", until: "12:00"}
+    then:
+      - {action: publish, topic: t, devices: [valve-1], qos: two}
+  - name: bad-shape
+    when: {type: gas.leak}
+    then: {action: raise_alarm}
 `
 	_, err := config.Parse("test.yaml", []byte(yml), rules.Check, drivers.Default.Validate)
 	var ce *config.Error
@@ -99,10 +108,19 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		"rules[6].when.location.floor": lineOf("floor: 3", 0),
 		"rules[6].then[0].state":       lineOf("state: loud", 0),
 		"rules[6].then[1].same":        lineOf("same: street", 1),
+		"rules[7].suppress.until":      lineOf("until:", 0),
+		"rules[7].then[0].devices":     lineOf("qos: two", 0),
+		"rules[7].then[0].qos":         lineOf("qos: two", 0),
+		"rules[8].then":                lineOf("then: {action: raise_alarm}", 0),
 	}
 	got := map[string]config.Problem{}
 	for _, p := range ce.Problems {
 		got[p.Key] = p
+	}
+	for k := range got {
+		if strings.HasPrefix(k, "rules[7].when") {
+			t.Errorf("building: 3 is a building name, not a problem: %v", got[k])
+		}
 	}
 	for k, line := range want {
 		p, ok := got[k]
@@ -120,9 +138,35 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 	}
 	msg := err.Error()
 	for _, s := range []string{`"gas.smell" is not an event type`, `no device has id "valve-9"`, `is a gas_valve, not a siren`,
-		`unknown key "colour"`, `duplicate rule name "bad-topic"`, "can't evaluate field Nope"} {
+		`rules[2].colour: unknown key (correlate, debounce, name, suppress, then, when)`,
+		`unknown key "until" (days, from, to)`, `devices: is not a key of publish (topic, payload, qos, retain)`,
+		`qos: wrong type: "two", want a number`, `then: wrong type: want a list`, `duplicate rule name "bad-topic"`, "can't evaluate field Nope"} {
 		if !strings.Contains(msg, s) {
 			t.Errorf("error does not say %q:\n%s", s, msg)
+		}
+	}
+}
+
+// The rule's sample.yaml shows every key of its typed form, passes every
+// check, and configs/warden.yaml shows each of its keys: the drift guard.
+func TestSampleShowsEveryKey(t *testing.T) {
+	sec, err := config.ParseSection(rules.Sample)
+	if err != nil {
+		t.Fatalf("sample.yaml: %v", err)
+	}
+	have := sec.Keys()
+	for _, k := range config.StructKeys(rules.SpecType) {
+		if !slices.Contains(have, k) {
+			t.Errorf("sample.yaml does not show %s", k)
+		}
+	}
+	if rs, ps := rules.Parse([]*config.Section{sec}, parse(t, "").Devices); len(ps) > 0 || len(rs) != 1 {
+		t.Errorf("sample.yaml: %d rules, problems %v", len(rs), ps)
+	}
+	reference := testenv.ReferenceKeys(t)
+	for _, k := range have {
+		if !reference["rules[]."+k] {
+			t.Errorf("configs/warden.yaml shows no rules[].%s (see edge/rules/sample.yaml)", k)
 		}
 	}
 }
