@@ -115,7 +115,8 @@ type Camera struct {
 
 	clipSem chan struct{}
 	wg      sync.WaitGroup
-	bufs    sync.Pool // frame buffers, so 5 fps of 6 MiB frames do not churn the heap
+	bufs    sync.Pool // decoded frames, so 5 fps of 6 MiB frames do not churn the heap
+	colour  sync.Pool // their BGR conversions (another size)
 }
 
 func (c *Camera) getBuf(n int) []byte {
@@ -128,7 +129,8 @@ func (c *Camera) getBuf(n int) []byte {
 func (c *Camera) putBuf(b []byte) { c.bufs.Put(&b) }
 
 type liveFrame struct {
-	bgr  []byte
+	pix  []byte // I420 when i420, else BGR
+	i420 bool
 	w, h int
 	pts  time.Duration
 	wall time.Time

@@ -180,6 +180,8 @@ func TestLiveCameras(t *testing.T) {
 	if err != nil || img.Empty() || img.Cols() != 640 {
 		t.Fatalf("snapshot does not decode to 640 wide: %v", err)
 	}
+	// motion reads the luma plane alone; the pictures must still be colour
+	needColour(t, "event snapshot", img)
 	img.Close()
 	clip := filepath.Join(t.TempDir(), "clip.mp4")
 	if err := os.WriteFile(clip, readMedia(t, st, kinds["clip"]), 0o600); err != nil {
@@ -193,9 +195,16 @@ func TestLiveCameras(t *testing.T) {
 	if s.State != Online || s.LastFrame.IsZero() {
 		t.Fatalf("status %+v", s)
 	}
-	if j, _ := cams["a"].LastSnapshot(); len(j) == 0 {
+	j, _ := cams["a"].LastSnapshot()
+	if len(j) == 0 {
 		t.Fatal("no last snapshot")
 	}
+	last, err := gocv.IMDecode(j, gocv.IMReadColor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	needColour(t, "API snapshot", last)
+	last.Close()
 	// "last 30 s": what the ring holds, as a playable MP4, no re-encoding
 	recent, err := cams["a"].Recent(30 * time.Second)
 	if err != nil {
@@ -395,5 +404,23 @@ func TestScrubHidesTheCameraPassword(t *testing.T) {
 	}
 	if got := scrub(errors.New("connection refused"), "rtsp://10.0.0.5/").Error(); got != "connection refused" {
 		t.Errorf("no user info: %q", got)
+	}
+}
+
+// needColour fails when img is grey: testsrc2's bars differ between blue and
+// red by far more than a JPEG of a grey picture does.
+func needColour(t *testing.T, what string, img gocv.Mat) {
+	t.Helper()
+	ch := gocv.Split(img)
+	defer func() {
+		for _, c := range ch {
+			c.Close()
+		}
+	}()
+	diff := gocv.NewMat()
+	defer diff.Close()
+	gocv.AbsDiff(ch[0], ch[2], &diff)
+	if mean := diff.Mean().Val1; mean < 20 {
+		t.Errorf("%s is grey (mean |B-R| %.1f)", what, mean)
 	}
 }

@@ -35,7 +35,7 @@ type decoder struct {
 	out   io.ReadCloser
 	lw    *limitedWriter
 
-	yuv []byte // the I420 frame being read (nil: ffmpeg writes BGR)
+	i420 bool // ffmpeg writes I420 (else BGR, for odd sizes)
 
 	mu      sync.Mutex
 	pending pendingHeap // written units whose frame has not come out
@@ -66,7 +66,8 @@ func (h *pendingHeap) Pop() any {
 const maxPending = 512
 
 type rawFrame struct {
-	bgr  []byte
+	pix  []byte // I420 when i420, else BGR
+	i420 bool
 	pts  int64
 	wall time.Time
 	lat  time.Duration
@@ -83,12 +84,13 @@ func startDecoder(ctx context.Context, w, h, every int, alloc func(int) []byte) 
 	if every > 1 {
 		args = append(args, "-vf", fmt.Sprintf("select=not(mod(n\\,%d))", every))
 	}
-	// I420 out, converted to BGR here by OpenCV: half the bytes through the
-	// pipe, and no swscale pass in ffmpeg (odd sizes keep bgr24).
+	// I420 out: half the bytes of BGR through the pipe, no swscale pass in
+	// ffmpeg, and a camera whose detectors read luma alone never converts
+	// it (odd sizes keep bgr24).
 	pix := "bgr24"
 	d := &decoder{w: w, h: h, every: max(1, every), alloc: alloc}
 	if w%2 == 0 && h%2 == 0 {
-		pix, d.yuv = "yuv420p", make([]byte, w*h*3/2)
+		pix, d.i420 = "yuv420p", true
 	}
 	args = append(args, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", pix, "-s", fmt.Sprintf("%dx%d", w, h), "pipe:1")
 	d.cmd = exec.CommandContext(ctx, "ffmpeg", args...)
@@ -126,20 +128,15 @@ func (d *decoder) write(au [][]byte, pts int64, wall time.Time) error {
 
 // read blocks for the next frame.
 func (d *decoder) read() (rawFrame, error) {
-	b := d.alloc(d.w * d.h * 3)
-	if d.yuv == nil {
-		if _, err := io.ReadFull(d.out, b); err != nil {
-			return rawFrame{}, fmt.Errorf("decoder: %w%s", err, d.errText())
-		}
-	} else {
-		if _, err := io.ReadFull(d.out, d.yuv); err != nil {
-			return rawFrame{}, fmt.Errorf("decoder: %w%s", err, d.errText())
-		}
-		if err := i420ToBGR(d.yuv, b, d.w, d.h); err != nil {
-			return rawFrame{}, fmt.Errorf("decoder: %w", err)
-		}
+	n := d.w * d.h * 3
+	if d.i420 {
+		n = d.w * d.h * 3 / 2
 	}
-	f := rawFrame{bgr: b, wall: time.Now()}
+	b := d.alloc(n)
+	if _, err := io.ReadFull(d.out, b); err != nil {
+		return rawFrame{}, fmt.Errorf("decoder: %w%s", err, d.errText())
+	}
+	f := rawFrame{pix: b, i420: d.i420, wall: time.Now()}
 	d.mu.Lock()
 	for ; d.skip > 0 && d.pending.Len() > 1; d.skip-- {
 		heap.Pop(&d.pending)

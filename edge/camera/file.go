@@ -104,7 +104,7 @@ func (c *Camera) superviseFile(ctx context.Context, path string) {
 			c.setOnline(ctx, true, nil)
 			bgr := f.Mat.ToBytes()
 			c.m.Decoded.WithLabelValues(c.cfg.ID).Inc()
-			c.publish(&liveFrame{bgr: bgr, w: f.Mat.Cols(), h: f.Mat.Rows(), pts: base + f.PTS, wall: loopStart.Add(f.PTS)})
+			c.publish(&liveFrame{pix: bgr, w: f.Mat.Cols(), h: f.Mat.Rows(), pts: base + f.PTS, wall: loopStart.Add(f.PTS)})
 		})
 		if ctx.Err() != nil {
 			return

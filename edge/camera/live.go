@@ -245,7 +245,7 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 					c.noteDecodeErrors(time.Now(), n, last)
 				}
 				pts := sessStart + time.Duration(rf.pts-firstPTSOr0(&firstPTS))*time.Second/90000
-				c.publish(&liveFrame{bgr: rf.bgr, w: d.w, h: d.h, pts: pts, wall: rf.wall})
+				c.publish(&liveFrame{pix: rf.pix, i420: rf.i420, w: d.w, h: d.h, pts: pts, wall: rf.wall})
 			}
 		}()
 		return nil

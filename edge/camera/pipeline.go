@@ -21,7 +21,7 @@ func (c *Camera) publish(f *liveFrame) {
 	c.mu.Lock()
 	if c.latest != nil {
 		c.m.Dropped.WithLabelValues(c.cfg.ID, "analysis").Inc()
-		c.putBuf(c.latest.bgr)
+		c.putBuf(c.latest.pix)
 	}
 	c.latest = f
 	c.mu.Unlock()
@@ -35,6 +35,7 @@ func (c *Camera) publish(f *liveFrame) {
 // (it closes them, and Recalibrate's replace them between frames).
 func (c *Camera) analyse(ctx context.Context, dets []vision.Detector) {
 	defer func() { closeAll(dets) }()
+	luma := vision.AllLumaOnly(dets)
 	seq := 0
 	for {
 		select {
@@ -45,7 +46,7 @@ func (c *Camera) analyse(ctx context.Context, dets []vision.Detector) {
 		select {
 		case next := <-c.swap:
 			closeAll(dets)
-			dets = next
+			dets, luma = next, vision.AllLumaOnly(next)
 			c.log.Info("detectors recalibrated")
 		default:
 		}
@@ -56,20 +57,20 @@ func (c *Camera) analyse(ctx context.Context, dets []vision.Detector) {
 		if f == nil {
 			continue
 		}
-		mat, err := gocv.NewMatFromBytes(f.h, f.w, gocv.MatTypeCV8UC3, f.bgr)
+		p, err := c.picture(f, luma)
 		if err != nil {
 			c.m.Errors.WithLabelValues(c.cfg.ID, "decode").Inc()
-			c.putBuf(f.bgr)
+			c.putBuf(f.pix)
 			continue
 		}
-		frame := vision.Frame{Mat: mat, PTS: f.pts, Wall: f.wall, Seq: seq}
+		frame := vision.Frame{Mat: p.mat, PTS: f.pts, Wall: f.wall, Seq: seq}
 		seq++
 		if !c.degraded() { // garbage pictures raise no alarms
-			c.detect(ctx, dets, frame)
+			c.detect(ctx, dets, frame, p)
 		}
-		c.noteFrame(mat, f.wall)
-		mat.Close() // the Mat borrowed f.bgr; it is free again
-		c.putBuf(f.bgr)
+		c.noteFrame(p, f.wall)
+		p.close() // its Mats borrowed f.pix; it is free again
+		c.putBuf(f.pix)
 	}
 }
 
@@ -101,7 +102,7 @@ func (c *Camera) exportCounts(dets []vision.Detector) {
 }
 
 // detect runs every detector on one frame and emits what they found.
-func (c *Camera) detect(ctx context.Context, dets []vision.Detector, f vision.Frame) {
+func (c *Camera) detect(ctx context.Context, dets []vision.Detector, f vision.Frame, p *picture) {
 	t0 := time.Now()
 	var found []vision.Detection
 	for _, d := range dets {
@@ -124,7 +125,7 @@ func (c *Camera) detect(ctx context.Context, dets []vision.Detector, f vision.Fr
 			continue
 		}
 		if det.Snapshot && c.deps.Media != nil {
-			if m, err := c.putSnapshot(f.Mat, det); err != nil {
+			if m, err := c.putSnapshot(p, det); err != nil {
 				c.m.Errors.WithLabelValues(c.cfg.ID, "media").Inc()
 				c.log.Error("snapshot failed", "err", err)
 			} else {
@@ -194,7 +195,11 @@ func EventFor(o event.Origin, det vision.Detection) (*event.Event, error) {
 	return event.Make(o, det.Type, det.Severity, data)
 }
 
-func (c *Camera) putSnapshot(m gocv.Mat, det vision.Detection) (event.Media, error) {
+func (c *Camera) putSnapshot(p *picture, det vision.Detection) (event.Media, error) {
+	m, err := p.colour()
+	if err != nil {
+		return event.Media{}, fmt.Errorf("snapshot: %w", err)
+	}
 	jpg, err := vision.SnapshotJPEG(m, det.BBox)
 	if err != nil {
 		return event.Media{}, err
@@ -290,8 +295,21 @@ func (k *keyedEvents) get(key string) (keyedEvent, bool) {
 
 // noteFrame updates fps, last frame time and, once a second, the snapshot
 // kept for the API.
-func (c *Camera) noteFrame(m gocv.Mat, wall time.Time) {
+func (c *Camera) noteFrame(p *picture, wall time.Time) {
 	now := time.Now()
+	c.mu.Lock()
+	due := now.Sub(c.snapAt) >= time.Second
+	c.mu.Unlock()
+	var snap gocv.Mat
+	if due { // converted outside the lock: the API reads the snapshot
+		m, err := p.colour()
+		if err != nil {
+			c.m.Errors.WithLabelValues(c.cfg.ID, "decode").Inc()
+			due = false
+		} else {
+			snap = m.Clone()
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lastFrame = wall
@@ -303,10 +321,10 @@ func (c *Camera) noteFrame(m gocv.Mat, wall time.Time) {
 		c.fps = float64(c.fpsCount) / el.Seconds()
 		c.fpsCount, c.fpsSince = 0, now
 	}
-	if now.Sub(c.snapAt) >= time.Second {
+	if due {
 		if c.hasSnap {
 			c.snap.Close()
 		}
-		c.snap, c.snapAt, c.hasSnap = m.Clone(), wall, true
+		c.snap, c.snapAt, c.hasSnap = snap, wall, true
 	}
 }

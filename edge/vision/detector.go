@@ -16,8 +16,10 @@ import (
 	"github.com/smartcommunity/warden/edge/event"
 )
 
-// Frame is one decoded BGR image. Mat belongs to the caller and is only valid
-// during Detect; a detector that keeps pixels must Clone them.
+// Frame is one decoded image: BGR, or the stream's luma plane alone (one
+// channel, limited range 16–235) when every detector of the camera is
+// LumaOnly. Mat belongs to the caller and is only valid during Detect; a
+// detector that keeps pixels must Clone them.
 type Frame struct {
 	Mat gocv.Mat
 	// PTS is the time since the start of the stream (or file): the timeline
@@ -68,6 +70,25 @@ type Image struct {
 type Detector interface {
 	Detect(f Frame) []Detection
 	Close()
+}
+
+// LumaOnly is a Detector that reads brightness alone. A camera whose
+// detectors all are gets the decoded luma plane as its frames and converts
+// to colour only for pictures (the API's snapshot, an event's), which
+// spares a full-size colour conversion per analysed frame.
+type LumaOnly interface {
+	LumaOnly() bool
+}
+
+// AllLumaOnly reports whether every detector reads brightness alone
+// (false for none: a camera with no detector needs no frames).
+func AllLumaOnly(dets []Detector) bool {
+	for _, d := range dets {
+		if l, ok := d.(LumaOnly); !ok || !l.LumaOnly() {
+			return false
+		}
+	}
+	return len(dets) > 0
 }
 
 // Counting is a Detector that counts what it does: Counts returns running

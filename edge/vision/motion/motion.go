@@ -155,9 +155,12 @@ func (d *Detector) setup(sz image.Point) {
 	d.open = true
 }
 
+// LumaOnly: motion compares brightness only (vision.LumaOnly).
+func (d *Detector) LumaOnly() bool { return true }
+
 // Detect compares f with the previous frame.
 func (d *Detector) Detect(f vision.Frame) []vision.Detection {
-	if f.Mat.Empty() || f.Mat.Channels() != 3 {
+	if f.Mat.Empty() || (f.Mat.Channels() != 3 && f.Mat.Channels() != 1) {
 		return nil
 	}
 	if sz := image.Pt(f.Mat.Cols(), f.Mat.Rows()); sz != d.size {
@@ -167,7 +170,13 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	small := gocv.NewMat()
 	defer small.Close()
 	gocv.Resize(f.Mat, &small, image.Pt(d.mask.Cols(), d.mask.Rows()), 0, 0, gocv.InterpolationArea)
-	gocv.CvtColor(small, &gray, gocv.ColorBGRToGray)
+	if f.Mat.Channels() == 1 {
+		// Luma is limited range (16–235); stretched to full range it is
+		// the grey a BGR frame converts to, so threshold keeps its meaning.
+		small.ConvertToWithParams(&gray, gocv.MatTypeCV8U, 255.0/219, -16*255.0/219)
+	} else {
+		gocv.CvtColor(small, &gray, gocv.ColorBGRToGray)
+	}
 	gocv.GaussianBlur(gray, &gray, image.Pt(5, 5), 0, 0, gocv.BorderDefault)
 	if d.prev.Empty() || d.watched == 0 {
 		d.prev.Close()

@@ -3,6 +3,8 @@ package motion
 import (
 	"image"
 	"image/color"
+	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -124,4 +126,74 @@ func TestSampleIsDefaults(t *testing.T) {
 	if o, err := ParseOptions("sample", sec); err != nil || o != Defaults() {
 		t.Errorf("sample.yaml gives %+v (%v), defaults are %+v", o, err, Defaults())
 	}
+}
+
+// A camera whose detectors are all motion hands it the decoded luma plane
+// instead of BGR (vision.LumaOnly). On the same pictures both must find the
+// same episodes: a textured, noisy scene whose moving object differs from
+// the background by about the threshold, so a luma range left unstretched
+// (16–235 instead of 0–255) would miss frames that BGR catches.
+func TestLumaFramesMatchBGR(t *testing.T) {
+	opts := map[string]any{"cooldown_seconds": 1, "min_frames": 1}
+	open := func() vision.Detector {
+		d, err := New(config.Camera{ID: "c", Detect: config.Detect{Motion: config.SectionOf(opts)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	bgrDet, lumaDet := open(), open()
+	defer bgrDet.Close()
+	defer lumaDet.Close()
+	if !vision.AllLumaOnly([]vision.Detector{lumaDet}) {
+		t.Fatal("motion does not say it reads luma only")
+	}
+
+	bg := gocv.NewMatWithSize(360, 640, gocv.MatTypeCV8UC3)
+	defer bg.Close()
+	gocv.RandU(&bg, gocv.NewScalar(60, 70, 80, 0), gocv.NewScalar(120, 130, 140, 0))
+	gocv.GaussianBlur(bg, &bg, image.Pt(9, 9), 0, 0, gocv.BorderDefault)
+	noise := gocv.NewMatWithSize(360, 640, gocv.MatTypeCV8UC3)
+	defer noise.Close()
+
+	var bgrHits, lumaHits []int
+	var bgrAreas, lumaAreas []float64
+	for i := range 160 {
+		m := bg.Clone()
+		gocv.RandN(&noise, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(3, 3, 3, 0))
+		gocv.Add(m, noise, &m)
+		// the object's contrast sweeps across the threshold, episode by episode
+		if i%20 < 12 {
+			lift := 18 + float64(i/20)*2 // 18, 20 … 32 grey levels above the scene
+			x := 20 + (i%20)*40
+			roi := m.Region(image.Rect(x, 120, x+70, 220))
+			gocv.AddWeighted(roi, 1, roi, 0, lift, &roi)
+			roi.Close()
+		}
+		i420 := gocv.NewMat()
+		gocv.CvtColor(m, &i420, gocv.ColorBGRToYUVI420)
+		y := i420.RowRange(0, 360)
+		pts := time.Duration(i) * 200 * time.Millisecond
+		if ds := bgrDet.Detect(vision.Frame{Mat: m, PTS: pts, Seq: i}); len(ds) > 0 {
+			bgrHits, bgrAreas = append(bgrHits, i), append(bgrAreas, ds[0].Data["area"].(float64))
+		}
+		if ds := lumaDet.Detect(vision.Frame{Mat: y, PTS: pts, Seq: i}); len(ds) > 0 {
+			lumaHits, lumaAreas = append(lumaHits, i), append(lumaAreas, ds[0].Data["area"].(float64))
+		}
+		y.Close()
+		i420.Close()
+		m.Close()
+	}
+	if len(bgrHits) == 0 {
+		t.Fatal("the BGR frames gave no episode; the scene is wrong")
+	}
+	if !slices.Equal(bgrHits, lumaHits) {
+		t.Fatalf("episodes start at frames %v on BGR but %v on luma", bgrHits, lumaHits)
+	}
+	for i := range bgrAreas {
+		if d := math.Abs(bgrAreas[i] - lumaAreas[i]); d > 0.1*bgrAreas[i] {
+			t.Errorf("episode %d: area %.4f on BGR, %.4f on luma", i, bgrAreas[i], lumaAreas[i])
+		}
+	}
+	t.Logf("episodes at %v, areas BGR %v luma %v", bgrHits, bgrAreas, lumaAreas)
 }
