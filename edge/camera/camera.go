@@ -115,18 +115,38 @@ type Camera struct {
 
 	clipSem chan struct{}
 	wg      sync.WaitGroup
-	bufs    sync.Pool // decoded frames, so 5 fps of 6 MiB frames do not churn the heap
-	colour  sync.Pool // their BGR conversions (another size)
+	frames  bufList // decoded frames
+	colours bufList // their BGR conversions (another size)
 }
 
-func (c *Camera) getBuf(n int) []byte {
-	if b, ok := c.bufs.Get().(*[]byte); ok && cap(*b) >= n {
-		return (*b)[:n]
+func (c *Camera) getBuf(n int) []byte { return c.frames.get(n) }
+func (c *Camera) putBuf(b []byte)     { c.frames.put(b) }
+
+// bufList keeps a few frame buffers for reuse. A sync.Pool is emptied by
+// every GC, and at 5 fps of 1.4–6 MB frames per camera that made most
+// frames a fresh allocation: zeroed, page-faulted and charged anew.
+type bufList chan []byte
+
+// framesInFlight: one being read, one waiting for analysis, one analysed.
+const framesInFlight = 4
+
+func (l bufList) get(n int) []byte {
+	select {
+	case b := <-l:
+		if cap(b) >= n {
+			return b[:n]
+		}
+	default:
 	}
 	return make([]byte, n)
 }
 
-func (c *Camera) putBuf(b []byte) { c.bufs.Put(&b) }
+func (l bufList) put(b []byte) {
+	select {
+	case l <- b:
+	default: // full: let it go
+	}
+}
 
 type liveFrame struct {
 	pix  []byte // I420 when i420, else BGR
@@ -173,6 +193,7 @@ func New(cfg config.Camera, deps Deps) *Camera {
 	return &Camera{
 		cfg: cfg, deps: deps, log: deps.Log.With("component", "camera", "camera", cfg.ID), m: deps.Metrics,
 		ring: newRing(keep, 64<<20), state: Connecting,
+		frames: make(bufList, framesInFlight), colours: make(bufList, 2),
 		slot: make(chan struct{}, 1), clipSem: make(chan struct{}, 2), swap: make(chan []vision.Detector, 1),
 	}
 }

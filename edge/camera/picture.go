@@ -54,9 +54,9 @@ func (p *picture) colour() (gocv.Mat, error) {
 
 func (p *picture) convert() error {
 	w, h := p.f.w, p.f.h
-	buf := p.c.colourBuf(w * h * 3)
+	buf := p.c.colours.get(w * h * 3)
 	if err := i420ToBGR(p.f.pix, buf, w, h); err != nil {
-		p.c.colour.Put(&buf)
+		p.c.colours.put(buf)
 		return fmt.Errorf("I420 to BGR: %w", err)
 	}
 	m, err := p.wrap(buf, gocv.MatTypeCV8UC3)
@@ -84,14 +84,7 @@ func (p *picture) close() {
 	}
 	p.mats = nil
 	if p.buf != nil {
-		p.c.colour.Put(&p.buf)
+		p.c.colours.put(p.buf)
 		p.buf = nil
 	}
-}
-
-func (c *Camera) colourBuf(n int) []byte {
-	if b, ok := c.colour.Get().(*[]byte); ok && cap(*b) >= n {
-		return (*b)[:n]
-	}
-	return make([]byte, n)
 }
