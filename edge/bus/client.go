@@ -14,6 +14,9 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/smartcommunity/warden/edge/promscope"
 )
 
 // ClientOptions configure the gateway's MQTT client.
@@ -35,8 +38,9 @@ type ClientOptions struct {
 	// OnMessage is called in arrival order from one goroutine. It must
 	// return quickly (hand off) and m.Ack() must be called once the message
 	// is committed; unacked messages are redelivered after a reconnect.
-	OnMessage  func(*Message)
-	Logger     *slog.Logger
+	OnMessage func(*Message)
+	Logger    *slog.Logger
+	// Registerer takes the client's metrics until Close (nil = none).
 	Registerer prometheus.Registerer
 }
 
@@ -96,7 +100,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "mqtt-client", "broker", opts.URL, "client_id", opts.ClientID)
-	cl := &Client{opts: opts, log: log, m: newClientMetrics(opts.Registerer, log), ready: make(chan struct{})}
+	cl := &Client{opts: opts, log: log, m: newClientMetrics(promscope.New(opts.Registerer)), ready: make(chan struct{})}
 
 	po := paho.NewClientOptions().
 		AddBroker(opts.URL).
@@ -269,50 +273,36 @@ func (c *Client) Close(ctx context.Context) error {
 		}
 		c.c.Disconnect(250)
 		c.m.connected.Set(0)
+		c.m.scope.Close()
 		c.log.Info("mqtt disconnected")
 	})
 	return err
 }
 
 type clientMetrics struct {
+	scope      *promscope.Scope
 	in, out    prometheus.Counter
 	connected  prometheus.Gauge
 	reconnects prometheus.Counter
 }
 
-func newClientMetrics(reg prometheus.Registerer, log *slog.Logger) *clientMetrics {
-	msgs := prometheus.NewCounterVec(prometheus.CounterOpts{
+// newClientMetrics registers the client's metrics; Close takes them back,
+// so a client made again on the same registry registers them anew.
+func newClientMetrics(scope *promscope.Scope) *clientMetrics {
+	f := promauto.With(scope)
+	msgs := f.NewCounterVec(prometheus.CounterOpts{
 		Name: "warden_mqtt_messages_total", Help: "MQTT messages received (in) and published (out) by the gateway client.",
 	}, []string{"direction"})
-	connected := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "warden_mqtt_connected", Help: "1 when the gateway's MQTT client is connected.",
-	})
-	reconnects := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "warden_mqtt_reconnects_total", Help: "MQTT reconnect attempts of the gateway client.",
-	})
-	if reg != nil {
-		msgs = registerOrExisting(reg, msgs, log)
-		connected = registerOrExisting(reg, connected, log)
-		reconnects = registerOrExisting(reg, reconnects, log)
-	}
 	return &clientMetrics{
-		in: msgs.WithLabelValues("in"), out: msgs.WithLabelValues("out"),
-		connected: connected, reconnects: reconnects,
+		scope: scope,
+		in:    msgs.WithLabelValues("in"), out: msgs.WithLabelValues("out"),
+		connected: f.NewGauge(prometheus.GaugeOpts{
+			Name: "warden_mqtt_connected", Help: "1 when the gateway's MQTT client is connected.",
+		}),
+		reconnects: f.NewCounter(prometheus.CounterOpts{
+			Name: "warden_mqtt_reconnects_total", Help: "MQTT reconnect attempts of the gateway client.",
+		}),
 	}
-}
-
-// registerOrExisting lets several clients share one registry.
-func registerOrExisting[C prometheus.Collector](reg prometheus.Registerer, c C, log *slog.Logger) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if ex, ok := are.ExistingCollector.(C); ok {
-				return ex
-			}
-		}
-		log.Warn("mqtt metric not registered", "error", err)
-	}
-	return c
 }
 
 // copyStore is paho's MemoryStore holding private copies: paho v1.5.1 keeps

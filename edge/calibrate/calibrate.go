@@ -228,7 +228,7 @@ func (c *Calibrator) readOverlay() (config.Overlay, error) {
 	if err != nil {
 		return ov, fmt.Errorf("calibration: read overlay: %w", err)
 	}
-	if err := yaml.Unmarshal(b, &ov); err != nil {
+	if ov, err = config.DecodeOverlay(b); err != nil {
 		return ov, fmt.Errorf("calibration: overlay %s: %w", c.o.Config.OverlayPath(), err)
 	}
 	return ov, nil

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"time"
 
 	"gocv.io/x/gocv"
+	"golang.org/x/sys/unix"
 )
 
 // decoder turns Annex-B H.264 access units into BGR frames with an ffmpeg
@@ -103,6 +105,7 @@ func startDecoder(ctx context.Context, w, h, every int, alloc func(int) []byte) 
 	if d.out, err = d.cmd.StdoutPipe(); err != nil {
 		return nil, err
 	}
+	growPipe(d.out)
 	if err := d.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("decoder: start ffmpeg: %w", err)
 	}
@@ -210,6 +213,19 @@ func (d *decoder) errorLines() (int64, string) {
 	d.lw.mu.Lock()
 	defer d.lw.mu.Unlock()
 	return d.lw.lines, string(d.lw.last)
+}
+
+// growPipe widens the raw-frame pipe from Linux's 64 KiB to 1 MiB (the
+// unprivileged maximum): a 720p I420 frame then crosses in two writes, not
+// 22, each of which woke the reader and switched tasks. Best effort.
+func growPipe(r io.Reader) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return
+	}
+	if sc, err := f.SyscallConn(); err == nil {
+		_ = sc.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, 1<<20) })
+	}
 }
 
 // i420ToBGR converts one I420 frame (w×h, even) into bgr (w*h*3 bytes).

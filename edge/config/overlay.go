@@ -89,10 +89,8 @@ func (c *Config) readOverlay(data []byte) ([]Problem, error) {
 	if len(root.Content) > 0 {
 		walkLines(root.Content[0], "", ov.lines, map[[2]int]string{})
 	}
-	var o Overlay
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&o); err != nil && !errors.Is(err, io.EOF) {
+	o, err := DecodeOverlay(data)
+	if err != nil {
 		p := syntaxProblem(err)
 		if m := overlayLineRe.FindStringSubmatch(err.Error()); m != nil {
 			fmt.Sscan(m[1], &p.Line)
@@ -124,6 +122,19 @@ func (c *Config) readOverlay(data []byte) ([]Problem, error) {
 		}
 	}
 	return ps, nil
+}
+
+// DecodeOverlay reads an overlay strictly (an unknown key is an error):
+// the one reader of the file, for the config loader and for the console's
+// calibration, which rewrites it.
+func DecodeOverlay(data []byte) (Overlay, error) {
+	var o Overlay
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&o); err != nil && !errors.Is(err, io.EOF) {
+		return Overlay{}, err
+	}
+	return o, nil
 }
 
 var overlayLineRe = regexp.MustCompile(`line (\d+):`)
