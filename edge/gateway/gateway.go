@@ -44,6 +44,7 @@ import (
 	"github.com/smartcommunity/warden/edge/rules"
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/uplink"
+	_ "github.com/smartcommunity/warden/edge/uplink/all" // every uplink target kind
 	"github.com/smartcommunity/warden/edge/vision"
 	"github.com/smartcommunity/warden/edge/vision/face"
 	"github.com/smartcommunity/warden/edge/zones"

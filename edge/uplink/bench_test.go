@@ -15,6 +15,8 @@ import (
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/uplink"
+	uphttp "github.com/smartcommunity/warden/edge/uplink/http"
+	"github.com/smartcommunity/warden/edge/uplink/uplinktest"
 )
 
 // BenchmarkDrain drains a backlog (100,000 events; WARDEN_BENCH_EVENTS=1000000
@@ -46,10 +48,10 @@ func BenchmarkDrain(b *testing.B) {
 }
 
 func benchDrain(b *testing.B, n int, ingest bool) {
-	p := newPlatform(b)
+	p := uplinktest.NewPlatform(b)
 	st := storetest.Open(b, store.Options{})
-	fill(b, st, n, nil)
-	cfg := fastConfig(p.url())
+	uplinktest.Fill(b, st, n, nil)
+	cfg := uplinktest.FastConfig(p.URL())
 	if v, err := strconv.Atoi(os.Getenv("WARDEN_BENCH_BATCH")); err == nil && v > 0 {
 		cfg.Batch = v
 	}
@@ -71,7 +73,7 @@ func benchDrain(b *testing.B, n int, ingest bool) {
 			for ctx.Err() == nil {
 				evs := make([]*event.Event, 50)
 				for k := range evs {
-					evs[k] = mkEvent(event.GateVehicle, event.Info, map[string]any{"k": k})
+					evs[k] = uplinktest.Event(event.GateVehicle, event.Info, map[string]any{"k": k})
 				}
 				if st.Append(ctx, evs...) == nil {
 					ingested.Add(50)
@@ -97,7 +99,7 @@ func benchDrain(b *testing.B, n int, ingest bool) {
 		if len(raws) < size {
 			break
 		}
-		bodies = append(bodies, uplink.EncodeBatch(raws))
+		bodies = append(bodies, uphttp.EncodeBatch(raws))
 		after = raws[len(raws)-1].Seq
 	}
 	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
@@ -105,7 +107,7 @@ func benchDrain(b *testing.B, n int, ingest bool) {
 	stopIngest := ingesting()
 	t0 := time.Now()
 	for j, body := range bodies {
-		req, _ := http.NewRequest(http.MethodPost, p.url(), bytes.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, p.URL(), bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Content-Encoding", "gzip")
 		req.Header.Set("Idempotency-Key", strconv.Itoa(j))
@@ -117,27 +119,27 @@ func benchDrain(b *testing.B, n int, ingest bool) {
 	}
 	bare := float64(len(bodies)*size) / time.Since(t0).Seconds()
 	bareIngest := stopIngest()
-	p.mu.Lock()
-	p.ids, p.seqs, p.keys, p.times = map[string]int{}, nil, nil, nil
-	p.mu.Unlock()
+	p.Mu.Lock()
+	p.IDs, p.Seqs, p.Keys, p.Times = map[string]int{}, nil, nil, nil
+	p.Mu.Unlock()
 
 	backlog := st.LastSeq() // the drain's target: everything appended so far
-	conns := p.conns.Load()
+	conns := p.Conns.Load()
 	stopIngest = ingesting()
 	start := time.Now()
-	r := runUplink(b, uplink.Options{Config: cfg, Store: st})
+	r := uplinktest.Run(b, uplink.Options{Config: cfg, Store: st})
 	deadline := start.Add(time.Minute + time.Duration(backlog)*100*time.Microsecond)
-	for r.u.Protect() <= backlog {
+	for r.U.Protect() <= backlog {
 		if time.Now().After(deadline) {
 			b.Fatalf("backlog of %d not drained by %s", backlog, deadline.Sub(start))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	el := time.Since(start)
-	conns = p.conns.Load() - conns
+	conns = p.Conns.Load() - conns
 	drainIngest := stopIngest()
-	r.stop()
-	if d := p.distinct(); d < int(backlog) {
+	r.Stop()
+	if d := p.Distinct(); d < int(backlog) {
 		b.Fatalf("platform has %d distinct events, want at least %d", d, backlog)
 	}
 	drain := float64(backlog) / el.Seconds()

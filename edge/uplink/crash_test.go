@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/smartcommunity/warden/edge/store"
-	"github.com/smartcommunity/warden/edge/uplink"
-
 	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/testenv"
+	"github.com/smartcommunity/warden/edge/uplink"
+	"github.com/smartcommunity/warden/edge/uplink/uplinktest"
 	"github.com/smartcommunity/warden/edge/uplink/viid/viidtest"
 )
 
@@ -34,14 +34,14 @@ func TestKill9WhileDraining(t *testing.T) {
 	const n, kills = 20000, 20
 	dir := filledDir(t, n)
 
-	p := newPlatform(t)
+	p := uplinktest.NewPlatform(t)
 	var mu sync.Mutex
 	epoch := 0                          // the drainer run now going
 	lastBatches := map[int][][]uint64{} // run -> seqs of its last ResendWindow accepted batches
 	firstEpoch := map[uint64]int{}      // seq -> run of its first delivery
 	accepted := map[int]int{}
-	p.setHook(func(w http.ResponseWriter, r *http.Request, batch []wireEvent, _ int) bool {
-		p.accept(r, batch)
+	p.SetHook(func(w http.ResponseWriter, r *http.Request, batch []uplinktest.WireEvent, _ int) bool {
+		p.Accept(r, batch)
 		run, _ := strconv.Atoi(r.Header.Get("X-Run"))
 		mu.Lock()
 		seqs := make([]uint64, len(batch))
@@ -67,7 +67,7 @@ func TestKill9WhileDraining(t *testing.T) {
 		mu.Lock()
 		run := strconv.Itoa(epoch)
 		mu.Unlock()
-		return startDrainer(t, bin, "-dir", dir, "-url", p.url(), "-batch", "100", "-run", run)
+		return startDrainer(t, bin, "-dir", dir, "-url", p.URL(), "-batch", "100", "-run", run)
 	}
 	for k := 0; k < kills; k++ {
 		cmd, done := start()
@@ -80,11 +80,11 @@ func TestKill9WhileDraining(t *testing.T) {
 		mu.Unlock()
 	}
 	cmd, done := start()
-	testenv.Until(t, time.Minute, "every event", func() bool { return p.distinct() == n })
+	testenv.Until(t, time.Minute, "every event", func() bool { return p.Distinct() == n })
 	time.Sleep(time.Second) // let the last 200 OK come back and the cursor be saved
 	stopDrainer(t, cmd, done)
 
-	seqs, dups := p.received()
+	seqs, dups := p.Received()
 	seen := map[uint64]bool{}
 	var order []uint64
 	var dupSeqs []uint64
@@ -96,7 +96,7 @@ func TestKill9WhileDraining(t *testing.T) {
 		seen[s] = true
 		order = append(order, s)
 	}
-	assertInOrder(t, order)
+	uplinktest.AssertInOrder(t, order)
 	t.Logf("%d kills: %d events delivered, %d duplicates", kills, len(order), dups)
 	mu.Lock()
 	defer mu.Unlock()
@@ -165,7 +165,7 @@ func TestKill9WhileUploadingGAT1400(t *testing.T) {
 		seq, _ := strconv.ParseUint(o.MV.SourceID[36:], 10, 64)
 		first = append(first, seq)
 	}
-	assertInOrder(t, first)
+	uplinktest.AssertInOrder(t, first)
 	// The cursor is saved after every batch: a kill resends at most the
 	// batch in flight.
 	if dups > kills*50 {
@@ -185,7 +185,7 @@ func filledDir(t *testing.T, n int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fill(t, st, n, nil)
+	uplinktest.Fill(t, st, n, nil)
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,5 @@
 package uplink
 
-// ParseRetryAfter exposes the Retry-After parser to the tests.
-var ParseRetryAfter = parseRetryAfter
-
 // ResendWindow is how many accepted batches a crash can make the HTTP
 // target send again: those not yet saved plus the one in flight.
 const ResendWindow = maxUnsaved + 1

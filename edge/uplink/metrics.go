@@ -1,6 +1,7 @@
 package uplink
 
 import (
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,9 +20,6 @@ type metrics struct {
 	mediaUp     *prometheus.CounterVec
 	mediaFailed *prometheus.CounterVec
 	full        prometheus.Gauge
-	viidObjects *prometheus.CounterVec
-	viidRefused *prometheus.CounterVec
-	viidRegs    *prometheus.CounterVec
 }
 
 // targetMetrics are one target's children.
@@ -53,12 +51,6 @@ func newMetrics(u *Uplink, scope *promscope.Scope) *metrics {
 			Help: "Media files the platform accepted."}, lbl),
 		mediaFailed: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_media_failed_total",
 			Help: "Media files not uploaded: missing (evicted first) or rejected (4xx)."}, []string{"target", "reason"}),
-		viidObjects: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_gat1400_objects_total",
-			Help: "Faces and vehicles the GA/T 1400 view library accepted (StatusCode 0)."}, []string{"kind"}),
-		viidRefused: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_gat1400_refused_total",
-			Help: "Objects the GA/T 1400 view library refused, by its StatusCode (or HTTP status); each is retried alone."}, []string{"code"}),
-		viidRegs: f.NewCounterVec(prometheus.CounterOpts{Name: "warden_uplink_gat1400_registrations_total",
-			Help: "GA/T 1400 registrations by result (ok, failed)."}, []string{"result"}),
 		full: f.NewGauge(prometheus.GaugeOpts{Name: "warden_uplink_backlog_critical_full",
 			Help: "1 while the store is over budget with only undelivered critical events left."}),
 	}
@@ -99,11 +91,7 @@ func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
 	if st.Events > 0 {
 		avg = float64(st.Bytes) / float64(st.Events)
 	}
-	ts := c.u.targets
-	if c.u.media != nil {
-		ts = append(ts[:len(ts):len(ts)], c.u.media.t)
-	}
-	for _, t := range ts {
+	for _, t := range slices.Concat(c.u.targets, c.u.queues) {
 		cur := t.cursor.Load()
 		var n uint64
 		if st.LastSeq > cur {

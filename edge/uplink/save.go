@@ -12,19 +12,19 @@ import (
 // Cursor saving off the delivery path. Each save is an fsync; doing one
 // per batch made the gateway, not the platform, the drain's limit. A crash
 // resends what was acknowledged since the last save: at most maxUnsaved
-// batches plus the one in flight, and never more than saveInterval old
+// batches plus the one in flight, and never more than SaveInterval old
 // (plus the save's own fsync) while delivery goes on.
 const (
-	saveInterval = 100 * time.Millisecond
+	SaveInterval = 100 * time.Millisecond
 	saveEvery    = 16 // acknowledged batches that make a save due at once
 	maxUnsaved   = 32 // delivery waits for the save beyond this many
 )
 
-// saver persists one target's cursor every saveInterval or saveEvery
+// saver persists one target's cursor every SaveInterval or saveEvery
 // batches, whichever comes first, and holds delivery back when saves fall
 // maxUnsaved batches behind.
-type saver struct {
-	t   *target
+type Saver struct {
+	t   *Target
 	due chan struct{} // cap 1: a save is due now
 
 	mu    sync.Mutex
@@ -33,13 +33,13 @@ type saver struct {
 	room  chan struct{} // closed and replaced on every completed save
 }
 
-func newSaver(t *target) *saver {
-	return &saver{t: t, due: make(chan struct{}, 1), room: make(chan struct{})}
+func NewSaver(t *Target) *Saver {
+	return &Saver{t: t, due: make(chan struct{}, 1), room: make(chan struct{})}
 }
 
 // ack counts a batch whose cursor move is in memory (target.advance) and
 // waits while too many are unsaved.
-func (s *saver) ack(ctx context.Context) error {
+func (s *Saver) Ack(ctx context.Context) error {
 	s.mu.Lock()
 	s.acked++
 	n := s.acked - s.saved
@@ -67,8 +67,8 @@ func (s *saver) ack(ctx context.Context) error {
 
 // run saves until stop is closed, then saves once more (within 5 s) so a
 // clean stop resends nothing. It returns an error only for a closed store.
-func (s *saver) run(ctx context.Context, stop <-chan struct{}) error {
-	tick := time.NewTicker(saveInterval)
+func (s *Saver) Run(ctx context.Context, stop <-chan struct{}) error {
+	tick := time.NewTicker(SaveInterval)
 	defer tick.Stop()
 	for {
 		select {
@@ -88,11 +88,11 @@ func (s *saver) run(ctx context.Context, stop <-chan struct{}) error {
 	}
 }
 
-func (s *saver) save(ctx context.Context) error {
+func (s *Saver) save(ctx context.Context) error {
 	s.mu.Lock()
 	a := s.acked // read before the cursor, so the saved cursor covers a
 	s.mu.Unlock()
-	if err := s.t.persist(ctx); err != nil {
+	if err := s.t.Persist(ctx); err != nil {
 		return err
 	}
 	s.mu.Lock()

@@ -2,6 +2,8 @@ package uplink
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,22 +16,25 @@ import (
 // lets it go on, and a stop saves the last cursor.
 func TestSaverBoundsUnsavedBatches(t *testing.T) {
 	st := storetest.Open(t, store.Options{})
-	u, err := New(Options{Store: st, Config: config.Uplink{HTTP: &config.UplinkHTTP{URL: "http://127.0.0.1:1/", Media: new(bool)}}})
+	u, err := New(Options{Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tg := u.targets[0]
-	sv := newSaver(tg)
+	tg, err := u.env.NewTarget("http", "http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv := NewSaver(tg)
 	ctx := t.Context()
 	for i := 1; i < maxUnsaved; i++ {
-		tg.advance(uint64(i), 1)
-		if err := sv.ack(ctx); err != nil {
+		tg.Advance(uint64(i), 1)
+		if err := sv.Ack(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	tg.advance(maxUnsaved, 1)
+	tg.Advance(maxUnsaved, 1)
 	blocked := make(chan error, 1)
-	go func() { blocked <- sv.ack(ctx) }()
+	go func() { blocked <- sv.Ack(ctx) }()
 	select {
 	case err := <-blocked:
 		t.Fatalf("ack %d returned %v without a save", maxUnsaved, err)
@@ -40,7 +45,7 @@ func TestSaverBoundsUnsavedBatches(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	done := make(chan error, 1)
-	go func() { done <- sv.run(ctx, stop) }()
+	go func() { done <- sv.Run(ctx, stop) }()
 	select {
 	case err := <-blocked:
 		if err != nil {
@@ -52,7 +57,7 @@ func TestSaverBoundsUnsavedBatches(t *testing.T) {
 	if c, _ := st.Cursor("uplink:http"); c != maxUnsaved {
 		t.Fatalf("saved cursor %d, want %d", c, maxUnsaved)
 	}
-	tg.advance(maxUnsaved+5, 5)
+	tg.Advance(maxUnsaved+5, 5)
 	close(stop)
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -64,10 +69,37 @@ func TestSaverBoundsUnsavedBatches(t *testing.T) {
 	// A canceled wait returns ctx's error.
 	cctx, cancel := context.WithCancel(ctx)
 	for range maxUnsaved - 1 {
-		_ = sv.ack(cctx)
+		_ = sv.Ack(cctx)
 	}
 	cancel()
-	if err := sv.ack(cctx); err == nil {
+	if err := sv.Ack(cctx); err == nil {
 		t.Fatal("ack with too many unsaved and ctx canceled returned nil")
 	}
+}
+
+// A target the config names but the binary does not link is an error at
+// New, not an uplink that silently delivers nothing.
+func TestConfiguredTargetMustBeLinked(t *testing.T) {
+	c := &config.Uplink{HTTP: &config.UplinkHTTP{URL: "http://x"}, MQTT: &config.UplinkMQTT{Broker: "tcp://127.0.0.1:1"}}
+	http := Kind{Name: "http"}
+	if err := linked(c, []Kind{http}); err == nil || !strings.Contains(err.Error(), "no mqtt target is linked") {
+		t.Fatalf("linked = %v, want the missing mqtt kind named", err)
+	}
+	if err := linked(c, []Kind{http, {Name: "mqtt"}}); err != nil {
+		t.Fatalf("both linked: %v", err)
+	}
+}
+
+func TestRegisterRefusesTwins(t *testing.T) {
+	k := Kind{Name: "twin-test", Order: 99, New: func(*Env) (Runner, error) { return nil, nil }}
+	Register(k)
+	defer func() {
+		kindsMu.Lock()
+		kinds = slices.DeleteFunc(kinds, func(o Kind) bool { return o.Name == k.Name })
+		kindsMu.Unlock()
+		if recover() == nil {
+			t.Error("a second kind of the same name was accepted")
+		}
+	}()
+	Register(k)
 }

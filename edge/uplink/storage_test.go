@@ -6,21 +6,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smartcommunity/warden/edge/testenv"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/store/storetest"
+	"github.com/smartcommunity/warden/edge/testenv"
 	"github.com/smartcommunity/warden/edge/uplink"
+	"github.com/smartcommunity/warden/edge/uplink/uplinktest"
 )
 
 // eventSize measures the stored size of the test events in a scratch store.
 func eventSize(t *testing.T) int64 {
 	st := storetest.Open(t, store.Options{})
-	fill(t, st, 100, func(i int) *event.Event {
-		return mkEvent(event.GateVehicle, event.Warning, map[string]any{"i": 1000 + i})
+	uplinktest.Fill(t, st, 100, func(i int) *event.Event {
+		return uplinktest.Event(event.GateVehicle, event.Warning, map[string]any{"i": 1000 + i})
 	})
 	return st.Stats().Bytes / 100
 }
@@ -38,17 +38,19 @@ func TestBacklogBudgetEvictionOrderAndStorageFull(t *testing.T) {
 		}
 		return 1
 	}
-	p := newPlatform(t)
-	p.stop() // down until the end
+	p := uplinktest.NewPlatform(t)
+	p.Stop() // down until the end
 	st, err := store.Open(store.Options{Dir: dir, MaxBytes: 200 * size, Protect: protect})
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st, Registerer: reg, StorageCheck: 20 * time.Millisecond})
-	up.Store(r.u)
+	r := uplinktest.Run(t, uplink.Options{Config: uplinktest.FastConfig(p.URL()), Store: st, Registerer: reg, StorageCheck: 20 * time.Millisecond})
+	up.Store(r.U)
 	mk := func(sev event.Severity) func(int) *event.Event {
-		return func(i int) *event.Event { return mkEvent(event.GateVehicle, sev, map[string]any{"i": 1000 + i}) }
+		return func(i int) *event.Event {
+			return uplinktest.Event(event.GateVehicle, sev, map[string]any{"i": 1000 + i})
+		}
 	}
 	retain := func(stage string) (store.RetainStats, store.Stats) {
 		t.Helper()
@@ -62,33 +64,33 @@ func TestBacklogBudgetEvictionOrderAndStorageFull(t *testing.T) {
 	}
 
 	// 1: 100 critical + 50 warning + 100 info = 250 against 200: info goes.
-	fill(t, st, 100, mk(event.Critical))
-	fill(t, st, 50, mk(event.Warning))
-	fill(t, st, 100, mk(event.Info))
+	uplinktest.Fill(t, st, 100, mk(event.Critical))
+	uplinktest.Fill(t, st, 50, mk(event.Warning))
+	uplinktest.Fill(t, st, 100, mk(event.Info))
 	rs, s := retain("info first")
 	if rs.BySeverity[event.Info] == 0 || rs.BySeverity[event.Warning] != 0 || rs.BySeverity[event.Critical] != 0 ||
 		s.BySeverity[event.Info] == 0 || rs.OverBudget {
 		t.Fatal("want only (some) info evicted")
 	}
 	// 2: +100 warning: the remaining info go, then the oldest warnings.
-	fill(t, st, 100, mk(event.Warning))
+	uplinktest.Fill(t, st, 100, mk(event.Warning))
 	rs, s = retain("then warning")
 	if s.BySeverity[event.Info] != 0 || rs.BySeverity[event.Warning] == 0 || s.BySeverity[event.Warning] == 0 ||
 		rs.BySeverity[event.Critical] != 0 || s.BySeverity[event.Critical] != 100 || rs.OverBudget {
 		t.Fatal("want all info and some warning evicted, critical kept")
 	}
-	if r.u.Healthy() != nil {
-		t.Fatalf("Healthy() = %v before the budget is exhausted", r.u.Healthy())
+	if r.U.Healthy() != nil {
+		t.Fatalf("Healthy() = %v before the budget is exhausted", r.U.Healthy())
 	}
 	// 3: +150 critical: 250 undelivered critical events exceed the budget.
-	fill(t, st, 150, mk(event.Critical))
+	uplinktest.Fill(t, st, 150, mk(event.Critical))
 	rs, s = retain("critical only")
 	if s.BySeverity[event.Warning] != 0 || s.BySeverity[event.Info] != 0 || s.BySeverity[event.Critical] < 250 ||
 		rs.BySeverity[event.Critical] != 0 || !rs.OverBudget || !st.OverBudget() {
 		t.Fatal("want everything but critical evicted, critical kept, over budget")
 	}
-	testenv.Until(t, time.Minute, "storage-full signal", func() bool { return r.u.Healthy() != nil })
-	if err := r.u.Healthy(); !strings.Contains(err.Error(), "only undelivered critical events remain") {
+	testenv.Until(t, time.Minute, "storage-full signal", func() bool { return r.U.Healthy() != nil })
+	if err := r.U.Healthy(); !strings.Contains(err.Error(), "only undelivered critical events remain") {
 		t.Errorf("Healthy() = %v", err)
 	}
 	if v := testenv.CounterValue(t, reg, "warden_uplink_backlog_critical_full"); v != 1 {
@@ -107,30 +109,30 @@ func TestBacklogBudgetEvictionOrderAndStorageFull(t *testing.T) {
 
 	// The platform comes back: everything is delivered, the budget holds
 	// again, and the signal clears.
-	p.start()
-	testenv.Until(t, time.Minute, "backlog delivered", func() bool { return r.u.Protect() == st.LastSeq()+1 })
+	p.Start()
+	testenv.Until(t, time.Minute, "backlog delivered", func() bool { return r.U.Protect() == st.LastSeq()+1 })
 	retain("after delivery")
-	testenv.Until(t, time.Minute, "signal cleared", func() bool { return r.u.Healthy() == nil })
+	testenv.Until(t, time.Minute, "signal cleared", func() bool { return r.U.Healthy() == nil })
 	if v := testenv.CounterValue(t, reg, "warden_uplink_backlog_critical_full"); v != 0 {
 		t.Errorf("gauge after recovery = %v", v)
 	}
-	seqs, dups := p.received()
-	assertInOrder(t, seqs)
+	seqs, dups := p.Received()
+	uplinktest.AssertInOrder(t, seqs)
 	if dups != 0 {
 		t.Errorf("%d duplicates", dups)
 	}
-	p.mu.Lock()
+	p.Mu.Lock()
 	crit := 0
-	for _, n := range p.types {
+	for _, n := range p.Types {
 		crit += n
 	}
-	p.mu.Unlock()
+	p.Mu.Unlock()
 	if crit < 251 { // 250 critical + system.storage, plus the surviving warnings
 		t.Errorf("platform got %d events, want every critical one", crit)
 	}
 
 	// The bbolt file reopens fine with the same counters.
-	r.stop()
+	r.Stop()
 	before := st.Stats()
 	if err := st.Close(); err != nil {
 		t.Fatal(err)

@@ -12,12 +12,13 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 
+	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
 )
 
 // target is what every queue shares: a durable cursor, status and metrics.
-type target struct {
+type Target struct {
 	u    *Uplink
 	name string
 	kind string
@@ -42,8 +43,8 @@ type target struct {
 	advanced    chan struct{} // closed and replaced on every cursor move
 }
 
-func (u *Uplink) newTarget(name, kind string) (*target, error) {
-	t := &target{
+func (u *Uplink) newTarget(name, kind string) (*Target, error) {
+	t := &Target{
 		u: u, name: name, kind: kind, key: cursorPrefix + name,
 		log:      u.log.With("target", name),
 		m:        u.m.forTarget(name),
@@ -59,7 +60,62 @@ func (u *Uplink) newTarget(name, kind string) (*target, error) {
 	return t, nil
 }
 
-func (t *target) newBackoff() *backoff.ExponentialBackOff {
+// Name is the target's name (its cursor is uplink:<name>).
+func (t *Target) Name() string { return t.name }
+
+// Log is the target's logger.
+func (t *Target) Log() *slog.Logger { return t.log }
+
+// Env is the uplink the target belongs to.
+func (t *Target) Env() *Env { return t.u.env }
+
+// Config is the uplink config (batch, linger, backoff).
+func (t *Target) Config() config.Uplink { return t.u.o.Config }
+
+// Cursor is the last seq delivered (in memory; Persist saves it).
+func (t *Target) Cursor() uint64 { return t.cursor.Load() }
+
+// Tail reads the log after the cursor.
+func (t *Target) Tail() *store.Tail { return t.tail }
+
+// Oldest is the time of the first undelivered event (zero: none).
+func (t *Target) Oldest() time.Time {
+	if o := t.oldest.Load(); o != 0 {
+		return time.Unix(0, o)
+	}
+	return time.Time{}
+}
+
+// SetOldest records the time of the first undelivered event (zero: none),
+// for the backlog age gauge.
+func (t *Target) SetOldest(at time.Time) {
+	if at.IsZero() {
+		t.oldest.Store(0)
+		return
+	}
+	t.oldest.Store(at.UnixNano())
+}
+
+// Skipped counts events retention evicted before delivery.
+func (t *Target) Skipped(n int) { t.m.skipped.Add(float64(n)) }
+
+// Delivered counts n accepted objects the cursor does not show (a batch
+// split into several requests).
+func (t *Target) Delivered(n int) {
+	t.delivered.Add(uint64(n))
+	t.m.delivered.Add(float64(n))
+}
+
+// MediaUploaded counts one file the platform took.
+func (t *Target) MediaUploaded() {
+	t.m.mediaUploaded.Inc()
+	t.delivered.Add(1)
+}
+
+// MediaFailed counts one file not uploaded, by reason (missing, rejected).
+func (t *Target) MediaFailed(reason string) { t.m.mediaFailed.WithLabelValues(reason).Inc() }
+
+func (t *Target) NewBackoff() *backoff.ExponentialBackOff {
 	c := t.u.o.Config
 	b := &backoff.ExponentialBackOff{
 		InitialInterval: c.MinBackoff.D(), RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: c.MaxBackoff.D(),
@@ -71,19 +127,19 @@ func (t *target) newBackoff() *backoff.ExponentialBackOff {
 // ack moves the cursor to seq in memory and persists it when due (or
 // force). Persisting retries until it works or ctx ends: a cursor that
 // cannot be saved only means resending, never losing.
-func (t *target) ack(ctx context.Context, seq uint64, n int, force bool) error {
-	t.advance(seq, n)
+func (t *Target) Ack(ctx context.Context, seq uint64, n int, force bool) error {
+	t.Advance(seq, n)
 	t.saveMu.Lock()
-	due := force || time.Since(t.savedAt) >= saveInterval
+	due := force || time.Since(t.savedAt) >= SaveInterval
 	t.saveMu.Unlock()
 	if !due {
 		return nil
 	}
-	return t.persist(ctx)
+	return t.Persist(ctx)
 }
 
 // advance moves the cursor to seq in memory only: the caller persists it.
-func (t *target) advance(seq uint64, n int) {
+func (t *Target) Advance(seq uint64, n int) {
 	if seq > t.cursor.Load() {
 		t.cursor.Store(seq)
 	}
@@ -103,14 +159,14 @@ func (t *target) advance(seq uint64, n int) {
 
 // persist saves the in-memory cursor, retrying until it works, the store
 // is closed, or ctx ends.
-func (t *target) persist(ctx context.Context) error {
+func (t *Target) Persist(ctx context.Context) error {
 	t.saveMu.Lock()
 	defer t.saveMu.Unlock()
 	c := t.cursor.Load()
 	if c == t.saved {
 		return nil
 	}
-	bo := t.newBackoff()
+	bo := t.NewBackoff()
 	for {
 		err := t.u.st.SetCursor(t.key, c)
 		if err == nil {
@@ -120,8 +176,8 @@ func (t *target) persist(ctx context.Context) error {
 		if errors.Is(err, store.ErrClosed) {
 			return err
 		}
-		t.fail(fmt.Errorf("save cursor: %w", err))
-		if err := sleep(ctx, bo.NextBackOff()); err != nil {
+		t.Fail(fmt.Errorf("save cursor: %w", err))
+		if err := Sleep(ctx, bo.NextBackOff()); err != nil {
 			return err
 		}
 	}
@@ -129,8 +185,8 @@ func (t *target) persist(ctx context.Context) error {
 
 // sessions runs session again and again, with backoff, until ctx ends; a
 // session that made progress resets the backoff. A closed store ends it.
-func (t *target) sessions(ctx context.Context, session func(context.Context) (progressed bool, err error)) error {
-	bo := t.newBackoff()
+func (t *Target) Sessions(ctx context.Context, session func(context.Context) (progressed bool, err error)) error {
+	bo := t.NewBackoff()
 	for {
 		progressed, err := session(ctx)
 		if ctx.Err() != nil {
@@ -142,15 +198,15 @@ func (t *target) sessions(ctx context.Context, session func(context.Context) (pr
 		if progressed {
 			bo.Reset()
 		}
-		t.fail(err)
-		if sleep(ctx, bo.NextBackOff()) != nil {
+		t.Fail(err)
+		if Sleep(ctx, bo.NextBackOff()) != nil {
 			return nil
 		}
 	}
 }
 
 // fail records a failed attempt that will be retried.
-func (t *target) fail(err error) {
+func (t *Target) Fail(err error) {
 	t.m.retries.Inc()
 	t.mu.Lock()
 	first := !t.retrying
@@ -165,13 +221,13 @@ func (t *target) fail(err error) {
 	}
 }
 
-func (t *target) advancedCh() <-chan struct{} {
+func (t *Target) Advanced() <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.advanced
 }
 
-func (t *target) status() TargetStatus {
+func (t *Target) status() TargetStatus {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c := t.cursor.Load()
@@ -189,7 +245,7 @@ func (t *target) status() TargetStatus {
 // next returns up to limit events after seq, waiting for at least one and
 // then up to linger for the batch to fill. Seq gaps are events that
 // retention evicted before delivery; they are counted.
-func (t *target) next(ctx context.Context, after uint64, limit int, linger time.Duration) ([]store.Raw, error) {
+func (t *Target) Next(ctx context.Context, after uint64, limit int, linger time.Duration) ([]store.Raw, error) {
 	t.tail.Seek(after)
 	var batch []store.Raw
 	var timer <-chan time.Time
@@ -223,12 +279,12 @@ func (t *target) next(ctx context.Context, after uint64, limit int, linger time.
 
 // deadLetter stores r in the dead-letter bucket with the platform's answer
 // and records a system.deadletter event in the same commit.
-func (t *target) deadLetter(ctx context.Context, r store.Raw, status int, response []byte) error {
+func (t *Target) DeadLetter(ctx context.Context, r store.Raw, status int, response []byte) error {
 	var id struct {
 		ID string `json:"id"`
 	}
 	_ = json.Unmarshal(r.JSON, &id)
-	resp := truncate(response, 512)
+	resp := Truncate(response, 512)
 	t.log.Error("platform rejected an event; dead-lettered, moving on",
 		"seq", r.Seq, "event_id", id.ID, "type", r.Type, "status", status, "response", resp)
 	req := &store.Request{DeadLetter: &store.DeadLetter{
@@ -265,7 +321,7 @@ func (t *target) deadLetter(ctx context.Context, r store.Raw, status int, respon
 // refuses: it is kept and retried, not dead-lettered. A refused alarm of
 // this kind raises no further one, so a platform refusing everything
 // cannot make a loop.
-func (t *target) rejectedCritical(ctx context.Context, r store.Raw, status int, response []byte) {
+func (t *Target) RejectedCritical(ctx context.Context, r store.Raw, status int, response []byte) {
 	var id struct {
 		ID     string `json:"id"`
 		Source struct {
@@ -273,7 +329,7 @@ func (t *target) rejectedCritical(ctx context.Context, r store.Raw, status int, 
 		} `json:"source"`
 	}
 	_ = json.Unmarshal(r.JSON, &id)
-	resp := truncate(response, 512)
+	resp := Truncate(response, 512)
 	t.m.heldCritical.Inc()
 	t.log.Error("platform rejected a critical event; kept and retried, not dead-lettered",
 		"seq", r.Seq, "event_id", id.ID, "type", r.Type, "status", status, "response", resp)
@@ -291,14 +347,14 @@ func (t *target) rejectedCritical(ctx context.Context, r store.Raw, status int, 
 	}
 }
 
-func truncate(b []byte, n int) string {
+func Truncate(b []byte, n int) string {
 	if len(b) > n {
 		return string(b[:n]) + "…"
 	}
 	return string(b)
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}

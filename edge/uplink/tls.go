@@ -10,8 +10,8 @@ import (
 	"github.com/smartcommunity/warden/edge/config"
 )
 
-// tlsConfig builds the client side of (mutual) TLS; nil when nothing is set.
-func tlsConfig(c config.TLS) (*tls.Config, error) {
+// TLSConfig builds the client side of (mutual) TLS; nil when nothing is set.
+func TLSConfig(c config.TLS) (*tls.Config, error) {
 	if c == (config.TLS{}) {
 		return nil, nil
 	}

@@ -12,12 +12,14 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
@@ -60,9 +62,10 @@ type Uplink struct {
 	log     *slog.Logger
 	st      *store.Store
 	m       *metrics
-	targets []*target // event targets: http, mqtt, gat1400
+	env     *Env
+	targets []*Target // event targets: http, mqtt, gat1400
+	queues  []*Target // queues beside them (the HTTP target's media)
 	runners []func(context.Context) error
-	media   *mediaQueue
 
 	full      atomic.Bool
 	fullMu    sync.Mutex
@@ -118,37 +121,48 @@ func New(o Options) (_ *Uplink, err error) {
 			scope.Close()
 		}
 	}()
-	if h := c.HTTP; h != nil {
-		ht, err := newHTTPTarget(u, h)
-		if err != nil {
-			return nil, err
-		}
-		u.targets = append(u.targets, ht.t)
-		u.runners = append(u.runners, ht.run)
-		if h.Media == nil || *h.Media {
-			if u.media, err = newMediaQueue(u, ht); err != nil {
-				return nil, err
-			}
-			u.runners = append(u.runners, u.media.run)
-		}
+	u.env = &Env{Gateway: o.Gateway, Site: o.Site, Config: o.Config, Store: o.Store, Sealed: o.Sealed,
+		Location: o.Location, Metrics: promauto.With(scope), Client: o.HTTPClient, u: u}
+	ks := Kinds()
+	if err := linked(c, ks); err != nil {
+		return nil, err
 	}
-	if mc := c.MQTT; mc != nil {
-		mt, err := newMQTTTarget(u, mc)
+	for _, k := range ks {
+		r, err := k.New(u.env)
 		if err != nil {
 			return nil, err
 		}
-		u.targets = append(u.targets, mt.t)
-		u.runners = append(u.runners, mt.run)
-	}
-	if gc := c.GAT1400; gc != nil {
-		gt, err := newGATTarget(u, gc)
-		if err != nil {
-			return nil, err
+		if r != nil {
+			u.runners = append(u.runners, r.Run)
 		}
-		u.targets = append(u.targets, gt.t)
-		u.runners = append(u.runners, gt.run)
 	}
 	return u, nil
+}
+
+// linked fails when the config names a target no kind builds: such an
+// uplink would deliver nothing, silently.
+func linked(c *config.Uplink, ks []Kind) error {
+	for _, name := range configured(c) {
+		if !slices.ContainsFunc(ks, func(k Kind) bool { return k.Name == name }) {
+			return fmt.Errorf("uplink: %s is configured but no %s target is linked into this binary (import edge/uplink/all)", name, name)
+		}
+	}
+	return nil
+}
+
+// configured names the target sections the config has.
+func configured(c *config.Uplink) []string {
+	var out []string
+	if c.HTTP != nil {
+		out = append(out, "http")
+	}
+	if c.MQTT != nil {
+		out = append(out, "mqtt")
+	}
+	if c.GAT1400 != nil {
+		out = append(out, "gat1400")
+	}
+	return out
 }
 
 // Run delivers until ctx ends, then returns with no goroutine left.
@@ -175,11 +189,8 @@ func (u *Uplink) Run(ctx context.Context) error {
 		u.log.Info("uplink target started", "target", t.name, "cursor", t.cursor.Load(), "last_seq", u.st.LastSeq())
 	}
 	wg.Wait()
-	for _, t := range u.targets {
+	for _, t := range slices.Concat(u.targets, u.queues) {
 		t.tail.Close()
-	}
-	if u.media != nil {
-		u.media.t.tail.Close()
 	}
 	close(errc)
 	return <-errc // nil when ctx ended
@@ -198,14 +209,11 @@ func (u *Uplink) Protect() uint64 {
 	return p
 }
 
-// Status reports every target, media queue last.
+// Status reports every target, queues (media) last.
 func (u *Uplink) Status() []TargetStatus {
-	out := make([]TargetStatus, 0, len(u.targets)+1)
-	for _, t := range u.targets {
+	out := make([]TargetStatus, 0, len(u.targets)+len(u.queues))
+	for _, t := range slices.Concat(u.targets, u.queues) {
 		out = append(out, t.status())
-	}
-	if u.media != nil {
-		out = append(out, u.media.t.status())
 	}
 	return out
 }

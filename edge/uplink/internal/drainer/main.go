@@ -14,6 +14,7 @@ import (
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/uplink"
+	_ "github.com/smartcommunity/warden/edge/uplink/all" // every target kind
 )
 
 func main() {

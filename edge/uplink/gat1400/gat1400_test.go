@@ -1,4 +1,4 @@
-package uplink_test
+package gat1400_test
 
 import (
 	"bytes"
@@ -23,6 +23,7 @@ import (
 	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/testenv"
 	"github.com/smartcommunity/warden/edge/uplink"
+	"github.com/smartcommunity/warden/edge/uplink/uplinktest"
 	"github.com/smartcommunity/warden/edge/uplink/viid"
 	"github.com/smartcommunity/warden/edge/uplink/viid/viidtest"
 )
@@ -82,7 +83,7 @@ func faceEvent(t testing.TB, st *store.Store, typ string, i int) *event.Event {
 	if typ != event.FaceUnknown {
 		data["person_id"], data["name"] = fmt.Sprintf("r-%03d", i), fmt.Sprintf("住户%d", i)
 	}
-	ev := mkEvent(typ, "", data)
+	ev := uplinktest.Event(typ, "", data)
 	ev.Source = event.Source{Kind: "camera", ID: "gate-cam"}
 	ev.Media = []event.Media{
 		{Kind: "crop", URL: "/api/v1/media/" + crop.ID, SHA256: crop.SHA256},
@@ -97,11 +98,11 @@ func TestGAT1400FacesAndVehicles(t *testing.T) {
 	sealedCrop, sealedScene := testJPEG(t, 80, 90, 7), testJPEG(t, 640, 360, 8)
 	var evs []*event.Event
 	evs = append(evs, faceEvent(t, st, event.FaceRecognized, 1))
-	unknown := mkEvent(event.FaceUnknown, "", map[string]any{"bbox": []int{10, 20, 80, 90}, "score": 0.2})
+	unknown := uplinktest.Event(event.FaceUnknown, "", map[string]any{"bbox": []int{10, 20, 80, 90}, "score": 0.2})
 	unknown.Media = []event.Media{{Kind: "crop", URL: "/api/v1/faces/unknown/u1"}, {Kind: "snapshot", URL: "/api/v1/faces/unknown/u1/scene"}}
 	evs = append(evs, unknown)
-	evs = append(evs, mkEvent(event.GasLeak, "", map[string]any{"gas": true})) // not for the view library
-	car := mkEvent(event.GateVehicle, "", map[string]any{"plate": "浙A12345", "plate_color": "blue", "direction": "in", "decision": "denied"})
+	evs = append(evs, uplinktest.Event(event.GasLeak, "", map[string]any{"gas": true})) // not for the view library
+	car := uplinktest.Event(event.GateVehicle, "", map[string]any{"plate": "浙A12345", "plate_color": "blue", "direction": "in", "decision": "denied"})
 	for kind, side := range map[string]int{"snapshot": 400, "crop": 60} { // the camera's scene and plate pictures
 		mi, err := st.PutMedia(kind, "image/jpeg", testJPEG(t, side, side/2, uint64(side)))
 		if err != nil {
@@ -111,8 +112,8 @@ func TestGAT1400FacesAndVehicles(t *testing.T) {
 	}
 	evs = append(evs, car)
 	// The denial of that same pass is not a second vehicle.
-	evs = append(evs, mkEvent(event.GateDenied, "", map[string]any{"plate": "浙A12345", "direction": "in", "vehicle_event": car.ID}))
-	evs = append(evs, mkEvent(event.GateDenied, "", map[string]any{"plate": "", "direction": "out", "reason": "no_plate"}))
+	evs = append(evs, uplinktest.Event(event.GateDenied, "", map[string]any{"plate": "浙A12345", "direction": "in", "vehicle_event": car.ID}))
+	evs = append(evs, uplinktest.Event(event.GateDenied, "", map[string]any{"plate": "", "direction": "out", "reason": "no_plate"}))
 	evs = append(evs, faceEvent(t, st, event.FaceWatchlist, 2))
 	if err := st.Append(context.Background(), evs...); err != nil {
 		t.Fatal(err)
@@ -129,7 +130,7 @@ func TestGAT1400FacesAndVehicles(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	loc := time.FixedZone("CST", 8*3600)
 	v.Location = loc
-	r := runUplink(t, uplink.Options{Store: st, Config: gatConfig(v.URL()), Sealed: sealed, Location: loc, Registerer: reg})
+	r := uplinktest.Run(t, uplink.Options{Store: st, Config: gatConfig(v.URL()), Sealed: sealed, Location: loc, Registerer: reg})
 	testenv.Until(t, 10*time.Second, "5 objects", func() bool { return v.Distinct() == 5 })
 	// The cursor is saved once the reply is in (stopping before that
 	// would only resend the same ids).
@@ -138,7 +139,7 @@ func TestGAT1400FacesAndVehicles(t *testing.T) {
 		c, _ := st.Cursor("uplink:gat1400")
 		return c == last
 	})
-	r.stop()
+	r.Stop()
 
 	if p := v.Problems(); len(p) > 0 {
 		t.Fatalf("the view library saw %d violations:\n%s", len(p), strings.Join(p, "\n"))
@@ -234,9 +235,9 @@ func TestGAT1400RefusedObjectRetriedAlone(t *testing.T) {
 	v, st := viewLibrary(t)
 	var evs []*event.Event
 	for i := range 6 {
-		evs = append(evs, mkEvent(event.GateVehicle, "", map[string]any{"plate": fmt.Sprintf("浙A0000%d", i), "direction": "in"}))
+		evs = append(evs, uplinktest.Event(event.GateVehicle, "", map[string]any{"plate": fmt.Sprintf("浙A0000%d", i), "direction": "in"}))
 	}
-	evs = append(evs, mkEvent(event.FaceWatchlist, event.Critical, map[string]any{"bbox": []int{1, 2, 3, 4}, "name": "watched"}))
+	evs = append(evs, uplinktest.Event(event.FaceWatchlist, event.Critical, map[string]any{"bbox": []int{1, 2, 3, 4}, "name": "watched"}))
 	if err := st.Append(context.Background(), evs...); err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +258,7 @@ func TestGAT1400RefusedObjectRetriedAlone(t *testing.T) {
 		return "0", ""
 	})
 	reg := prometheus.NewRegistry()
-	runUplink(t, uplink.Options{Store: st, Config: gatConfig(v.URL()), Registerer: reg})
+	uplinktest.Run(t, uplink.Options{Store: st, Config: gatConfig(v.URL()), Registerer: reg})
 	testenv.Until(t, 20*time.Second, "7 objects", func() bool { return v.Distinct() == 7 })
 	if p := v.Problems(); len(p) > 0 {
 		t.Fatalf("violations:\n%s", strings.Join(p, "\n"))
@@ -294,8 +295,8 @@ func TestGAT1400RefusedObjectRetriedAlone(t *testing.T) {
 func TestGAT1400AlwaysRefusedIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	v, st := viewLibrary(t)
-	bad := mkEvent(event.GateVehicle, "", map[string]any{"plate": "BAD", "direction": "in"})
-	good := mkEvent(event.GateVehicle, "", map[string]any{"plate": "GOOD", "direction": "in"})
+	bad := uplinktest.Event(event.GateVehicle, "", map[string]any{"plate": "BAD", "direction": "in"})
+	good := uplinktest.Event(event.GateVehicle, "", map[string]any{"plate": "GOOD", "direction": "in"})
 	if err := st.Append(context.Background(), bad, good); err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +308,7 @@ func TestGAT1400AlwaysRefusedIsDeadLettered(t *testing.T) {
 		}
 		return "0", ""
 	})
-	runUplink(t, uplink.Options{Store: st, Config: gatConfig(v.URL())})
+	uplinktest.Run(t, uplink.Options{Store: st, Config: gatConfig(v.URL())})
 	testenv.Until(t, 20*time.Second, "the good vehicle and a dead letter", func() bool {
 		if v.Distinct() != 1 {
 			return false
@@ -328,10 +329,10 @@ func TestGAT1400RegistersAgain(t *testing.T) {
 	v, st := viewLibrary(t)
 	cfg := gatConfig(v.URL())
 	cfg.GAT1400.Keepalive = config.Duration(200 * time.Millisecond)
-	runUplink(t, uplink.Options{Store: st, Config: cfg})
+	uplinktest.Run(t, uplink.Options{Store: st, Config: cfg})
 	add := func(n int) {
 		for range n {
-			if err := st.Append(context.Background(), mkEvent(event.GateVehicle, "", map[string]any{"plate": "浙B1", "direction": "out"})); err != nil {
+			if err := st.Append(context.Background(), uplinktest.Event(event.GateVehicle, "", map[string]any{"plate": "浙B1", "direction": "out"})); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -366,10 +367,10 @@ func TestGAT1400ClockSkew(t *testing.T) {
 			t.Parallel()
 			v, st := viewLibrary(t)
 			v.SetClockSkew(tc.skew)
-			if err := st.Append(context.Background(), mkEvent(event.GateVehicle, "", map[string]any{"plate": "A1"})); err != nil {
+			if err := st.Append(context.Background(), uplinktest.Event(event.GateVehicle, "", map[string]any{"plate": "A1"})); err != nil {
 				t.Fatal(err)
 			}
-			runUplink(t, uplink.Options{Store: st, Config: gatConfig(v.URL())})
+			uplinktest.Run(t, uplink.Options{Store: st, Config: gatConfig(v.URL())})
 			testenv.Until(t, 10*time.Second, "the vehicle", func() bool { return v.Distinct() == 1 })
 			var clock []map[string]any
 			for _, r := range mustRead(t, st) {
@@ -402,11 +403,11 @@ func TestGAT1400OutageAllArriveOnceInOrder(t *testing.T) {
 	v, st := viewLibrary(t)
 	cfg := gatConfig(v.URL())
 	cfg.MaxBackoff = config.Duration(2 * time.Second)
-	runUplink(t, uplink.Options{Store: st, Config: cfg})
+	uplinktest.Run(t, uplink.Options{Store: st, Config: cfg})
 	n := 0
 	add := func(k int) {
 		for range k {
-			ev := mkEvent(event.FaceUnknown, "", map[string]any{"bbox": []int{n, 0, 10, 10}})
+			ev := uplinktest.Event(event.FaceUnknown, "", map[string]any{"bbox": []int{n, 0, 10, 10}})
 			n++
 			if err := st.Append(context.Background(), ev); err != nil {
 				t.Fatal(err)
@@ -456,11 +457,11 @@ func TestGAT1400GarbledReplyResends(t *testing.T) {
 	v, st := viewLibrary(t)
 	v.Garble(3)
 	for i := range 4 {
-		if err := st.Append(context.Background(), mkEvent(event.GateVehicle, "", map[string]any{"plate": fmt.Sprintf("浙D%d", i)})); err != nil {
+		if err := st.Append(context.Background(), uplinktest.Event(event.GateVehicle, "", map[string]any{"plate": fmt.Sprintf("浙D%d", i)})); err != nil {
 			t.Fatal(err)
 		}
 	}
-	runUplink(t, uplink.Options{Store: st, Config: gatConfig(v.URL())})
+	uplinktest.Run(t, uplink.Options{Store: st, Config: gatConfig(v.URL())})
 	testenv.Until(t, 20*time.Second, "4 vehicles after 3 garbled replies", func() bool { return v.Distinct() == 4 })
 	for _, o := range v.Objects() {
 		if o.Count != 1 {

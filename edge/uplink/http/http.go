@@ -1,71 +1,93 @@
-package uplink
+package http
 
 import (
 	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
-)
-
-const (
-	defaultHTTPTimeout = 30 * time.Second
-	maxRetryAfter      = time.Hour // a platform asking for more is capped
-	responseKeep       = 4 << 10   // response bytes kept for logs and dead letters
+	"github.com/smartcommunity/warden/edge/uplink"
 )
 
 // httpTarget POSTs batches as a gzipped JSON array; the cursor moves only
 // on a 2xx.
 type httpTarget struct {
-	t       *target
+	t       *uplink.Target
 	url     string
 	headers map[string]string
 	client  *http.Client
 }
 
-func newHTTPTarget(u *Uplink, c *config.UplinkHTTP) (*httpTarget, error) {
+//go:embed sample.yaml
+var sample []byte
+
+func init() {
+	uplink.Register(uplink.Kind{Name: "http", Order: 1, New: New, Options: config.UplinkHTTP{}, Sample: sample})
+}
+
+// New builds the HTTP target and its media queue when the uplink config
+// has http (media unless http.media is false).
+func New(e *uplink.Env) (uplink.Runner, error) {
+	c := e.Config.HTTP
+	if c == nil {
+		return nil, nil
+	}
+	ht, err := newHTTPTarget(e, c)
+	if err != nil {
+		return nil, err
+	}
+	if c.Media != nil && !*c.Media {
+		return ht, nil
+	}
+	mq, err := newMediaQueue(e, ht)
+	if err != nil {
+		return nil, err
+	}
+	return both{ht, mq}, nil
+}
+
+// both runs the event target and its media queue until ctx ends.
+type both struct {
+	events *httpTarget
+	media  *mediaQueue
+}
+
+func (b both) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		err := b.media.run(ctx)
+		cancel()
+		errc <- err
+	}()
+	err := b.events.Run(ctx)
+	cancel()
+	return errors.Join(err, <-errc)
+}
+
+func newHTTPTarget(e *uplink.Env, c *config.UplinkHTTP) (*httpTarget, error) {
 	if c.URL == "" {
 		return nil, errors.New("uplink http: url is empty")
 	}
-	client, err := u.httpClient(c.TLS, c.Timeout.D())
+	client, err := e.HTTPClient(c.TLS, c.Timeout.D())
 	if err != nil {
 		return nil, fmt.Errorf("uplink http: %w", err)
 	}
-	t, err := u.newTarget("http", "http")
+	t, err := e.NewTarget("http", "http")
 	if err != nil {
 		return nil, err
 	}
 	return &httpTarget{t: t, url: c.URL, headers: c.Headers, client: client}, nil
-}
-
-// httpClient is Options.HTTPClient, or a client with the target's TLS and
-// request timeout (default 30s).
-func (u *Uplink) httpClient(tc config.TLS, timeout time.Duration) (*http.Client, error) {
-	if u.o.HTTPClient != nil {
-		return u.o.HTTPClient, nil
-	}
-	cfg, err := tlsConfig(tc)
-	if err != nil {
-		return nil, err
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = cfg
-	if timeout <= 0 {
-		timeout = defaultHTTPTimeout
-	}
-	return &http.Client{Transport: tr, Timeout: timeout}, nil
 }
 
 // prepared is a batch read and encoded ahead of its POST.
@@ -78,11 +100,11 @@ type prepared struct {
 // flight the next batch is read and encoded (prefetch), and cursors are
 // saved by a saver goroutine, so neither the store read nor the fsync sits
 // between two POSTs.
-func (h *httpTarget) run(ctx context.Context) error {
+func (h *httpTarget) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ready := make(chan prepared, 1)
-	sv := newSaver(h.t)
+	sv := uplink.NewSaver(h.t)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var prefetchErr, saveErr error
@@ -95,7 +117,7 @@ func (h *httpTarget) run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		if saveErr = sv.run(ctx, stop); saveErr != nil {
+		if saveErr = sv.Run(ctx, stop); saveErr != nil {
 			cancel()
 		}
 	}()
@@ -110,11 +132,11 @@ func (h *httpTarget) run(ctx context.Context) error {
 // encoded. The sender never drops a batch (it retries, or bisects down to
 // dead letters), so reading ahead of the cursor is safe.
 func (h *httpTarget) prefetch(ctx context.Context, ready chan<- prepared) error {
-	cfg := h.t.u.o.Config
+	cfg := h.t.Config()
 	var enc encoder
-	after := h.t.cursor.Load()
+	after := h.t.Cursor()
 	for {
-		batch, err := h.t.next(ctx, after, cfg.Batch, cfg.Linger.D())
+		batch, err := h.t.Next(ctx, after, cfg.Batch, cfg.Linger.D())
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -122,8 +144,8 @@ func (h *httpTarget) prefetch(ctx context.Context, ready chan<- prepared) error 
 			if errors.Is(err, store.ErrClosed) {
 				return fmt.Errorf("uplink http: read backlog: %w", err)
 			}
-			h.t.fail(fmt.Errorf("read backlog: %w", err))
-			if sleep(ctx, cfg.MaxBackoff.D()) != nil {
+			h.t.Fail(fmt.Errorf("read backlog: %w", err))
+			if uplink.Sleep(ctx, cfg.MaxBackoff.D()) != nil {
 				return nil
 			}
 			continue
@@ -138,7 +160,7 @@ func (h *httpTarget) prefetch(ctx context.Context, ready chan<- prepared) error 
 }
 
 // send delivers prepared batches in order until ctx ends.
-func (h *httpTarget) send(ctx context.Context, ready <-chan prepared, sv *saver) error {
+func (h *httpTarget) send(ctx context.Context, ready <-chan prepared, sv *uplink.Saver) error {
 	for {
 		var p prepared
 		select {
@@ -146,7 +168,7 @@ func (h *httpTarget) send(ctx context.Context, ready <-chan prepared, sv *saver)
 			return nil
 		case p = <-ready:
 		}
-		h.t.oldest.Store(p.batch[0].Time.UnixNano())
+		h.t.SetOldest(p.batch[0].Time)
 		if err := h.deliver(ctx, p.batch, p.body, sv); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -154,39 +176,6 @@ func (h *httpTarget) send(ctx context.Context, ready <-chan prepared, sv *saver)
 			return err
 		}
 	}
-}
-
-// result of one POST.
-type result struct {
-	status     int
-	body       []byte
-	retryAfter time.Duration
-	header     http.Header
-	err        error
-}
-
-// rejects says the platform refused the content: narrow it down. Auth,
-// routing and method errors are about the request, not the events, and
-// are retried like outages (dead-lettering a backlog because a token
-// expired would be a disaster).
-func (r result) rejects() bool {
-	if r.err != nil || r.status < 400 || r.status >= 500 {
-		return false
-	}
-	switch r.status {
-	case http.StatusRequestTimeout, http.StatusTooManyRequests,
-		http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound,
-		http.StatusMethodNotAllowed, http.StatusProxyAuthRequired:
-		return false
-	}
-	return true
-}
-
-func (r result) String() string {
-	if r.err != nil {
-		return r.err.Error()
-	}
-	return fmt.Sprintf("HTTP %d: %s", r.status, truncate(r.body, 200))
 }
 
 // deliver sends batch until the platform takes it. A rejected batch is
@@ -197,41 +186,41 @@ func (r result) String() string {
 // body is batch encoded, or nil to encode here. A 2xx moves the cursor in
 // memory and the saver persists it; a dead letter's cursor move is saved
 // at once, so a restart does not dead-letter the event again.
-func (h *httpTarget) deliver(ctx context.Context, batch []store.Raw, body []byte, sv *saver) error {
+func (h *httpTarget) deliver(ctx context.Context, batch []store.Raw, body []byte, sv *uplink.Saver) error {
 	if body == nil {
 		body = EncodeBatch(batch)
 	}
-	bo := h.t.newBackoff()
+	bo := h.t.NewBackoff()
 	held := false
 	for {
 		r := h.post(ctx, batch, body)
 		switch {
-		case r.err == nil && r.status >= 200 && r.status < 300:
+		case r.Err == nil && r.Status >= 200 && r.Status < 300:
 			if held {
-				h.t.log.Info("platform took the critical event it had rejected", "seq", batch[0].Seq, "type", batch[0].Type)
+				h.t.Log().Info("platform took the critical event it had rejected", "seq", batch[0].Seq, "type", batch[0].Type)
 			}
-			h.t.advance(batch[len(batch)-1].Seq, len(batch))
-			return sv.ack(ctx)
-		case r.rejects() && len(batch) == 1 && batch[0].Severity == event.Critical:
+			h.t.Advance(batch[len(batch)-1].Seq, len(batch))
+			return sv.Ack(ctx)
+		case r.Rejects() && len(batch) == 1 && batch[0].Severity == event.Critical:
 			// A gas leak is never dropped because a platform refuses it:
 			// it stays first in line, retried with backoff, and guards
 			// get an alarm once.
 			if !held {
 				held = true
-				h.t.rejectedCritical(ctx, batch[0], r.status, r.body)
+				h.t.RejectedCritical(ctx, batch[0], r.Status, r.Body)
 			}
-		case r.rejects() && len(batch) == 1:
-			if err := h.t.deadLetter(ctx, batch[0], r.status, r.body); err != nil {
+		case r.Rejects() && len(batch) == 1:
+			if err := h.t.DeadLetter(ctx, batch[0], r.Status, r.Body); err != nil {
 				return err
 			}
-			h.t.advance(batch[0].Seq, 0)
-			if err := h.t.persist(ctx); err != nil {
+			h.t.Advance(batch[0].Seq, 0)
+			if err := h.t.Persist(ctx); err != nil {
 				return err
 			}
-			return sv.ack(ctx)
-		case r.rejects():
+			return sv.Ack(ctx)
+		case r.Rejects():
 			mid := len(batch) / 2
-			h.t.log.Info("platform rejected a batch; bisecting", "first_seq", batch[0].Seq, "last_seq", batch[len(batch)-1].Seq, "status", r.status)
+			h.t.Log().Info("platform rejected a batch; bisecting", "first_seq", batch[0].Seq, "last_seq", batch[len(batch)-1].Seq, "status", r.Status)
 			if err := h.deliver(ctx, batch[:mid], nil, sv); err != nil {
 				return err
 			}
@@ -240,12 +229,12 @@ func (h *httpTarget) deliver(ctx context.Context, batch []store.Raw, body []byte
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		h.t.fail(fmt.Errorf("post seq %d..%d: %s", batch[0].Seq, batch[len(batch)-1].Seq, r))
+		h.t.Fail(fmt.Errorf("post seq %d..%d: %s", batch[0].Seq, batch[len(batch)-1].Seq, r))
 		d := bo.NextBackOff()
-		if r.retryAfter > 0 {
-			d = r.retryAfter
+		if r.RetryAfter > 0 {
+			d = r.RetryAfter
 		}
-		if err := sleep(ctx, d); err != nil {
+		if err := uplink.Sleep(ctx, d); err != nil {
 			return err
 		}
 	}
@@ -309,61 +298,18 @@ func (e *encoder) encode(batch []store.Raw) []byte {
 	return buf.Bytes()
 }
 
-func (h *httpTarget) post(ctx context.Context, batch []store.Raw, body []byte) result {
+func (h *httpTarget) post(ctx context.Context, batch []store.Raw, body []byte) uplink.Result {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
 	if err != nil {
-		return result{err: err}
+		return uplink.Result{Err: err}
 	}
 	for k, v := range h.headers {
 		req.Header.Set(k, v)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Content-Encoding", "gzip")
-	req.Header.Set("Idempotency-Key", IdempotencyKey(h.t.name, batch[0], batch[len(batch)-1]))
-	req.Header.Set("X-Warden-Gateway", h.t.u.o.Gateway)
+	req.Header.Set("Idempotency-Key", IdempotencyKey(h.t.Name(), batch[0], batch[len(batch)-1]))
+	req.Header.Set("X-Warden-Gateway", h.t.Env().Gateway)
 	req.Header.Set("User-Agent", "warden-uplink")
-	return do(h.client, req)
-}
-
-func do(c *http.Client, req *http.Request) result { return doKeep(c, req, responseKeep) }
-
-// doKeep is do keeping up to keep bytes of the response.
-func doKeep(c *http.Client, req *http.Request, keep int64) result {
-	resp, err := c.Do(req)
-	if err != nil {
-		return result{err: err}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, keep))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // reuse the connection
-	r := result{status: resp.StatusCode, body: b, header: resp.Header}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 && err != nil {
-		// The platform answered 2xx, so the batch is in; a cut body is fine.
-		err = nil
-	}
-	if err != nil {
-		r.err = fmt.Errorf("HTTP %d, reading response: %w", resp.StatusCode, err)
-	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		r.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	}
-	return r
-}
-
-// parseRetryAfter reads delay-seconds or an HTTP-date; 0 when absent or bad.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return 0
-		}
-		d = time.Duration(min(n, int64(maxRetryAfter/time.Second))) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), maxRetryAfter)
+	return uplink.Do(h.client, req, uplink.ResponseKeep)
 }

@@ -1,4 +1,4 @@
-package uplink_test
+package mqtt_test
 
 import (
 	"encoding/json"
@@ -13,11 +13,11 @@ import (
 	"github.com/smartcommunity/warden/edge/bus"
 	"github.com/smartcommunity/warden/edge/bus/bustest"
 	"github.com/smartcommunity/warden/edge/config"
-	"github.com/smartcommunity/warden/edge/uplink"
-
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/testenv"
+	"github.com/smartcommunity/warden/edge/uplink"
+	"github.com/smartcommunity/warden/edge/uplink/uplinktest"
 )
 
 // subscriber is the platform side: a durable QoS 1 session that records
@@ -37,7 +37,7 @@ func subscribe(t *testing.T, url, topic string) *subscriber {
 		SetMaxReconnectInterval(200 * time.Millisecond).SetOrderMatters(true)
 	o.SetOnConnectHandler(func(c paho.Client) {
 		c.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) {
-			var e wireEvent
+			var e uplinktest.WireEvent
 			if err := json.Unmarshal(m.Payload(), &e); err != nil {
 				t.Errorf("bad payload on %s: %v", m.Topic(), err)
 				return
@@ -112,27 +112,27 @@ func TestMQTTBrokerStopMidStream(t *testing.T) {
 			sub := subscribe(t, url, "warden/gw-test/uplink/#")
 			st := storetest.Open(t, store.Options{})
 			const first, second = 3000, 2000
-			fill(t, st, first, nil)
+			uplinktest.Fill(t, st, first, nil)
 			cfg := config.Uplink{
 				MQTT:       &config.UplinkMQTT{Broker: url, ClientID: "gw-test-uplink"},
 				Batch:      100,
 				MinBackoff: config.Duration(50 * time.Millisecond),
 				MaxBackoff: config.Duration(300 * time.Millisecond),
 			}
-			r := runUplink(t, uplink.Options{Config: cfg, Store: st})
-			testenv.Until(t, time.Minute, "some deliveries", func() bool { return r.u.Protect() > 500 })
+			r := uplinktest.Run(t, uplink.Options{Config: cfg, Store: st})
+			testenv.Until(t, time.Minute, "some deliveries", func() bool { return r.U.Protect() > 500 })
 			stopBroker()
-			fill(t, st, second, nil)
+			uplinktest.Fill(t, st, second, nil)
 			time.Sleep(300 * time.Millisecond)
-			c1 := r.u.Protect()
+			c1 := r.U.Protect()
 			time.Sleep(time.Second)
-			if c2 := r.u.Protect(); c2 != c1 || c2 > first+second {
+			if c2 := r.U.Protect(); c2 != c1 || c2 > first+second {
 				t.Fatalf("cursor moved without a broker: %d -> %d", c1, c2)
 			}
 			// The client notices the lost connection in its own time (at
 			// worst the keep-alive, 30 s); what must hold is that the cursor
 			// stays put while the broker is away.
-			if s := r.u.Status()[0]; !s.Retrying {
+			if s := r.U.Status()[0]; !s.Retrying {
 				t.Logf("status 1.3 s after the broker stopped (not yet noticed): %+v", s)
 			}
 			t.Logf("broker stopped with cursor at %d of %d", c1-1, first+second)
@@ -141,9 +141,9 @@ func TestMQTTBrokerStopMidStream(t *testing.T) {
 				n, _, _ := sub.distinct()
 				return n == first+second
 			}, func() string { return sub.missing(first + second) })
-			testenv.Until(t, time.Minute, "cursor at the end", func() bool { return r.u.Protect() == first+second+1 })
+			testenv.Until(t, time.Minute, "cursor at the end", func() bool { return r.U.Protect() == first+second+1 })
 			_, order, dups := sub.distinct()
-			assertInOrder(t, order)
+			uplinktest.AssertInOrder(t, order)
 			t.Logf("%s: %d events, %d duplicates (resent after the broker stop)", name, first+second, dups)
 		})
 	}

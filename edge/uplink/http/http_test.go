@@ -1,4 +1,4 @@
-package uplink_test
+package http_test
 
 import (
 	"context"
@@ -10,15 +10,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smartcommunity/warden/edge/testenv"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/store/storetest"
+	"github.com/smartcommunity/warden/edge/testenv"
 	"github.com/smartcommunity/warden/edge/uplink"
+	uplinkhttp "github.com/smartcommunity/warden/edge/uplink/http"
+	"github.com/smartcommunity/warden/edge/uplink/uplinktest"
 )
 
 // Outage: the platform is down for 60 s while 10,000 events flow in; when
@@ -30,35 +31,35 @@ func TestOutageAllArriveInOrder(t *testing.T) {
 		down = 10 * time.Second
 	}
 	const n = 10000
-	p := newPlatform(t)
+	p := uplinktest.NewPlatform(t)
 	st := storetest.Open(t, store.Options{})
 	reg := prometheus.NewRegistry()
-	cfg := fastConfig(p.url())
+	cfg := uplinktest.FastConfig(p.URL())
 	cfg.MaxBackoff = config.Duration(time.Second)
-	p.stop()
-	r := runUplink(t, uplink.Options{Config: cfg, Store: st, Registerer: reg})
+	p.Stop()
+	r := uplinktest.Run(t, uplink.Options{Config: cfg, Store: st, Registerer: reg})
 
 	start := time.Now()
 	per := n / 50
 	for i := 0; i < 50; i++ { // spread the events over the downtime
-		fill(t, st, per, nil)
+		uplinktest.Fill(t, st, per, nil)
 		time.Sleep(down / 50)
 	}
-	if got := r.u.Protect(); got != 1 {
+	if got := r.U.Protect(); got != 1 {
 		t.Fatalf("Protect() = %d while the platform is down, want 1", got)
 	}
-	if s := r.u.Status()[0]; s.BacklogEvents != n || !s.Retrying || s.LastError == "" {
+	if s := r.U.Status()[0]; s.BacklogEvents != n || !s.Retrying || s.LastError == "" {
 		t.Errorf("status while down = %+v, want backlog %d, retrying, an error", s, n)
 	}
 	time.Sleep(time.Until(start.Add(down)))
-	p.start()
-	testenv.Until(t, time.Minute, "all events after the outage", func() bool { return p.distinct() == n })
-	seqs, dups := p.received()
-	assertInOrder(t, seqs)
+	p.Start()
+	testenv.Until(t, time.Minute, "all events after the outage", func() bool { return p.Distinct() == n })
+	seqs, dups := p.Received()
+	uplinktest.AssertInOrder(t, seqs)
 	if dups != 0 || len(seqs) != n {
 		t.Fatalf("got %d deliveries with %d duplicates, want %d and 0", len(seqs), dups, n)
 	}
-	testenv.Until(t, time.Minute, "cursor at the end", func() bool { return r.u.Protect() == n+1 })
+	testenv.Until(t, time.Minute, "cursor at the end", func() bool { return r.U.Protect() == n+1 })
 	if v := testenv.MetricValue(t, reg, "warden_uplink_delivered_total", httpTarget); v != n {
 		t.Errorf("delivered_total = %v, want %d", v, n)
 	}
@@ -74,21 +75,21 @@ var httpTarget = map[string]string{"target": "http"}
 func TestFaults(t *testing.T) {
 	type fault struct {
 		name string
-		hook func(w http.ResponseWriter, r *http.Request, batch []wireEvent, n int) bool
+		hook func(w http.ResponseWriter, r *http.Request, batch []uplinktest.WireEvent, n int) bool
 	}
 	faults := []fault{
-		{"slow", func(http.ResponseWriter, *http.Request, []wireEvent, int) bool {
+		{"slow", func(http.ResponseWriter, *http.Request, []uplinktest.WireEvent, int) bool {
 			time.Sleep(150 * time.Millisecond)
 			return false
 		}},
-		{"500", func(w http.ResponseWriter, _ *http.Request, _ []wireEvent, n int) bool {
+		{"500", func(w http.ResponseWriter, _ *http.Request, _ []uplinktest.WireEvent, n int) bool {
 			if n%3 != 0 {
 				http.Error(w, "boom", http.StatusInternalServerError)
 				return true
 			}
 			return false
 		}},
-		{"408 and 503 without Retry-After", func(w http.ResponseWriter, _ *http.Request, _ []wireEvent, n int) bool {
+		{"408 and 503 without Retry-After", func(w http.ResponseWriter, _ *http.Request, _ []uplinktest.WireEvent, n int) bool {
 			switch n % 4 {
 			case 1:
 				w.WriteHeader(http.StatusRequestTimeout)
@@ -99,7 +100,7 @@ func TestFaults(t *testing.T) {
 			}
 			return false
 		}},
-		{"answer cut after the platform stored the batch", func(w http.ResponseWriter, r *http.Request, batch []wireEvent, n int) bool {
+		{"answer cut after the platform stored the batch", func(w http.ResponseWriter, r *http.Request, batch []uplinktest.WireEvent, n int) bool {
 			if n%2 == 0 {
 				return false
 			}
@@ -107,14 +108,14 @@ func TestFaults(t *testing.T) {
 			if err != nil {
 				return false
 			}
-			p := r.Context().Value(platformKey{}).(*platform)
-			p.accept(r, batch) // a 200 was on its way: the platform has it
+			p := r.Context().Value(uplinktest.PlatformKey{}).(*uplinktest.Platform)
+			p.Accept(r, batch) // a 200 was on its way: the platform has it
 			_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
 			_ = buf.Flush()
 			_ = conn.Close()
 			return true
 		}},
-		{"connection reset before answer", func(w http.ResponseWriter, _ *http.Request, _ []wireEvent, n int) bool {
+		{"connection reset before answer", func(w http.ResponseWriter, _ *http.Request, _ []uplinktest.WireEvent, n int) bool {
 			if n%2 == 0 {
 				return false
 			}
@@ -128,8 +129,8 @@ func TestFaults(t *testing.T) {
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
 			const n = 1500
-			p := newPlatform(t)
-			p.setHook(f.hook)
+			p := uplinktest.NewPlatform(t)
+			p.SetHook(f.hook)
 			deliverAll(t, p, n)
 		})
 	}
@@ -137,14 +138,14 @@ func TestFaults(t *testing.T) {
 
 // deliverAll stores n events and waits until the platform has each once,
 // in order.
-func deliverAll(t *testing.T, p *platform, n int) {
+func deliverAll(t *testing.T, p *uplinktest.Platform, n int) {
 	t.Helper()
 	st := storetest.Open(t, store.Options{})
-	fill(t, st, n, nil)
-	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
-	testenv.Until(t, time.Minute, "all events", func() bool { return r.u.Protect() == uint64(n)+1 })
-	seqs, dups := p.received()
-	assertInOrder(t, seqs)
+	uplinktest.Fill(t, st, n, nil)
+	r := uplinktest.Run(t, uplink.Options{Config: uplinktest.FastConfig(p.URL()), Store: st})
+	testenv.Until(t, time.Minute, "all events", func() bool { return r.U.Protect() == uint64(n)+1 })
+	seqs, dups := p.Received()
+	uplinktest.AssertInOrder(t, seqs)
 	if len(seqs) != n || dups != 0 {
 		t.Fatalf("%d deliveries, %d duplicates; want %d, 0", len(seqs), dups, n)
 	}
@@ -153,9 +154,9 @@ func deliverAll(t *testing.T, p *platform, n int) {
 // The connection drops while the gateway is still sending the body.
 func TestDroppedMidRequestBody(t *testing.T) {
 	const n = 1500
-	p := newPlatform(t)
-	p.mu.Lock()
-	p.pre = func(w http.ResponseWriter, r *http.Request, n int) bool {
+	p := uplinktest.NewPlatform(t)
+	p.Mu.Lock()
+	p.Pre = func(w http.ResponseWriter, r *http.Request, n int) bool {
 		if n%2 == 0 {
 			return false
 		}
@@ -168,16 +169,16 @@ func TestDroppedMidRequestBody(t *testing.T) {
 		}
 		return true
 	}
-	p.mu.Unlock()
+	p.Mu.Unlock()
 	deliverAll(t, p, n)
 }
 
 func TestRetryAfterHonoured(t *testing.T) {
 	for _, form := range []string{"seconds", "http-date"} {
 		t.Run(form, func(t *testing.T) {
-			p := newPlatform(t)
+			p := uplinktest.NewPlatform(t)
 			var refusedAt atomic.Int64
-			p.setHook(func(w http.ResponseWriter, _ *http.Request, _ []wireEvent, n int) bool {
+			p.SetHook(func(w http.ResponseWriter, _ *http.Request, _ []uplinktest.WireEvent, n int) bool {
 				if n != 1 {
 					return false
 				}
@@ -192,13 +193,13 @@ func TestRetryAfterHonoured(t *testing.T) {
 				return true
 			})
 			st := storetest.Open(t, store.Options{})
-			fill(t, st, 10, nil)
-			r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
-			testenv.Until(t, time.Minute, "delivery after Retry-After", func() bool { return r.u.Protect() == 11 })
-			p.mu.Lock()
-			gap := p.times[1].Sub(time.Unix(0, refusedAt.Load()))
-			reqs := p.requests
-			p.mu.Unlock()
+			uplinktest.Fill(t, st, 10, nil)
+			r := uplinktest.Run(t, uplink.Options{Config: uplinktest.FastConfig(p.URL()), Store: st})
+			testenv.Until(t, time.Minute, "delivery after Retry-After", func() bool { return r.U.Protect() == 11 })
+			p.Mu.Lock()
+			gap := p.Times[1].Sub(time.Unix(0, refusedAt.Load()))
+			reqs := p.Requests
+			p.Mu.Unlock()
 			// Backoff alone would retry after ~20 ms; the platform asked for 2 s
 			// (or an HTTP-date about 2-3 s ahead, with 1 s resolution).
 			if gap < 1500*time.Millisecond || reqs != 2 {
@@ -231,18 +232,18 @@ func TestParseRetryAfter(t *testing.T) {
 func TestPoisonIsolatedByBisection(t *testing.T) {
 	const n = 1000
 	poison := map[int]bool{7: true, 333: true, 334: true, 999: true}
-	p := newPlatform(t)
+	p := uplinktest.NewPlatform(t)
 	st := storetest.Open(t, store.Options{})
 	reg := prometheus.NewRegistry()
-	fill(t, st, n, func(i int) *event.Event {
-		return mkEvent(event.GateVehicle, event.Info, map[string]any{"i": i, "poison": poison[i]})
+	uplinktest.Fill(t, st, n, func(i int) *event.Event {
+		return uplinktest.Event(event.GateVehicle, event.Info, map[string]any{"i": i, "poison": poison[i]})
 	})
-	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st, Registerer: reg})
+	r := uplinktest.Run(t, uplink.Options{Config: uplinktest.FastConfig(p.URL()), Store: st, Registerer: reg})
 	// The dead letters add system.deadletter events after n, delivered too.
 	want := uint64(n + len(poison))
-	testenv.Until(t, time.Minute, "all events and dead-letter events", func() bool { return r.u.Protect() == want+1 })
-	seqs, dups := p.received()
-	assertInOrder(t, seqs)
+	testenv.Until(t, time.Minute, "all events and dead-letter events", func() bool { return r.U.Protect() == want+1 })
+	seqs, dups := p.Received()
+	uplinktest.AssertInOrder(t, seqs)
 	if dups != 0 || len(seqs) != int(want)-len(poison) {
 		t.Fatalf("%d delivered (%d dups), want %d", len(seqs), dups, int(want)-len(poison))
 	}
@@ -268,9 +269,9 @@ func TestPoisonIsolatedByBisection(t *testing.T) {
 			t.Errorf("dead letter = %+v / %s", d, d.Payload)
 		}
 	}
-	p.mu.Lock()
-	dlEvents := p.types[event.SystemDeadLtr]
-	p.mu.Unlock()
+	p.Mu.Lock()
+	dlEvents := p.Types[event.SystemDeadLtr]
+	p.Mu.Unlock()
 	if dlEvents != len(poison) {
 		t.Errorf("platform got %d system.deadletter events, want %d", dlEvents, len(poison))
 	}
@@ -288,48 +289,35 @@ func TestPoisonIsolatedByBisection(t *testing.T) {
 }
 
 // refusing makes the platform answer every batch with status until the
-// returned switch is turned off.
-func (p *platform) refusing(status int, body string) *atomic.Bool {
-	var on atomic.Bool
-	on.Store(true)
-	p.setHook(func(w http.ResponseWriter, _ *http.Request, _ []wireEvent, _ int) bool {
-		if on.Load() {
-			http.Error(w, body, status)
-			return true
-		}
-		return false
-	})
-	return &on
-}
 
 // A platform that answers 400 to everything dead-letters info events, but
 // never a critical one: the gas leak stays first in line, retried, and one
 // system.fault alarm says so. Once the platform takes it, everything after
 // it follows in order.
 func TestRejectedCriticalEventIsKeptAndRetried(t *testing.T) {
-	p := newPlatform(t)
-	refuse := p.refusing(http.StatusBadRequest, "schema says no")
+	p := uplinktest.NewPlatform(t)
+	refuse := p.Refusing(http.StatusBadRequest, "schema says no")
 	st := storetest.Open(t, store.Options{})
 	reg := prometheus.NewRegistry()
-	fill(t, st, 5, func(i int) *event.Event {
+	uplinktest.Fill(t, st, 5, func(i int) *event.Event {
 		if i == 2 {
-			return mkEvent(event.GasLeak, event.Critical, map[string]any{"i": i})
+			return uplinktest.Event(event.GasLeak, event.Critical, map[string]any{"i": i})
 		}
-		return mkEvent(event.GateVehicle, event.Info, map[string]any{"i": i})
+		return uplinktest.Event(event.GateVehicle, event.Info, map[string]any{"i": i})
 	})
-	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st, Registerer: reg})
+	r := uplinktest.Run(t, uplink.Options{Config: uplinktest.FastConfig(p.URL()), Store: st, Registerer: reg})
 	testenv.Until(t, time.Minute, "the leak rejected a few times", func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.requests > 12
+		p.Mu.Lock()
+		defer p.Mu.Unlock()
+		return p.Requests > 12
 	})
 	// Events 1 and 2 (seq) went to dead letters; the leak (seq 3) did not
 	// and holds the line.
 	if got := st.Stats().DeadLetters; got != 2 {
 		t.Fatalf("%d dead letters, want the 2 info events before the leak", got)
 	}
-	if r.u.Protect() != 3 {
-		t.Fatalf("cursor protects from seq %d, want 3 (the leak)", r.u.Protect())
+	if r.U.Protect() != 3 {
+		t.Fatalf("cursor protects from seq %d, want 3 (the leak)", r.U.Protect())
 	}
 	if v := testenv.MetricValue(t, reg, "warden_uplink_rejected_critical_total", httpTarget); v != 1 {
 		t.Errorf("rejected_critical_total = %v, want 1 (counted once, however often retried)", v)
@@ -344,9 +332,9 @@ func TestRejectedCriticalEventIsKeptAndRetried(t *testing.T) {
 	}
 	refuse.Store(false)
 	last := st.LastSeq()
-	testenv.Until(t, time.Minute, "the leak and everything after it delivered", func() bool { return r.u.Protect() == last+1 })
-	seqs, _ := p.received()
-	assertInOrder(t, seqs)
+	testenv.Until(t, time.Minute, "the leak and everything after it delivered", func() bool { return r.U.Protect() == last+1 })
+	seqs, _ := p.Received()
+	uplinktest.AssertInOrder(t, seqs)
 	if len(seqs) == 0 || seqs[0] != 3 {
 		t.Fatalf("delivered %v, want the leak (seq 3) first", seqs)
 	}
@@ -355,32 +343,32 @@ func TestRejectedCriticalEventIsKeptAndRetried(t *testing.T) {
 // 401/403/404 are about the request, not the events: retried, never
 // dead-lettered.
 func TestAuthErrorsAreRetriedNotDeadLettered(t *testing.T) {
-	p := newPlatform(t)
-	fail := p.refusing(http.StatusUnauthorized, "bad token")
+	p := uplinktest.NewPlatform(t)
+	fail := p.Refusing(http.StatusUnauthorized, "bad token")
 	st := storetest.Open(t, store.Options{})
-	fill(t, st, 300, nil)
-	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
-	testenv.Until(t, time.Minute, "a few retries", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return p.requests > 5 })
-	if st.Stats().DeadLetters != 0 || r.u.Protect() != 1 {
-		t.Fatalf("401 dead-lettered or advanced: dead %d, protect %d", st.Stats().DeadLetters, r.u.Protect())
+	uplinktest.Fill(t, st, 300, nil)
+	r := uplinktest.Run(t, uplink.Options{Config: uplinktest.FastConfig(p.URL()), Store: st})
+	testenv.Until(t, time.Minute, "a few retries", func() bool { p.Mu.Lock(); defer p.Mu.Unlock(); return p.Requests > 5 })
+	if st.Stats().DeadLetters != 0 || r.U.Protect() != 1 {
+		t.Fatalf("401 dead-lettered or advanced: dead %d, protect %d", st.Stats().DeadLetters, r.U.Protect())
 	}
 	fail.Store(false)
-	testenv.Until(t, time.Minute, "delivery once the token is fixed", func() bool { return r.u.Protect() == 301 })
+	testenv.Until(t, time.Minute, "delivery once the token is fixed", func() bool { return r.U.Protect() == 301 })
 }
 
 // Cursors are durable: a restarted uplink resumes where it stopped, with no
 // resend of what was acknowledged.
 func TestCursorSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
-	p := newPlatform(t)
+	p := uplinktest.NewPlatform(t)
 	st, err := store.Open(store.Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fill(t, st, 500, nil)
-	r := runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
-	testenv.Until(t, time.Minute, "first 500", func() bool { return r.u.Protect() == 501 })
-	r.stop()
+	uplinktest.Fill(t, st, 500, nil)
+	r := uplinktest.Run(t, uplink.Options{Config: uplinktest.FastConfig(p.URL()), Store: st})
+	testenv.Until(t, time.Minute, "first 500", func() bool { return r.U.Protect() == 501 })
+	r.Stop()
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -389,45 +377,45 @@ func TestCursorSurvivesRestart(t *testing.T) {
 	if c, _ := st.Cursor("uplink:http"); c != 500 {
 		t.Fatalf("cursor after reopen = %d, want 500", c)
 	}
-	u, err := uplink.New(uplink.Options{Gateway: "gw-test", Config: fastConfig(p.url()), Store: st})
+	u, err := uplink.New(uplink.Options{Gateway: "gw-test", Config: uplinktest.FastConfig(p.URL()), Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if u.Protect() != 501 {
 		t.Fatalf("Protect() before Run = %d, want 501", u.Protect())
 	}
-	fill(t, st, 500, nil)
-	r = runUplink(t, uplink.Options{Config: fastConfig(p.url()), Store: st})
-	testenv.Until(t, time.Minute, "next 500", func() bool { return r.u.Protect() == 1001 })
-	seqs, dups := p.received()
-	assertInOrder(t, seqs)
+	uplinktest.Fill(t, st, 500, nil)
+	r = uplinktest.Run(t, uplink.Options{Config: uplinktest.FastConfig(p.URL()), Store: st})
+	testenv.Until(t, time.Minute, "next 500", func() bool { return r.U.Protect() == 1001 })
+	seqs, dups := p.Received()
+	uplinktest.AssertInOrder(t, seqs)
 	if len(seqs) != 1000 || dups != 0 {
 		t.Fatalf("%d deliveries, %d dups across a restart", len(seqs), dups)
 	}
-	p.mu.Lock()
+	p.Mu.Lock()
 	keys := map[string]bool{}
-	for _, k := range p.keys {
+	for _, k := range p.Keys {
 		if keys[k] {
 			t.Errorf("idempotency key %s reused for a different batch", k)
 		}
 		keys[k] = true
 	}
-	p.mu.Unlock()
+	p.Mu.Unlock()
 }
 
 func TestIdempotencyKeyDeterministic(t *testing.T) {
 	a := store.Raw{Seq: 1, JSON: []byte(`{"id":"01JD0Z3K9Q4N2T8V5W6X7Y8Z9A","seq":1}`)}
 	b := store.Raw{Seq: 200, JSON: []byte(`{"id":"01JD0Z3K9Q4N2T8V5W6X7Y8Z9B","seq":200}`)}
-	k := uplink.IdempotencyKey("http", a, b)
-	if k != uplink.IdempotencyKey("http", a, b) || len(k) != 32 {
+	k := uplinkhttp.IdempotencyKey("http", a, b)
+	if k != uplinkhttp.IdempotencyKey("http", a, b) || len(k) != 32 {
 		t.Fatalf("key %q not deterministic", k)
 	}
-	if k == uplink.IdempotencyKey("mqtt", a, b) || k == uplink.IdempotencyKey("http", a, a) {
+	if k == uplinkhttp.IdempotencyKey("mqtt", a, b) || k == uplinkhttp.IdempotencyKey("http", a, a) {
 		t.Fatal("key ignores target or range")
 	}
 	c := a
 	c.JSON = []byte(`{"id":"01JD0Z3K9Q4N2T8V5W6X7Y8ZZZ","seq":1}`)
-	if k == uplink.IdempotencyKey("http", c, b) {
+	if k == uplinkhttp.IdempotencyKey("http", c, b) {
 		t.Fatal("key ignores the event ids (a wiped store restarting seq would collide)")
 	}
 }

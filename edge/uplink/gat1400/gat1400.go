@@ -1,8 +1,9 @@
-package uplink
+package gat1400
 
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/uplink"
 	"github.com/smartcommunity/warden/edge/uplink/viid"
 )
 
@@ -45,13 +47,14 @@ var errUnauthorized = errors.New("platform answered 401: registration lost")
 // own cursor: registration with HTTP digest, keepalive, one POST per list
 // of objects, and a per-object retry of what the platform refuses.
 type gatTarget struct {
-	t         *target
+	t         *uplink.Target
 	cfg       *config.GAT1400
 	base      string
 	client    *http.Client
 	loc       *time.Location
 	keepalive time.Duration
 	sealed    func(url string) ([]byte, error)
+	m         metrics
 
 	mu       sync.Mutex
 	chal     *digest.Challenge // nil: the platform asked for no auth
@@ -59,7 +62,22 @@ type gatTarget struct {
 	clockBad bool
 }
 
-func newGATTarget(u *Uplink, c *config.GAT1400) (*gatTarget, error) {
+//go:embed sample.yaml
+var sample []byte
+
+func init() {
+	uplink.Register(uplink.Kind{Name: "gat1400", Order: 3, New: New, Options: config.GAT1400{}, Sample: sample})
+}
+
+// New builds the GA/T 1400 target when the uplink config has gat1400.
+func New(e *uplink.Env) (uplink.Runner, error) {
+	if e.Config.GAT1400 == nil {
+		return nil, nil
+	}
+	return newGATTarget(e, e.Config.GAT1400)
+}
+
+func newGATTarget(e *uplink.Env, c *config.GAT1400) (*gatTarget, error) {
 	if !viid.ValidDeviceID(c.DeviceID) {
 		return nil, fmt.Errorf("uplink gat1400: device_id %q is not 20 digits", c.DeviceID)
 	}
@@ -67,11 +85,11 @@ func newGATTarget(u *Uplink, c *config.GAT1400) (*gatTarget, error) {
 	if err != nil || base.Host == "" {
 		return nil, fmt.Errorf("uplink gat1400: url %q is not an http(s) URL", c.URL)
 	}
-	client, err := u.httpClient(c.TLS, c.Timeout.D())
+	client, err := e.HTTPClient(c.TLS, c.Timeout.D())
 	if err != nil {
 		return nil, fmt.Errorf("uplink gat1400: %w", err)
 	}
-	t, err := u.newTarget("gat1400", "gat1400")
+	t, err := e.NewTarget("gat1400", "gat1400")
 	if err != nil {
 		return nil, err
 	}
@@ -79,17 +97,17 @@ func newGATTarget(u *Uplink, c *config.GAT1400) (*gatTarget, error) {
 	if ka <= 0 {
 		ka = defaultKeepalive
 	}
-	loc := u.o.Location
+	loc := e.Location
 	if loc == nil {
 		loc = time.Local
 	}
-	return &gatTarget{t: t, cfg: c, base: strings.TrimRight(c.URL, "/"), client: client, loc: loc,
-		keepalive: ka, sealed: u.o.Sealed}, nil
+	return &gatTarget{t: t, m: newMetrics(e.Metrics), cfg: c, base: strings.TrimRight(c.URL, "/"), client: client, loc: loc,
+		keepalive: ka, sealed: e.Sealed}, nil
 }
 
 // run registers, sends, and registers again after any trouble, until ctx
 // ends; then it unregisters.
-func (g *gatTarget) run(ctx context.Context) error { return g.t.sessions(ctx, g.session) }
+func (g *gatTarget) Run(ctx context.Context) error { return g.t.Sessions(ctx, g.session) }
 
 // session registers and delivers until something fails or ctx ends.
 func (g *gatTarget) session(ctx context.Context) (progressed bool, err error) {
@@ -97,16 +115,16 @@ func (g *gatTarget) session(ctx context.Context) (progressed bool, err error) {
 		return false, err
 	}
 	defer func() {
-		if perr := g.t.persist(context.WithoutCancel(ctx)); perr != nil && err == nil {
+		if perr := g.t.Persist(context.WithoutCancel(ctx)); perr != nil && err == nil {
 			err = perr
 		}
 		if ctx.Err() != nil {
 			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			defer cancel()
 			if _, uerr := g.call(uctx, viid.PathUnRegister, viid.UnRegister(g.cfg.DeviceID)); uerr != nil {
-				g.t.log.Warn("GA/T 1400 unregister failed", "err", uerr)
+				g.t.Log().Warn("GA/T 1400 unregister failed", "err", uerr)
 			} else {
-				g.t.log.Info("GA/T 1400 unregistered")
+				g.t.Log().Info("GA/T 1400 unregistered")
 			}
 		}
 	}()
@@ -155,7 +173,7 @@ func (g *gatTarget) session(ctx context.Context) (progressed bool, err error) {
 		progressed = true
 		// Saved at once: pictures make a batch slow to send again, and an
 		// fsync is nothing beside a POST of megabytes.
-		if err := g.t.ack(sctx, b.last, 0, true); err != nil {
+		if err := g.t.Ack(sctx, b.last, 0, true); err != nil {
 			return progressed, why(err)
 		}
 	}
@@ -176,10 +194,10 @@ type gatList struct {
 
 // prefetch reads batches after the cursor and hands them over prepared.
 func (g *gatTarget) prefetch(ctx context.Context, ready chan<- gatBatch) error {
-	cfg := g.t.u.o.Config
-	after := g.t.cursor.Load()
+	cfg := g.t.Config()
+	after := g.t.Cursor()
 	for {
-		batch, err := g.t.next(ctx, after, cfg.Batch, cfg.Linger.D())
+		batch, err := g.t.Next(ctx, after, cfg.Batch, cfg.Linger.D())
 		if err != nil {
 			return err
 		}
@@ -226,11 +244,11 @@ func (g *gatTarget) register(ctx context.Context) error {
 		st, err = g.call(ctx, viid.PathRegister, viid.Register(g.cfg.DeviceID))
 	}
 	if err != nil {
-		g.t.u.m.viidRegs.WithLabelValues("failed").Inc()
+		g.m.viidRegs.WithLabelValues("failed").Inc()
 		return fmt.Errorf("register: %w", err)
 	}
-	g.t.u.m.viidRegs.WithLabelValues("ok").Inc()
-	g.t.log.Info("GA/T 1400 registered", "url", g.base, "device_id", g.cfg.DeviceID, "status", st.StatusString)
+	g.m.viidRegs.WithLabelValues("ok").Inc()
+	g.t.Log().Info("GA/T 1400 registered", "url", g.base, "device_id", g.cfg.DeviceID, "status", st.StatusString)
 	return nil
 }
 
@@ -248,13 +266,13 @@ func (g *gatTarget) call(ctx context.Context, p string, body any) (viid.Status, 
 		return viid.Status{}, err
 	}
 	r := g.do(ctx, http.MethodPost, p, js)
-	if r.err != nil {
-		return viid.Status{}, r.err
+	if r.Err != nil {
+		return viid.Status{}, r.Err
 	}
-	if r.status < 200 || r.status >= 300 {
+	if r.Status < 200 || r.Status >= 300 {
 		return viid.Status{}, fmt.Errorf("%s: %s", p, r)
 	}
-	sts, err := viid.ParseStatuses(r.body)
+	sts, err := viid.ParseStatuses(r.Body)
 	if err != nil {
 		return viid.Status{}, fmt.Errorf("%s: %w", p, err)
 	}
@@ -271,14 +289,14 @@ func (g *gatTarget) call(ctx context.Context, p string, body any) (viid.Status, 
 // do sends one request with the GA/T 1400 headers and, once challenged, a
 // digest Authorization with the next nonce count. A 401 keeps the new
 // challenge and returns errUnauthorized.
-func (g *gatTarget) do(ctx context.Context, method, p string, body []byte) result {
+func (g *gatTarget) do(ctx context.Context, method, p string, body []byte) uplink.Result {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, g.base+p, rd)
 	if err != nil {
-		return result{err: err}
+		return uplink.Result{Err: err}
 	}
 	req.Header.Set("User-Identify", g.cfg.DeviceID)
 	req.Header.Set("Content-Type", viid.ContentType)
@@ -293,21 +311,21 @@ func (g *gatTarget) do(ctx context.Context, method, p string, body []byte) resul
 		})
 		if derr != nil {
 			g.mu.Unlock()
-			return result{err: fmt.Errorf("digest: %w", derr)}
+			return uplink.Result{Err: fmt.Errorf("digest: %w", derr)}
 		}
 		req.Header.Set("Authorization", cred.String())
 	}
 	g.mu.Unlock()
 	// A list's reply has a status per object: keep all of it.
-	r := doKeep(g.client, req, maxReplyBytes)
-	if r.err == nil && r.status == http.StatusUnauthorized {
+	r := uplink.Do(g.client, req, maxReplyBytes)
+	if r.Err == nil && r.Status == http.StatusUnauthorized {
 		g.mu.Lock()
 		g.chal = nil
-		if c, err := digest.FindChallenge(r.header); err == nil && digest.CanDigest(c) {
+		if c, err := digest.FindChallenge(r.Header); err == nil && digest.CanDigest(c) {
 			g.chal, g.nc = c, 0
 		}
 		g.mu.Unlock()
-		r.err = errUnauthorized
+		r.Err = errUnauthorized
 	}
 	return r
 }
@@ -318,18 +336,18 @@ func (g *gatTarget) checkClock(ctx context.Context) {
 	t0 := time.Now()
 	r := g.do(ctx, http.MethodGet, viid.PathTime, nil)
 	t1 := time.Now()
-	if r.err != nil || r.status != http.StatusOK {
-		g.t.log.Warn("GA/T 1400 time not read; clock not checked", "err", r)
+	if r.Err != nil || r.Status != http.StatusOK {
+		g.t.Log().Warn("GA/T 1400 time not read; clock not checked", "err", r)
 		return
 	}
 	var st viid.SystemTime
-	if err := json.Unmarshal(r.body, &st); err != nil {
-		g.t.log.Warn("GA/T 1400 time reply not understood; clock not checked", "err", err)
+	if err := json.Unmarshal(r.Body, &st); err != nil {
+		g.t.Log().Warn("GA/T 1400 time reply not understood; clock not checked", "err", err)
 		return
 	}
 	theirs, err := viid.ParseLocalTime(st.SystemTimeObject.LocalTime, g.loc)
 	if err != nil {
-		g.t.log.Warn("GA/T 1400 time reply not understood; clock not checked", "err", err)
+		g.t.Log().Warn("GA/T 1400 time reply not understood; clock not checked", "err", err)
 		return
 	}
 	mid := t0.Add(t1.Sub(t0) / 2)
@@ -343,20 +361,20 @@ func (g *gatTarget) checkClock(ctx context.Context) {
 	g.mu.Unlock()
 	switch {
 	case bad && !was:
-		g.t.log.Warn("gateway clock differs from the GA/T 1400 platform's; evidence times are off", "skew", skew.Round(time.Millisecond))
-		ev := event.New(g.t.u.origin(g.t.name), event.SystemClock, map[string]any{
+		g.t.Log().Warn("gateway clock differs from the GA/T 1400 platform's; evidence times are off", "skew", skew.Round(time.Millisecond))
+		ev := event.New(g.t.Env().Origin(g.t.Name()), event.SystemClock, map[string]any{
 			"reason":        fmt.Sprintf("gateway clock is %.1f s off the view library's (allowed ±%.0f s)", skew.Seconds(), maxClockSkew.Seconds()),
 			"reason_code":   "clock.skew",
 			"skew_seconds":  math.Round(skew.Seconds()*10) / 10,
 			"platform_time": st.SystemTimeObject.LocalTime,
 			"gateway_time":  viid.Time(mid, g.loc),
-			"target":        g.t.name,
+			"target":        g.t.Name(),
 		})
-		if err := g.t.u.st.Append(ctx, ev); err != nil && ctx.Err() == nil {
-			g.t.log.Error("could not record the system.clock event", "err", err)
+		if err := g.t.Env().Store.Append(ctx, ev); err != nil && ctx.Err() == nil {
+			g.t.Log().Error("could not record the system.clock event", "err", err)
 		}
 	case !bad && was:
-		g.t.log.Info("gateway clock agrees with the GA/T 1400 platform again", "skew", skew.Round(time.Millisecond))
+		g.t.Log().Info("gateway clock agrees with the GA/T 1400 platform again", "skew", skew.Round(time.Millisecond))
 	}
 }
 
@@ -377,7 +395,7 @@ func (g *gatTarget) prepare(batch []store.Raw) (gatBatch, error) {
 	for _, r := range batch {
 		p, kind, err := g.object(r)
 		if err != nil {
-			g.t.log.Error("event not convertible to GA/T 1400; skipped", "seq", r.Seq, "type", r.Type, "err", err)
+			g.t.Log().Error("event not convertible to GA/T 1400; skipped", "seq", r.Seq, "type", r.Type, "err", err)
 			continue
 		}
 		switch kind {
@@ -416,7 +434,7 @@ func (g *gatTarget) send(ctx context.Context, l gatList) error {
 		return err
 	}
 	g.accepted(len(l.objs) - len(refused))
-	bo := g.t.newBackoff()
+	bo := g.t.NewBackoff()
 	for len(refused) > 0 {
 		var retry []*pending
 		for _, o := range refused {
@@ -425,12 +443,12 @@ func (g *gatTarget) send(ctx context.Context, l gatList) error {
 			case o.raw.Severity == event.Critical:
 				if !o.held {
 					o.held = true
-					g.t.rejectedCritical(ctx, o.raw, http.StatusOK, []byte("GA/T 1400 view library refused object "+o.id))
+					g.t.RejectedCritical(ctx, o.raw, http.StatusOK, []byte("GA/T 1400 view library refused object "+o.id))
 				}
 				retry = append(retry, o)
 			case o.tries >= objectTries:
 				msg := fmt.Sprintf("GA/T 1400 view library refused object %s %d times", o.id, o.tries)
-				if err := g.t.deadLetter(ctx, o.raw, http.StatusOK, []byte(msg)); err != nil {
+				if err := g.t.DeadLetter(ctx, o.raw, http.StatusOK, []byte(msg)); err != nil {
 					return err
 				}
 			default:
@@ -440,8 +458,8 @@ func (g *gatTarget) send(ctx context.Context, l gatList) error {
 		if len(retry) == 0 {
 			break
 		}
-		g.t.fail(fmt.Errorf("%s: %d objects refused; retrying them alone", l.path, len(retry)))
-		if err := sleep(ctx, bo.NextBackOff()); err != nil {
+		g.t.Fail(fmt.Errorf("%s: %d objects refused; retrying them alone", l.path, len(retry)))
+		if err := uplink.Sleep(ctx, bo.NextBackOff()); err != nil {
 			return err
 		}
 		refused = refused[:0]
@@ -459,8 +477,7 @@ func (g *gatTarget) send(ctx context.Context, l gatList) error {
 
 func (g *gatTarget) accepted(n int) {
 	if n > 0 {
-		g.t.delivered.Add(uint64(n))
-		g.t.m.delivered.Add(float64(n))
+		g.t.Delivered(n)
 	}
 }
 
@@ -477,17 +494,17 @@ func (g *gatTarget) post(ctx context.Context, p, kind string, list []*pending, j
 	}
 	r := g.do(ctx, http.MethodPost, p, js)
 	switch {
-	case r.err != nil:
-		return nil, fmt.Errorf("post %s: %w", p, r.err)
-	case r.status >= 200 && r.status < 300:
-	case r.rejects():
-		g.t.u.m.viidRefused.WithLabelValues(fmt.Sprintf("http_%d", r.status)).Add(float64(len(list)))
-		g.t.log.Error("GA/T 1400 platform refused a list", "path", p, "objects", len(list), "status", r.status, "response", truncate(r.body, 200))
+	case r.Err != nil:
+		return nil, fmt.Errorf("post %s: %w", p, r.Err)
+	case r.Status >= 200 && r.Status < 300:
+	case r.Rejects():
+		g.m.viidRefused.WithLabelValues(fmt.Sprintf("http_%d", r.Status)).Add(float64(len(list)))
+		g.t.Log().Error("GA/T 1400 platform refused a list", "path", p, "objects", len(list), "status", r.Status, "response", uplink.Truncate(r.Body, 200))
 		return list, nil
 	default:
 		return nil, fmt.Errorf("post %s: %s", p, r)
 	}
-	sts, err := viid.ParseStatuses(r.body)
+	sts, err := viid.ParseStatuses(r.Body)
 	if err != nil {
 		return nil, fmt.Errorf("post %s: %w", p, err)
 	}
@@ -510,11 +527,11 @@ func (g *gatTarget) post(ctx context.Context, p, kind string, list []*pending, j
 			s = viid.Status{StatusCode: "?", StatusString: fmt.Sprintf("no status for this object among %d", len(sts))}
 		}
 		if s.OK() {
-			g.t.u.m.viidObjects.WithLabelValues(kind).Inc()
+			g.m.viidObjects.WithLabelValues(kind).Inc()
 			continue
 		}
-		g.t.u.m.viidRefused.WithLabelValues(string(s.StatusCode)).Inc()
-		g.t.log.Warn("GA/T 1400 platform refused an object; retried alone", "id", o.id, "seq", o.raw.Seq,
+		g.m.viidRefused.WithLabelValues(string(s.StatusCode)).Inc()
+		g.t.Log().Warn("GA/T 1400 platform refused an object; retried alone", "id", o.id, "seq", o.raw.Seq,
 			"code", string(s.StatusCode), "reason", s.StatusString)
 		refused = append(refused, o)
 	}
@@ -561,12 +578,12 @@ func (g *gatTarget) object(r store.Raw) (*pending, string, error) {
 	img := func(m event.Media, typ string, seq uint64) (viid.SubImage, bool) {
 		b, err := g.media(m.URL)
 		if err != nil {
-			g.t.log.Warn("picture for GA/T 1400 not readable; sent without it", "event_id", e.ID, "kind", m.Kind, "err", err)
+			g.t.Log().Warn("picture for GA/T 1400 not readable; sent without it", "event_id", e.ID, "kind", m.Kind, "err", err)
 			return viid.SubImage{}, false
 		}
 		cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
 		if err != nil {
-			g.t.log.Warn("picture for GA/T 1400 is not an image; sent without it", "event_id", e.ID, "kind", m.Kind, "err", err)
+			g.t.Log().Warn("picture for GA/T 1400 is not an image; sent without it", "event_id", e.ID, "kind", m.Kind, "err", err)
 			return viid.SubImage{}, false
 		}
 		id := src
@@ -637,9 +654,9 @@ func (g *gatTarget) object(r store.Raw) (*pending, string, error) {
 // media reads a picture named by an event: from the event store, or a
 // sealed face picture through Options.Sealed.
 func (g *gatTarget) media(u string) ([]byte, error) {
-	if strings.HasPrefix(u, storeMediaPrefix) {
+	if strings.HasPrefix(u, uplink.MediaPrefix) {
 		id := path.Base(strings.SplitN(u, "?", 2)[0])
-		f, _, err := g.t.u.st.OpenMedia(id)
+		f, _, err := g.t.Env().Store.OpenMedia(id)
 		if err != nil {
 			return nil, err
 		}

@@ -1,7 +1,8 @@
-package uplink
+package mqtt
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/uplink"
 )
 
 const (
@@ -23,23 +25,38 @@ const (
 // back with every earlier one acked too. Any trouble drops the session and
 // resends from the cursor, in seq order.
 type mqttTarget struct {
-	t     *target
+	t     *uplink.Target
 	cfg   *config.UplinkMQTT
 	opts  *paho.ClientOptions
 	topic string
 }
 
-func newMQTTTarget(u *Uplink, c *config.UplinkMQTT) (*mqttTarget, error) {
+//go:embed sample.yaml
+var sample []byte
+
+func init() {
+	uplink.Register(uplink.Kind{Name: "mqtt", Order: 2, New: New, Options: config.UplinkMQTT{}, Sample: sample})
+}
+
+// New builds the MQTT target when the uplink config has mqtt.
+func New(e *uplink.Env) (uplink.Runner, error) {
+	if e.Config.MQTT == nil {
+		return nil, nil
+	}
+	return newMQTTTarget(e, e.Config.MQTT)
+}
+
+func newMQTTTarget(e *uplink.Env, c *config.UplinkMQTT) (*mqttTarget, error) {
 	if c.Broker == "" {
 		return nil, errors.New("uplink mqtt: broker is empty")
 	}
-	tc, err := tlsConfig(c.TLS)
+	tc, err := uplink.TLSConfig(c.TLS)
 	if err != nil {
 		return nil, fmt.Errorf("uplink mqtt: %w", err)
 	}
 	id := c.ClientID
 	if id == "" {
-		id = "warden-" + u.o.Gateway + "-uplink"
+		id = "warden-" + e.Gateway + "-uplink"
 	}
 	o := paho.NewClientOptions().AddBroker(c.Broker).SetClientID(id).
 		SetUsername(c.Username).SetPassword(c.Password).
@@ -54,8 +71,8 @@ func newMQTTTarget(u *Uplink, c *config.UplinkMQTT) (*mqttTarget, error) {
 	if topic == "" {
 		topic = defaultTopic
 	}
-	topic = strings.NewReplacer("{gateway}", u.o.Gateway, "{site}", u.o.Site).Replace(topic)
-	t, err := u.newTarget("mqtt", "mqtt")
+	topic = strings.NewReplacer("{gateway}", e.Gateway, "{site}", e.Site).Replace(topic)
+	t, err := e.NewTarget("mqtt", "mqtt")
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +86,7 @@ func (m *mqttTarget) topicFor(r store.Raw) string {
 	return strings.NewReplacer("{type}", r.Type, "{severity}", string(r.Severity)).Replace(m.topic)
 }
 
-func (m *mqttTarget) run(ctx context.Context) error { return m.t.sessions(ctx, m.session) }
+func (m *mqttTarget) Run(ctx context.Context) error { return m.t.Sessions(ctx, m.session) }
 
 type inflight struct {
 	seq uint64
@@ -100,29 +117,29 @@ func (m *mqttTarget) session(ctx context.Context) (progressed bool, err error) {
 	}
 	defer c.Disconnect(250)
 	defer func() {
-		if perr := m.t.persist(context.WithoutCancel(ctx)); perr != nil && err == nil {
+		if perr := m.t.Persist(context.WithoutCancel(ctx)); perr != nil && err == nil {
 			err = perr
 		}
 	}()
-	m.t.log.Info("uplink mqtt connected", "broker", m.cfg.Broker, "cursor", m.t.cursor.Load())
+	m.t.Log().Info("uplink mqtt connected", "broker", m.cfg.Broker, "cursor", m.t.Cursor())
 
-	window := m.t.u.o.Config.Batch
+	window := m.t.Config().Batch
 	var q []inflight
-	m.t.tail.Seek(m.t.cursor.Load())
+	m.t.Tail().Seek(m.t.Cursor())
 	ackTimer := time.NewTimer(ackTimeout)
 	defer ackTimer.Stop()
 	for {
 		if len(q) < window {
-			batch, skipped, err := m.t.tail.ReadRaw(window - len(q))
+			batch, skipped, err := m.t.Tail().ReadRaw(window - len(q))
 			if err != nil {
 				return progressed, fmt.Errorf("read backlog: %w", err)
 			}
-			m.t.m.skipped.Add(float64(skipped))
+			m.t.Skipped(int(skipped))
 			for _, r := range batch {
 				q = append(q, inflight{seq: r.Seq, tok: c.Publish(m.topicFor(r), 1, false, r.JSON), t: r.Time})
 			}
-			if len(q) > 0 && m.t.oldest.Load() == 0 {
-				m.t.oldest.Store(q[0].t.UnixNano())
+			if len(q) > 0 && m.t.Oldest().IsZero() {
+				m.t.SetOldest(q[0].t)
 			}
 			if len(batch) > 0 && len(q) < window {
 				continue // there may be more already
@@ -132,7 +149,7 @@ func (m *mqttTarget) session(ctx context.Context) (progressed bool, err error) {
 		if len(q) > 0 {
 			headDone = q[0].tok.Done()
 		} else {
-			m.t.oldest.Store(0)
+			m.t.SetOldest(time.Time{})
 		}
 		if !ackTimer.Stop() {
 			select {
@@ -143,7 +160,7 @@ func (m *mqttTarget) session(ctx context.Context) (progressed bool, err error) {
 		ackTimer.Reset(ackTimeout)
 		var wake <-chan struct{}
 		if len(q) < window {
-			wake = m.t.tail.Changed()
+			wake = m.t.Tail().Changed()
 		}
 		select {
 		case <-ctx.Done():
@@ -168,7 +185,7 @@ func (m *mqttTarget) session(ctx context.Context) (progressed bool, err error) {
 			progressed = true
 			q = q[n:]
 			if len(q) > 0 {
-				m.t.oldest.Store(q[0].t.UnixNano())
+				m.t.SetOldest(q[0].t)
 			}
 		}
 	}
@@ -179,7 +196,7 @@ func (m *mqttTarget) ackUpTo(ctx context.Context, acked []inflight) {
 		return
 	}
 	// Persist lazily (at most every 100 ms) and when the session ends.
-	_ = m.t.ack(ctx, acked[len(acked)-1].seq, len(acked), false)
+	_ = m.t.Ack(ctx, acked[len(acked)-1].seq, len(acked), false)
 }
 
 func isDone(t paho.Token) bool {

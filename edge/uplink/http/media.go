@@ -1,4 +1,4 @@
-package uplink
+package http
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
+	"github.com/smartcommunity/warden/edge/uplink"
 )
 
 // mediaQueue uploads the snapshots and clips named by events, with PUT
@@ -21,15 +22,15 @@ import (
 // HTTP event target, so media always follow their events and never delay
 // them.
 type mediaQueue struct {
-	t       *target
-	events  *target
+	t       *uplink.Target
+	events  *uplink.Target
 	base    string
 	headers map[string]string
 	client  *http.Client
 }
 
-func newMediaQueue(u *Uplink, ht *httpTarget) (*mediaQueue, error) {
-	c := u.o.Config.HTTP
+func newMediaQueue(e *uplink.Env, ht *httpTarget) (*mediaQueue, error) {
+	c := e.Config.HTTP
 	base := c.MediaURL
 	if base == "" {
 		base = strings.TrimRight(c.URL, "/") + "/media"
@@ -37,13 +38,13 @@ func newMediaQueue(u *Uplink, ht *httpTarget) (*mediaQueue, error) {
 	if _, err := url.Parse(base); err != nil {
 		return nil, fmt.Errorf("uplink media url %q: %w", base, err)
 	}
-	client := u.o.HTTPClient
+	client := e.Client
 	if client == nil {
 		// Clips can be large: no overall timeout, only on the response header.
 		tr := ht.client.Transport
 		client = &http.Client{Transport: tr}
 	}
-	t, err := u.newTarget("http-media", "media")
+	t, err := e.NewQueue("http-media", "media")
 	if err != nil {
 		return nil, err
 	}
@@ -57,30 +58,27 @@ type mediaRefs struct {
 
 var noMedia = []byte(`"media":[]`)
 
-// storeMediaPrefix is the URL of media files in the event store.
-const storeMediaPrefix = "/api/v1/media/"
-
 const mediaPage = 500 // events read at a time
 
 // run follows the HTTP target's cursor. It reads at most what the target
 // has delivered, in pages of up to mediaPage events; after a short page it
-// rests saveInterval, so a fast drain is not read a second time in small
-// pieces. Its cursor is saved at most every saveInterval and at
+// rests uplink.SaveInterval, so a fast drain is not read a second time in small
+// pieces. Its cursor is saved at most every uplink.SaveInterval and at
 // stop: after a crash a few files are sent again, which the platform
 // answers with 2xx or 409.
 func (q *mediaQueue) run(ctx context.Context) (err error) {
 	defer func() {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if perr := q.t.persist(pctx); perr != nil && err == nil && !errors.Is(perr, store.ErrClosed) {
-			q.t.log.Warn("media cursor not saved at stop; some media will be sent again", "err", perr)
+		if perr := q.t.Persist(pctx); perr != nil && err == nil && !errors.Is(perr, store.ErrClosed) {
+			q.t.Log().Warn("media cursor not saved at stop; some media will be sent again", "err", perr)
 		}
 	}()
 	for {
-		after, limit := q.t.cursor.Load(), q.events.cursor.Load()
+		after, limit := q.t.Cursor(), q.events.Cursor()
 		if after >= limit {
-			adv := q.events.advancedCh()
-			if q.events.cursor.Load() <= after {
+			adv := q.events.Advanced()
+			if q.events.Cursor() <= after {
 				select {
 				case <-ctx.Done():
 					return nil
@@ -90,8 +88,8 @@ func (q *mediaQueue) run(ctx context.Context) (err error) {
 			continue
 		}
 		page := int(min(limit-after, mediaPage))
-		q.t.tail.Seek(after)
-		batch, _, err := q.t.tail.ReadRaw(page)
+		q.t.Tail().Seek(after)
+		batch, _, err := q.t.Tail().ReadRaw(page)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -110,7 +108,7 @@ func (q *mediaQueue) run(ctx context.Context) (err error) {
 				var refs mediaRefs
 				if err := json.Unmarshal(r.JSON, &refs); err == nil {
 					for _, m := range refs.Media {
-						if !strings.HasPrefix(m.URL, storeMediaPrefix) {
+						if !strings.HasPrefix(m.URL, uplink.MediaPrefix) {
 							continue // kept elsewhere (a sealed face crop): not ours to upload
 						}
 						if err := q.upload(ctx, refs.ID, m); err != nil {
@@ -121,13 +119,13 @@ func (q *mediaQueue) run(ctx context.Context) (err error) {
 			}
 			last = r.Seq
 		}
-		if err := q.t.ack(ctx, last, 0, false); err != nil {
+		if err := q.t.Ack(ctx, last, 0, false); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
-		if page < mediaPage && sleep(ctx, saveInterval) != nil {
+		if page < mediaPage && uplink.Sleep(ctx, uplink.SaveInterval) != nil {
 			return nil
 		}
 	}
@@ -137,23 +135,23 @@ func (q *mediaQueue) run(ctx context.Context) (err error) {
 // good, or it is gone from the store. It returns an error only when ctx ends.
 func (q *mediaQueue) upload(ctx context.Context, eventID string, m event.Media) error {
 	id := path.Base(strings.SplitN(m.URL, "?", 2)[0])
-	bo := q.t.newBackoff()
+	bo := q.t.NewBackoff()
 	for {
-		f, mi, err := q.t.u.st.OpenMedia(id)
+		f, mi, err := q.t.Env().Store.OpenMedia(id)
 		if errors.Is(err, store.ErrNotFound) {
-			q.t.m.mediaFailed.WithLabelValues("missing").Inc()
-			q.t.log.Info("media gone before upload", "media_id", id, "event_id", eventID)
+			q.t.MediaFailed("missing")
+			q.t.Log().Info("media gone before upload", "media_id", id, "event_id", eventID)
 			return nil
 		}
-		var r result
+		var r uplink.Result
 		if err != nil {
-			r.err = err
+			r.Err = err
 		} else {
 			req, rerr := http.NewRequestWithContext(ctx, http.MethodPut, q.base+"/"+url.PathEscape(id), f)
 			if rerr != nil {
 				_ = f.Close()
-				q.t.m.mediaFailed.WithLabelValues("rejected").Inc()
-				q.t.log.Error("media upload request invalid", "media_id", id, "err", rerr)
+				q.t.MediaFailed("rejected")
+				q.t.Log().Error("media upload request invalid", "media_id", id, "err", rerr)
 				return nil
 			}
 			req.ContentLength = mi.Size
@@ -164,29 +162,28 @@ func (q *mediaQueue) upload(ctx context.Context, eventID string, m event.Media) 
 			req.Header.Set("X-Warden-Event-ID", eventID)
 			req.Header.Set("X-Warden-Media-Kind", mi.Kind)
 			req.Header.Set("X-Warden-SHA256", mi.SHA256)
-			req.Header.Set("X-Warden-Gateway", q.t.u.o.Gateway)
-			r = do(q.client, req)
+			req.Header.Set("X-Warden-Gateway", q.t.Env().Gateway)
+			r = uplink.Do(q.client, req, uplink.ResponseKeep)
 			_ = f.Close()
 		}
 		switch {
-		case r.err == nil && (r.status >= 200 && r.status < 300 || r.status == http.StatusConflict):
-			q.t.m.mediaUploaded.Inc()
-			q.t.delivered.Add(1)
+		case r.Err == nil && (r.Status >= 200 && r.Status < 300 || r.Status == http.StatusConflict):
+			q.t.MediaUploaded()
 			return nil
-		case r.rejects():
-			q.t.m.mediaFailed.WithLabelValues("rejected").Inc()
-			q.t.log.Error("platform refused media; skipped", "media_id", id, "event_id", eventID, "status", r.status, "response", truncate(r.body, 200))
+		case r.Rejects():
+			q.t.MediaFailed("rejected")
+			q.t.Log().Error("platform refused media; skipped", "media_id", id, "event_id", eventID, "status", r.Status, "response", uplink.Truncate(r.Body, 200))
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		q.t.fail(fmt.Errorf("put media %s: %s", id, r))
+		q.t.Fail(fmt.Errorf("put media %s: %s", id, r))
 		d := bo.NextBackOff()
-		if r.retryAfter > 0 {
-			d = r.retryAfter
+		if r.RetryAfter > 0 {
+			d = r.RetryAfter
 		}
-		if err := sleep(ctx, d); err != nil {
+		if err := uplink.Sleep(ctx, d); err != nil {
 			return err
 		}
 	}

@@ -1,4 +1,4 @@
-package uplink_test
+package gat1400_test
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/uplink"
+	"github.com/smartcommunity/warden/edge/uplink/uplinktest"
 	"github.com/smartcommunity/warden/edge/uplink/viid"
 	"github.com/smartcommunity/warden/edge/uplink/viid/viidtest"
 )
@@ -52,11 +53,11 @@ func benchGAT(b *testing.B, kind string, n, list int) {
 		}
 		media = []event.Media{{Kind: "crop", URL: "/api/v1/media/" + ci.ID}, {Kind: "snapshot", URL: "/api/v1/media/" + si.ID}}
 	}
-	fill(b, st, n, func(i int) *event.Event {
+	uplinktest.Fill(b, st, n, func(i int) *event.Event {
 		if kind == "vehicles" {
-			return mkEvent(event.GateVehicle, "", map[string]any{"plate": "浙A12345", "direction": "in", "plate_color": "blue"})
+			return uplinktest.Event(event.GateVehicle, "", map[string]any{"plate": "浙A12345", "direction": "in", "plate_color": "blue"})
 		}
-		ev := mkEvent(event.FaceUnknown, "", map[string]any{"bbox": []int{i % 1000, 10, 112, 112}})
+		ev := uplinktest.Event(event.FaceUnknown, "", map[string]any{"bbox": []int{i % 1000, 10, 112, 112}})
 		ev.Media = media
 		return ev
 	})
@@ -123,7 +124,7 @@ func benchGAT(b *testing.B, kind string, n, list int) {
 	cfg := gatConfig(v.URL())
 	cfg.Batch = list
 	start := time.Now()
-	r := runUplink(b, uplink.Options{Config: cfg, Store: st})
+	r := uplinktest.Run(b, uplink.Options{Config: cfg, Store: st})
 	deadline := start.Add(5 * time.Minute)
 	for v.Distinct() < n {
 		if time.Now().After(deadline) {
@@ -132,7 +133,7 @@ func benchGAT(b *testing.B, kind string, n, list int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	el := time.Since(start)
-	r.stop()
+	r.Stop()
 	if p := v.Problems(); len(p) > 0 {
 		b.Fatalf("violations: %v", p[:min(len(p), 5)])
 	}
