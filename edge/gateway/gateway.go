@@ -41,6 +41,7 @@ import (
 	"github.com/smartcommunity/warden/edge/liveness"
 	"github.com/smartcommunity/warden/edge/liveview"
 	"github.com/smartcommunity/warden/edge/notify"
+	_ "github.com/smartcommunity/warden/edge/notify/all" // every notify target kind
 	"github.com/smartcommunity/warden/edge/rules"
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/uplink"

@@ -9,8 +9,8 @@ import (
 	"github.com/smartcommunity/warden/edge/i18n"
 )
 
-// message is one alarm change for one target, as queued and stored.
-type message struct {
+// Message is one alarm change for one target, as queued and stored.
+type Message struct {
 	ID       uint64      `json:"id"` // queue key; the webhook's X-Warden-Delivery
 	Target   string      `json:"target"`
 	AlarmID  string      `json:"alarm_id"`
@@ -32,14 +32,14 @@ type message struct {
 }
 
 // forTarget copies a rendered message for one target.
-func (m *message) forTarget(name string, now time.Time) *message {
+func (m *Message) forTarget(name string, now time.Time) *Message {
 	c := *m
 	c.Target, c.Created = name, now
 	return &c
 }
 
 // render writes the change in the notifier's language.
-func (n *Notifier) render(a *alarm.Alarm, action string) *message {
+func (n *Notifier) render(a *alarm.Alarm, action string) *Message {
 	lang := n.o.Lang
 	typ := i18n.TypeName(lang, a.Type)
 	prio := i18n.T(lang, fmt.Sprintf("prio.%d", a.Priority))
@@ -112,7 +112,7 @@ func (n *Notifier) render(a *alarm.Alarm, action string) *message {
 	}
 	head := *a
 	head.Timeline = nil
-	return &message{AlarmID: a.ID, Action: action, Priority: a.Priority, Title: title, Markdown: b.String(),
+	return &Message{AlarmID: a.ID, Action: action, Priority: a.Priority, Title: title, Markdown: b.String(),
 		Text: text, Link: link, Snapshot: snap, Alarm: head}
 }
 

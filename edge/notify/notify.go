@@ -202,7 +202,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 
 // annotate puts a delivery step on the alarm's timeline; failures there are
 // logged, never retried (the message itself is what matters).
-func (n *Notifier) annotate(ctx context.Context, m *message, action, note string) {
+func (n *Notifier) annotate(ctx context.Context, m *Message, action, note string) {
 	if n.o.Timeline == nil {
 		return
 	}

@@ -1,4 +1,4 @@
-package notify
+package notify_test
 
 import (
 	"bytes"
@@ -9,13 +9,13 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.etcd.io/bbolt"
 	"golang.org/x/time/rate"
 
@@ -23,8 +23,9 @@ import (
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/event/eventtest"
+	"github.com/smartcommunity/warden/edge/notify"
+	_ "github.com/smartcommunity/warden/edge/notify/all" // every target kind
 	"github.com/smartcommunity/warden/edge/store"
-
 	"github.com/smartcommunity/warden/edge/testenv"
 )
 
@@ -35,7 +36,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 type env struct {
 	st     *store.Store
 	alarms *alarm.Manager
-	n      *Notifier
+	n      *notify.Notifier
 	reg    *prometheus.Registry
 	stop   func()
 }
@@ -51,7 +52,7 @@ func newEnv(t *testing.T, dir string, cfg config.Notify, devices []config.Device
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.n, err = New(Options{Config: cfg, Devices: devices, EscalateAfter: 2 * time.Minute, DB: st.DB(), Timeline: e.alarms,
+	e.n, err = notify.New(notify.Options{Config: cfg, Devices: devices, EscalateAfter: 2 * time.Minute, DB: st.DB(), Timeline: e.alarms,
 		Media: st, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Logger: quiet(), Registerer: e.reg})
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +201,7 @@ func TestRoutesReachEachVendor(t *testing.T) {
 	if n := len(notes(timelineOf(t, e, gate.ID), alarm.ActNotified)); n != 0 {
 		t.Errorf("routine gate alarm notified %d times", n)
 	}
-	if v := testutil.ToFloat64(e.n.met.sent.WithLabelValues("duty-sms")); v != 2 {
+	if v := testenv.MetricValue(t, e.reg, "warden_notify_sent_total", map[string]string{"target": "duty-sms"}); v != 2 {
 		t.Errorf("sent{duty-sms} = %v, want 2 (one message each for leak and sos)", v)
 	}
 }
@@ -227,7 +228,7 @@ func TestRetryAndRestart(t *testing.T) {
 	if s := notes(tl, alarm.ActNotified); s[0] != "guard-room (3)" {
 		t.Errorf("notified entry %q, want the try count", s[0])
 	}
-	if v := testutil.ToFloat64(e.n.met.failed.WithLabelValues("guard-room")); v != 2 {
+	if v := testenv.MetricValue(t, e.reg, "warden_notify_failed_total", map[string]string{"target": "guard-room"}); v != 2 {
 		t.Errorf("failed = %v", v)
 	}
 
@@ -251,7 +252,7 @@ func TestRetryAndRestart(t *testing.T) {
 		t.Errorf("%d messages: the restart sent something twice", n)
 	}
 	if err := e2.st.DB().View(func(tx *bbolt.Tx) error {
-		if n := tx.Bucket(bktQueue).Stats().KeyN; n != 0 {
+		if n := tx.Bucket(notify.QueueBucket).Stats().KeyN; n != 0 {
 			t.Errorf("%d messages left in the queue file", n)
 		}
 		return nil
@@ -269,7 +270,7 @@ func TestRateLimitNeverDropsLifeSafety(t *testing.T) {
 		Routes:  []config.NotifyRoute{{Targets: []string{"hook"}}},
 	}
 	e := newEnv(t, t.TempDir(), cfg, nil)
-	e.n.targets["hook"].lim = rate.NewLimiter(rate.Every(300*time.Millisecond), 1)
+	e.n.SetLimiter("hook", rate.NewLimiter(rate.Every(300*time.Millisecond), 1))
 	var routine, life []*alarm.Alarm
 	for i := range 4 {
 		routine = append(routine, e.raise(t, event.GateDenied, "gate-"+string(rune('a'+i)), "barrier_gate", event.Location{Zone: "north"}))
@@ -287,7 +288,7 @@ func TestRateLimitNeverDropsLifeSafety(t *testing.T) {
 		return n == 3
 	})
 	wh.check(t)
-	skipped := testutil.ToFloat64(e.n.met.skipped.WithLabelValues("hook", "rate"))
+	skipped := testenv.MetricValue(t, e.reg, "warden_notify_skipped_total", map[string]string{"target": "hook", "reason": "rate"})
 	sentRoutine := len(wh.messages()) - 3
 	if skipped < 1 || int(skipped)+sentRoutine != 4 {
 		t.Errorf("routine: %d sent, %v skipped for rate; want 4 in all with some skipped", sentRoutine, skipped)
@@ -314,14 +315,15 @@ func TestRateLimitNeverDropsLifeSafety(t *testing.T) {
 // A database that refuses the queue write does not stop the message.
 func TestQueueStoreFailureStillSends(t *testing.T) {
 	wc := fakeWeCom(t)
+	reg := prometheus.NewRegistry()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "q.db"), 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(Options{Config: config.Notify{
+	n, err := notify.New(notify.Options{Config: config.Notify{
 		Targets: []config.NotifyTarget{{Name: "guard-room", Kind: "wecom", URL: wc.url("/cgi-bin/webhook/send?key=" + wecomKey)}},
 		Routes:  []config.NotifyRoute{{Targets: []string{"guard-room"}}},
-	}, DB: db, Logger: quiet()})
+	}, DB: db, Logger: quiet(), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,57 +335,8 @@ func TestQueueStoreFailureStillSends(t *testing.T) {
 	n.Observe(alarm.Change{Action: alarm.ActOpened, Alarm: alarm.Alarm{ID: "a1", Type: event.GasLeak, Priority: 1, State: alarm.Open,
 		Source: event.Source{Kind: "gas_detector", ID: "gas-1"}, OpenedAt: time.Now()}})
 	testenv.Until(t, 20*time.Second, "sent from memory", func() bool { return len(wc.messages()) == 1 })
-	if v := testutil.ToFloat64(n.met.storeErrors); v < 1 {
+	if v := testenv.MetricValue(t, reg, "warden_notify_store_errors_total", nil); v < 1 {
 		t.Errorf("store errors = %v", v)
-	}
-}
-
-func TestRouteMatching(t *testing.T) {
-	night, err := config.ParseWindow("22:00-06:00")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := newRoute(config.NotifyRoute{Types: []string{"gas.*", "wristband.sos"}, Priorities: []int{1}, Buildings: []string{"5"},
-		Hours: night, Targets: []string{"x"}})
-	a := &alarm.Alarm{Type: "gas.leak", Priority: 1, Location: event.Location{Building: "5"}}
-	at := func(h int) time.Time { return time.Date(2026, 12, 5, h, 0, 0, 0, time.Local) }
-	if !r.match(a, alarm.ActOpened, at(23)) || !r.match(a, alarm.ActEscalated, at(3)) {
-		t.Error("gas leak in building 5 at night should match, opened and escalated")
-	}
-	for name, c := range map[string]struct {
-		a      alarm.Alarm
-		action string
-		h      int
-	}{
-		"daytime":      {*a, alarm.ActOpened, 12},
-		"acknowledged": {*a, alarm.ActAcknowledged, 23},
-		"building 3":   {alarm.Alarm{Type: "gas.leak", Priority: 1, Location: event.Location{Building: "3"}}, alarm.ActOpened, 23},
-		"type":         {alarm.Alarm{Type: "wristband.fall", Priority: 1, Location: event.Location{Building: "5"}}, alarm.ActOpened, 23},
-		"priority":     {alarm.Alarm{Type: "gas.cleared", Priority: 3, Location: event.Location{Building: "5"}}, alarm.ActOpened, 23},
-	} {
-		if r.match(&c.a, c.action, at(c.h)) {
-			t.Errorf("%s: matched", name)
-		}
-	}
-}
-
-func TestMessageLanguage(t *testing.T) {
-	a := &alarm.Alarm{ID: "a1", Type: event.GasLeak, Priority: 1, State: alarm.Open, Count: 1, OpenedAt: time.Now(),
-		Location: event.Location{Building: "5", Unit: "1", Room: "102"}, Source: event.Source{Kind: "gas_detector", ID: "gas-5-1-102"}}
-	for lang, want := range map[string][]string{
-		"":   {"### 【生命安全】燃气泄漏", "> 位置：**5 号楼 1 单元 102 室**", "> 状态：未处理"},
-		"en": {"### [Life safety] Gas leak", "> Where: **Bldg 5 Unit 1 Room 102**", "> State: Open", "Gas detector gas-5-1-102"},
-	} {
-		n, err := New(Options{Lang: lang, Logger: quiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := n.render(a, alarm.ActOpened)
-		for _, w := range want {
-			if !strings.Contains(m.Markdown, w) {
-				t.Errorf("lang %q: markdown lacks %q:\n%s", lang, w, m.Markdown)
-			}
-		}
 	}
 }
 
@@ -416,7 +369,7 @@ func TestRefusedRoutineGivenUpLifeSafetyRetried(t *testing.T) {
 	})
 	life := e.raise(t, event.GasLeak, "gas-1", "gas_detector", event.Location{Building: "1"})
 	testenv.Until(t, 20*time.Second, "life safety failing and retried", func() bool {
-		return testutil.ToFloat64(e.n.met.failed.WithLabelValues("hook")) >= 3
+		return testenv.MetricValue(t, e.reg, "warden_notify_failed_total", map[string]string{"target": "hook"}) >= 3
 	})
 	mu.Lock()
 	refuse = false // the installer fixed the token
@@ -429,5 +382,19 @@ func TestRefusedRoutineGivenUpLifeSafetyRetried(t *testing.T) {
 	defer mu.Unlock()
 	if got != 1 {
 		t.Errorf("webhook accepted %d messages, want the gas leak only", got)
+	}
+}
+
+// Every kind check-config accepts is linked in (edge/notify/all), and a
+// kind no package registers fails New instead of sending nothing.
+func TestKindsMatchConfig(t *testing.T) {
+	want := slices.Sorted(slices.Values(config.NotifyKinds))
+	if got := notify.Kinds(); !slices.Equal(got, want) {
+		t.Fatalf("registered kinds %v, config.NotifyKinds %v", got, want)
+	}
+	_, err := notify.New(notify.Options{Logger: quiet(), Config: config.Notify{
+		Targets: []config.NotifyTarget{{Name: "x", Kind: "pager", URL: "http://127.0.0.1:1/"}}}})
+	if err == nil || !strings.Contains(err.Error(), `kind "pager" is not linked`) {
+		t.Fatalf("New with an unlinked kind = %v", err)
 	}
 }

@@ -38,14 +38,14 @@ func openQueue(db *bbolt.DB) (*queue, error) {
 }
 
 // load returns the stored messages in id order (so in change order).
-func (q *queue) load() ([]*message, error) {
+func (q *queue) load() ([]*Message, error) {
 	if q.db == nil {
 		return nil, nil
 	}
-	var out []*message
+	var out []*Message
 	err := q.db.View(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bktQueue).ForEach(func(k, v []byte) error {
-			var m message
+			var m Message
 			if err := json.Unmarshal(v, &m); err != nil {
 				return fmt.Errorf("message %x: %w", k, err)
 			}
@@ -62,7 +62,7 @@ func (q *queue) load() ([]*message, error) {
 
 // store gives ms their ids and writes them in one transaction. On error
 // they keep memory-only ids and are sent anyway.
-func (q *queue) store(ms []*message) error {
+func (q *queue) store(ms []*Message) error {
 	if q.db == nil {
 		for _, m := range ms {
 			m.ID = q.ids.Add(1)

@@ -21,16 +21,16 @@ const maxQueue = 10000
 type target struct {
 	name, kind string
 	n          *Notifier
-	send       sender
+	send       Sender
 	lim        *rate.Limiter
 	timeout    time.Duration // per request
 
 	mu   sync.Mutex
-	q    []*message
+	q    []*Message
 	wake chan struct{}
 }
 
-func newTarget(c config.NotifyTarget, s sender, n *Notifier) *target {
+func newTarget(c config.NotifyTarget, s Sender, n *Notifier) *target {
 	rpm := c.RatePerMinute
 	if rpm <= 0 {
 		rpm = 20 // WeCom's documented robot limit
@@ -44,10 +44,10 @@ func newTarget(c config.NotifyTarget, s sender, n *Notifier) *target {
 		wake: make(chan struct{}, 1)}
 }
 
-func (t *target) push(m *message) {
+func (t *target) push(m *Message) {
 	t.mu.Lock()
 	t.q = append(t.q, m)
-	var dropped *message
+	var dropped *Message
 	if len(t.q) > maxQueue {
 		for i, x := range t.q {
 			if x.Priority != alarm.PriorityLife {
@@ -74,9 +74,9 @@ func (t *target) push(m *message) {
 }
 
 // head stores every message not stored yet, then returns the first one.
-func (t *target) head() *message {
+func (t *target) head() *Message {
 	t.mu.Lock()
-	var fresh []*message
+	var fresh []*Message
 	for _, m := range t.q {
 		if !m.stored && m.ID == 0 {
 			fresh = append(fresh, m)
@@ -97,7 +97,7 @@ func (t *target) head() *message {
 	return t.q[0]
 }
 
-func (t *target) pop(m *message) {
+func (t *target) pop(m *Message) {
 	t.mu.Lock()
 	if len(t.q) > 0 && t.q[0] == m {
 		t.q = t.q[1:]
@@ -144,7 +144,7 @@ func (t *target) run(ctx context.Context) {
 			}
 		}
 		sctx, cancel := context.WithTimeout(ctx, t.timeout)
-		err := t.send.send(sctx, m)
+		err := t.send.Send(sctx, m)
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -177,7 +177,7 @@ func (t *target) run(ctx context.Context) {
 	}
 }
 
-func (t *target) giveUp(ctx context.Context, m *message, reason string) {
+func (t *target) giveUp(ctx context.Context, m *Message, reason string) {
 	t.pop(m)
 	t.n.met.skipped.WithLabelValues(t.name, reason).Inc()
 	t.n.log.Warn("notify: message given up", "target", t.name, "alarm", m.AlarmID, "reason", reason)
