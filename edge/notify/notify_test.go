@@ -25,6 +25,7 @@ import (
 	"github.com/smartcommunity/warden/edge/event/eventtest"
 	"github.com/smartcommunity/warden/edge/notify"
 	_ "github.com/smartcommunity/warden/edge/notify/all" // every target kind
+	"github.com/smartcommunity/warden/edge/notify/notifytest"
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/testenv"
 )
@@ -117,14 +118,14 @@ func jpegBytes(t *testing.T) []byte {
 // Routes pick targets by type, place, priority and device; every vendor
 // gets its documented shape; each delivery is on the alarm's timeline.
 func TestRoutesReachEachVendor(t *testing.T) {
-	wc, dt, wh, sms := fakeWeCom(t), fakeDingTalk(t), fakeWebhook(t), fakeSMS(t)
+	wc, dt, wh, sms := notifytest.NewWeCom(t), notifytest.NewDingTalk(t), notifytest.NewWebhook(t), notifytest.NewSMS(t)
 	cfg := config.Notify{
 		ConsoleURL: "http://192.168.10.2:8080/",
 		Targets: []config.NotifyTarget{
-			{Name: "guard-room", Kind: "wecom", URL: wc.url("/cgi-bin/webhook/send?key=" + wecomKey), Mentions: []string{"13800000000"}},
-			{Name: "grid-5", Kind: "dingtalk", URL: dt.url("/robot/send?access_token=tok"), Secret: dingSecret, Mentions: []string{"13900000000"}},
-			{Name: "family-5-2-301", Kind: "webhook", URL: wh.url("/hook"), Secret: hookSecret},
-			{Name: "duty-sms", Kind: "sms_http", URL: sms.url("/sms"), To: []string{"13700000001", "13700000002"},
+			{Name: "guard-room", Kind: "wecom", URL: wc.URL("/cgi-bin/webhook/send?key=" + notifytest.WeComKey), Mentions: []string{"13800000000"}},
+			{Name: "grid-5", Kind: "dingtalk", URL: dt.URL("/robot/send?access_token=tok"), Secret: notifytest.DingSecret, Mentions: []string{"13900000000"}},
+			{Name: "family-5-2-301", Kind: "webhook", URL: wh.URL("/hook"), Secret: notifytest.HookSecret},
+			{Name: "duty-sms", Kind: "sms_http", URL: sms.URL("/sms"), To: []string{"13700000001", "13700000002"},
 				Body: `{"phone":"{{.To}}","text":{{json .Text}}}`},
 		},
 		Routes: []config.NotifyRoute{
@@ -146,17 +147,17 @@ func TestRoutesReachEachVendor(t *testing.T) {
 
 	// leak: wecom (markdown, @text, image), dingtalk, 2 sms; sos: wecom (markdown, @text), webhook, 2 sms.
 	testenv.Until(t, 20*time.Second, "all deliveries", func() bool {
-		return len(wc.messages()) == 5 && len(dt.messages()) == 1 && len(wh.messages()) == 1 && len(sms.messages()) == 4
+		return len(wc.Messages()) == 5 && len(dt.Messages()) == 1 && len(wh.Messages()) == 1 && len(sms.Messages()) == 4
 	})
 	time.Sleep(200 * time.Millisecond) // anything extra (the routine gate alarm) would arrive now
-	for _, f := range []*fake{wc, dt, wh, sms} {
-		f.check(t)
+	for _, f := range []*notifytest.Fake{wc, dt, wh, sms} {
+		f.Check(t)
 	}
-	if n := len(wc.messages()) + len(dt.messages()) + len(wh.messages()) + len(sms.messages()); n != 11 {
+	if n := len(wc.Messages()) + len(dt.Messages()) + len(wh.Messages()) + len(sms.Messages()); n != 11 {
 		t.Errorf("%d requests in all, want 11: the routine gate.denied matched no route", n)
 	}
 
-	md := wc.messages()[0].body["markdown"].(map[string]any)["content"].(string)
+	md := wc.Messages()[0].Body["markdown"].(map[string]any)["content"].(string)
 	for _, want := range []string{"【生命安全】燃气泄漏", "5 号楼 1 单元 102 室", "燃气探测器 gas-5-1-102", "未处理",
 		"[在值班台查看](http://192.168.10.2:8080/#alarm=" + leak.ID + ")", "/api/v1/media/" + mi.ID} {
 		if !strings.Contains(md, want) {
@@ -164,28 +165,28 @@ func TestRoutesReachEachVendor(t *testing.T) {
 		}
 	}
 	kinds := []string{}
-	for _, m := range wc.messages() {
-		kinds = append(kinds, m.kind)
+	for _, m := range wc.Messages() {
+		kinds = append(kinds, m.Kind)
 	}
 	if strings.Join(kinds, ",") != "markdown,text,image,markdown,text" {
 		t.Errorf("wecom messages %v, want the leak's markdown, @text, picture, then the SOS's markdown, @text", kinds)
 	}
-	if ml := wc.messages()[1].body["text"].(map[string]any)["mentioned_mobile_list"]; ml == nil {
+	if ml := wc.Messages()[1].Body["text"].(map[string]any)["mentioned_mobile_list"]; ml == nil {
 		t.Errorf("wecom @ text without mentioned_mobile_list")
 	}
-	dtext := dt.messages()[0].body["markdown"].(map[string]any)["text"].(string)
+	dtext := dt.Messages()[0].Body["markdown"].(map[string]any)["text"].(string)
 	if !strings.Contains(dtext, "燃气泄漏") || !strings.Contains(dtext, "@13900000000") {
 		t.Errorf("dingtalk text %q", dtext)
 	}
-	hook := wh.messages()[0].body
+	hook := wh.Messages()[0].Body
 	if hook["action"] != "opened" || hook["priority"] != float64(1) || hook["alarm"].(map[string]any)["id"] != sos.ID {
 		t.Errorf("webhook body %v", hook)
 	}
 	phones := map[string]bool{}
-	for _, m := range sms.messages() {
-		phones[m.body["phone"].(string)] = true
-		if !strings.Contains(m.body["text"].(string), "生命安全") {
-			t.Errorf("sms text %q", m.body["text"])
+	for _, m := range sms.Messages() {
+		phones[m.Body["phone"].(string)] = true
+		if !strings.Contains(m.Body["text"].(string), "生命安全") {
+			t.Errorf("sms text %q", m.Body["text"])
 		}
 	}
 	if len(phones) != 2 {
@@ -210,16 +211,16 @@ func TestRoutesReachEachVendor(t *testing.T) {
 // delivery are on the timeline. A message queued when the gateway stops is
 // sent by the next start.
 func TestRetryAndRestart(t *testing.T) {
-	wc := fakeWeCom(t)
+	wc := notifytest.NewWeCom(t)
 	cfg := config.Notify{
-		Targets: []config.NotifyTarget{{Name: "guard-room", Kind: "wecom", URL: wc.url("/cgi-bin/webhook/send?key=" + wecomKey)}},
+		Targets: []config.NotifyTarget{{Name: "guard-room", Kind: "wecom", URL: wc.URL("/cgi-bin/webhook/send?key=" + notifytest.WeComKey)}},
 		Routes:  []config.NotifyRoute{{Targets: []string{"guard-room"}}},
 	}
 	dir := t.TempDir()
 	e := newEnv(t, dir, cfg, nil)
-	wc.setFail(2, 0)
+	wc.SetFail(2, 0)
 	a := e.raise(t, event.GasLeak, "gas-1", "gas_detector", event.Location{Building: "3"})
-	testenv.Until(t, 20*time.Second, "delivery after two failures", func() bool { return len(wc.messages()) == 1 })
+	testenv.Until(t, 20*time.Second, "delivery after two failures", func() bool { return len(wc.Messages()) == 1 })
 	testenv.Until(t, 20*time.Second, "timeline", func() bool { return len(notes(timelineOf(t, e, a.ID), alarm.ActNotified)) == 1 })
 	tl := timelineOf(t, e, a.ID)
 	if f := notes(tl, alarm.ActNotifyFailed); len(f) != 1 || !strings.Contains(f[0], "503") {
@@ -234,21 +235,21 @@ func TestRetryAndRestart(t *testing.T) {
 
 	// The robot refuses everything (an errcode that retrying may fix once
 	// the installer corrects the key: retried for life safety).
-	wc.setFail(1000000, 0)
+	wc.SetFail(1000000, 0)
 	b := e.raise(t, event.WristbandSOS, "band-1", "wristband", event.Location{Building: "3"})
 	testenv.Until(t, 20*time.Second, "first failure recorded", func() bool { return len(notes(timelineOf(t, e, b.ID), alarm.ActNotifyFailed)) >= 1 })
 	e.stop()
 
-	wc.setFail(0, 0)
+	wc.SetFail(0, 0)
 	e2 := newEnv(t, dir, cfg, nil)
-	testenv.Until(t, 20*time.Second, "queued message sent after restart", func() bool { return len(wc.messages()) == 2 })
-	got := wc.messages()[1].body["markdown"].(map[string]any)["content"].(string)
+	testenv.Until(t, 20*time.Second, "queued message sent after restart", func() bool { return len(wc.Messages()) == 2 })
+	got := wc.Messages()[1].Body["markdown"].(map[string]any)["content"].(string)
 	if !strings.Contains(got, "手环求救") {
 		t.Errorf("after restart sent %q", got)
 	}
 	testenv.Until(t, 20*time.Second, "timeline after restart", func() bool { return len(notes(timelineOf(t, e2, b.ID), alarm.ActNotified)) == 1 })
 	time.Sleep(100 * time.Millisecond)
-	if n := len(wc.messages()); n != 2 {
+	if n := len(wc.Messages()); n != 2 {
 		t.Errorf("%d messages: the restart sent something twice", n)
 	}
 	if err := e2.st.DB().View(func(tx *bbolt.Tx) error {
@@ -264,9 +265,9 @@ func TestRetryAndRestart(t *testing.T) {
 // Over a target's rate, routine messages are skipped (counted, on the
 // timeline) and life-safety ones wait for their turn: none is lost.
 func TestRateLimitNeverDropsLifeSafety(t *testing.T) {
-	wh := fakeWebhook(t)
+	wh := notifytest.NewWebhook(t)
 	cfg := config.Notify{
-		Targets: []config.NotifyTarget{{Name: "hook", Kind: "webhook", URL: wh.url("/hook"), Secret: hookSecret}},
+		Targets: []config.NotifyTarget{{Name: "hook", Kind: "webhook", URL: wh.URL("/hook"), Secret: notifytest.HookSecret}},
 		Routes:  []config.NotifyRoute{{Targets: []string{"hook"}}},
 	}
 	e := newEnv(t, t.TempDir(), cfg, nil)
@@ -280,16 +281,16 @@ func TestRateLimitNeverDropsLifeSafety(t *testing.T) {
 	}
 	testenv.Until(t, 20*time.Second, "every life-safety message", func() bool {
 		n := 0
-		for _, m := range wh.messages() {
-			if m.body["priority"] == float64(1) {
+		for _, m := range wh.Messages() {
+			if m.Body["priority"] == float64(1) {
 				n++
 			}
 		}
 		return n == 3
 	})
-	wh.check(t)
+	wh.Check(t)
 	skipped := testenv.MetricValue(t, e.reg, "warden_notify_skipped_total", map[string]string{"target": "hook", "reason": "rate"})
-	sentRoutine := len(wh.messages()) - 3
+	sentRoutine := len(wh.Messages()) - 3
 	if skipped < 1 || int(skipped)+sentRoutine != 4 {
 		t.Errorf("routine: %d sent, %v skipped for rate; want 4 in all with some skipped", sentRoutine, skipped)
 	}
@@ -314,14 +315,14 @@ func TestRateLimitNeverDropsLifeSafety(t *testing.T) {
 
 // A database that refuses the queue write does not stop the message.
 func TestQueueStoreFailureStillSends(t *testing.T) {
-	wc := fakeWeCom(t)
+	wc := notifytest.NewWeCom(t)
 	reg := prometheus.NewRegistry()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "q.db"), 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n, err := notify.New(notify.Options{Config: config.Notify{
-		Targets: []config.NotifyTarget{{Name: "guard-room", Kind: "wecom", URL: wc.url("/cgi-bin/webhook/send?key=" + wecomKey)}},
+		Targets: []config.NotifyTarget{{Name: "guard-room", Kind: "wecom", URL: wc.URL("/cgi-bin/webhook/send?key=" + notifytest.WeComKey)}},
 		Routes:  []config.NotifyRoute{{Targets: []string{"guard-room"}}},
 	}, DB: db, Logger: quiet(), Registerer: reg})
 	if err != nil {
@@ -334,7 +335,7 @@ func TestQueueStoreFailureStillSends(t *testing.T) {
 	defer func() { cancel(); wg.Wait() }()
 	n.Observe(alarm.Change{Action: alarm.ActOpened, Alarm: alarm.Alarm{ID: "a1", Type: event.GasLeak, Priority: 1, State: alarm.Open,
 		Source: event.Source{Kind: "gas_detector", ID: "gas-1"}, OpenedAt: time.Now()}})
-	testenv.Until(t, 20*time.Second, "sent from memory", func() bool { return len(wc.messages()) == 1 })
+	testenv.Until(t, 20*time.Second, "sent from memory", func() bool { return len(wc.Messages()) == 1 })
 	if v := testenv.MetricValue(t, reg, "warden_notify_store_errors_total", nil); v < 1 {
 		t.Errorf("store errors = %v", v)
 	}
@@ -345,7 +346,7 @@ func TestQueueStoreFailureStillSends(t *testing.T) {
 func TestRefusedRoutineGivenUpLifeSafetyRetried(t *testing.T) {
 	var mu sync.Mutex
 	refuse, got := true, 0
-	srv := newFake(t, func(f *fake) http.HandlerFunc {
+	srv := notifytest.New(t, func(*notifytest.Fake) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -358,7 +359,7 @@ func TestRefusedRoutineGivenUpLifeSafetyRetried(t *testing.T) {
 		}
 	})
 	cfg := config.Notify{
-		Targets: []config.NotifyTarget{{Name: "hook", Kind: "webhook", URL: srv.url("/hook")}},
+		Targets: []config.NotifyTarget{{Name: "hook", Kind: "webhook", URL: srv.URL("/hook")}},
 		Routes:  []config.NotifyRoute{{Targets: []string{"hook"}}},
 	}
 	e := newEnv(t, t.TempDir(), cfg, nil)

@@ -1,4 +1,6 @@
-package notify_test
+// Package notifytest holds fake vendors for the notify tests: real HTTP
+// servers on 127.0.0.1 that check what each vendor documents.
+package notifytest
 
 import (
 	"bytes"
@@ -24,27 +26,30 @@ import (
 // (timestamp within an hour, sign = base64 HMAC-SHA256), the generic
 // webhook's signature and an SMS gateway.
 
-type received struct {
-	kind string         // msgtype, or "webhook" / "sms"
-	body map[string]any // decoded JSON
-	hdr  http.Header
-	at   time.Time
+// Received is one request a fake took.
+type Received struct {
+	Kind string         // msgtype, or "webhook" / "sms"
+	Body map[string]any // decoded JSON
+	Hdr  http.Header
+	At   time.Time
 }
 
-type fake struct {
+// Fake is one vendor endpoint.
+type Fake struct {
 	t   *testing.T
 	srv *httptest.Server
 
 	mu       sync.Mutex
-	got      []received
+	got      []Received
 	failNext int    // answer this many requests with 503 first
 	errcode  int    // robots: answer with this errcode (0 = ok)
 	bad      string // the first shape problem seen
 }
 
-func (f *fake) url(path string) string { return f.srv.URL + path }
+// URL is the fake's address with path.
+func (f *Fake) URL(path string) string { return f.srv.URL + path }
 
-func (f *fake) problem(format string, a ...any) {
+func (f *Fake) problem(format string, a ...any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.bad == "" {
@@ -52,13 +57,15 @@ func (f *fake) problem(format string, a ...any) {
 	}
 }
 
-func (f *fake) messages() []received {
+// Messages are the requests taken so far.
+func (f *Fake) Messages() []Received {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]received(nil), f.got...)
+	return append([]Received(nil), f.got...)
 }
 
-func (f *fake) check(t *testing.T) {
+// Check fails t if any request broke the vendor's documented shape.
+func (f *Fake) Check(t *testing.T) {
 	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -67,14 +74,16 @@ func (f *fake) check(t *testing.T) {
 	}
 }
 
-func (f *fake) setFail(n, errcode int) {
+// SetFail answers the next n requests with 503, and robots then with
+// errcode (0: ok).
+func (f *Fake) SetFail(n, errcode int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.failNext, f.errcode = n, errcode
 }
 
 // serve decodes a JSON POST; it answers 503 while failNext lasts.
-func (f *fake) serve(w http.ResponseWriter, r *http.Request, kind func(map[string]any) string, ok func(http.ResponseWriter)) {
+func (f *Fake) serve(w http.ResponseWriter, r *http.Request, kind func(map[string]any) string, ok func(http.ResponseWriter)) {
 	if r.Method != http.MethodPost {
 		f.problem("method %s", r.Method)
 	}
@@ -94,19 +103,20 @@ func (f *fake) serve(w http.ResponseWriter, r *http.Request, kind func(map[strin
 		return
 	}
 	f.mu.Lock()
-	f.got = append(f.got, received{kind: kind(body), body: body, hdr: r.Header.Clone(), at: time.Now()})
+	f.got = append(f.got, Received{Kind: kind(body), Body: body, Hdr: r.Header.Clone(), At: time.Now()})
 	f.mu.Unlock()
 	ok(w)
 }
 
-func newFake(t *testing.T, h func(f *fake) http.HandlerFunc) *fake {
-	f := &fake{t: t}
+// New serves h, a handler made for the fake (vendors call its serve).
+func New(t *testing.T, h func(f *Fake) http.HandlerFunc) *Fake {
+	f := &Fake{t: t}
 	f.srv = httptest.NewServer(h(f))
 	t.Cleanup(f.srv.Close)
 	return f
 }
 
-func robotOK(f *fake) func(http.ResponseWriter) {
+func robotOK(f *Fake) func(http.ResponseWriter) {
 	return func(w http.ResponseWriter) {
 		f.mu.Lock()
 		code := f.errcode
@@ -115,12 +125,14 @@ func robotOK(f *fake) func(http.ResponseWriter) {
 	}
 }
 
-const wecomKey = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
+// WeComKey is the robot key NewWeCom expects.
+const WeComKey = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
 
-func fakeWeCom(t *testing.T) *fake {
-	return newFake(t, func(f *fake) http.HandlerFunc {
+// NewWeCom is a WeCom group robot at /cgi-bin/webhook/send?key=WeComKey.
+func NewWeCom(t *testing.T) *Fake {
+	return New(t, func(f *Fake) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != "/cgi-bin/webhook/send" || r.URL.Query().Get("key") != wecomKey {
+			if r.URL.Path != "/cgi-bin/webhook/send" || r.URL.Query().Get("key") != WeComKey {
 				f.problem("wecom url %s", r.URL)
 			}
 			if r.Header.Get("Content-Type") != "application/json" {
@@ -155,15 +167,18 @@ func fakeWeCom(t *testing.T) *fake {
 	})
 }
 
-const dingSecret = "SEC0123456789abcdef"
+// DingSecret is the signing secret NewDingTalk checks.
+const DingSecret = "SEC0123456789abcdef"
 
-func fakeDingTalk(t *testing.T) *fake {
-	return newFake(t, func(f *fake) http.HandlerFunc {
+// NewDingTalk is a DingTalk robot at /robot/send?access_token=tok, signed
+// with DingSecret.
+func NewDingTalk(t *testing.T) *Fake {
+	return New(t, func(f *Fake) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			q := r.URL.Query()
 			ts, err := strconv.ParseInt(q.Get("timestamp"), 10, 64)
-			mac := hmac.New(sha256.New, []byte(dingSecret))
-			mac.Write([]byte(q.Get("timestamp") + "\n" + dingSecret))
+			mac := hmac.New(sha256.New, []byte(DingSecret))
+			mac.Write([]byte(q.Get("timestamp") + "\n" + DingSecret))
 			want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
 			if r.URL.Path != "/robot/send" || q.Get("access_token") != "tok" || err != nil ||
 				time.Since(time.UnixMilli(ts)).Abs() > time.Hour || q.Get("sign") != want {
@@ -185,13 +200,15 @@ func fakeDingTalk(t *testing.T) *fake {
 	})
 }
 
-const hookSecret = "family-shared-secret"
+// HookSecret is the HMAC key NewWebhook checks.
+const HookSecret = "family-shared-secret"
 
-func fakeWebhook(t *testing.T) *fake {
-	return newFake(t, func(f *fake) http.HandlerFunc {
+// NewWebhook checks the X-Warden-Signature made with HookSecret.
+func NewWebhook(t *testing.T) *Fake {
+	return New(t, func(f *Fake) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			raw, _ := io.ReadAll(r.Body)
-			mac := hmac.New(sha256.New, []byte(hookSecret))
+			mac := hmac.New(sha256.New, []byte(HookSecret))
 			mac.Write(raw)
 			if r.Header.Get("X-Warden-Signature") != "sha256="+hex.EncodeToString(mac.Sum(nil)) || r.Header.Get("X-Warden-Delivery") == "" {
 				f.problem("webhook signature or delivery id missing")
@@ -202,8 +219,9 @@ func fakeWebhook(t *testing.T) *fake {
 	})
 }
 
-func fakeSMS(t *testing.T) *fake {
-	return newFake(t, func(f *fake) http.HandlerFunc {
+// NewSMS is an SMS gateway taking {"phone", "text"} JSON.
+func NewSMS(t *testing.T) *Fake {
+	return New(t, func(f *Fake) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			f.serve(w, r, func(b map[string]any) string {
 				if b["phone"] == "" || b["text"] == "" {
