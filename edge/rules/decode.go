@@ -142,7 +142,7 @@ func (d *decoder) has(key string) bool {
 }
 
 func (d *decoder) rule(sp *spec, p string) Rule {
-	r := Rule{Name: sp.Name, Debounce: sp.Debounce.D()}
+	r := Rule{Name: sp.Name}
 	switch {
 	case r.Name == "":
 		d.add(p+".name", "is required")
@@ -157,8 +157,10 @@ func (d *decoder) rule(sp *spec, p string) Rule {
 	if sp.Correlate != nil {
 		r.Correlate = d.correlate(sp.Correlate, p+".correlate")
 	}
-	if r.Debounce < 0 {
-		d.add(p+".debounce", "%v is not a positive duration like 30s or 5m", r.Debounce)
+	if sp.Debounce != nil { // given, it must be positive (0s is a mistake, not "none")
+		if r.Debounce = sp.Debounce.D(); r.Debounce <= 0 {
+			d.add(p+".debounce", "%v is not a positive duration like 30s or 5m", r.Debounce)
+		}
 	}
 	r.Suppress = d.windows(sp.Suppress, p+".suppress")
 	if len(sp.Then) == 0 && !d.has(p+".then") {

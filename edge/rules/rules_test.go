@@ -64,6 +64,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
       - {action: open_gate, same: street}
   - name: bad-mixed
     when: {type: gas.leak, location: {building: 3}}
+    debounce: 0s
     suppress: {days: [sat], from: "10:00", until: "12:00"}
     then:
       - {action: publish, topic: t, devices: [valve-1], qos: two}
@@ -109,6 +110,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		"rules[6].then[0].state":       lineOf("state: loud", 0),
 		"rules[6].then[1].same":        lineOf("same: street", 1),
 		"rules[7].suppress.until":      lineOf("until:", 0),
+		"rules[7].debounce":            lineOf("debounce: 0s", 0),
 		"rules[7].then[0].devices":     lineOf("qos: two", 0),
 		"rules[7].then[0].qos":         lineOf("qos: two", 0),
 		"rules[8].then":                lineOf("then: {action: raise_alarm}", 0),

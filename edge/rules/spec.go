@@ -22,7 +22,7 @@ type spec struct {
 	Name      string           `yaml:"name"`
 	When      *matchSpec       `yaml:"when"`
 	Correlate *correlateSpec   `yaml:"correlate"`
-	Debounce  config.Duration  `yaml:"debounce"`
+	Debounce  *config.Duration `yaml:"debounce"`
 	Suppress  oneOrMany[when_] `yaml:"suppress"`
 	Then      []actionSpec     `yaml:"then"`
 }
