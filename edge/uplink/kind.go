@@ -104,11 +104,11 @@ func (e *Env) NewQueue(name, kind string) (*Target, error) {
 	return t, err
 }
 
-// HTTPClient is Options.HTTPClient, or a client with tls and the request
+// HTTPClient is Client when set, or a client with tls and the request
 // timeout (default 30s).
 func (e *Env) HTTPClient(tls config.TLS, timeout time.Duration) (*http.Client, error) {
-	if e.u.o.HTTPClient != nil {
-		return e.u.o.HTTPClient, nil
+	if e.Client != nil {
+		return e.Client, nil
 	}
 	cfg, err := TLSConfig(tls)
 	if err != nil {
