@@ -105,28 +105,8 @@ var typeErrRe = regexp.MustCompile(`^line (\d+): (.*)$`)
 // with yaml tags that holds the defaults: the first unknown key (with the
 // keys it may be) or wrong type is a *KeyError under prefix.
 func (s *Section) Decode(prefix string, out any) error {
-	if s == nil || s.node == nil {
-		return nil
-	}
-	var errs []*KeyError
-	if knownKeys(s.node, reflect.TypeOf(out), prefix, &errs); len(errs) > 0 {
+	if errs := s.DecodeAll(prefix, out); len(errs) > 0 {
 		return errs[0]
-	}
-	err := s.node.Decode(out)
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msg, key := te.Errors[0], prefix
-		if m := typeErrRe.FindStringSubmatch(msg); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			msg = m[2]
-			if k := s.keyOf(line, msg); k != "" {
-				key = join(prefix, k)
-			}
-		}
-		return &KeyError{Key: key, Msg: msg}
-	}
-	if err != nil {
-		return &KeyError{Key: prefix, Msg: err.Error()}
 	}
 	return nil
 }
