@@ -22,8 +22,9 @@ type Kind struct {
 	// Order is the start order, and the order in /readyz.
 	Order int
 	// New builds the target when the uplink config names it, else returns
-	// nil, nil. It may make several queues (the HTTP target's media).
-	New func(e *Env) (Runner, error)
+	// nil, nil. It may make several queues (the HTTP target's media), each
+	// with its runner; the uplink runs them all and stops them together.
+	New func(e *Env) ([]Runner, error)
 	// Options is the zero value of its config section's type
 	// (config.UplinkHTTP), and Sample that section with every key (the
 	// folder's sample.yaml); a test holds the two and configs/warden.yaml

@@ -91,7 +91,7 @@ func TestConfiguredTargetMustBeLinked(t *testing.T) {
 }
 
 func TestRegisterRefusesTwins(t *testing.T) {
-	k := Kind{Name: "twin-test", Order: 99, New: func(*Env) (Runner, error) { return nil, nil }}
+	k := Kind{Name: "twin-test", Order: 99, New: func(*Env) ([]Runner, error) { return nil, nil }}
 	Register(k)
 	defer func() {
 		kindsMu.Lock()

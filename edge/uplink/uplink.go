@@ -128,11 +128,11 @@ func New(o Options) (_ *Uplink, err error) {
 		return nil, err
 	}
 	for _, k := range ks {
-		r, err := k.New(u.env)
+		rs, err := k.New(u.env)
 		if err != nil {
 			return nil, err
 		}
-		if r != nil {
+		for _, r := range rs {
 			u.runners = append(u.runners, r.Run)
 		}
 	}

@@ -70,11 +70,15 @@ func init() {
 }
 
 // New builds the GA/T 1400 target when the uplink config has gat1400.
-func New(e *uplink.Env) (uplink.Runner, error) {
+func New(e *uplink.Env) ([]uplink.Runner, error) {
 	if e.Config.GAT1400 == nil {
 		return nil, nil
 	}
-	return newGATTarget(e, e.Config.GAT1400)
+	t, err := newGATTarget(e, e.Config.GAT1400)
+	if err != nil {
+		return nil, err
+	}
+	return []uplink.Runner{t}, nil
 }
 
 func newGATTarget(e *uplink.Env, c *config.GAT1400) (*gatTarget, error) {

@@ -36,7 +36,7 @@ func init() {
 
 // New builds the HTTP target and its media queue when the uplink config
 // has http (media unless http.media is false).
-func New(e *uplink.Env) (uplink.Runner, error) {
+func New(e *uplink.Env) ([]uplink.Runner, error) {
 	c := e.Config.HTTP
 	if c == nil {
 		return nil, nil
@@ -46,33 +46,13 @@ func New(e *uplink.Env) (uplink.Runner, error) {
 		return nil, err
 	}
 	if c.Media != nil && !*c.Media {
-		return ht, nil
+		return []uplink.Runner{ht}, nil
 	}
 	mq, err := newMediaQueue(e, ht)
 	if err != nil {
 		return nil, err
 	}
-	return both{ht, mq}, nil
-}
-
-// both runs the event target and its media queue until ctx ends.
-type both struct {
-	events *httpTarget
-	media  *mediaQueue
-}
-
-func (b both) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() {
-		err := b.media.run(ctx)
-		cancel()
-		errc <- err
-	}()
-	err := b.events.Run(ctx)
-	cancel()
-	return errors.Join(err, <-errc)
+	return []uplink.Runner{ht, mq}, nil
 }
 
 func newHTTPTarget(e *uplink.Env, c *config.UplinkHTTP) (*httpTarget, error) {

@@ -66,7 +66,7 @@ const mediaPage = 500 // events read at a time
 // pieces. Its cursor is saved at most every uplink.SaveInterval and at
 // stop: after a crash a few files are sent again, which the platform
 // answers with 2xx or 409.
-func (q *mediaQueue) run(ctx context.Context) (err error) {
+func (q *mediaQueue) Run(ctx context.Context) (err error) {
 	defer func() {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()

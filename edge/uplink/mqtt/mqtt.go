@@ -39,11 +39,15 @@ func init() {
 }
 
 // New builds the MQTT target when the uplink config has mqtt.
-func New(e *uplink.Env) (uplink.Runner, error) {
+func New(e *uplink.Env) ([]uplink.Runner, error) {
 	if e.Config.MQTT == nil {
 		return nil, nil
 	}
-	return newMQTTTarget(e, e.Config.MQTT)
+	t, err := newMQTTTarget(e, e.Config.MQTT)
+	if err != nil {
+		return nil, err
+	}
+	return []uplink.Runner{t}, nil
 }
 
 func newMQTTTarget(e *uplink.Env, c *config.UplinkMQTT) (*mqttTarget, error) {
