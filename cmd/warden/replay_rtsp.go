@@ -17,7 +17,7 @@ func replayRTSP(ctx context.Context, args []string) int {
 	listen := fs.String("listen", "127.0.0.1:8554", "RTSP listen address")
 	user := fs.String("username", "", "require this user (basic or digest auth)")
 	pass := fs.String("password", os.Getenv("WARDEN_RTSP_PASSWORD"), "password for --username (default $WARDEN_RTSP_PASSWORD)")
-	noTranscode := fs.Bool("no-transcode", false, "refuse files whose video is not H.264 instead of transcoding them")
+	noTranscode := fs.Bool("no-transcode", false, "refuse files whose video is neither H.264 nor H.265 instead of transcoding them to H.264")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -35,17 +35,19 @@ func Probe(ctx context.Context, file string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("replay: ffprobe %s: %w: %s: %s", file, ErrNoVideo, err, strings.TrimSpace(stderr.String()))
 	}
-	codec := strings.TrimSpace(string(out))
-	if codec == "" {
+	// a TS file lists its streams once per program too: the first line
+	codec, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if codec = strings.TrimSpace(codec); codec == "" {
 		return "", fmt.Errorf("replay: %s: %w", file, ErrNoVideo)
 	}
 	return codec, nil
 }
 
-// Prepare writes file's first video stream as H.264 MPEG-TS into dir and
-// returns the path. H.264 is copied; any other codec is transcoded once
-// (libx264, no B-frames, a key frame every second) unless noTranscode is set,
-// in which case it refuses with a clear error.
+// Prepare writes file's first video stream as MPEG-TS into dir and returns
+// the path. H.264 and H.265 are copied (cameras send both); any other codec
+// is transcoded once to H.264 (libx264, no B-frames, a key frame every
+// second) unless noTranscode is set, in which case it refuses with a clear
+// error.
 func Prepare(ctx context.Context, file, dir string, noTranscode bool) (string, error) {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		return "", fmt.Errorf("replay: the ffmpeg binary is required: %w", err)
@@ -57,15 +59,21 @@ func Prepare(ctx context.Context, file, dir string, noTranscode bool) (string, e
 	out := filepath.Join(dir, strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))+".ts")
 	args := []string{"-nostdin", "-v", "error", "-y", "-fflags", "+genpts"}
 	ext := strings.ToLower(filepath.Ext(file))
-	if ext == ".h264" || ext == ".264" {
+	switch ext {
+	case ".h264", ".264":
 		args = append(args, "-f", "h264")
+	case ".h265", ".265", ".hevc":
+		args = append(args, "-f", "hevc")
 	}
 	args = append(args, "-i", file, "-map", "0:v:0", "-an", "-sn", "-dn")
-	if codec == "h264" {
+	switch codec {
+	case "h264":
 		args = append(args, "-c:v", "copy", "-bsf:v", "h264_mp4toannexb")
-	} else {
+	case "hevc":
+		args = append(args, "-c:v", "copy", "-bsf:v", "hevc_mp4toannexb")
+	default:
 		if noTranscode {
-			return "", fmt.Errorf("replay: %s is %s, not H.264, and transcoding is off", file, codec)
+			return "", fmt.Errorf("replay: %s is %s, neither H.264 nor H.265, and transcoding is off", file, codec)
 		}
 		args = append(args, "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
 			"-bf", "0", "-force_key_frames", "expr:gte(t,n_forced*1)")

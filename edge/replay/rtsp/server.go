@@ -17,15 +17,16 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
 	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
+	"github.com/pion/rtp"
 )
 
-// Stream is one file served at rtsp://ADDR/Name. TS must be an H.264 MPEG-TS
-// file, as made by Prepare.
+// Stream is one file served at rtsp://ADDR/Name. TS must be an H.264 or
+// H.265 MPEG-TS file, as made by Prepare.
 type Stream struct {
 	Name string
 	TS   string
@@ -126,9 +127,37 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-// firstParams scans a TS file for the first SPS and PPS, so the SDP carries
-// them and clients can size their decoders before the first key frame.
-func firstParams(path string) (*format.H264, error) {
+// video is a file's H.264 or H.265 track.
+type video struct {
+	track *mpegts.Track
+	hevc  bool
+}
+
+func videoTrack(r *mpegts.Reader) (video, error) {
+	for _, t := range r.Tracks() {
+		switch t.Codec.(type) {
+		case *tscodecs.H264:
+			return video{track: t}, nil
+		case *tscodecs.H265:
+			return video{track: t, hevc: true}, nil
+		}
+	}
+	return video{}, errors.New("no H.264 or H.265 track")
+}
+
+// onData calls cb with each access unit (pts, dts in 90 kHz).
+func (v video) onData(r *mpegts.Reader, cb func(pts, dts int64, au [][]byte) error) {
+	if v.hevc {
+		r.OnDataH265(v.track, cb)
+	} else {
+		r.OnDataH264(v.track, cb)
+	}
+}
+
+// firstParams scans a TS file for the first parameter sets, so the SDP
+// carries them and clients can size their decoders before the first key
+// frame.
+func firstParams(path string) (format.Format, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -138,25 +167,36 @@ func firstParams(path string) (*format.H264, error) {
 	if err := r.Initialize(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	track := h264Track(r)
-	if track == nil {
-		return nil, fmt.Errorf("%s has no H.264 track", path)
+	v, err := videoTrack(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	forma := &format.H264{PayloadTyp: 96, PacketizationMode: 1}
+	var vps, sps, pps []byte
 	errDone := errors.New("done")
-	r.OnDataH264(track, func(_, _ int64, au [][]byte) error {
+	v.onData(r, func(_, _ int64, au [][]byte) error {
 		for _, nalu := range au {
 			if len(nalu) == 0 {
 				continue
 			}
+			if v.hevc {
+				switch h265.NALUType((nalu[0] >> 1) & 0x3f) {
+				case h265.NALUType_VPS_NUT:
+					vps = nalu
+				case h265.NALUType_SPS_NUT:
+					sps = nalu
+				case h265.NALUType_PPS_NUT:
+					pps = nalu
+				}
+				continue
+			}
 			switch h264.NALUType(nalu[0] & 0x1f) {
 			case h264.NALUTypeSPS:
-				forma.SPS = nalu
+				sps = nalu
 			case h264.NALUTypePPS:
-				forma.PPS = nalu
+				pps = nalu
 			}
 		}
-		if forma.SPS != nil && forma.PPS != nil {
+		if sps != nil && pps != nil && (vps != nil || !v.hevc) {
 			return errDone
 		}
 		return nil
@@ -164,21 +204,31 @@ func firstParams(path string) (*format.H264, error) {
 	for {
 		err := r.Read()
 		if errors.Is(err, errDone) {
-			return forma, nil
+			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: no SPS/PPS found: %w", path, err)
+			return nil, fmt.Errorf("%s: no parameter sets found: %w", path, err)
 		}
 	}
+	if v.hevc {
+		return &format.H265{PayloadTyp: 96, VPS: vps, SPS: sps, PPS: pps}, nil
+	}
+	return &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: sps, PPS: pps}, nil
 }
 
-func h264Track(r *mpegts.Reader) *mpegts.Track {
-	for _, t := range r.Tracks() {
-		if _, ok := t.Codec.(*tscodecs.H264); ok {
-			return t
-		}
+// encoder packetizes access units, H.264 or H.265.
+type encoder interface {
+	Encode(au [][]byte) ([]*rtp.Packet, error)
+}
+
+func newEncoder(f format.Format) (encoder, error) {
+	switch f := f.(type) {
+	case *format.H264:
+		return f.CreateEncoder()
+	case *format.H265:
+		return f.CreateEncoder()
 	}
-	return nil
+	return nil, fmt.Errorf("no encoder for %s", f.Codec())
 }
 
 // pace writes the file's access units in real time, forever. Each loop
@@ -186,7 +236,7 @@ func h264Track(r *mpegts.Reader) *mpegts.Track {
 // monotonic across the wrap.
 func (s *Server) pace(ctx context.Context, st Stream, ss *gortsplib.ServerStream) {
 	medi := ss.Desc.Medias[0]
-	enc, err := medi.Formats[0].(*format.H264).CreateEncoder()
+	enc, err := newEncoder(medi.Formats[0])
 	if err != nil {
 		s.Log.Error("replay: encoder", "stream", st.Name, "err", err)
 		return
@@ -214,7 +264,7 @@ func (s *Server) pace(ctx context.Context, st Stream, ss *gortsplib.ServerStream
 
 // playOnce plays the file once from base; it returns the ticks it covered.
 func (s *Server) playOnce(ctx context.Context, st Stream, ss *gortsplib.ServerStream, medi *description.Media,
-	enc *rtph264.Encoder, rtpStart uint32, base int64, start time.Time) (int64, error) {
+	enc encoder, rtpStart uint32, base int64, start time.Time) (int64, error) {
 	f, err := os.Open(st.TS)
 	if err != nil {
 		return 0, err
@@ -224,9 +274,9 @@ func (s *Server) playOnce(ctx context.Context, st Stream, ss *gortsplib.ServerSt
 	if err := r.Initialize(); err != nil {
 		return 0, err
 	}
-	track := h264Track(r)
-	if track == nil {
-		return 0, fmt.Errorf("no H.264 track")
+	v, err := videoTrack(r)
+	if err != nil {
+		return 0, err
 	}
 	var td mpegts.TimeDecoder
 	td.Initialize()
@@ -234,7 +284,7 @@ func (s *Server) playOnce(ctx context.Context, st Stream, ss *gortsplib.ServerSt
 	// 0, so with B-frames the first DTS are negative: no sentinel value.
 	var first, last, lastStep int64
 	started := false
-	r.OnDataH264(track, func(pts, dts int64, au [][]byte) error {
+	v.onData(r, func(pts, dts int64, au [][]byte) error {
 		pts, dts = td.Decode(pts), td.Decode(dts)
 		if !started {
 			started, first = true, dts

@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"context"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -246,6 +247,75 @@ func TestReplayBFramesPTS(t *testing.T) {
 	for i := 1; i < len(shown)-4; i++ {
 		if d := shown[i] - shown[i-1]; d != 90000/25 {
 			t.Fatalf("shown frame %d is %d ticks after the previous, want 3600 (PTS in decode order: %v)", i, d, stamps)
+		}
+	}
+}
+
+// An H.265 recording is served as H.265, not transcoded: cameras send it,
+// and the gateway's H.265 paths are tested against this server.
+func TestReplayH265(t *testing.T) {
+	needFFmpeg(t)
+	dir := t.TempDir()
+	mp4 := filepath.Join(dir, "hevc.mp4")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", "1",
+		"-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=25:log-level=error", mp4).CombinedOutput(); err != nil {
+		t.Skipf("ffmpeg cannot encode H.265 here: %v: %s", err, out)
+	}
+	ts, err := Prepare(context.Background(), mp4, dir, true)
+	if err != nil {
+		t.Fatalf("H.265 with transcoding off: %v", err)
+	}
+	if codec, err := Probe(context.Background(), ts); err != nil || codec != "hevc" {
+		t.Fatalf("prepared stream is %q (%v), want hevc copied", codec, err)
+	}
+	s := &Server{Addr: "127.0.0.1:0", Streams: []Stream{{"h", ts}}}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	u, _ := base.ParseURL("rtsp://" + s.ListenAddr() + "/h")
+	c := gortsplib.Client{Scheme: u.Scheme, Host: u.Host}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	desc, _, err := c.Describe(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var forma *format.H265
+	medi := desc.FindFormat(&forma)
+	if medi == nil || forma.VPS == nil || forma.SPS == nil || forma.PPS == nil {
+		t.Fatalf("no H.265 with VPS, SPS and PPS in the SDP: %+v", desc.Medias)
+	}
+	if err := c.SetupAll(desc.BaseURL, []*description.Media{medi}); err != nil {
+		t.Fatal(err)
+	}
+	dec, err := forma.CreateDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	aus := make(chan [][]byte, 100)
+	c.OnPacketRTP(medi, forma, func(p *rtp.Packet) {
+		if au, err := dec.Decode(p); err == nil {
+			select {
+			case aus <- au:
+			default:
+			}
+		}
+	})
+	if _, err := c.Play(nil); err != nil {
+		t.Fatal(err)
+	}
+	// 40 units: past the one-second file's end, so across a loop
+	for n := 0; n < 40; n++ {
+		select {
+		case au := <-aus:
+			if len(au) == 0 || h265.NALUType((au[0][0]>>1)&0x3f) > h265.NALUType_SUFFIX_SEI_NUT {
+				t.Fatalf("unit %d is not H.265: %x", n, au)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d access units in 10 s", n)
 		}
 	}
 }
