@@ -45,6 +45,9 @@ type CameraStatus struct {
 	FPS       float64   `json:"fps"`
 	Detectors []string  `json:"detectors"`
 	Error     string    `json:"error,omitempty"`
+	// Codec of the main stream while it flows: "h264" (live view over
+	// WebRTC or LL-HLS) or "h265" (LL-HLS only).
+	Codec string `json:"codec,omitempty"`
 }
 
 type deadLettersResponse struct {

@@ -195,6 +195,9 @@ func TestLiveCameras(t *testing.T) {
 	if s.State != Online || s.LastFrame.IsZero() {
 		t.Fatalf("status %+v", s)
 	}
+	if got := (Set{cams["a"], cams["badurl"]}).Status(); got[0].Codec != "h264" || got[1].Codec != "" {
+		t.Errorf("camera list codecs %q and %q, want h264 and none (no video yet)", got[0].Codec, got[1].Codec)
+	}
 	j, _ := cams["a"].LastSnapshot()
 	if len(j) == 0 {
 		t.Fatal("no last snapshot")

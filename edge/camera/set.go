@@ -29,7 +29,7 @@ func (s Set) Status() []api.CameraStatus {
 		slices.Sort(dets)
 		out = append(out, api.CameraStatus{ID: c.ID(), DisplayName: c.cfg.DisplayName, Location: c.cfg.Location,
 			Online: st.State == Online, State: string(st.State), LastSeen: st.LastFrame, FPS: st.FPS,
-			Detectors: dets, Error: st.LastError})
+			Detectors: dets, Error: st.LastError, Codec: c.live.codecName()})
 	}
 	return out
 }

@@ -24,6 +24,18 @@ const (
 	codecH265
 )
 
+// codecName is the main stream's codec as the API names it ("" before
+// the first unit).
+func (v *viewers) codecName() string {
+	switch v.codec.Load() {
+	case codecH264:
+		return "h264"
+	case codecH265:
+		return "h265"
+	}
+	return ""
+}
+
 // ErrTooManyViewers is Watch's answer when the camera's cap is reached.
 var ErrTooManyViewers = errors.New("too many live viewers of this camera")
 
