@@ -50,10 +50,19 @@ func TestWHEPPlaysTheCamera(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	streams := []rtsp.Stream{{Name: "a", TS: ts}}
+	// an H.265 main stream (detection on the H.264 one, as cameras are set up)
+	hevc := filepath.Join(dir, "hevc.ts")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-i", mp4, "-c:v", "libx265", "-preset", "ultrafast",
+		"-x265-params", "keyint=25:bframes=0:log-level=error", "-f", "mpegts", hevc).CombinedOutput(); err != nil {
+		t.Logf("no H.265 camera (ffmpeg cannot encode it here): %v: %s", err, out)
+	} else {
+		streams = append(streams, rtsp.Stream{Name: "h", TS: hevc})
+	}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
-	srv := &rtsp.Server{Addr: addr, Streams: []rtsp.Stream{{Name: "a", TS: ts}}}
+	srv := &rtsp.Server{Addr: addr, Streams: streams}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -64,12 +73,18 @@ func TestWHEPPlaysTheCamera(t *testing.T) {
 		camera.Deps{Gateway: "gw", Site: "s", Sink: st, Media: st, StallTimeout: 3 * time.Second, MaxBackoff: time.Second,
 			Log: slog.New(slog.DiscardHandler)})
 	cams := camera.Set{cam}
+	if len(streams) > 1 {
+		cams = append(cams, camera.New(config.Camera{ID: "east", URL: "rtsp://" + addr + "/h", Detect: config.Detect{URL: "rtsp://" + addr + "/a"}},
+			camera.Deps{Gateway: "gw", Site: "s", Sink: st, Media: st, MaxBackoff: time.Second, Log: slog.New(slog.DiscardHandler)}))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = cam.Run(ctx) }()
+	for _, c := range cams {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = c.Run(ctx) }()
+	}
 
 	reg := prometheus.NewRegistry()
 	lv, err := liveview.New(liveview.Options{Cameras: cams, MaxViewers: 1, Registerer: reg, HLSIdle: 2 * time.Second})
@@ -159,29 +174,55 @@ func TestWHEPPlaysTheCamera(t *testing.T) {
 
 	// The LL-HLS fallback plays the same session to an HLS player, behind
 	// the same auth; it ends HLSIdle after the last request.
-	var aus atomic.Int64
-	var codec string
-	quiet := func(string) {}
-	cl := &gohlslib.Client{URI: hs.URL + "/api/v1/cameras/gate/live/index.m3u8",
-		HTTPClient:                &http.Client{Transport: bearer(guardTok)},
-		OnDownloadPrimaryPlaylist: quiet, OnDownloadStreamPlaylist: quiet, OnDownloadSegment: quiet, OnDownloadPart: quiet}
-	cl.OnTracks = func(tracks []*gohlslib.Track) error {
-		codec = fmt.Sprintf("%T", tracks[0].Codec)
-		cl.OnDataH26x(tracks[0], func(_ int64, _ int64, _ [][]byte) { aus.Add(1) })
-		return nil
-	}
-	if err := cl.Start(); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Until(t, 30*time.Second, "50 access units over LL-HLS", func() bool { return aus.Load() >= 50 })
-	cl.Close()
-	if codec != "*codecs.H264" {
+	if codec := playHLS(t, hs.URL+"/api/v1/cameras/gate/live/index.m3u8"); codec != "*codecs.H264" {
 		t.Errorf("HLS track codec %s, want H.264", codec)
 	}
 	if r := get(t, hs.URL+"/api/v1/cameras/gate/live/index.m3u8", ""); r != http.StatusUnauthorized {
 		t.Errorf("HLS without a token: %d, want 401", r)
 	}
 	testenv.Until(t, 15*time.Second, "HLS stream ended after the last request", func() bool { return cam.Viewers() == 0 })
+
+	// An H.265 camera: WebRTC refuses it and names the LL-HLS URL, which
+	// plays it as H.265.
+	if len(cams) < 2 {
+		return
+	}
+	testenv.Until(t, 30*time.Second, "the H.265 camera's stream flows", func() bool { return cams.Status()[1].Codec == "h265" })
+	pcH, offerH := newViewer(t)
+	defer pcH.Close()
+	resp = post(t, hs.URL+"/api/v1/cameras/east/whep", "application/sdp", offerH, guardTok)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "/api/v1/cameras/east/live/index.m3u8") {
+		t.Errorf("WHEP for an H.265 camera: %d %s, want 503 naming the LL-HLS URL", resp.StatusCode, body)
+	}
+	if codec := playHLS(t, hs.URL+"/api/v1/cameras/east/live/index.m3u8"); codec != "*codecs.H265" {
+		t.Errorf("HLS track codec of the H.265 camera %s, want H.265", codec)
+	}
+}
+
+// playHLS reads 50 access units of url with gohlslib's client as the
+// guard, and returns the track's codec type.
+func playHLS(t *testing.T, url string) string {
+	t.Helper()
+	var aus atomic.Int64
+	var codec atomic.Value
+	quiet := func(string) {}
+	cl := &gohlslib.Client{URI: url,
+		HTTPClient:                &http.Client{Transport: bearer(guardTok)},
+		OnDownloadPrimaryPlaylist: quiet, OnDownloadStreamPlaylist: quiet, OnDownloadSegment: quiet, OnDownloadPart: quiet}
+	cl.OnTracks = func(tracks []*gohlslib.Track) error {
+		codec.Store(fmt.Sprintf("%T", tracks[0].Codec))
+		cl.OnDataH26x(tracks[0], func(_ int64, _ int64, _ [][]byte) { aus.Add(1) })
+		return nil
+	}
+	if err := cl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	testenv.Until(t, 30*time.Second, "50 access units over LL-HLS from "+url, func() bool { return aus.Load() >= 50 })
+	c, _ := codec.Load().(string)
+	return c
 }
 
 type bearer string

@@ -31,6 +31,31 @@ async function ctl(path) {
   return JSON.parse(body);
 }
 
+// shownFrames reads the frame number off each of the next n pictures the
+// video shows (12 black or white 40 px blocks along the top), with when it
+// was shown; Go compares with when the replay sent that frame.
+function shownFrames(page, sel, n) {
+  return page.evaluate(async ([sel, n]) => {
+    const v = document.querySelector(sel);
+    const c = document.createElement('canvas');
+    c.width = 480; c.height = 40;
+    const g = c.getContext('2d', { willReadFrequently: true });
+    const out = [];
+    await new Promise((done) => {
+      const step = (_now, meta) => {
+        g.drawImage(v, 0, 0, 480, 40, 0, 0, 480, 40);
+        const px = g.getImageData(0, 0, 480, 40).data;
+        let k = 0;
+        for (let b = 0; b < 12; b++) if (px[(20 * 480 + b * 40 + 20) * 4] > 128) k |= 1 << b;
+        out.push({ n: k, t: performance.timeOrigin + meta.expectedDisplayTime });
+        if (out.length >= n) done(); else v.requestVideoFrameCallback(step);
+      };
+      v.requestVideoFrameCallback(step);
+    });
+    return out;
+  }, [sel, n]);
+}
+
 const userDataDir = mkdtempSync(join(tmpdir(), 'warden-console-e2e-'));
 const ctx = await chromium.launchPersistentContext(userDataDir, {
   executablePath: env('CHROMIUM'),
@@ -43,10 +68,13 @@ const ctx = await chromium.launchPersistentContext(userDataDir, {
   ],
 });
 const consoleErrors = [];
+const netLog = []; // refused and failed requests, shown when a check fails
 try {
   const page = ctx.pages()[0] || await ctx.newPage();
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  page.on('requestfailed', (r) => netLog.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+  page.on('response', (r) => { if (r.status() >= 400) netLog.push(`${r.status()} ${r.url()}`); });
 
   // ---- login: a wrong token is refused, then the guard logs in ----
   await page.goto(BASE + '/');
@@ -360,29 +388,9 @@ try {
   check(c2 > c1 + 1, `live video plays: currentTime ${c1.toFixed(2)} → ${c2.toFixed(2)} s in 2 s`);
   const size = await page.evaluate(() => { const v = document.querySelector('[data-cam="gate-cam"] video'); return [v.videoWidth, v.videoHeight]; });
   check(size[0] === 640 && size[1] === 360, `the live picture is the camera's own 640×360 (${size})`);
+  check(await page.evaluate(() => document.querySelector('[data-cam="gate-cam"] video').dataset.via) === 'webrtc', 'an H.264 camera plays over WebRTC');
   await page.screenshot({ path: join(ART, 'live.png') });
-  // glass to glass: read each shown frame's number off its top band (12
-  // black or white 40 px blocks) when it is displayed; Go compares with
-  // when the replay sent that frame
-  result.live_frames = await page.evaluate(async () => {
-    const v = document.querySelector('[data-cam="gate-cam"] video');
-    const c = document.createElement('canvas');
-    c.width = 480; c.height = 40;
-    const g = c.getContext('2d', { willReadFrequently: true });
-    const out = [];
-    await new Promise((done) => {
-      const step = (_now, meta) => {
-        g.drawImage(v, 0, 0, 480, 40, 0, 0, 480, 40);
-        const px = g.getImageData(0, 0, 480, 40).data;
-        let n = 0;
-        for (let b = 0; b < 12; b++) if (px[(20 * 480 + b * 40 + 20) * 4] > 128) n |= 1 << b;
-        out.push({ n, t: performance.timeOrigin + meta.expectedDisplayTime });
-        if (out.length >= 50) done(); else v.requestVideoFrameCallback(step);
-      };
-      v.requestVideoFrameCallback(step);
-    });
-    return out;
-  });
+  result.live_frames = await shownFrames(page, '[data-cam="gate-cam"] video', 50);
   check(result.live_frames.length === 50, 'read the frame number of 50 displayed live frames');
   await page.waitForTimeout(11000); // the camera grid is redrawn every 10 s
   const c3 = await played();
@@ -397,7 +405,7 @@ try {
   check(await page.evaluate(() => getComputedStyle(document.querySelector('#camera-grid')).gridTemplateColumns.split(' ').length) === 2, 'the 2×2 wall has two columns and its camera plays live');
   await page.click('[data-wall="0"]');
   await page.waitForFunction(() => !document.querySelector('[data-cam="gate-cam"] video'), null, { timeout: T });
-  check(true, 'back to snapshots: the wall\'s live session ended');
+  check(await page.evaluate(() => document.querySelectorAll('#camera-grid video').length) === 0, 'back to snapshots: no tile plays live any more');
 
   // ---- an alarm from a camera opens it live beside its evidence ----
   await page.click('.tabs [data-tab="alarms"]');
@@ -406,6 +414,41 @@ try {
   check(await page.locator('#dlg .livepair img').count() === 1, 'the alarm dialog shows the camera live beside its evidence');
   await page.screenshot({ path: join(ART, 'alarm-live.png') });
   await page.click('#dlg-ok'); // closing the dialog ends that session too
+
+  // ---- LL-HLS: a browser without WebRTC plays the same camera through hls.js ----
+  await page.click('.tabs [data-tab="cameras"]');
+  await page.evaluate(() => { window.savedRTC = window.RTCPeerConnection; window.RTCPeerConnection = undefined; });
+  const tHls = Date.now();
+  await liveBtn.click();
+  await page.waitForFunction(() => { const v = document.querySelector('[data-cam="gate-cam"] video'); return v && v.currentTime > 0.5; }, null, { timeout: 45000 });
+  result.hls_first_play_ms = Date.now() - tHls;
+  check(await page.evaluate(() => document.querySelector('[data-cam="gate-cam"] video').dataset.via) === 'hls', 'without WebRTC the tile plays LL-HLS');
+  const h1 = await played();
+  await page.waitForTimeout(2000);
+  const h2 = await played();
+  check(h2 > h1 + 1, `LL-HLS plays: currentTime ${h1.toFixed(2)} → ${h2.toFixed(2)} s in 2 s`);
+  result.hls_frames = await shownFrames(page, '[data-cam="gate-cam"] video', 50);
+  check(result.hls_frames.length === 50, 'read the frame number of 50 frames shown over LL-HLS');
+  await liveBtn.click();
+  await page.waitForFunction(() => !document.querySelector('[data-cam="gate-cam"] video'), null, { timeout: T });
+  await page.evaluate(() => { window.RTCPeerConnection = window.savedRTC; });
+
+  // ---- an H.265 camera: LL-HLS where the browser decodes H.265, else the tile says why ----
+  if (await page.locator('[data-cam="hevc-cam"]').count()) {
+    const hevcOK = await page.evaluate(() => !!(window.MediaSource && MediaSource.isTypeSupported('video/mp4; codecs="hvc1.1.6.L93.B0"')));
+    result.hevc_decodable = hevcOK;
+    await page.click('[data-live="hevc-cam"]');
+    if (hevcOK) {
+      await page.waitForFunction(() => { const v = document.querySelector('[data-cam="hevc-cam"] video'); return v && v.currentTime > 0.5; }, null, { timeout: 45000 });
+      check(await page.evaluate(() => document.querySelector('[data-cam="hevc-cam"] video').dataset.via) === 'hls', 'the H.265 camera plays over LL-HLS');
+      await page.click('[data-live="hevc-cam"]');
+    } else {
+      await page.locator('[data-cam="hevc-cam"] .live-err').waitFor({ timeout: T });
+      const why = await page.locator('[data-cam="hevc-cam"] .live-err').innerText();
+      check(/H\.265/.test(why) && /browser|浏览器/.test(why), `this browser cannot decode H.265, and the tile says so: ${why}`);
+      check(await page.locator('[data-cam="hevc-cam"] video').count() === 0, 'no black video element pretends to play the H.265 camera');
+    }
+  }
 
   // ---- the installer calibrates the throw camera: corners, a mask, a test, save
   // (the console is in English since the language switch above) ----
@@ -454,6 +497,13 @@ try {
 
   check(consoleErrors.filter((e) => !/401|Unauthorized|Failed to load resource/.test(e)).length === 0, `no script errors (${consoleErrors.join(' | ')})`);
   console.log('RESULT ' + JSON.stringify(result));
+} catch (e) {
+  // what the page showed when a check failed
+  const page = ctx.pages()[0];
+  log('page errors:', consoleErrors.join(' | ') || 'none');
+  log('refused or failed requests:', netLog.slice(-30).join(' | ') || 'none');
+  if (page) log('toast:', await page.locator('#toast').innerText().catch(() => '?'));
+  throw e;
 } finally {
   await ctx.close();
   rmSync(userDataDir, { recursive: true, force: true });

@@ -65,6 +65,10 @@ type stack struct {
 // the stacks, as a camera outlives a gateway restart.
 var liveCameraURL string
 
+// hevcCameraURL is the same picture in H.265 on the same replay ("" where
+// ffmpeg cannot encode it): the console plays it over LL-HLS or says why not.
+var hevcCameraURL string
+
 func logger() *slog.Logger {
 	if os.Getenv("E2E_VERBOSE") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -201,8 +205,12 @@ func startStackIn(t *testing.T, dir string) *stack {
 		deps := camera.Deps{Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Sink: s.st, Media: s.st, Log: log, MaxBackoff: time.Second}
 		s.cams = camera.Set{camera.New(config.Camera{ID: "gate-cam", DisplayName: "北门", URL: liveCameraURL, Detect: config.Detect{FPS: 5}}, deps),
 			camera.New(cfg.Cameras[0], deps)}
+		if hevcCameraURL != "" {
+			s.cams = append(s.cams, camera.New(config.Camera{ID: "hevc-cam", DisplayName: "东门 H.265", URL: hevcCameraURL,
+				Detect: config.Detect{URL: liveCameraURL}}, deps))
+		}
 	}
-	lv, err := liveview.New(liveview.Options{Cameras: s.cams, MaxViewers: 2, Logger: log})
+	lv, err := liveview.New(liveview.Options{Cameras: s.cams, MaxViewers: 2, Logger: log, HLSIdle: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

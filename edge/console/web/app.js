@@ -600,13 +600,15 @@ function connect() {
 // ---------- cameras ----------
 
 const camURLs = new Map();
-const lives = new Map(); // live tiles: camera id → {pc, loc}
+const lives = new Map(); // live tiles: camera id → {video, and pc and loc (WebRTC) or hls}
+const camInfo = new Map(); // camera id → its entry of /api/v1/cameras
 
 async function loadCameras() {
   const grid = $('#camera-grid');
   let data;
   try { data = await api('GET', '/api/v1/cameras'); } catch (e) { grid.textContent = t('err.generic', { msg: errText(e) }); return; }
   const cams = data.cameras || [];
+  for (const c of cams) camInfo.set(c.id, c);
   if (!cams.length) { grid.innerHTML = `<p class="muted">${esc(t('cam.none'))}</p>`; return; }
   grid.innerHTML = cams.map((c) => `<div class="card cam" data-cam="${esc(c.id)}">
       <div class="frame"><div class="noframe">${esc(t('cam.noFrame'))}</div></div>
@@ -659,17 +661,57 @@ async function loadCameras() {
   }));
 }
 
-// Live view: WebRTC (WHEP) from the camera's own RTSP session, no
-// re-encoding. One session per open tile; closing the tab ends them all.
+// Live view from the camera's own RTSP session, no re-encoding: WebRTC
+// (WHEP) for H.264, LL-HLS where WebRTC is missing or fails and for H.265.
+// One session per open tile; closing the tab ends them all.
+
+class LiveError extends Error {} // shown in the tile: the guard must see why
 
 // key names the session: the camera id for a tile, 'alarm' for the
 // alarm dialog's.
 async function startLive(id, frame, key = id) {
-  const pc = new RTCPeerConnection();
-  pc.addTransceiver('video', { direction: 'recvonly' });
+  const codec = await cameraCodec(id);
+  if (codec !== 'h265' && window.RTCPeerConnection) {
+    try {
+      await startWHEP(id, frame, key);
+      return;
+    } catch (e) {
+      // not the camera's fault or a refusal to this user: try HLS
+      if (e instanceof ApiError && [401, 403, 404, 429].includes(e.status)) throw e;
+    }
+  }
+  try {
+    await startHLS(id, frame, key, codec);
+  } catch (e) {
+    if (e instanceof LiveError) frame.innerHTML = `<div class="noframe live-err">${esc(e.message)}</div>`;
+    throw e;
+  }
+}
+
+// cameraCodec is the camera's codec from the last camera list, fetched
+// again when unknown (the alarm dialog may open before the camera tab).
+async function cameraCodec(id) {
+  if (!(camInfo.get(id) || {}).codec) {
+    try {
+      for (const c of (await api('GET', '/api/v1/cameras')).cameras || []) camInfo.set(c.id, c);
+    } catch { /* WHEP or HLS will say what is wrong */ }
+  }
+  return (camInfo.get(id) || {}).codec;
+}
+
+function liveVideo(via) {
   const video = document.createElement('video');
   video.autoplay = true; video.muted = true; video.playsInline = true;
+  video.dataset.via = via;
+  return video;
+}
+
+async function startWHEP(id, frame, key) {
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  const video = liveVideo('webrtc');
   pc.ontrack = (e) => { video.srcObject = e.streams[0] || new MediaStream([e.track]); };
+  let loc = null;
   try {
     await pc.setLocalDescription(await pc.createOffer());
     await new Promise((done) => { // all candidates in the offer: WHEP without trickle
@@ -686,11 +728,78 @@ async function startLive(id, frame, key = id) {
       try { data = await r.json(); } catch { /* not JSON */ }
       throw new ApiError(r.status, data && data.code, (data && data.error) || r.statusText);
     }
-    const loc = r.headers.get('Location');
+    loc = r.headers.get('Location');
     await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
+    // a network that blocks the media path fails here, not at the offer
+    await new Promise((done, fail) => {
+      const check = () => {
+        if (pc.connectionState === 'connected') done();
+        else if (pc.connectionState === 'failed' || pc.connectionState === 'closed') fail(new Error('WebRTC: ' + pc.connectionState));
+      };
+      pc.addEventListener('connectionstatechange', check);
+      check();
+      setTimeout(() => fail(new Error('WebRTC: no connection in 8 s')), 8000);
+    });
     lives.set(key, { pc, loc, video });
     frame.replaceChildren(video);
-  } catch (e) { pc.close(); throw e; }
+  } catch (e) {
+    pc.close();
+    if (loc) endWHEP(loc);
+    throw e;
+  }
+}
+
+let hlsLib = null; // hls.js, loaded on first use (Chromium and Firefox play HLS through it)
+function loadHls() {
+  hlsLib ||= new Promise((done, fail) => {
+    const s = document.createElement('script');
+    s.src = '/console/hls.light.min.js';
+    s.onload = () => (window.Hls ? done(window.Hls) : fail(new Error('hls.js did not load')));
+    s.onerror = () => { hlsLib = null; fail(new Error('hls.js did not load')); };
+    document.head.append(s);
+  });
+  return hlsLib;
+}
+
+async function startHLS(id, frame, key, codec) {
+  const url = `/api/v1/cameras/${encodeURIComponent(id)}/live/index.m3u8`;
+  const video = liveVideo('hls');
+  const hevc = 'video/mp4; codecs="hvc1.1.6.L93.B0"';
+  // hls.js wherever Media Source Extensions exist: it plays LL-HLS the same
+  // everywhere, while a browser's own HLS player (iPhone Safari, recent
+  // Chromium) may not keep up with the live edge
+  const Hls = await loadHls().catch(() => null);
+  if (!Hls || !Hls.isSupported()) {
+    if (!video.canPlayType('application/vnd.apple.mpegurl')) throw new LiveError(t('cam.noHls'));
+    if (codec === 'h265' && !video.canPlayType(hevc)) throw new LiveError(t('cam.noHevc'));
+    video.src = url;
+    lives.set(key, { video });
+    frame.replaceChildren(video);
+    return;
+  }
+  if (codec === 'h265' && !MediaSource.isTypeSupported(hevc)) throw new LiveError(t('cam.noHevc'));
+  const hls = new Hls({ lowLatencyMode: true, enableWorker: false, manifestLoadPolicy: { default: {
+    maxTimeToFirstByteMs: 15000, maxLoadTimeMs: 20000,
+    timeoutRetry: { maxNumRetry: 2, retryDelayMs: 0, maxRetryDelayMs: 0 },
+    errorRetry: { maxNumRetry: 4, retryDelayMs: 1000, maxRetryDelayMs: 4000 } } } });
+  try {
+    await new Promise((done, fail) => {
+      hls.on(Hls.Events.MANIFEST_PARSED, done);
+      hls.on(Hls.Events.ERROR, (_ev, d) => {
+        if (!d.fatal) return;
+        const msg = (d.response && d.response.code ? `HTTP ${d.response.code}` : d.details) || 'HLS';
+        fail(d.type === Hls.ErrorTypes.MEDIA_ERROR && codec === 'h265' ? new LiveError(t('cam.noHevc')) : new Error(msg));
+        if (lives.get(key)?.hls === hls) { // broke while playing
+          stopLive(key);
+          frame.innerHTML = `<div class="noframe live-err">${esc(t('cam.liveErr', { msg }))}</div>`;
+        }
+      });
+      hls.loadSource(url);
+      hls.attachMedia(video);
+    });
+  } catch (e) { hls.destroy(); throw e; }
+  lives.set(key, { hls, video });
+  frame.replaceChildren(video);
 }
 
 // The camera wall: the first n×n cameras live at once (0: snapshots).
@@ -717,10 +826,17 @@ function stopLive(key) {
   const l = lives.get(key);
   if (!l) return;
   lives.delete(key);
-  l.pc.close();
+  if (l.pc) { l.pc.close(); endWHEP(l.loc); }
+  // HLS: the gateway ends the stream once nobody has asked for a while
+  if (l.hls) l.hls.destroy();
+  l.video.removeAttribute('src');
+  l.video.load();
+}
+
+function endWHEP(loc) {
   const headers = {};
   if (session && session.csrf) headers['X-CSRF-Token'] = session.csrf;
-  fetch(l.loc, { method: 'DELETE', headers, credentials: 'same-origin', keepalive: true }).catch(() => {});
+  fetch(loc, { method: 'DELETE', headers, credentials: 'same-origin', keepalive: true }).catch(() => {});
 }
 
 window.addEventListener('pagehide', () => { for (const id of [...lives.keys()]) stopLive(id); });
