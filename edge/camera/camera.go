@@ -104,9 +104,13 @@ type Camera struct {
 	fpsSince    time.Time
 	lostAt      time.Time
 	offlineSent bool
-	snap        gocv.Mat
-	snapAt      time.Time
-	hasSnap     bool
+	// the newest analysed frame as decoded, kept about once a second for
+	// the API's snapshot and converted only when one is asked for: a copy
+	// into the same buffer costs far less than a colour conversion and a
+	// fresh Mat every second
+	snap    liveFrame
+	snapAt  time.Time
+	hasSnap bool
 
 	slot   chan struct{}          // signals a frame in latest
 	swap   chan []vision.Detector // Recalibrate's detectors for the analysis loop
@@ -216,7 +220,20 @@ func (c *Camera) LastSnapshot() ([]byte, time.Time) {
 	if !c.hasSnap {
 		return nil, time.Time{}
 	}
-	buf, err := gocv.IMEncode(gocv.JPEGFileExt, c.snap)
+	f := c.snap
+	bgr := f.pix
+	if f.i420 {
+		bgr = make([]byte, f.w*f.h*3)
+		if err := i420ToBGR(f.pix, bgr, f.w, f.h); err != nil {
+			return nil, time.Time{}
+		}
+	}
+	m, err := gocv.NewMatFromBytes(f.h, f.w, gocv.MatTypeCV8UC3, bgr)
+	if err != nil {
+		return nil, time.Time{}
+	}
+	defer m.Close()
+	buf, err := gocv.IMEncode(gocv.JPEGFileExt, m)
 	if err != nil {
 		return nil, time.Time{}
 	}
@@ -396,12 +413,6 @@ func (c *Camera) Run(ctx context.Context) error {
 		closeAll(pending)
 	default:
 	}
-	c.mu.Lock()
-	if c.hasSnap {
-		c.snap.Close()
-		c.hasSnap = false
-	}
-	c.mu.Unlock()
 	return nil
 }
 

@@ -8,8 +8,6 @@ import (
 	"maps"
 	"time"
 
-	"gocv.io/x/gocv"
-
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/vision"
@@ -68,7 +66,7 @@ func (c *Camera) analyse(ctx context.Context, dets []vision.Detector) {
 		if !c.degraded() { // garbage pictures raise no alarms
 			c.detect(ctx, dets, frame, p)
 		}
-		c.noteFrame(p, f.wall)
+		c.noteFrame(f, f.wall)
 		p.close() // its Mats borrowed f.pix; it is free again
 		c.putBuf(f.pix)
 	}
@@ -295,23 +293,15 @@ func (k *keyedEvents) get(key string) (keyedEvent, bool) {
 
 // noteFrame updates fps, last frame time and, once a second, the snapshot
 // kept for the API.
-func (c *Camera) noteFrame(p *picture, wall time.Time) {
+func (c *Camera) noteFrame(f *liveFrame, wall time.Time) {
 	now := time.Now()
 	c.mu.Lock()
-	due := now.Sub(c.snapAt) >= time.Second
-	c.mu.Unlock()
-	var snap gocv.Mat
-	if due { // converted outside the lock: the API reads the snapshot
-		m, err := p.colour()
-		if err != nil {
-			c.m.Errors.WithLabelValues(c.cfg.ID, "decode").Inc()
-			due = false
-		} else {
-			snap = m.Clone()
-		}
-	}
-	c.mu.Lock()
 	defer c.mu.Unlock()
+	if now.Sub(c.snapAt) >= time.Second {
+		c.snap.pix = append(c.snap.pix[:0], f.pix...)
+		c.snap.i420, c.snap.w, c.snap.h = f.i420, f.w, f.h
+		c.snapAt, c.hasSnap = wall, true
+	}
 	c.lastFrame = wall
 	if c.fpsSince.IsZero() {
 		c.fpsSince = now
@@ -320,11 +310,5 @@ func (c *Camera) noteFrame(p *picture, wall time.Time) {
 	if el := now.Sub(c.fpsSince); el >= 2*time.Second {
 		c.fps = float64(c.fpsCount) / el.Seconds()
 		c.fpsCount, c.fpsSince = 0, now
-	}
-	if due {
-		if c.hasSnap {
-			c.snap.Close()
-		}
-		c.snap, c.snapAt, c.hasSnap = snap, wall, true
 	}
 }

@@ -197,3 +197,43 @@ func TestLumaFramesMatchBGR(t *testing.T) {
 	}
 	t.Logf("episodes at %v, areas BGR %v luma %v", bgrHits, bgrAreas, lumaAreas)
 }
+
+// shrink's halving steps give the one-step area average to within one
+// grey level, for exact, odd and non-integer factors.
+func TestShrinkMatchesAreaResize(t *testing.T) {
+	for _, c := range []struct{ src, dst image.Point }{
+		{image.Pt(1280, 720), image.Pt(320, 180)},
+		{image.Pt(1920, 1080), image.Pt(320, 180)},
+		{image.Pt(641, 361), image.Pt(320, 180)},
+		{image.Pt(320, 180), image.Pt(320, 180)},
+	} {
+		src := gocv.NewMatWithSize(c.src.Y, c.src.X, gocv.MatTypeCV8UC1)
+		gocv.RandU(&src, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(256, 0, 0, 0))
+		want, got, diff := gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
+		gocv.Resize(src, &want, c.dst, 0, 0, gocv.InterpolationArea)
+		shrink(src, &got, c.dst)
+		if got.Cols() != c.dst.X || got.Rows() != c.dst.Y {
+			t.Fatalf("%v → %v: got %dx%d", c.src, c.dst, got.Cols(), got.Rows())
+		}
+		gocv.AbsDiff(want, got, &diff)
+		if _, maxv, _, _ := gocv.MinMaxLoc(diff); maxv > 1 {
+			t.Errorf("%v → %v: differs from one area resize by up to %v", c.src, c.dst, maxv)
+		}
+		if got.Ptr() == src.Ptr() {
+			t.Errorf("%v → %v: result shares the source's pixels", c.src, c.dst)
+		}
+		for _, m := range []*gocv.Mat{&src, &want, &got, &diff} {
+			m.Close()
+		}
+	}
+}
+
+func BenchmarkShrink720p(b *testing.B) {
+	src := gocv.NewMatWithSize(720, 1280, gocv.MatTypeCV8UC1)
+	defer src.Close()
+	dst := gocv.NewMat()
+	defer dst.Close()
+	for b.Loop() {
+		shrink(src, &dst, image.Pt(320, 180))
+	}
+}
