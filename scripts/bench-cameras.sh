@@ -89,15 +89,20 @@ wait "$warden" "$replay" 2>/dev/null || true
 dec=$(awk '{print ($1 + $2) / 20}' "$dir/dec.time")
 # The same load without Warden: N single-thread decoders at the cameras'
 # pace (-re), side by side as Warden's are, each decoding T seconds.
+# Their wall time says whether this machine can decode N such streams in
+# real time at all, before any analysis.
+p0=$(date +%s.%N)
 for i in $(seq 1 "$N"); do
 	/usr/bin/time -f "%U %S" -o "$dir/par$i.time" ffmpeg -v error -re -threads 1 -stream_loop -1 -i "$dir/clip.mp4" -t "$T" -f null - 2>/dev/null &
 done
 wait
+pwall=$(awk -v a="$p0" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')
 par=$(cat "$dir"/par*.time | awk -v n="$N" -v t="$T" '{s += $1 + $2} END {print s / n / t}')
 
-awk -v n="$N" -v t="$T" -v size="$SIZE" -v a=$((a1 - a0)) -v d=$((d1 - d0)) -v w="$w0" -v w1="$w1" -v r="$r0" -v r1="$r1" -v dec="$dec" -v par="$par" -v g="$g0" -v g1="$g1" 'BEGIN {
+awk -v n="$N" -v t="$T" -v size="$SIZE" -v a=$((a1 - a0)) -v d=$((d1 - d0)) -v w="$w0" -v w1="$w1" -v r="$r0" -v r1="$r1" -v dec="$dec" -v par="$par" -v pwall="$pwall" -v g="$g0" -v g1="$g1" 'BEGIN {
 	printf "cameras %d (%s@25, motion at 5 fps) over %ds: analysed %d frames (%.1f/s, want %d/s), dropped %d\n", n, size, t, a, a / t, n * 5, d
 	printf "gateway+decoders: %.2f cores (%.3f per camera; the Go process %.3f, its ffmpeg decoders %.3f); replay server (the cameras): %.2f cores\n", (w1 - w) / t, (w1 - w) / t / n, (g1 - g) / t / n, ((w1 - w) - (g1 - g)) / t / n, (r1 - r) / t
 	printf "decode only (ffmpeg -threads 1 -f null, same clip): %.3f core per camera; Warden / decode: %.2fx\n", dec, (w1 - w) / t / n / dec
 	printf "decode only, %d decoders at 25 fps side by side (ffmpeg -re -threads 1 -f null): %.3f core per camera; Warden / that: %.2fx\n", n, par, (w1 - w) / t / n / par
+	printf "those %d decoders alone took %.1f s for %d s of video (%s)\n", n, pwall, t, (pwall > t * 1.05 + 1) ? "they fell behind: this machine cannot decode that many in real time" : "kept pace"
 }'
