@@ -12,16 +12,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/replay/rtsp"
-	"github.com/smartcommunity/warden/edge/vision"
-	"github.com/smartcommunity/warden/edge/vision/motion"
-
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/store/storetest"
 	"github.com/smartcommunity/warden/edge/testenv"
+	"github.com/smartcommunity/warden/edge/vision"
+	"github.com/smartcommunity/warden/edge/vision/motion"
 )
 
 // counterStream makes a moving 640x360 25 fps clip that shows its frame
@@ -219,5 +220,58 @@ func TestClipDTSAndCleanEnd(t *testing.T) {
 		if got := cleanEnd(units, end); got != want {
 			t.Errorf("cleanEnd(%d) = %d, want %d", end, got, want)
 		}
+	}
+}
+
+// TestKeyFramesOnly: a camera analysed at 1 fps whose key frames come every
+// 0.8 s (and whose frames are not reordered, as most cameras send them)
+// decodes those alone, each as it arrives, with its own PTS (key frames
+// show 0, 20, 15, 10, 5 on the counter); one analysed at 5 fps on the same
+// stream decodes every unit.
+func TestKeyFramesOnly(t *testing.T) {
+	needFFmpeg(t)
+	srv := &rtsp.Server{Addr: "127.0.0.1:0", Streams: []rtsp.Stream{{Name: "k", TS: counterStream(t, "4", "-bf", "0", "-g", "20")}}}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	st := storetest.Open(t, store.Options{})
+	m := NewMetrics(nil)
+	cc := &counterCheck{}
+	deps := Deps{Gateway: "gw", Site: "site", Sink: &recorder{st: st}, Media: st, Metrics: m,
+		Detectors: []vision.Factory{cc.factory}, StallTimeout: 5 * time.Second, MaxBackoff: time.Second}
+	url := "rtsp://" + srv.ListenAddr() + "/k"
+	slow := New(config.Camera{ID: "slow", URL: url, Detect: config.Detect{FPS: 1}}, deps)
+	fast := New(config.Camera{ID: "fast", URL: url, Detect: config.Detect{FPS: 5}}, Deps{Gateway: "gw", Site: "site",
+		Sink: &recorder{st: st}, Media: st, Metrics: m, StallTimeout: 5 * time.Second, MaxBackoff: time.Second})
+	stopSlow, stopFast := runCamera(t, slow), runCamera(t, fast)
+	testenv.Until(t, 40*time.Second, "10 frames analysed at 1 fps", func() bool {
+		return testutil.ToFloat64(m.Analysed.WithLabelValues("slow")) >= 10
+	})
+	stopSlow()
+	stopFast()
+	cc.check(t)
+	slowFed, analysed := testutil.ToFloat64(m.Fed.WithLabelValues("slow")), testutil.ToFloat64(m.Analysed.WithLabelValues("slow"))
+	fastFed, dec := testutil.ToFloat64(m.Fed.WithLabelValues("fast")), testutil.ToFloat64(m.Decoded.WithLabelValues("fast"))
+	t.Logf("1 fps camera: %v units fed, %v decoded, %v frames analysed; 5 fps camera: %v fed, %v decoded", slowFed, testutil.ToFloat64(m.Decoded.WithLabelValues("slow")), analysed, fastFed, dec)
+	var lat dto.Metric
+	_ = m.DecodeLat.WithLabelValues("slow").(prometheus.Histogram).Write(&lat)
+	// held until the next key frame arrives, a frame waits 0.8 s; the
+	// first one also waits for ffmpeg to start
+	quick := uint64(0)
+	for _, b := range lat.Histogram.GetBucket() {
+		if b.GetUpperBound() == 0.5 {
+			quick = b.GetCumulativeCount()
+		}
+	}
+	t.Logf("1 fps camera: %d of %d key frames left the decoder within 0.5 s", quick, lat.Histogram.GetSampleCount())
+	if quick*2 < lat.Histogram.GetSampleCount() {
+		t.Errorf("most key frames wait over 0.5 s in the decoder: each is held until the next comes")
+	}
+	if slowFed > analysed+1 || slowFed*10 > fastFed {
+		t.Errorf("the 1 fps camera fed %v units to its decoder for %v frames analysed (the 5 fps one %v); want key frames only", slowFed, analysed, fastFed)
+	}
+	if dec < 10 || fastFed < 4*dec {
+		t.Errorf("the 5 fps camera fed %v units for %v frames out; want every unit (25 fps) decoded", fastFed, dec)
 	}
 }

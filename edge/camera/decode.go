@@ -38,6 +38,12 @@ type decoder struct {
 	lw    *limitedWriter
 
 	i420 bool // ffmpeg writes I420 (else BGR, for odd sizes)
+	// keyOnly: only key frames are fed, about one a second, and each must
+	// come out before the next goes in. An access unit delimiter after each
+	// ends it for ffmpeg's parser, which otherwise waits for the next unit,
+	// and -threads 1 holds no frame back (ffmpeg 5.1: two units of delay
+	// without both, one with either alone; TestKeyFramesOnly)
+	keyOnly bool
 
 	mu      sync.Mutex
 	pending pendingHeap // written units whose frame has not come out
@@ -75,14 +81,20 @@ type rawFrame struct {
 	lat  time.Duration
 }
 
-func startDecoder(ctx context.Context, w, h, every int, alloc func(int) []byte) (*decoder, error) {
+func startDecoder(ctx context.Context, w, h, every int, keyOnly bool, alloc func(int) []byte) (*decoder, error) {
 	if w <= 0 || h <= 0 || w*h > 8192*8192 {
 		return nil, fmt.Errorf("decoder: bad frame size %dx%d", w, h)
 	}
 	// no -fflags nobuffer: it makes ffmpeg discard what it read while
 	// probing, i.e. the first frames, and the PTS heap would be off by them
-	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0",
-		"-f", "h264", "-i", "pipe:0"}
+	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0"}
+	if keyOnly {
+		args = append(args, "-threads", "1")
+	}
+	args = append(args, "-f", "h264", "-i", "pipe:0")
+	if keyOnly {
+		args = append(args, "-threads", "1") // on the output side too: else a frame stays behind
+	}
 	if every > 1 {
 		args = append(args, "-vf", fmt.Sprintf("select=not(mod(n\\,%d))", every))
 	}
@@ -90,7 +102,7 @@ func startDecoder(ctx context.Context, w, h, every int, alloc func(int) []byte) 
 	// ffmpeg, and a camera whose detectors read luma alone never converts
 	// it (odd sizes keep bgr24).
 	pix := "bgr24"
-	d := &decoder{w: w, h: h, every: max(1, every), alloc: alloc}
+	d := &decoder{w: w, h: h, every: max(1, every), keyOnly: keyOnly, alloc: alloc}
 	if w%2 == 0 && h%2 == 0 {
 		pix, d.i420 = "yuv420p", true
 	}
@@ -118,6 +130,9 @@ func (d *decoder) write(au [][]byte, pts int64, wall time.Time) error {
 	for _, n := range au {
 		buf.Write([]byte{0, 0, 0, 1})
 		buf.Write(n)
+	}
+	if d.keyOnly {
+		buf.Write([]byte{0, 0, 0, 1, 9, 0xf0}) // AUD, primary_pic_type 7 (any)
 	}
 	d.mu.Lock()
 	if d.pending.Len() >= maxPending {

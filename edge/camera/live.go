@@ -187,8 +187,12 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 		feed      = make(chan feedUnit, 16)
 		waitIDR   = true
 		dec       *decoder
-		decErr    = make(chan error, 2)
-		decWG     sync.WaitGroup
+		// key frames: the last one's PTS, the gap before it, the last fed
+		lastIDR, gop, lastFed int64 = math.MinInt64, 0, math.MinInt64
+		keyOnly               bool  // feed key frames only (keyFramesSuffice)
+		interval              = int64(90000 / c.cfg.Detect.FPS)
+		decErr                = make(chan error, 2)
+		decWG                 sync.WaitGroup
 	)
 	lastMedia.Store(time.Now().UnixNano())
 	defer func() {
@@ -207,7 +211,12 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 			fps = 25
 		}
 		every := max(1, int(math.Round(fps/c.cfg.Detect.FPS)))
-		d, err := startDecoder(ctx, s.Width(), s.Height(), every, c.getBuf)
+		if keyOnly {
+			every = 1 // every unit fed is a frame to analyse
+			c.log.Info("decoding key frames only: they come often enough for the analysis rate",
+				"gop", time.Duration(gop)*time.Second/90000, "detect_fps", c.cfg.Detect.FPS)
+		}
+		d, err := startDecoder(ctx, s.Width(), s.Height(), every, keyOnly, c.getBuf)
 		if err != nil {
 			return err
 		}
@@ -305,9 +314,21 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 		if !detect {
 			return
 		}
+		if idr {
+			if lastIDR != math.MinInt64 {
+				gop = pts - lastIDR
+			}
+			lastIDR = pts
+		}
 		if dec == nil {
 			if !params.complete(false) {
 				return
+			}
+			if c.cfg.Detect.FPS <= keyOnlyMaxFPS {
+				if gop <= 0 {
+					return // measure one GOP first: a second's wait at most for such a camera
+				}
+				keyOnly = keyFramesSuffice(gop, interval) && noReorder(params.SPS)
 			}
 			if err := startDec(); err != nil {
 				select {
@@ -318,6 +339,13 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 				return
 			}
 		}
+		if keyOnly {
+			// one key frame per analysis interval; none in between
+			if !idr || lastFed != math.MinInt64 && pts-lastFed < interval-gop/2 {
+				return
+			}
+			lastFed = pts
+		}
 		if waitIDR && !idr {
 			c.m.Dropped.WithLabelValues(c.cfg.ID, "decoder").Inc()
 			return
@@ -325,6 +353,7 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 		waitIDR = false
 		select {
 		case feed <- feedUnit{au, pts, now}:
+			c.m.Fed.WithLabelValues(c.cfg.ID).Inc()
 		default:
 			// decoder behind real time: drop until the next key frame
 			c.m.Dropped.WithLabelValues(c.cfg.ID, "decoder").Inc()
@@ -337,6 +366,32 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 	}
 	err = c.waitSession(ctx, cl, &lastMedia, decErr)
 	return got.Load(), err
+}
+
+// keyOnlyMaxFPS: cameras analysed this slowly measure one GOP before they
+// start decoding, to decode key frames only when those suffice. Faster
+// ones start at once (a key frame is rarely that frequent).
+const keyOnlyMaxFPS = 1
+
+// keyFramesSuffice: key frames every gop ticks give at least one frame per
+// analysis interval, so the frames between them need not be decoded (a
+// 25 fps camera analysed at 1 fps with a 1 s GOP decodes 1 frame in 25).
+// A camera whose GOP later grows is analysed once per GOP until its next
+// session.
+func keyFramesSuffice(gop, interval int64) bool { return gop > 0 && gop <= interval*11/10 }
+
+// noReorder: the SPS promises frames come out in decode order. A decoder
+// of a stream that may reorder holds frames back until later ones arrive,
+// which, fed one key frame a second, would be seconds.
+func noReorder(b []byte) bool {
+	var s h264.SPS
+	if s.Unmarshal(b) != nil {
+		return false
+	}
+	if s.PicOrderCntType == 2 {
+		return true
+	}
+	return s.VUI != nil && s.VUI.BitstreamRestriction != nil && s.VUI.BitstreamRestriction.MaxNumReorderFrames == 0
 }
 
 // waitSession blocks until the session fails, stalls or ctx ends.

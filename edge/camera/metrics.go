@@ -8,6 +8,7 @@ import (
 // Metrics are shared by all cameras of a process, labelled by camera id.
 type Metrics struct {
 	Received   *prometheus.CounterVec   // access units received
+	Fed        *prometheus.CounterVec   // access units written to the decoder
 	Decoded    *prometheus.CounterVec   // frames out of the decoder
 	Analysed   *prometheus.CounterVec   // frames given to the detectors
 	Dropped    *prometheus.CounterVec   // frames or units dropped, by reason
@@ -30,6 +31,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	lat := []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
 	m := &Metrics{
 		Received:   c("access_units_received_total", "H.264 access units received."),
+		Fed:        c("decoder_units_total", "Access units written to the decoder (key frames only when they alone come often enough)."),
 		Decoded:    c("frames_decoded_total", "Frames decoded (at the detect sampling rate)."),
 		Analysed:   c("frames_analysed_total", "Frames run through the detectors."),
 		Dropped:    c("frames_dropped_total", "Frames or access units dropped because a stage was busy.", "stage"),

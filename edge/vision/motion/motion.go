@@ -285,4 +285,3 @@ func shrink(src gocv.Mat, dst *gocv.Mat, size image.Point) {
 		cur.Close()
 	}
 }
-
