@@ -228,7 +228,7 @@ func newEncoder(f format.Format) (encoder, error) {
 	case *format.H265:
 		return f.CreateEncoder()
 	}
-	return nil, fmt.Errorf("no encoder for %s", f.Codec())
+	return nil, fmt.Errorf("no encoder for %T", f)
 }
 
 // pace writes the file's access units in real time, forever. Each loop
