@@ -175,22 +175,7 @@ func TestReplayBFramesPTS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Addr: "127.0.0.1:0", Streams: []Stream{{"bf", ts}}}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-
-	u, _ := base.ParseURL("rtsp://" + s.ListenAddr() + "/bf")
-	c := gortsplib.Client{Scheme: u.Scheme, Host: u.Host}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	desc, _, err := c.Describe(u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, desc := serveOne(t, ts)
 	var forma *format.H264
 	medi := desc.FindFormat(&forma)
 	if medi == nil {
@@ -268,21 +253,7 @@ func TestReplayH265(t *testing.T) {
 	if codec, err := Probe(context.Background(), ts); err != nil || codec != "hevc" {
 		t.Fatalf("prepared stream is %q (%v), want hevc copied", codec, err)
 	}
-	s := &Server{Addr: "127.0.0.1:0", Streams: []Stream{{"h", ts}}}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	u, _ := base.ParseURL("rtsp://" + s.ListenAddr() + "/h")
-	c := gortsplib.Client{Scheme: u.Scheme, Host: u.Host}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	desc, _, err := c.Describe(u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, desc := serveOne(t, ts)
 	var forma *format.H265
 	medi := desc.FindFormat(&forma)
 	if medi == nil || forma.VPS == nil || forma.SPS == nil || forma.PPS == nil {
@@ -318,4 +289,26 @@ func TestReplayH265(t *testing.T) {
 			t.Fatalf("%d access units in 10 s", n)
 		}
 	}
+}
+
+// serveOne serves ts and returns a client that has described it; both end
+// with the test.
+func serveOne(t *testing.T, ts string) (*gortsplib.Client, *description.Session) {
+	t.Helper()
+	s := &Server{Addr: "127.0.0.1:0", Streams: []Stream{{"s", ts}}}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	u, _ := base.ParseURL("rtsp://" + s.ListenAddr() + "/s")
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	desc, _, err := c.Describe(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, desc
 }
