@@ -22,6 +22,7 @@ import (
 
 	"github.com/smartcommunity/warden/edge/api"
 	"github.com/smartcommunity/warden/edge/camera"
+	"github.com/smartcommunity/warden/edge/camera/cameratest"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/liveview"
 	"github.com/smartcommunity/warden/edge/replay/rtsp"
@@ -52,11 +53,7 @@ func TestWHEPPlaysTheCamera(t *testing.T) {
 	}
 	streams := []rtsp.Stream{{Name: "a", TS: ts}}
 	// an H.265 main stream (detection on the H.264 one, as cameras are set up)
-	hevc := filepath.Join(dir, "hevc.ts")
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-i", mp4, "-c:v", "libx265", "-preset", "ultrafast",
-		"-x265-params", "keyint=25:bframes=0:log-level=error", "-f", "mpegts", hevc).CombinedOutput(); err != nil {
-		t.Logf("no H.265 camera (ffmpeg cannot encode it here): %v: %s", err, out)
-	} else {
+	if hevc := filepath.Join(dir, "hevc.ts"); cameratest.H265(t, mp4, hevc) {
 		streams = append(streams, rtsp.Stream{Name: "h", TS: hevc})
 	}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")

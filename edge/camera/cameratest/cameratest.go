@@ -70,3 +70,16 @@ func Shots(t testing.TB, out string, shots []Shot) {
 		t.Fatalf("ffmpeg: %v\n%s", err, b)
 	}
 }
+
+// H265 encodes the video of in as H.265 MPEG-TS at out (a key frame a
+// second, no B-frames), as a camera's main stream. False, logged, when
+// this ffmpeg cannot encode H.265: the caller goes on without it.
+func H265(t testing.TB, in, out string) bool {
+	t.Helper()
+	if b, err := exec.Command("ffmpeg", "-v", "error", "-y", "-i", in, "-c:v", "libx265", "-preset", "ultrafast",
+		"-x265-params", "keyint=25:bframes=0:log-level=error", "-f", "mpegts", out).CombinedOutput(); err != nil {
+		t.Logf("no H.265 stream (ffmpeg cannot encode it here): %v: %s", err, b)
+		return false
+	}
+	return true
+}

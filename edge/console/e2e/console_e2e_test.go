@@ -29,6 +29,7 @@ import (
 
 	"github.com/smartcommunity/warden/edge/alarm"
 	"github.com/smartcommunity/warden/edge/audit"
+	"github.com/smartcommunity/warden/edge/camera/cameratest"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/gateway"
@@ -345,11 +346,7 @@ func liveCamera(t *testing.T) (h264URL, h265URL string, sent *sendLog) {
 		t.Fatal(err)
 	}
 	streams := []rtsp.Stream{{Name: "cam", TS: ts}}
-	hevc := filepath.Join(dir, "hevc.ts")
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-i", mp4, "-c:v", "libx265", "-preset", "ultrafast",
-		"-x265-params", "keyint=25:bframes=0:log-level=error", "-f", "mpegts", hevc).CombinedOutput(); err != nil {
-		t.Logf("no H.265 camera in the page (ffmpeg cannot encode it here): %v: %s", err, out)
-	} else {
+	if hevc := filepath.Join(dir, "hevc.ts"); cameratest.H265(t, mp4, hevc) {
 		streams = append(streams, rtsp.Stream{Name: "hevc", TS: hevc})
 	}
 	sent = &sendLog{}
