@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"context"
+	"fmt"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"os/exec"
 	"path/filepath"
@@ -27,28 +28,35 @@ func needFFmpeg(t *testing.T) {
 	}
 }
 
-// makeClip writes a short test clip with ffmpeg's lavfi source.
-func makeClip(t *testing.T, dir, name, codec string, secs string) string {
+// makeClip writes a 320x180 25 fps test clip of secs seconds with
+// ffmpeg's lavfi source, encoded with enc (default: H.264, GOP 25).
+func makeClip(t *testing.T, dir, name, secs string, enc ...string) string {
 	t.Helper()
-	out := filepath.Join(dir, name)
-	args := []string{"-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", secs}
-	if codec == "h264" {
-		args = append(args, "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p")
-	} else {
-		args = append(args, "-c:v", codec)
-	}
-	if out, err := exec.Command("ffmpeg", append(args, out)...).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v: %s", err, out)
+	out, err := encodeClip(dir, name, secs, enc...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
+}
+
+func encodeClip(dir, name, secs string, enc ...string) (string, error) {
+	out := filepath.Join(dir, name)
+	if len(enc) == 0 {
+		enc = []string{"-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p"}
+	}
+	args := append([]string{"-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", secs}, enc...)
+	if b, err := exec.Command("ffmpeg", append(args, out)...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("ffmpeg: %v: %s", err, b)
+	}
+	return out, nil
 }
 
 func TestReplayLoopsWithMonotonicTimestamps(t *testing.T) {
 	needFFmpeg(t)
 	dir := t.TempDir()
 	ctx := context.Background()
-	mp4 := makeClip(t, dir, "a.mp4", "h264", "1")
-	avi := makeClip(t, dir, "b.avi", "mpeg4", "1")
+	mp4 := makeClip(t, dir, "a.mp4", "1")
+	avi := makeClip(t, dir, "b.avi", "1", "-c:v", "mpeg4")
 	tsA, err := Prepare(ctx, mp4, t.TempDir(), false)
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +138,7 @@ func TestReplayLoopsWithMonotonicTimestamps(t *testing.T) {
 func TestReplay404AndAuth(t *testing.T) {
 	needFFmpeg(t)
 	dir := t.TempDir()
-	ts, err := Prepare(context.Background(), makeClip(t, dir, "a.mp4", "h264", "1"), dir, false)
+	ts, err := Prepare(context.Background(), makeClip(t, dir, "a.mp4", "1"), dir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,12 +173,8 @@ func TestReplay404AndAuth(t *testing.T) {
 func TestReplayBFramesPTS(t *testing.T) {
 	needFFmpeg(t)
 	dir := t.TempDir()
-	mp4 := filepath.Join(dir, "bf.mp4")
 	// 1 s loops; veryfast: 3 B-frames with pyramid, DTS two frames before PTS
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", "1",
-		"-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-g", "25", "-pix_fmt", "yuv420p", mp4).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v: %s", err, out)
-	}
+	mp4 := makeClip(t, dir, "bf.mp4", "1", "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-g", "25", "-pix_fmt", "yuv420p")
 	ts, err := Prepare(context.Background(), mp4, dir, false)
 	if err != nil {
 		t.Fatal(err)
@@ -241,10 +245,9 @@ func TestReplayBFramesPTS(t *testing.T) {
 func TestReplayH265(t *testing.T) {
 	needFFmpeg(t)
 	dir := t.TempDir()
-	mp4 := filepath.Join(dir, "hevc.mp4")
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", "1",
-		"-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=25:log-level=error", mp4).CombinedOutput(); err != nil {
-		t.Skipf("ffmpeg cannot encode H.265 here: %v: %s", err, out)
+	mp4, err := encodeClip(dir, "hevc.mp4", "1", "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=25:log-level=error")
+	if err != nil {
+		t.Skipf("ffmpeg cannot encode H.265 here: %v", err)
 	}
 	ts, err := Prepare(context.Background(), mp4, dir, true)
 	if err != nil {
