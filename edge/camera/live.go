@@ -326,7 +326,7 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 			}
 			if c.cfg.Detect.FPS <= keyOnlyMaxFPS {
 				if gop <= 0 {
-					return // measure one GOP first: a second's wait at most for such a camera
+					return // measure one GOP first: that long a wait at session start, for a camera analysed this slowly
 				}
 				keyOnly = keyFramesSuffice(gop, interval) && noReorder(params.SPS)
 			}
