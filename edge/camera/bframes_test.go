@@ -29,15 +29,15 @@ import (
 // number n modulo 25 as a white 20x40 box at x = 20·(n mod 25) on a black
 // strip at the top, encoded with the extra x264 args, and prepares it for
 // replay.
-func counterStream(t *testing.T, secs string, x264 ...string) string {
+func counterStream(t *testing.T, secs string, enc ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	mp4 := filepath.Join(dir, "src.mp4")
 	args := []string{"-v", "error", "-y", "-f", "lavfi", "-i",
 		"testsrc2=size=640x360:rate=25,drawbox=x=0:y=0:w=500:h=40:color=black:t=fill[a];" +
 			"color=white:s=20x40:r=25[b];[a][b]overlay=x='mod(n,25)*20':y=0",
-		"-t", secs, "-c:v", "libx264"}
-	args = append(append(args, x264...), "-pix_fmt", "yuv420p", mp4)
+		"-t", secs}
+	args = append(append(args, enc...), "-pix_fmt", "yuv420p", mp4)
 	if out, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v: %s", err, out)
 	}
@@ -106,12 +106,12 @@ func (c *counterCheck) check(t *testing.T) {
 	}
 }
 
-// liveBFrames serves a clip encoded with x264 args, runs a camera with the
-// motion detector and a counter check, and checks the clip of the first
-// motion event.
-func liveBFrames(t *testing.T, secs string, x264 ...string) *Metrics {
+// liveBFrames serves a clip encoded with enc (ffmpeg's -c:v and its
+// options), runs a camera with the motion detector and a counter check, and
+// checks the clip of the first motion event.
+func liveBFrames(t *testing.T, secs string, enc ...string) *Metrics {
 	needFFmpeg(t)
-	srv := &rtsp.Server{Addr: "127.0.0.1:0", Streams: []rtsp.Stream{{Name: "bf", TS: counterStream(t, secs, x264...)}}}
+	srv := &rtsp.Server{Addr: "127.0.0.1:0", Streams: []rtsp.Stream{{Name: "bf", TS: counterStream(t, secs, enc...)}}}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -149,9 +149,10 @@ func liveBFrames(t *testing.T, secs string, x264 ...string) *Metrics {
 	if err := os.WriteFile(clip, readMedia(t, st, clipMedia), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	wantCodec := map[string]string{"libx264": "h264", "libx265": "hevc"}[enc[1]]
 	codec, dur := probe(t, clip)
-	if codec != "h264" || dur < 2 || dur > 4 {
-		t.Fatalf("clip is %s of %.2fs, want h264 of 3±1 s", codec, dur)
+	if codec != wantCodec || dur < 2 || dur > 4 {
+		t.Fatalf("clip is %s of %.2fs, want %s of 3±1 s", codec, dur, wantCodec)
 	}
 	// every frame of the clip decodes, up to the last (a cut between a
 	// reference frame and the B-frames shown before it, or a wrong edit
@@ -176,14 +177,31 @@ func liveBFrames(t *testing.T, secs string, x264 ...string) *Metrics {
 // TestLiveBFrames: High profile with B-frames, as IP cameras send it. Frames
 // reach the detectors with the PTS of their picture, the clip is complete.
 func TestLiveBFrames(t *testing.T) {
-	liveBFrames(t, "6", "-profile:v", "high", "-bf", "2", "-g", "25")
+	liveBFrames(t, "6", "-c:v", "libx264", "-profile:v", "high", "-bf", "2", "-g", "25")
+}
+
+// TestLiveH265: a camera whose only stream is H.265 (with B-frames) is
+// analysed like an H.264 one, and its clips are H.265.
+func TestLiveH265(t *testing.T) {
+	needX265(t)
+	liveBFrames(t, "6", "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=25:bframes=2:log-level=error")
+}
+
+// needX265 skips where this ffmpeg cannot encode H.265.
+func needX265(t *testing.T) {
+	t.Helper()
+	needFFmpeg(t)
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x64", "-frames:v", "1",
+		"-c:v", "libx265", "-x265-params", "log-level=error", "-f", "null", "-").CombinedOutput(); err != nil {
+		t.Skipf("ffmpeg cannot encode H.265 here: %v: %s", err, out)
+	}
 }
 
 // TestLiveBFramesLongGOP: x264 defaults as throwsim writes them (3 B-frames,
 // pyramid, a key frame only at the start of the 6 s loop). Until that key
 // frame no unit is usable, yet the session must not be dropped as stalled.
 func TestLiveBFramesLongGOP(t *testing.T) {
-	m := liveBFrames(t, "6", "-preset", "veryfast")
+	m := liveBFrames(t, "6", "-c:v", "libx264", "-preset", "veryfast")
 	if n := testutil.ToFloat64(m.Reconnects.WithLabelValues("bf")); n != 0 {
 		t.Errorf("%v reconnects while waiting for the key frame", n)
 	}
@@ -230,7 +248,17 @@ func TestClipDTSAndCleanEnd(t *testing.T) {
 // stream decodes every unit.
 func TestKeyFramesOnly(t *testing.T) {
 	needFFmpeg(t)
-	srv := &rtsp.Server{Addr: "127.0.0.1:0", Streams: []rtsp.Stream{{Name: "k", TS: counterStream(t, "4", "-bf", "0", "-g", "20")}}}
+	keyFramesOnly(t, "-c:v", "libx264", "-bf", "0", "-g", "20")
+}
+
+// TestKeyFramesOnlyH265: the same for H.265 (its own access unit delimiter).
+func TestKeyFramesOnlyH265(t *testing.T) {
+	needX265(t)
+	keyFramesOnly(t, "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=20:min-keyint=20:scenecut=0:bframes=0:log-level=error")
+}
+
+func keyFramesOnly(t *testing.T, enc ...string) {
+	srv := &rtsp.Server{Addr: "127.0.0.1:0", Streams: []rtsp.Stream{{Name: "k", TS: counterStream(t, "4", enc...)}}}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// decoder turns Annex-B H.264 access units into BGR frames with an ffmpeg
+// decoder turns Annex-B H.264 or H.265 access units into BGR frames with an ffmpeg
 // subprocess. A separate process keeps a corrupt stream from crashing the
 // gateway, needs no second RTSP session (the record ring and the decoder
 // share one), and lets ffmpeg drop the frames analysis does not need before
@@ -44,6 +44,7 @@ type decoder struct {
 	// and -threads 1 holds no frame back (ffmpeg 5.1: two units of delay
 	// without both, one with either alone; TestKeyFramesOnly)
 	keyOnly bool
+	aud     []byte // an access unit delimiter of the codec
 
 	mu      sync.Mutex
 	pending pendingHeap // written units whose frame has not come out
@@ -81,7 +82,7 @@ type rawFrame struct {
 	lat  time.Duration
 }
 
-func startDecoder(ctx context.Context, w, h, every int, keyOnly bool, alloc func(int) []byte) (*decoder, error) {
+func startDecoder(ctx context.Context, hevc bool, w, h, every int, keyOnly bool, alloc func(int) []byte) (*decoder, error) {
 	if w <= 0 || h <= 0 || w*h > 8192*8192 {
 		return nil, fmt.Errorf("decoder: bad frame size %dx%d", w, h)
 	}
@@ -91,7 +92,11 @@ func startDecoder(ctx context.Context, w, h, every int, keyOnly bool, alloc func
 	if keyOnly {
 		args = append(args, "-threads", "1")
 	}
-	args = append(args, "-f", "h264", "-i", "pipe:0")
+	in, aud := "h264", []byte{0, 0, 0, 1, 9, 0xf0} // primary_pic_type 7 (any)
+	if hevc {
+		in, aud = "hevc", []byte{0, 0, 0, 1, 35 << 1, 1, 0x50} // pic_type 2 (any)
+	}
+	args = append(args, "-f", in, "-i", "pipe:0")
 	if keyOnly {
 		args = append(args, "-threads", "1") // on the output side too: else a frame stays behind
 	}
@@ -102,7 +107,7 @@ func startDecoder(ctx context.Context, w, h, every int, keyOnly bool, alloc func
 	// ffmpeg, and a camera whose detectors read luma alone never converts
 	// it (odd sizes keep bgr24).
 	pix := "bgr24"
-	d := &decoder{w: w, h: h, every: max(1, every), keyOnly: keyOnly, alloc: alloc}
+	d := &decoder{w: w, h: h, every: max(1, every), keyOnly: keyOnly, aud: aud, alloc: alloc}
 	if w%2 == 0 && h%2 == 0 {
 		pix, d.i420 = "yuv420p", true
 	}
@@ -132,7 +137,7 @@ func (d *decoder) write(au [][]byte, pts int64, wall time.Time) error {
 		buf.Write(n)
 	}
 	if d.keyOnly {
-		buf.Write([]byte{0, 0, 0, 1, 9, 0xf0}) // AUD, primary_pic_type 7 (any)
+		buf.Write(d.aud)
 	}
 	d.mu.Lock()
 	if d.pending.Len() >= maxPending {

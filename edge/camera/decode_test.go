@@ -14,7 +14,7 @@ func TestDecoderPipeIsWide(t *testing.T) {
 	needFFmpeg(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d, err := startDecoder(ctx, 1280, 720, 1, false, func(n int) []byte { return make([]byte, n) })
+	d, err := startDecoder(ctx, false, 1280, 720, 1, false, func(n int) []byte { return make([]byte, n) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,13 +14,7 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
-	"github.com/bluenviron/gortsplib/v5/pkg/description"
-	"github.com/bluenviron/gortsplib/v5/pkg/format"
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/cenkalti/backoff/v5"
 	"github.com/pion/rtp"
 )
@@ -154,26 +148,14 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 		}
 		return false, fmt.Errorf("describe: %w", err)
 	}
-	var forma *format.H264
-	medi := desc.FindFormat(&forma)
-	if medi == nil {
-		var hevc *format.H265
-		if hm := desc.FindFormat(&hevc); hm != nil {
-			if !detect && record {
-				return c.recordH265(ctx, cl, desc.BaseURL, hm, hevc)
-			}
-			return false, errors.New("stream is H.265; detection needs H.264 (point detect.url at an H.264 sub-stream; record.url may be H.265)")
-		}
-		return false, errors.New("stream has no H.264 video")
+	tr, err := findTrack(desc)
+	if err != nil {
+		return false, err
 	}
 	if record {
-		c.ring.setCodec(false)
+		c.ring.setCodec(tr.hevc)
 	}
-	rtpDec, err := forma.CreateDecoder()
-	if err != nil {
-		return false, fmt.Errorf("rtp decoder: %w", err)
-	}
-	if _, err := cl.Setup(desc.BaseURL, medi, 0, 0); err != nil {
+	if _, err := cl.Setup(desc.BaseURL, tr.medi, 0, 0); err != nil {
 		return false, fmt.Errorf("setup: %w", err)
 	}
 
@@ -183,7 +165,7 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 		got       atomic.Bool
 		firstPTS  int64 = math.MinInt64
 		started   bool  // a key frame arrived; units before it are useless
-		params    = ParamSets{SPS: forma.SPS, PPS: forma.PPS}
+		params    = tr.sdp
 		feed      = make(chan feedUnit, 16)
 		waitIDR   = true
 		dec       *decoder
@@ -202,11 +184,11 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 	}()
 
 	startDec := func() error {
-		var s h264.SPS
-		if err := s.Unmarshal(params.SPS); err != nil {
+		s, err := parseSPS(params.SPS, tr.hevc)
+		if err != nil {
 			return fmt.Errorf("bad SPS: %w", err)
 		}
-		fps := s.FPS()
+		fps := s.fps
 		if fps <= 0 || fps > 120 {
 			fps = 25
 		}
@@ -216,7 +198,7 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 			c.log.Info("decoding key frames only: they come often enough for the analysis rate",
 				"gop", time.Duration(gop)*time.Second/90000, "detect_fps", c.cfg.Detect.FPS)
 		}
-		d, err := startDecoder(ctx, s.Width(), s.Height(), every, keyOnly, c.getBuf)
+		d, err := startDecoder(ctx, tr.hevc, s.w, s.h, every, keyOnly, c.getBuf)
 		if err != nil {
 			return err
 		}
@@ -260,18 +242,18 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 		return nil
 	}
 
-	cl.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) {
+	cl.OnPacketRTP(tr.medi, tr.forma, func(pkt *rtp.Packet) {
 		now := time.Now()
 		// any packet is media: with a long GOP no PTS is known (and no unit
 		// is usable) until the first key frame, which may be 10 s away
 		lastMedia.Store(now.UnixNano())
-		pts, ok := cl.PacketPTS(medi, pkt)
+		pts, ok := cl.PacketPTS(tr.medi, pkt)
 		if !ok {
 			return
 		}
-		au, err := rtpDec.Decode(pkt)
+		au, err := tr.decode(pkt)
 		if err != nil {
-			if !errors.Is(err, rtph264.ErrMorePacketsNeeded) && !errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) {
+			if !partialUnit(err) {
 				c.m.Errors.WithLabelValues(c.cfg.ID, "rtp").Inc()
 			}
 			return
@@ -286,29 +268,29 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 		for _, n := range au {
 			size += len(n)
 		}
-		params.Update(au, false)
+		params.Update(au, tr.hevc)
 		c.m.Received.WithLabelValues(c.cfg.ID).Inc()
 		c.m.Bytes.WithLabelValues(c.cfg.ID).Add(float64(size))
-		idr := h264.IsRandomAccess(au)
+		idr := randomAccess(au, tr.hevc)
 		if !started {
 			if !idr {
 				return
 			}
 			started = true
 			atomic.StoreInt64(&firstPTS, pts)
-			// a camera may send SPS/PPS only in the SDP; the decoder and
-			// the ring need them in band
-			if forma.SPS != nil && forma.PPS != nil {
-				au = append([][]byte{forma.SPS, forma.PPS}, au...)
+			// a camera may send its parameter sets only in the SDP; the
+			// decoder and the ring need them in band
+			if tr.sdp.complete(tr.hevc) {
+				au = append(tr.sdp.list(tr.hevc), au...)
 			}
 		}
 		// no DTS here: the decoder does not need it, and clips derive it
 		// from the PTS when they are muxed (clipDTS)
 		if record {
 			c.ring.push(unit{wall: now, pts: pts, au: au, idr: idr, size: size})
-			c.live.codec.Store(codecH264)
+			c.live.codec.Store(codecOf(tr.hevc))
 			if c.live.count() > 0 { // nobody watching: nothing more to do
-				c.live.push(LiveUnit{AU: params.Prefix(au, idr, false), PTS: pts, Wall: now, IDR: idr})
+				c.live.push(LiveUnit{AU: params.Prefix(au, idr, tr.hevc), PTS: pts, Wall: now, IDR: idr})
 			}
 		}
 		if !detect {
@@ -321,14 +303,14 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 			lastIDR = pts
 		}
 		if dec == nil {
-			if !params.complete(false) {
+			if !params.complete(tr.hevc) {
 				return
 			}
 			if c.cfg.Detect.FPS <= keyOnlyMaxFPS {
 				if gop <= 0 {
 					return // measure one GOP first: that long a wait at session start, for a camera analysed this slowly
 				}
-				keyOnly = keyFramesSuffice(gop, interval) && noReorder(params.SPS)
+				keyOnly = keyFramesSuffice(gop, interval) && noReorder(params.SPS, tr.hevc)
 			}
 			if err := startDec(); err != nil {
 				select {
@@ -383,15 +365,9 @@ func keyFramesSuffice(gop, interval int64) bool { return gop > 0 && gop <= inter
 // noReorder: the SPS promises frames come out in decode order. A decoder
 // of a stream that may reorder holds frames back until later ones arrive,
 // which, fed one key frame a second, would be seconds.
-func noReorder(b []byte) bool {
-	var s h264.SPS
-	if s.Unmarshal(b) != nil {
-		return false
-	}
-	if s.PicOrderCntType == 2 {
-		return true
-	}
-	return s.VUI != nil && s.VUI.BitstreamRestriction != nil && s.VUI.BitstreamRestriction.MaxNumReorderFrames == 0
+func noReorder(b []byte, hevc bool) bool {
+	s, err := parseSPS(b, hevc)
+	return err == nil && s.noReorder
 }
 
 // waitSession blocks until the session fails, stalls or ctx ends.
@@ -415,76 +391,6 @@ func (c *Camera) waitSession(ctx context.Context, cl *gortsplib.Client, lastMedi
 			}
 		}
 	}
-}
-
-// recordH265 keeps an H.265 record stream in the ring (clips are muxed as
-// H.265 MP4); it is only used when the record input is not the detect input.
-func (c *Camera) recordH265(ctx context.Context, cl *gortsplib.Client, baseURL *base.URL, medi *description.Media, forma *format.H265) (bool, error) {
-	rtpDec, err := forma.CreateDecoder()
-	if err != nil {
-		return false, fmt.Errorf("rtp decoder: %w", err)
-	}
-	if _, err := cl.Setup(baseURL, medi, 0, 0); err != nil {
-		return false, fmt.Errorf("setup: %w", err)
-	}
-	c.ring.setCodec(true)
-	c.live.codec.Store(codecH265) // live view through HLS only
-	var (
-		lastMedia atomic.Int64
-		got       atomic.Bool
-		started   bool
-		params    [][]byte
-		sets      = ParamSets{VPS: forma.VPS, SPS: forma.SPS, PPS: forma.PPS}
-	)
-	for _, p := range [][]byte{forma.VPS, forma.SPS, forma.PPS} {
-		if p != nil {
-			params = append(params, p)
-		}
-	}
-	lastMedia.Store(time.Now().UnixNano())
-	cl.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) {
-		now := time.Now()
-		lastMedia.Store(now.UnixNano())
-		got.Store(true)
-		pts, ok := cl.PacketPTS(medi, pkt)
-		if !ok {
-			return
-		}
-		au, err := rtpDec.Decode(pkt)
-		if err != nil {
-			if !errors.Is(err, rtph265.ErrMorePacketsNeeded) && !errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
-				c.m.Errors.WithLabelValues(c.cfg.ID, "rtp").Inc()
-			}
-			return
-		}
-		size := 0
-		for _, n := range au {
-			size += len(n)
-		}
-		c.m.Received.WithLabelValues(c.cfg.ID).Inc()
-		c.m.Bytes.WithLabelValues(c.cfg.ID).Add(float64(size))
-		idr := h265.IsRandomAccess(au)
-		if !started {
-			if !idr {
-				return
-			}
-			started = true
-			if params != nil { // parameter sets from the SDP, for the ring
-				au = append(append([][]byte{}, params...), au...)
-				params = nil
-			}
-		}
-		c.ring.push(unit{wall: now, pts: pts, au: au, idr: idr, size: size})
-		sets.Update(au, true)
-		if c.live.count() > 0 {
-			c.live.push(LiveUnit{AU: sets.Prefix(au, idr, true), PTS: pts, Wall: now, IDR: idr})
-		}
-	})
-	if _, err := cl.Play(nil); err != nil {
-		return false, fmt.Errorf("play: %w", err)
-	}
-	err = c.waitSession(ctx, cl, &lastMedia, nil)
-	return got.Load(), err
 }
 
 type feedUnit struct {

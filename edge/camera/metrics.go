@@ -30,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	lat := []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
 	m := &Metrics{
-		Received:   c("access_units_received_total", "H.264 access units received."),
+		Received:   c("access_units_received_total", "Video access units received (H.264 or H.265)."),
 		Fed:        c("decoder_units_total", "Access units written to the decoder (key frames only when they alone come often enough)."),
 		Decoded:    c("frames_decoded_total", "Frames decoded (at the detect sampling rate)."),
 		Analysed:   c("frames_analysed_total", "Frames run through the detectors."),
