@@ -3,6 +3,7 @@
 #
 #   scripts/bench-cameras.sh N [SECONDS] [SIZE]      e.g. scripts/bench-cameras.sh 6 30 1280x720
 #   FPS=1 GOP=25 scripts/bench-cameras.sh 8          analysis rate and key frame interval (5, 50)
+#   CODEC=h265 scripts/bench-cameras.sh 8            cameras sending H.265 (default h264)
 #
 # Serves N copies of a SIZE@25fps H.264 test clip with `warden replay rtsp`,
 # runs `warden run` with N cameras analysed at 5 fps by the motion detector,
@@ -18,6 +19,7 @@ T=${2:-30}
 SIZE=${3:-1280x720}
 FPS=${FPS:-5}
 GOP=${GOP:-50}
+CODEC=${CODEC:-h264}
 BIN=${WARDEN:-bin/warden}
 RTSP=127.0.0.1:${RTSP_PORT:-18554}
 API=127.0.0.1:${API_PORT:-18080}
@@ -32,8 +34,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ffmpeg -v error -f lavfi -i "testsrc2=size=$SIZE:rate=25" -t 20 -c:v libx264 -preset veryfast \
-	-g "$GOP" -bf 0 -pix_fmt yuv420p "$dir/clip.mp4"
+case $CODEC in
+h264) enc=(-c:v libx264 -preset veryfast -g "$GOP" -bf 0) ;;
+h265) enc=(-c:v libx265 -preset veryfast -x265-params "keyint=$GOP:min-keyint=$GOP:bframes=0:log-level=error") ;;
+*) echo "CODEC=$CODEC: want h264 or h265" >&2; exit 2 ;;
+esac
+ffmpeg -v error -f lavfi -i "testsrc2=size=$SIZE:rate=25" -t 20 "${enc[@]}" -pix_fmt yuv420p "$dir/clip.mp4"
 
 streams=()
 cams=""
@@ -102,8 +108,8 @@ wait
 pwall=$(awk -v a="$p0" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')
 par=$(cat "$dir"/par*.time | awk -v n="$N" -v t="$T" '{s += $1 + $2} END {print s / n / t}')
 
-awk -v n="$N" -v t="$T" -v size="$SIZE" -v a=$((a1 - a0)) -v d=$((d1 - d0)) -v w="$w0" -v w1="$w1" -v r="$r0" -v r1="$r1" -v dec="$dec" -v par="$par" -v pwall="$pwall" -v fps="$FPS" -v gop="$GOP" -v g="$g0" -v g1="$g1" 'BEGIN {
-	printf "cameras %d (%s@25, GOP %d, motion at %g fps) over %ds: analysed %d frames (%.1f/s, want %d/s), dropped %d\n", n, size, gop, fps, t, a, a / t, n * fps, d
+awk -v n="$N" -v t="$T" -v size="$SIZE" -v a=$((a1 - a0)) -v d=$((d1 - d0)) -v w="$w0" -v w1="$w1" -v r="$r0" -v r1="$r1" -v dec="$dec" -v par="$par" -v pwall="$pwall" -v fps="$FPS" -v gop="$GOP" -v codec="$CODEC" -v g="$g0" -v g1="$g1" 'BEGIN {
+	printf "cameras %d (%s %s@25, GOP %d, motion at %g fps) over %ds: analysed %d frames (%.1f/s, want %d/s), dropped %d\n", n, codec, size, gop, fps, t, a, a / t, n * fps, d
 	printf "gateway+decoders: %.2f cores (%.3f per camera; the Go process %.3f, its ffmpeg decoders %.3f); replay server (the cameras): %.2f cores\n", (w1 - w) / t, (w1 - w) / t / n, (g1 - g) / t / n, ((w1 - w) - (g1 - g)) / t / n, (r1 - r) / t
 	printf "decode only (ffmpeg -threads 1 -f null, same clip): %.3f core per camera; Warden / decode: %.2fx\n", dec, (w1 - w) / t / n / dec
 	printf "decode only, %d decoders at 25 fps side by side (ffmpeg -re -threads 1 -f null): %.3f core per camera; Warden / that: %.2fx\n", n, par, (w1 - w) / t / n / par
