@@ -200,21 +200,23 @@ try {
   await page.click('#dlg-ok');
 
   // ---- a snapshot thumbnail opens in the media viewer ----
+  // (the throws come from gate-cam; facade-cam runs a real throw detector
+  // on a synthetic picture, which once raised its own alarm on a loaded box)
   await ctl('/throw');
-  const thr = page.locator('li.alarm[data-type="throw.detected"][data-state="open"]');
+  const thr = page.locator('li.alarm[data-type="throw.detected"][data-source="gate-cam"][data-state="open"]');
   await thr.waitFor({ timeout: T });
   await thr.locator('img.thumb').waitFor({ timeout: T });
-  await page.waitForFunction(() => { const i = document.querySelector('li.alarm[data-type="throw.detected"] img.thumb'); return i && i.complete && i.naturalWidth === 320; }, null, { timeout: T });
+  await page.waitForFunction(() => { const i = document.querySelector('li.alarm[data-type="throw.detected"][data-source="gate-cam"] img.thumb'); return i && i.complete && i.naturalWidth === 320; }, null, { timeout: T });
   check(true, 'alarm shows its snapshot thumbnail');
   check((await thr.innerText()).includes('3 号楼（东区） 第 7 层'), 'the throw card names building (its configured label) and floor');
   // Repeats of one condition: a count and one strip, newest first, the rest behind "more".
   for (let i = 0; i < 4; i++) await ctl('/throw');
-  await page.waitForFunction(() => { const c = document.querySelector('li.alarm[data-type="throw.detected"]'); return c && c.querySelectorAll('.strip [data-media]').length === 3 && c.querySelector('.strip [data-act="more"]'); }, null, { timeout: T });
-  const strip = await page.evaluate(() => [...document.querySelectorAll('li.alarm[data-type="throw.detected"] .strip [data-media]')].map((b) => Number(b.dataset.media)));
+  await page.waitForFunction(() => { const c = document.querySelector('li.alarm[data-type="throw.detected"][data-source="gate-cam"]'); return c && c.querySelectorAll('.strip [data-media]').length === 3 && c.querySelector('.strip [data-act="more"]'); }, null, { timeout: T });
+  const strip = await page.evaluate(() => [...document.querySelectorAll('li.alarm[data-type="throw.detected"][data-source="gate-cam"] .strip [data-media]')].map((b) => Number(b.dataset.media)));
   check(strip[0] === 4 && strip[1] === 3 && strip[2] === 2, `the strip starts with the newest (${strip})`);
   check((await thr.innerText()).includes('更多（2）') && (await thr.innerText()).includes('5'), 'a count and "more (2)" for the older ones');
   await thr.locator('[data-act="more"]').click();
-  await page.waitForFunction(() => document.querySelectorAll('li.alarm[data-type="throw.detected"] .strip [data-media]').length === 5, null, { timeout: T });
+  await page.waitForFunction(() => document.querySelectorAll('li.alarm[data-type="throw.detected"][data-source="gate-cam"] .strip [data-media]').length === 5, null, { timeout: T });
   check(true, '"more" opens the whole strip');
   await page.screenshot({ path: join(ART, 'alarms-escalated-throw.png') });
   await thr.locator('img.thumb').click();
@@ -409,7 +411,7 @@ try {
 
   // ---- an alarm from a camera opens it live beside its evidence ----
   await page.click('.tabs [data-tab="alarms"]');
-  await page.locator('li.alarm[data-type="throw.detected"] [data-act="live"]').click();
+  await page.locator('li.alarm[data-type="throw.detected"][data-source="gate-cam"] [data-act="live"]').click();
   await page.waitForFunction(() => { const v = document.querySelector('#dlg .livepair video'); return v && v.currentTime > 0.5; }, null, { timeout: 30000 });
   check(await page.locator('#dlg .livepair img').count() === 1, 'the alarm dialog shows the camera live beside its evidence');
   await page.screenshot({ path: join(ART, 'alarm-live.png') });
@@ -503,6 +505,10 @@ try {
   log('page errors:', consoleErrors.join(' | ') || 'none');
   log('refused or failed requests:', netLog.slice(-30).join(' | ') || 'none');
   if (page) log('toast:', await page.locator('#toast').innerText().catch(() => '?'));
+  if (page) log('alarms:', await page.evaluate(async () => {
+    const r = await fetch('/api/v1/alarms', { credentials: 'same-origin' });
+    return (await r.json()).alarms.map((a) => `${a.id} ${a.key} ${a.type} ${a.state} ${JSON.stringify(a.source)} x${a.count}`).join(' | ');
+  }).catch((err) => '? ' + err));
   throw e;
 } finally {
   await ctx.close();

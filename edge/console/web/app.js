@@ -396,7 +396,7 @@ function alarmCard(a) {
   if (a.cleared_at) steps.push(`${t('alarm.cleared')} ${fmtTime(a.cleared_at)}`);
   if (a.resolved) steps.push(`${t('alarm.resolvedBy', { by: esc(a.resolved.by) })} ${fmtTime(a.resolved.at)}${a.outcome ? ' · ' + esc(t('outcome.' + a.outcome)) : ''}${a.resolved.note ? ' · ' + esc(a.resolved.note) : ''}`);
   const canAct = session && (session.role === 'guard' || session.role === 'admin');
-  return `<li class="alarm sev-${esc(a.severity)} prio-${prio(a)} state-${esc(a.state)}" data-id="${esc(a.id)}" data-state="${esc(a.state)}" data-type="${esc(a.type)}" data-priority="${prio(a)}">
+  return `<li class="alarm sev-${esc(a.severity)} prio-${prio(a)} state-${esc(a.state)}" data-id="${esc(a.id)}" data-state="${esc(a.state)}" data-type="${esc(a.type)}" data-source="${esc((a.source || {}).id || '')}" data-priority="${prio(a)}">
     <div class="bar"></div>
     <div class="body">
       <div class="title">
