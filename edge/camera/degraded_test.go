@@ -13,6 +13,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/smartcommunity/warden/edge/camera/cameratest"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
 	"github.com/smartcommunity/warden/edge/replay/rtsp"
@@ -21,12 +22,11 @@ import (
 	"github.com/smartcommunity/warden/edge/testenv"
 )
 
-// junkStream is testStream with bytes flipped inside the video packets of
-// the MPEG-TS (headers, SPS and PPS left alone): RTP arrives, the decoder
-// turns it into garbage and complains.
-func junkStream(t *testing.T, secs int) string {
+// junkStream is the MPEG-TS src with bytes flipped inside its video packets
+// (headers, SPS and PPS left alone): RTP arrives, the decoder turns it into
+// garbage and complains.
+func junkStream(t *testing.T, src string) string {
 	t.Helper()
-	src := testStream(t, secs)
 	b, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
@@ -50,10 +50,25 @@ func junkStream(t *testing.T, secs int) string {
 }
 
 // A stream that decodes to garbage is not "online" with motion alarms: the
-// camera is degraded, says why, and its detectors are paused.
+// camera is degraded, says why, and its detectors are paused. H.265 too,
+// but ffmpeg's HEVC decoder reports about a tenth of the errors for the same
+// damage, so such a camera may raise motion for the seconds it takes to be
+// degraded (README, Not yet): logged, not asserted.
 func TestJunkStreamIsDegraded(t *testing.T) {
 	needFFmpeg(t)
-	srv := &rtsp.Server{Addr: freeAddr(t), Streams: []rtsp.Stream{{Name: "junk", TS: junkStream(t, 4)}}}
+	t.Run("h264", func(t *testing.T) { junkIsDegraded(t, testStream(t, 4), true) })
+	t.Run("h265", func(t *testing.T) {
+		needX265(t)
+		hevc := filepath.Join(t.TempDir(), "hevc.ts")
+		if !cameratest.H265(t, testStream(t, 4), hevc) {
+			t.Skip("no H.265 encoder")
+		}
+		junkIsDegraded(t, hevc, false)
+	})
+}
+
+func junkIsDegraded(t *testing.T, src string, noMotion bool) {
+	srv := &rtsp.Server{Addr: freeAddr(t), Streams: []rtsp.Stream{{Name: "junk", TS: junkStream(t, src)}}}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -65,17 +80,22 @@ func TestJunkStreamIsDegraded(t *testing.T) {
 		Detect: config.Detect{FPS: 5, Motion: config.SectionOf(map[string]any{"min_frames": 10})}},
 		Deps{Gateway: "gw", Site: "site", Sink: rec, Media: st, Metrics: m, OfflineGrace: 10 * time.Second})
 	runCamera(t, cam)
-
+	t0 := time.Now()
 	testenv.Eventually(t, 30*time.Second, "the junk camera degraded", func() (bool, string) {
 		s := cam.Status()
 		return s.State == Degraded, string(s.State)
 	})
+	t.Logf("degraded %v after the start", time.Since(t0).Round(100*time.Millisecond))
 	if s := cam.Status(); !strings.Contains(s.LastError, "decodes with errors") {
 		t.Errorf("degraded without a reason: %+v", s)
 	}
+	time.Sleep(500 * time.Millisecond) // a frame analysed as the state changed
+	before := len(rec.find(event.MotionDetected, "junk"))
 	time.Sleep(3 * time.Second) // garbage keeps coming; no alarm comes of it
-	if evs := rec.find(event.MotionDetected, "junk"); len(evs) != 0 {
-		t.Errorf("%d motion events from a garbled stream", len(evs))
+	evs := rec.find(event.MotionDetected, "junk")
+	t.Logf("motion events: %d before degraded, %d after", before, len(evs)-before)
+	if len(evs) > before || noMotion && len(evs) != 0 {
+		t.Errorf("%d motion events from a garbled stream (%d after it was degraded)", len(evs), len(evs)-before)
 	}
 	if evs := rec.find(event.CameraOffline, "junk"); len(evs) != 0 {
 		t.Errorf("degraded is not offline: %v", evs[0].Data)
