@@ -17,8 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// decoder turns Annex-B H.264 or H.265 access units into BGR frames with an ffmpeg
-// subprocess. A separate process keeps a corrupt stream from crashing the
+// decoder turns Annex-B H.264 or H.265 access units into raw frames with
+// an ffmpeg subprocess. A separate process keeps a corrupt stream from crashing the
 // gateway, needs no second RTSP session (the record ring and the decoder
 // share one), and lets ffmpeg drop the frames analysis does not need before
 // the costly colour conversion and pipe copy (select every k-th frame).

@@ -183,11 +183,7 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 		decWG.Wait()
 	}()
 
-	startDec := func() error {
-		s, err := parseSPS(params.SPS, tr.hevc)
-		if err != nil {
-			return fmt.Errorf("bad SPS: %w", err)
-		}
+	startDec := func(s spsInfo) error {
 		fps := s.fps
 		if fps <= 0 || fps > 120 {
 			fps = 25
@@ -306,13 +302,19 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 			if !params.complete(tr.hevc) {
 				return
 			}
-			if c.cfg.Detect.FPS <= keyOnlyMaxFPS {
-				if gop <= 0 {
-					return // measure one GOP first: that long a wait at session start, for a camera analysed this slowly
-				}
-				keyOnly = keyFramesSuffice(gop, interval) && noReorder(params.SPS, tr.hevc)
+			if c.cfg.Detect.FPS <= keyOnlyMaxFPS && gop <= 0 {
+				return // measure one GOP first: that long a wait at session start, for a camera analysed this slowly
 			}
-			if err := startDec(); err != nil {
+			s, err := parseSPS(params.SPS, tr.hevc)
+			if err != nil {
+				err = fmt.Errorf("bad SPS: %w", err)
+			} else {
+				// frames that may be reordered would be held back until later
+				// ones arrive: seconds, fed one key frame a second
+				keyOnly = c.cfg.Detect.FPS <= keyOnlyMaxFPS && keyFramesSuffice(gop, interval) && s.noReorder
+				err = startDec(s)
+			}
+			if err != nil {
 				select {
 				case decErr <- err:
 				default:
@@ -361,14 +363,6 @@ const keyOnlyMaxFPS = 1
 // A camera whose GOP later grows is analysed once per GOP until its next
 // session.
 func keyFramesSuffice(gop, interval int64) bool { return gop > 0 && gop <= interval*11/10 }
-
-// noReorder: the SPS promises frames come out in decode order. A decoder
-// of a stream that may reorder holds frames back until later ones arrive,
-// which, fed one key frame a second, would be seconds.
-func noReorder(b []byte, hevc bool) bool {
-	s, err := parseSPS(b, hevc)
-	return err == nil && s.noReorder
-}
 
 // waitSession blocks until the session fails, stalls or ctx ends.
 func (c *Camera) waitSession(ctx context.Context, cl *gortsplib.Client, lastMedia *atomic.Int64, decErr <-chan error) error {
