@@ -52,7 +52,7 @@ func TestWHEPPlaysTheCamera(t *testing.T) {
 		t.Fatal(err)
 	}
 	streams := []rtsp.Stream{{Name: "a", TS: ts}}
-	// an H.265 main stream (detection on the H.264 one, as cameras are set up)
+	// a camera that sends H.265 only: one session feeds detection and live view
 	if hevc := filepath.Join(dir, "hevc.ts"); cameratest.H265(t, mp4, hevc) {
 		streams = append(streams, rtsp.Stream{Name: "h", TS: hevc})
 	}
@@ -71,7 +71,7 @@ func TestWHEPPlaysTheCamera(t *testing.T) {
 			Log: slog.New(slog.DiscardHandler)})
 	cams := camera.Set{cam}
 	if len(streams) > 1 {
-		cams = append(cams, camera.New(config.Camera{ID: "east", URL: "rtsp://" + addr + "/h", Detect: config.Detect{URL: "rtsp://" + addr + "/a"}},
+		cams = append(cams, camera.New(config.Camera{ID: "east", URL: "rtsp://" + addr + "/h"},
 			camera.Deps{Gateway: "gw", Site: "s", Sink: st, Media: st, MaxBackoff: time.Second, Log: slog.New(slog.DiscardHandler)}))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -179,12 +179,15 @@ func TestWHEPPlaysTheCamera(t *testing.T) {
 	}
 	testenv.Until(t, 15*time.Second, "HLS stream ended after the last request", func() bool { return cam.Viewers() == 0 })
 
-	// An H.265 camera: WebRTC refuses it and names the LL-HLS URL, which
-	// plays it as H.265.
+	// An H.265 camera: analysed from the same session; WebRTC refuses it
+	// and names the LL-HLS URL, which plays it as H.265.
 	if len(cams) < 2 {
 		return
 	}
-	testenv.Until(t, 30*time.Second, "the H.265 camera's stream flows", func() bool { return cams.Status()[1].Codec == "h265" })
+	testenv.Until(t, 30*time.Second, "the H.265 camera's stream flows and is analysed", func() bool {
+		st := cams.Status()[1]
+		return st.Codec == "h265" && st.State == "online" && !st.LastSeen.IsZero()
+	})
 	pcH, offerH := newViewer(t)
 	defer pcH.Close()
 	resp = post(t, hs.URL+"/api/v1/cameras/east/whep", "application/sdp", offerH, guardTok)
