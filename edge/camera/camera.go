@@ -242,11 +242,18 @@ func (c *Camera) LastSnapshot() ([]byte, time.Time) {
 }
 
 // A camera is degraded when, over corruptWindow, at least half of its
-// decoded frames came with decoder errors (and there were corruptErrors or
-// more): persistent garbage, not a burst of lost packets. It is online
-// again after corruptClear without an error.
+// decoded frames are damaged and the errors were not one burst
+// (corruptErrors or more in all, or on corruptSpots frames or more):
+// persistent garbage, not a moment of lost packets. A frame is damaged when
+// it, or one up to corruptCarry before it, came with decoder errors: a
+// broken picture is the reference of the next ones, and ffmpeg's HEVC
+// decoder reports errors on about one frame in ten of a garbled stream
+// (H.264's on nearly every one). It is online again after corruptClear
+// without an error.
 const (
 	corruptErrors = 10
+	corruptSpots  = 3
+	corruptCarry  = time.Second
 	corruptWindow = 5 * time.Second
 	corruptClear  = 10 * time.Second
 )
@@ -261,13 +268,14 @@ func (c *Camera) noteDecodeErrors(now time.Time, n int64, last string) {
 		c.decErrN, c.decErrs = 0, nil
 	}
 	fresh := n - c.decErrN
+	damaged := fresh > 0 || !c.decErrAt.IsZero() && now.Sub(c.decErrAt) < corruptCarry
 	if fresh > 0 {
 		c.m.Errors.WithLabelValues(c.cfg.ID, "corrupt").Add(float64(fresh))
 		c.decErrN, c.decErrAt = n, now
 	}
-	c.decErrs = append(c.decErrs, errSample{now, fresh})
+	c.decErrs = append(c.decErrs, errSample{now, fresh, damaged})
 	var errs int64
-	bad, kept := 0, c.decErrs[:0]
+	spots, bad, kept := 0, 0, c.decErrs[:0]
 	for _, e := range c.decErrs {
 		if now.Sub(e.at) > corruptWindow {
 			continue
@@ -275,14 +283,17 @@ func (c *Camera) noteDecodeErrors(now time.Time, n int64, last string) {
 		kept = append(kept, e)
 		if e.n > 0 {
 			errs += e.n
+			spots++
+		}
+		if e.damaged {
 			bad++
 		}
 	}
 	c.decErrs = kept
 	switch {
-	case c.state == Online && errs >= corruptErrors && 2*bad >= len(kept):
+	case c.state == Online && (errs >= corruptErrors || spots >= corruptSpots) && 2*bad >= len(kept):
 		c.state = Degraded
-		c.lastErr = fmt.Sprintf("the stream decodes with errors (%d in %s, %d of %d frames): %s", errs, corruptWindow, bad, len(kept), last)
+		c.lastErr = fmt.Sprintf("the stream decodes with errors (%d in %s, %d of %d frames damaged): %s", errs, corruptWindow, bad, len(kept), last)
 		c.log.Warn("camera degraded: the stream decodes with errors; detectors paused", "errors", errs, "frames", len(kept), "last", last)
 	case c.state == Degraded && now.Sub(c.decErrAt) >= corruptClear:
 		c.state, c.lastErr = Online, ""
@@ -291,8 +302,9 @@ func (c *Camera) noteDecodeErrors(now time.Time, n int64, last string) {
 }
 
 type errSample struct {
-	at time.Time
-	n  int64
+	at      time.Time
+	n       int64
+	damaged bool
 }
 
 // degraded reports whether detection is paused (see Degraded).

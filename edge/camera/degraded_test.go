@@ -52,8 +52,8 @@ func junkStream(t *testing.T, src string) string {
 // A stream that decodes to garbage is not "online" with motion alarms: the
 // camera is degraded, says why, and its detectors are paused. H.265 too,
 // but ffmpeg's HEVC decoder reports about a tenth of the errors for the same
-// damage, so such a camera may raise motion for the seconds it takes to be
-// degraded (README, Not yet): logged, not asserted.
+// damage, so such a camera is degraded about when motion could first fire
+// (README, Not yet): motion before it is logged, none after it asserted.
 func TestJunkStreamIsDegraded(t *testing.T) {
 	needFFmpeg(t)
 	t.Run("h264", func(t *testing.T) { junkIsDegraded(t, testStream(t, 4), true) })
@@ -142,6 +142,35 @@ func TestDecodeErrorsDegradeAndRecover(t *testing.T) {
 	c.noteDecodeErrors(t0.Add(20*time.Second), 2, "a new decoder counts from 0")
 	if c.decErrN != 2 || c.state != Online {
 		t.Fatalf("new decoder: count %d, state %s", c.decErrN, c.state)
+	}
+}
+
+// A garbled H.265 stream makes the decoder complain on one frame in a few,
+// yet every picture is broken: errors spread over frames, each damaging
+// the next second of frames, degrade the camera. Packet losses a few seconds
+// apart do not.
+func TestSparseDecodeErrorsDegrade(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	run := func(every, frames int) (*Camera, int) {
+		c := New(config.Camera{ID: "x", URL: "rtsp://127.0.0.1:1/x"}, Deps{Metrics: NewMetrics(nil)})
+		c.state = Online
+		var n int64
+		for i := range frames { // 5 fps
+			if i%every == 0 {
+				n++
+			}
+			c.noteDecodeErrors(t0.Add(time.Duration(i)*200*time.Millisecond), n, "cu_qp_delta outside the valid range")
+			if c.state == Degraded {
+				return c, i
+			}
+		}
+		return c, -1
+	}
+	if c, at := run(4, 50); at < 0 || at > 15 {
+		t.Errorf("one error every 0.8 s: degraded at frame %d (want within 3 s), state %s", at, c.state)
+	}
+	if c, at := run(15, 100); at >= 0 {
+		t.Errorf("one error every 3 s degraded the camera at frame %d: %s", at, c.lastErr)
 	}
 }
 
