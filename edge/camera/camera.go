@@ -220,20 +220,12 @@ func (c *Camera) LastSnapshot() ([]byte, time.Time) {
 	if !c.hasSnap {
 		return nil, time.Time{}
 	}
-	f := c.snap
-	bgr := f.pix
-	if f.i420 {
-		bgr = make([]byte, f.w*f.h*3)
-		if err := i420ToBGR(f.pix, bgr, f.w, f.h); err != nil {
-			return nil, time.Time{}
-		}
-	}
-	m, err := gocv.NewMatFromBytes(f.h, f.w, gocv.MatTypeCV8UC3, bgr)
+	p, err := c.picture(&c.snap, false) // in colour
 	if err != nil {
 		return nil, time.Time{}
 	}
-	defer m.Close()
-	buf, err := gocv.IMEncode(gocv.JPEGFileExt, m)
+	defer p.close()
+	buf, err := gocv.IMEncode(gocv.JPEGFileExt, p.mat)
 	if err != nil {
 		return nil, time.Time{}
 	}
