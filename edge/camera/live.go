@@ -276,9 +276,7 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 			atomic.StoreInt64(&firstPTS, pts)
 			// a camera may send its parameter sets only in the SDP; the
 			// decoder and the ring need them in band
-			if tr.sdp.complete(tr.hevc) {
-				au = append(tr.sdp.list(tr.hevc), au...)
-			}
+			au = tr.sdp.Prefix(au, true, tr.hevc)
 		}
 		// no DTS here: the decoder does not need it, and clips derive it
 		// from the PTS when they are muxed (clipDTS)

@@ -54,13 +54,8 @@ func (p ParamSets) Prefix(au [][]byte, idr, hevc bool) [][]byte {
 	if hevc && in.VPS != nil || !hevc && in.SPS != nil {
 		return au
 	}
-	return append(p.list(hevc), au...)
-}
-
-// list is the sets in the order a key frame carries them.
-func (p ParamSets) list(hevc bool) [][]byte {
 	if hevc {
-		return [][]byte{p.VPS, p.SPS, p.PPS}
+		return append([][]byte{p.VPS, p.SPS, p.PPS}, au...)
 	}
-	return [][]byte{p.SPS, p.PPS}
+	return append([][]byte{p.SPS, p.PPS}, au...)
 }
