@@ -18,10 +18,11 @@ import (
 )
 
 // decoder turns Annex-B H.264 or H.265 access units into raw frames with
-// an ffmpeg subprocess. A separate process keeps a corrupt stream from crashing the
-// gateway, needs no second RTSP session (the record ring and the decoder
-// share one), and lets ffmpeg drop the frames analysis does not need before
-// the costly colour conversion and pipe copy (select every k-th frame).
+// an ffmpeg subprocess. A separate process keeps a corrupt stream from
+// crashing the gateway, needs no second RTSP session (the record ring and
+// the decoder share one), and lets ffmpeg drop the frames analysis does not
+// need before the costly colour conversion and pipe copy (select every k-th
+// frame).
 //
 // Units go in in decode order, frames come out in display order (they differ
 // when the stream has B-frames), and the raw pipes carry no timestamps. So
