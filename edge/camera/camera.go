@@ -66,6 +66,8 @@ const (
 	Degraded State = "degraded"
 )
 
+var states = []State{Connecting, Online, Offline, Degraded}
+
 // Status is what GET /api/v1/cameras shows.
 type Status struct {
 	ID        string    `json:"id"`
@@ -477,6 +479,9 @@ func (c *Camera) health(ctx context.Context) {
 		}
 		if !c.lastFrame.IsZero() {
 			c.m.FrameAge.WithLabelValues(c.cfg.ID).Set(time.Since(c.lastFrame).Seconds())
+		}
+		for _, st := range states {
+			c.m.State.WithLabelValues(c.cfg.ID, string(st)).Set(map[bool]float64{true: 1}[c.state == st])
 		}
 		c.mu.Unlock()
 		if send {

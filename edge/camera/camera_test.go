@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/smartcommunity/warden/edge/testenv"
 	"io"
 	"net"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"gocv.io/x/gocv"
 
 	"github.com/smartcommunity/warden/edge/config"
@@ -24,6 +24,7 @@ import (
 	"github.com/smartcommunity/warden/edge/replay/rtsp"
 	"github.com/smartcommunity/warden/edge/store"
 	"github.com/smartcommunity/warden/edge/store/storetest"
+	"github.com/smartcommunity/warden/edge/testenv"
 )
 
 func needFFmpeg(t *testing.T) {
@@ -136,7 +137,8 @@ func TestLiveCameras(t *testing.T) {
 
 	st := storetest.Open(t, store.Options{})
 	rec := &recorder{st: st}
-	deps := Deps{Gateway: "gw", Site: "site", Sink: rec, Media: st,
+	m := NewMetrics(nil)
+	deps := Deps{Gateway: "gw", Site: "site", Sink: rec, Media: st, Metrics: m,
 		OfflineGrace: time.Second, StallTimeout: 2 * time.Second, MaxBackoff: time.Second}
 	good := config.Camera{ID: "a", URL: "rtsp://" + addr + "/a",
 		Record: config.Record{PreSeconds: 1, PostSeconds: 2},
@@ -195,6 +197,7 @@ func TestLiveCameras(t *testing.T) {
 	if s.State != Online || s.LastFrame.IsZero() {
 		t.Fatalf("status %+v", s)
 	}
+	inState(t, m, "a", Online)
 	if got := (Set{cams["a"], cams["badurl"]}).Status(); got[0].Codec != "h264" || got[1].Codec != "" {
 		t.Errorf("camera list codecs %q and %q, want h264 and none (no video yet)", got[0].Codec, got[1].Codec)
 	}
@@ -228,6 +231,7 @@ func TestLiveCameras(t *testing.T) {
 	// every bad camera goes offline once, with a reason, and nothing panics
 	for _, b := range bad {
 		testenv.Until(t, 20*time.Second, b.ID+" offline", func() bool { return len(rec.find(event.CameraOffline, b.ID)) > 0 })
+		inState(t, m, b.ID, Offline)
 	}
 	if r := cams["notfound"].Status().LastError; !strings.Contains(r, "404") {
 		t.Errorf("notfound last error %q does not say 404", r)
@@ -250,6 +254,7 @@ func TestLiveCameras(t *testing.T) {
 	}
 	srv.Close()
 	testenv.Until(t, 20*time.Second, "a offline", func() bool { return len(rec.find(event.CameraOffline, "a")) > off0 })
+	inState(t, m, "a", Offline)
 	time.Sleep(3 * time.Second) // several failed redials
 	if n := len(rec.find(event.CameraOffline, "a")) - off0; n != 1 {
 		t.Fatalf("%d camera.offline events, want 1", n)
@@ -259,6 +264,7 @@ func TestLiveCameras(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Until(t, 20*time.Second, "a online", func() bool { return len(rec.find(event.CameraOnline, "a")) > on0 })
+	inState(t, m, "a", Online)
 	if r := cams["a"].Status().LastError; r != "" {
 		t.Errorf("after recovery the camera still reports the old error %q", r)
 	}
@@ -426,4 +432,19 @@ func needColour(t *testing.T, what string, img gocv.Mat) {
 	if mean := diff.Mean().Val1; mean < 20 {
 		t.Errorf("%s is grey (mean |B-R| %.1f)", what, mean)
 	}
+}
+
+// inState waits for warden_camera_state to show the camera in want, and
+// only in want (the gauge follows the state within a health tick).
+func inState(t *testing.T, m *Metrics, id string, want State) {
+	t.Helper()
+	testenv.Eventually(t, 5*time.Second, "warden_camera_state of "+id+" = "+string(want), func() (bool, string) {
+		var got []string
+		for _, st := range states {
+			if v := testutil.ToFloat64(m.State.WithLabelValues(id, string(st))); v != 0 {
+				got = append(got, fmt.Sprintf("%s=%g", st, v))
+			}
+		}
+		return len(got) == 1 && got[0] == string(want)+"=1", strings.Join(got, " ")
+	})
 }

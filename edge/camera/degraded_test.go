@@ -86,6 +86,7 @@ func junkIsDegraded(t *testing.T, src string, noMotion bool) {
 		return s.State == Degraded, string(s.State)
 	})
 	t.Logf("degraded %v after the start", time.Since(t0).Round(100*time.Millisecond))
+	inState(t, m, "junk", Degraded)
 	if s := cam.Status(); !strings.Contains(s.LastError, "decodes with errors") {
 		t.Errorf("degraded without a reason: %+v", s)
 	}

@@ -18,6 +18,7 @@ type Metrics struct {
 	DecodeLat  *prometheus.HistogramVec // ffmpeg in-to-out latency
 	DetectLat  *prometheus.HistogramVec // all detectors on one frame
 	FrameAge   *prometheus.GaugeVec     // seconds since the last decoded frame
+	State      *prometheus.GaugeVec     // 1 for the camera's state, 0 for the others
 	Counts     *prometheus.CounterVec   // what the detectors counted (vision.Counting), by counter
 }
 
@@ -45,6 +46,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Counts: c("detector_counts_total", "What the detectors counted (throw_suspensions, throw_shaken_frames, …).", "counter"),
 		FrameAge: f.NewGaugeVec(prometheus.GaugeOpts{Name: "warden_camera_last_frame_age_seconds",
 			Help: "Seconds since the last decoded frame."}, []string{"camera"}),
+		State: f.NewGaugeVec(prometheus.GaugeOpts{Name: "warden_camera_state",
+			Help: "1 for the camera's state (connecting, online, offline, degraded), 0 for the others."}, []string{"camera", "state"}),
 	}
 	return m
 }
