@@ -306,6 +306,7 @@ func TitleIn(lang string, a *Alarm, places i18n.Places) string {
 
 func titleIn(lang, typ string, loc event.Location, floor int, source string, at time.Time, places i18n.Places) string {
 	t := i18n.TypeName(lang, typ)
+	source = places.Source(source)
 	where := places.Location(lang, loc)
 	if typ == event.ThrowDetected {
 		if floor != 0 {

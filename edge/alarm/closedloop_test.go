@@ -198,10 +198,11 @@ func TestThrowTitleHasFloorAndTime(t *testing.T) {
 	}
 }
 
-// Configured labels name buildings and zones in titles.
+// Configured labels name buildings, zones and cameras in titles.
 func TestTitleUsesPlaceLabels(t *testing.T) {
 	e := newEnv(t, "", func(o *alarm.Options) {
-		o.Places = i18n.Places{Buildings: map[string]string{"3": "3 号楼（东区）"}, Zones: map[string]string{"north": "北侧围栏"}}
+		o.Places = i18n.Places{Buildings: map[string]string{"3": "3 号楼（东区）"}, Zones: map[string]string{"north": "北侧围栏"},
+			Sources: map[string]string{"cam-north": "北门人脸"}}
 	})
 	a := e.observe(t, mk(event.GasLeak, "gas-3-2-201", ""))
 	if a.Title != "燃气泄漏 · 3 号楼（东区） 2 单元 201 室（gas-3-2-201）" {
@@ -214,6 +215,14 @@ func TestTitleUsesPlaceLabels(t *testing.T) {
 	}
 	if b := e.observe(t, p); b.Title != "周界入侵 · 北侧围栏（fence-1）" {
 		t.Errorf("title %q", b.Title)
+	}
+	f, err := event.Make(event.Origin{Gateway: "gw-test", Site: "site", Source: event.Source{Kind: "camera", ID: "cam-north"},
+		Location: event.Location{Zone: "north"}}, event.FaceUnknown, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := e.observe(t, f); c.Title != "陌生人 · 北侧围栏（北门人脸）" {
+		t.Errorf("title %q", c.Title)
 	}
 }
 

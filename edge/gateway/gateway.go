@@ -623,18 +623,19 @@ func (g *Gateway) readyChecks() []api.Check {
 }
 
 func places(cfg *config.Config) i18n.Places {
-	return i18n.Places{Buildings: cfg.Places.Buildings, Zones: cfg.Places.Zones}
-}
-
-// PlacesHandler answers GET /api/v1/places: the words for building, zone
-// and camera ids (config places, cameras[].display_name), for the console.
-func PlacesHandler(cfg *config.Config) http.Handler {
 	cams := map[string]string{}
 	for _, c := range cfg.Cameras {
 		if c.DisplayName != "" {
 			cams[c.ID] = c.DisplayName
 		}
 	}
+	return i18n.Places{Buildings: cfg.Places.Buildings, Zones: cfg.Places.Zones, Sources: cams}
+}
+
+// PlacesHandler answers GET /api/v1/places: the words for building, zone
+// and camera ids (config places, cameras[].display_name), for the console.
+func PlacesHandler(cfg *config.Config) http.Handler {
+	cams := places(cfg).Sources
 	nz := func(m map[string]string) map[string]string {
 		if m == nil {
 			return map[string]string{}

@@ -68,10 +68,18 @@ func TypeName(lang, typ string) string {
 // ("3 号楼 2 单元 201 室"), then the zone; "" when there is nothing.
 func Location(lang string, l event.Location) string { return Places{}.Location(lang, l) }
 
-// Places are configured labels for building and zone ids (config places);
-// the zero value has none.
+// Places are configured labels for building and zone ids (config places)
+// and for sources (cameras[].display_name); the zero value has none.
 type Places struct {
-	Buildings, Zones map[string]string
+	Buildings, Zones, Sources map[string]string
+}
+
+// Source is the label of a source id, else the id.
+func (p Places) Source(id string) string {
+	if s := p.Sources[id]; s != "" {
+		return s
+	}
+	return id
 }
 
 // Location is the package Location with the labels: a labelled building

@@ -49,13 +49,16 @@ func (n *Notifier) render(a *alarm.Alarm, action string) *Message {
 	}
 	at := a.OpenedAt.Local().Format("2006-01-02 15:04:05")
 	title := i18n.T(lang, "notify.title", "prio", prio, "type", typ) + " · " + where
-	source := a.Source.ID
-	if k := i18n.T(lang, "kind."+a.Source.Kind); k != "kind."+a.Source.Kind {
-		source = k + " " + a.Source.ID
-	}
-	colon, comma, paren := "：", "，", "（%s %d）"
+	colon, comma, paren, named := "：", "，", "（%s %d）", "%s（%s）"
 	if lang != i18n.ZH {
-		colon, comma, paren = ": ", ", ", " (%s %d)"
+		colon, comma, paren, named = ": ", ", ", " (%s %d)", "%s (%s)"
+	}
+	source := a.Source.ID
+	if l := n.o.Places.Source(source); l != source { // the id too, for whoever fixes it
+		source = fmt.Sprintf(named, l, source)
+	}
+	if k := i18n.T(lang, "kind."+a.Source.Kind); k != "kind."+a.Source.Kind {
+		source = k + " " + source
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "### %s\n", i18n.T(lang, "notify.title", "prio", prio, "type", typ))

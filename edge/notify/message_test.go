@@ -10,6 +10,7 @@ import (
 	"github.com/smartcommunity/warden/edge/alarm"
 	"github.com/smartcommunity/warden/edge/config"
 	"github.com/smartcommunity/warden/edge/event"
+	"github.com/smartcommunity/warden/edge/i18n"
 )
 
 func TestRouteMatching(t *testing.T) {
@@ -44,11 +45,14 @@ func TestRouteMatching(t *testing.T) {
 func TestMessageLanguage(t *testing.T) {
 	a := &alarm.Alarm{ID: "a1", Type: event.GasLeak, Priority: 1, State: alarm.Open, Count: 1, OpenedAt: time.Now(),
 		Location: event.Location{Building: "5", Unit: "1", Room: "102"}, Source: event.Source{Kind: "gas_detector", ID: "gas-5-1-102"}}
+	cam := &alarm.Alarm{ID: "a2", Type: event.FaceUnknown, Priority: 3, State: alarm.Open, Count: 1, OpenedAt: time.Now(),
+		Location: event.Location{Zone: "main-gate"}, Source: event.Source{Kind: "camera", ID: "entrance"}}
+	places := i18n.Places{Zones: map[string]string{"main-gate": "正门"}, Sources: map[string]string{"entrance": "正门人脸"}}
 	for lang, want := range map[string][]string{
-		"":   {"### 【生命安全】燃气泄漏", "> 位置：**5 号楼 1 单元 102 室**", "> 状态：未处理"},
-		"en": {"### [Life safety] Gas leak", "> Where: **Bldg 5 Unit 1 Room 102**", "> State: Open", "Gas detector gas-5-1-102"},
+		"":   {"### 【生命安全】燃气泄漏", "> 位置：**5 号楼 1 单元 102 室**", "> 状态：未处理", "> 来源：燃气探测器 gas-5-1-102\n"},
+		"en": {"### [Life safety] Gas leak", "> Where: **Bldg 5 Unit 1 Room 102**", "> State: Open", "Gas detector gas-5-1-102\n"},
 	} {
-		n, err := New(Options{Lang: lang, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		n, err := New(Options{Lang: lang, Places: places, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,6 +61,11 @@ func TestMessageLanguage(t *testing.T) {
 			if !strings.Contains(m.Markdown, w) {
 				t.Errorf("lang %q: markdown lacks %q:\n%s", lang, w, m.Markdown)
 			}
+		}
+		// a camera by the name guards know it, and its id
+		w := map[string]string{"": "> 来源：摄像头 正门人脸（entrance）\n", "en": "> Source: Camera 正门人脸 (entrance)\n"}[lang]
+		if m := n.render(cam, alarm.ActOpened); !strings.Contains(m.Markdown, w) {
+			t.Errorf("lang %q: markdown lacks %q:\n%s", lang, w, m.Markdown)
 		}
 	}
 }
