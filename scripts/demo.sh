@@ -184,6 +184,7 @@ if [ -n "$throw_src" ]; then
   # Facade of building 3: an object falls from the top floor (throw.detected,
   # with its trajectory image and a clip).
   - id: facade-3
+    display_name: "3 号楼南立面"
     url: "rtsp://$RTSP/facade-3"
     location: {building: "3", zone: "facade-south"}
     record: {pre_seconds: 3, post_seconds: 3}
@@ -198,6 +199,7 @@ if [ $face_on = 1 ]; then
   # Entrance: three people walk up to the camera; one is a resident, one is
   # on the watch list, one is unknown (face.recognized/watchlist/unknown).
   - id: entrance
+    display_name: "正门人脸"
     url: "rtsp://$RTSP/entrance"
     location: {zone: "main-entrance"}
     detect:
