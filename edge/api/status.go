@@ -45,9 +45,13 @@ type CameraStatus struct {
 	FPS       float64   `json:"fps"`
 	Detectors []string  `json:"detectors"`
 	Error     string    `json:"error,omitempty"`
-	// Codec of the main stream while it flows: "h264" (live view over
+	// Codec of the main stream once it flowed: "h264" (live view over
 	// WebRTC or LL-HLS) or "h265" (LL-HLS only).
 	Codec string `json:"codec,omitempty"`
+	// SubCodec is the detect sub-stream's (detect.url), when it is another
+	// stream: with an H.265 main stream, "h264" means WebRTC plays the
+	// sub-stream.
+	SubCodec string `json:"sub_codec,omitempty"`
 }
 
 type deadLettersResponse struct {

@@ -87,9 +87,11 @@ type Camera struct {
 	counted map[string]int
 	// keyed: recent events by their detection's Key, for refinements
 	// (analysis goroutine)
-	keyed keyedEvents
-	ring  *ring
-	live  viewers // live view of the main stream
+	keyed   keyedEvents
+	ring    *ring
+	live    viewers // live view of the main stream
+	sub     viewers // … and of the detect sub-stream, when it is another stream
+	watchMu sync.Mutex
 
 	start time.Time
 

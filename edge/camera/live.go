@@ -286,6 +286,11 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 			if c.live.count() > 0 { // nobody watching: nothing more to do
 				c.live.push(LiveUnit{AU: params.Prefix(au, idr, tr.hevc), PTS: pts, Wall: now, IDR: idr})
 			}
+		} else {
+			c.sub.codec.Store(codecOf(tr.hevc))
+			if c.sub.count() > 0 {
+				c.sub.push(LiveUnit{AU: params.Prefix(au, idr, tr.hevc), PTS: pts, Wall: now, IDR: idr})
+			}
 		}
 		if !detect {
 			return

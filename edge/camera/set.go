@@ -29,7 +29,7 @@ func (s Set) Status() []api.CameraStatus {
 		slices.Sort(dets)
 		out = append(out, api.CameraStatus{ID: c.ID(), DisplayName: c.cfg.DisplayName, Location: c.cfg.Location,
 			Online: st.State == Online, State: string(st.State), LastSeen: st.LastFrame, FPS: st.FPS,
-			Detectors: dets, Error: st.LastError, Codec: c.live.codecName()})
+			Detectors: dets, Error: st.LastError, Codec: c.live.codecName(), SubCodec: c.sub.codecName()})
 	}
 	return out
 }
@@ -81,4 +81,13 @@ func (s Set) Watch(id string, limit int) (*Viewer, error) {
 		return nil, err
 	}
 	return c.Watch(limit)
+}
+
+// WatchH264 is Watch for an H.264-only player (Camera.WatchH264).
+func (s Set) WatchH264(id string, limit int) (*Viewer, error) {
+	c, err := s.find(id)
+	if err != nil {
+		return nil, err
+	}
+	return c.WatchH264(limit)
 }

@@ -47,8 +47,11 @@ var ErrNoLiveVideo = errors.New("no live video from this camera")
 // viewer that falls behind loses units until the next key frame; it never
 // holds up the camera.
 type Viewer struct {
-	C       <-chan LiveUnit
-	HEVC    bool // the units are H.265, else H.264
+	C    <-chan LiveUnit
+	HEVC bool // the units are H.265, else H.264
+	// Sub: the units are the detect sub-stream's (a smaller picture), given
+	// to an H.264-only player because the main stream is H.265
+	Sub     bool
 	ch      chan LiveUnit
 	v       *viewers
 	waitIDR bool
@@ -58,21 +61,18 @@ type Viewer struct {
 // Close stops the viewer; its channel is closed.
 func (w *Viewer) Close() { w.once.Do(func() { w.v.remove(w) }) }
 
-// viewers fans the main stream out to live viewers. With none, a unit
-// costs one atomic load.
+// viewers fans a stream out to live viewers. With none, a unit costs one
+// atomic load.
 type viewers struct {
 	n     atomic.Int32
 	mu    sync.Mutex
 	subs  map[*Viewer]struct{}
-	codec atomic.Int32 // of the main stream while it flows (codecNone before)
+	codec atomic.Int32 // of the stream once it flowed (codecNone before)
 }
 
-func (v *viewers) add(limit int) (*Viewer, error) {
+func (v *viewers) add() *Viewer {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if limit > 0 && len(v.subs) >= limit {
-		return nil, ErrTooManyViewers
-	}
 	if v.subs == nil {
 		v.subs = map[*Viewer]struct{}{}
 	}
@@ -80,7 +80,7 @@ func (v *viewers) add(limit int) (*Viewer, error) {
 	w := &Viewer{C: ch, ch: ch, v: v, waitIDR: true, HEVC: v.codec.Load() == codecH265}
 	v.subs[w] = struct{}{}
 	v.n.Store(int32(len(v.subs)))
-	return w, nil
+	return w
 }
 
 func (v *viewers) remove(w *Viewer) {
@@ -116,14 +116,33 @@ func (v *viewers) push(u LiveUnit) {
 // count is the number of live viewers.
 func (v *viewers) count() int { return int(v.n.Load()) }
 
-// Watch starts a live viewer of the camera's main stream, at most limit
-// at a time (0: no limit).
-func (c *Camera) Watch(limit int) (*Viewer, error) {
-	if c.live.codec.Load() == codecNone {
+// Watch starts a live viewer of the camera's main stream; the camera has
+// at most limit viewers at a time (0: no limit).
+func (c *Camera) Watch(limit int) (*Viewer, error) { return c.watch(limit, false) }
+
+// WatchH264 is Watch for a player that takes H.264 alone (WebRTC here):
+// when the main stream is H.265 and the detect sub-stream (detect.url) is
+// H.264, the viewer gets the sub-stream (Sub set), which Warden receives
+// anyway; else it is Watch.
+func (c *Camera) WatchH264(limit int) (*Viewer, error) { return c.watch(limit, true) }
+
+func (c *Camera) watch(limit int, h264 bool) (*Viewer, error) {
+	v := &c.live
+	if h264 && v.codec.Load() == codecH265 && c.sub.codec.Load() == codecH264 {
+		v = &c.sub
+	}
+	if v.codec.Load() == codecNone {
 		return nil, ErrNoLiveVideo
 	}
-	return c.live.add(limit)
+	c.watchMu.Lock() // the cap counts both streams' viewers
+	defer c.watchMu.Unlock()
+	if limit > 0 && c.Viewers() >= limit {
+		return nil, ErrTooManyViewers
+	}
+	w := v.add()
+	w.Sub = v == &c.sub
+	return w, nil
 }
 
 // Viewers is how many live viewers the camera has now.
-func (c *Camera) Viewers() int { return c.live.count() }
+func (c *Camera) Viewers() int { return c.live.count() + c.sub.count() }

@@ -26,9 +26,11 @@ import (
 	"github.com/smartcommunity/warden/edge/camera"
 )
 
-// Source gives live viewers of cameras; camera.Set is one.
+// Source gives live viewers of cameras; camera.Set is one. WatchH264
+// may give the H.264 sub-stream of a camera whose main stream is H.265.
 type Source interface {
 	Watch(id string, limit int) (*camera.Viewer, error)
+	WatchH264(id string, limit int) (*camera.Viewer, error)
 }
 
 // Options configure the server.
@@ -136,7 +138,7 @@ func (s *Server) offer(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, api.Errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "live view is not running"))
 		return
 	}
-	viewer, err := s.o.Cameras.Watch(id, s.o.MaxViewers)
+	viewer, err := s.o.Cameras.WatchH264(id, s.o.MaxViewers)
 	switch {
 	case err != nil:
 		s.watchRefused(w, id, err)
@@ -145,7 +147,7 @@ func (s *Server) offer(w http.ResponseWriter, r *http.Request) {
 		viewer.Close()
 		s.refused.WithLabelValues("no_video").Inc()
 		api.WriteError(w, api.Errorf(http.StatusServiceUnavailable, api.CodeUnavailable,
-			"camera %s sends H.265, which WebRTC does not carry here: play /api/v1/cameras/%s/live/index.m3u8 (LL-HLS)", id, id))
+			"camera %s sends H.265, which WebRTC does not carry here: play /api/v1/cameras/%s/live/index.m3u8 (LL-HLS), or give the camera an H.264 sub-stream (detect.url)", id, id))
 		return
 	}
 	answer, pc, track, err := s.negotiate(string(body), id)
@@ -255,7 +257,7 @@ func (s *Server) serve(ctx context.Context, cancel context.CancelFunc, sid, id s
 			cancel()
 		}
 	})
-	s.log.Info("live view started", "camera", id, "session", sid)
+	s.log.Info("live view started", "camera", id, "session", sid, "sub_stream", viewer.Sub)
 	timer := time.NewTimer(s.o.ConnectTimeout)
 	defer timer.Stop()
 	select {

@@ -72,7 +72,9 @@ func TestWHEPPlaysTheCamera(t *testing.T) {
 	cams := camera.Set{cam}
 	if len(streams) > 1 {
 		cams = append(cams, camera.New(config.Camera{ID: "east", URL: "rtsp://" + addr + "/h"},
-			camera.Deps{Gateway: "gw", Site: "s", Sink: st, Media: st, MaxBackoff: time.Second, Log: slog.New(slog.DiscardHandler)}))
+			camera.Deps{Gateway: "gw", Site: "s", Sink: st, Media: st, MaxBackoff: time.Second, Log: slog.New(slog.DiscardHandler)}),
+			camera.New(config.Camera{ID: "north", URL: "rtsp://" + addr + "/h", Detect: config.Detect{URL: "rtsp://" + addr + "/a", FPS: 5}},
+				camera.Deps{Gateway: "gw", Site: "s", Sink: st, Media: st, MaxBackoff: time.Second, Log: slog.New(slog.DiscardHandler)}))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -98,36 +100,9 @@ func TestWHEPPlaysTheCamera(t *testing.T) {
 	// Video must flow before a viewer can join.
 	testenv.Until(t, 30*time.Second, "camera online", func() bool { return cam.Status().State == camera.Online })
 
-	pc, offer := newViewer(t)
-	defer pc.Close()
-	var packets, params atomic.Int64
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			p, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			packets.Add(1)
-			if len(p.Payload) > 0 {
-				switch p.Payload[0] & 0x1f {
-				case 7, 24: // SPS, or a STAP-A (which pion uses for SPS+PPS)
-					params.Add(1)
-				}
-			}
-		}
-	})
-	resp := post(t, hs.URL+"/api/v1/cameras/gate/whep", "application/sdp", offer, guardTok)
-	answer, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Content-Type") != "application/sdp" {
-		t.Fatalf("offer: %d %s", resp.StatusCode, answer)
-	}
-	loc := resp.Header.Get("Location")
+	loc, packets, params := playWHEP(t, hs.URL, "gate")
 	if !strings.HasPrefix(loc, "/api/v1/cameras/gate/whep/") {
 		t.Fatalf("Location %q", loc)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
-		t.Fatal(err)
 	}
 	testenv.Until(t, 30*time.Second, "100 RTP packets with parameter sets", func() bool {
 		return packets.Load() >= 100 && params.Load() > 0
@@ -190,7 +165,7 @@ func TestWHEPPlaysTheCamera(t *testing.T) {
 	})
 	pcH, offerH := newViewer(t)
 	defer pcH.Close()
-	resp = post(t, hs.URL+"/api/v1/cameras/east/whep", "application/sdp", offerH, guardTok)
+	resp := post(t, hs.URL+"/api/v1/cameras/east/whep", "application/sdp", offerH, guardTok)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "/api/v1/cameras/east/live/index.m3u8") {
@@ -199,6 +174,54 @@ func TestWHEPPlaysTheCamera(t *testing.T) {
 	if codec := playHLS(t, hs.URL+"/api/v1/cameras/east/live/index.m3u8"); codec != "*codecs.H265" {
 		t.Errorf("HLS track codec of the H.265 camera %s, want H.265", codec)
 	}
+
+	// An H.265 main stream with an H.264 sub-stream for detection: WebRTC
+	// plays the sub-stream, LL-HLS the main stream, and the cap counts both.
+	testenv.Until(t, 30*time.Second, "the camera's main and sub-stream flow", func() bool {
+		st := cams.Status()[2]
+		return st.Codec == "h265" && st.SubCodec == "h264" && st.State == "online"
+	})
+	_, packetsN, paramsN := playWHEP(t, hs.URL, "north")
+	testenv.Until(t, 30*time.Second, "100 H.264 RTP packets of the sub-stream", func() bool {
+		return packetsN.Load() >= 100 && paramsN.Load() > 0
+	})
+	if r := get(t, hs.URL+"/api/v1/cameras/north/live/index.m3u8", guardTok); r != http.StatusTooManyRequests {
+		t.Errorf("HLS of a camera at its cap (a WebRTC viewer of its sub-stream): %d, want 429", r)
+	}
+}
+
+// playWHEP plays camera id over WebRTC as the guard: the session's
+// Location, the RTP packets that arrive and those with parameter sets.
+func playWHEP(t *testing.T, base, id string) (loc string, packets, params *atomic.Int64) {
+	t.Helper()
+	pc, offer := newViewer(t)
+	t.Cleanup(func() { pc.Close() })
+	packets, params = new(atomic.Int64), new(atomic.Int64)
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			p, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			packets.Add(1)
+			if len(p.Payload) > 0 {
+				switch p.Payload[0] & 0x1f {
+				case 7, 24: // SPS, or a STAP-A (which pion uses for SPS+PPS)
+					params.Add(1)
+				}
+			}
+		}
+	})
+	resp := post(t, base+"/api/v1/cameras/"+id+"/whep", "application/sdp", offer, guardTok)
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Content-Type") != "application/sdp" {
+		t.Fatalf("offer for %s: %d %s", id, resp.StatusCode, answer)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
+		t.Fatal(err)
+	}
+	return resp.Header.Get("Location"), packets, params
 }
 
 // playHLS reads 50 access units of url with gohlslib's client as the

@@ -433,10 +433,10 @@ try {
   check(result.hls_frames.length === 50, 'read the frame number of 50 frames shown over LL-HLS');
   await liveBtn.click();
   await page.waitForFunction(() => !document.querySelector('[data-cam="gate-cam"] video'), null, { timeout: T });
-  await page.evaluate(() => { window.RTCPeerConnection = window.savedRTC; });
 
-  // ---- an H.265 camera: LL-HLS where the browser decodes H.265, else the tile says why ----
-  if (await page.locator('[data-cam="hevc-cam"]').count()) {
+  // ---- an H.265 camera without WebRTC: LL-HLS where the browser decodes H.265, else the tile says why ----
+  const hevcCam = await page.locator('[data-cam="hevc-cam"]').count() > 0;
+  if (hevcCam) {
     const hevcOK = await page.evaluate(() => !!(window.MediaSource && MediaSource.isTypeSupported('video/mp4; codecs="hvc1.1.6.L93.B0"')));
     result.hevc_decodable = hevcOK;
     await page.click('[data-live="hevc-cam"]');
@@ -450,6 +450,25 @@ try {
       check(/H\.265/.test(why) && /browser|浏览器/.test(why), `this browser cannot decode H.265, and the tile says so: ${why}`);
       check(await page.locator('[data-cam="hevc-cam"] video').count() === 0, 'no black video element pretends to play the H.265 camera');
     }
+  }
+  await page.evaluate(() => { window.RTCPeerConnection = window.savedRTC; });
+
+  // ---- with WebRTC, the same H.265 camera plays its H.264 sub-stream, marked so ----
+  if (hevcCam) {
+    await page.click('[data-live="hevc-cam"]');
+    await page.waitForFunction(() => { const v = document.querySelector('[data-cam="hevc-cam"] video'); return v && v.currentTime > 0.5; }, null, { timeout: 45000 });
+    const how = await page.evaluate(() => { const v = document.querySelector('[data-cam="hevc-cam"] video'); return `${v.dataset.via}/${v.dataset.stream}`; });
+    check(how === 'webrtc/sub', `the H.265 camera plays its H.264 sub-stream over WebRTC (${how})`);
+    const badge = await page.locator('[data-cam="hevc-cam"] .live-sub').innerText();
+    check(/子码流|Sub-stream/.test(badge), `the tile says it shows the sub-stream: ${badge}`);
+    const subAt = () => page.evaluate(() => document.querySelector('[data-cam="hevc-cam"] video').currentTime);
+    const s1 = await subAt();
+    await page.waitForTimeout(11000); // the grid is redrawn: the tile keeps its video and its mark
+    const s2 = await subAt();
+    check(await page.locator('[data-cam="hevc-cam"] .live-box video').count() === 1 && await page.locator('[data-cam="hevc-cam"] .live-sub').count() === 1 && s2 > s1 + 8,
+      `after the grid is redrawn the sub-stream tile still plays, marked (${s1.toFixed(2)} → ${s2.toFixed(2)} s in 11 s)`);
+    await page.click('[data-live="hevc-cam"]');
+    await page.waitForFunction(() => !document.querySelector('[data-cam="hevc-cam"] video'), null, { timeout: T });
   }
 
   // ---- the installer calibrates the throw camera: corners, a mask, a test, save

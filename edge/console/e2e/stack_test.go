@@ -66,7 +66,9 @@ type stack struct {
 var liveCameraURL string
 
 // hevcCameraURL is the same picture in H.265 on the same replay ("" where
-// ffmpeg cannot encode it): the console plays it over LL-HLS or says why not.
+// ffmpeg cannot encode it), the main stream of a camera whose sub-stream is
+// liveCameraURL: the console plays the sub-stream over WebRTC, and without
+// WebRTC the H.265 over LL-HLS or says why not.
 var hevcCameraURL string
 
 func logger() *slog.Logger {

@@ -600,7 +600,7 @@ function connect() {
 // ---------- cameras ----------
 
 const camURLs = new Map();
-const lives = new Map(); // live tiles: camera id → {video, and pc and loc (WebRTC) or hls}
+const lives = new Map(); // live tiles: camera id → {video, el (what the tile shows, when not the video), and pc and loc (WebRTC) or hls}
 const camInfo = new Map(); // camera id → its entry of /api/v1/cameras
 
 async function loadCameras() {
@@ -625,7 +625,7 @@ async function loadCameras() {
     if (id === 'alarm') continue; // the alarm dialog's own
     const frame = $(`[data-cam="${CSS.escape(id)}"] .frame`, grid);
     if (!frame) { stopLive(id); continue; }
-    frame.replaceChildren(l.video);
+    frame.replaceChildren(l.el || l.video);
     $(`[data-live="${CSS.escape(id)}"]`, grid).textContent = t('cam.liveStop');
   }
   grid.querySelectorAll('[data-live]').forEach((b) => b.addEventListener('click', async () => {
@@ -663,6 +663,8 @@ async function loadCameras() {
 
 // Live view from the camera's own RTSP session, no re-encoding: WebRTC
 // (WHEP) for H.264, LL-HLS where WebRTC is missing or fails and for H.265.
+// An H.265 camera with an H.264 sub-stream plays that over WebRTC (every
+// browser decodes it), marked as the sub-stream.
 // One session per open tile; closing the tab ends them all.
 
 class LiveError extends Error {} // shown in the tile: the guard must see why
@@ -671,9 +673,10 @@ class LiveError extends Error {} // shown in the tile: the guard must see why
 // alarm dialog's.
 async function startLive(id, frame, key = id) {
   const codec = await cameraCodec(id);
-  if (codec !== 'h265' && window.RTCPeerConnection) {
+  const sub = codec === 'h265' && (camInfo.get(id) || {}).sub_codec === 'h264';
+  if ((codec !== 'h265' || sub) && window.RTCPeerConnection) {
     try {
-      await startWHEP(id, frame, key);
+      await startWHEP(id, frame, key, sub);
       return;
     } catch (e) {
       // not the camera's fault or a refusal to this user: try HLS
@@ -706,10 +709,11 @@ function liveVideo(via) {
   return video;
 }
 
-async function startWHEP(id, frame, key) {
+async function startWHEP(id, frame, key, sub = false) {
   const pc = new RTCPeerConnection();
   pc.addTransceiver('video', { direction: 'recvonly' });
   const video = liveVideo('webrtc');
+  if (sub) video.dataset.stream = 'sub';
   pc.ontrack = (e) => { video.srcObject = e.streams[0] || new MediaStream([e.track]); };
   let loc = null;
   try {
@@ -740,8 +744,15 @@ async function startWHEP(id, frame, key) {
       check();
       setTimeout(() => fail(new Error('WebRTC: no connection in 8 s')), 8000);
     });
-    lives.set(key, { pc, loc, video });
-    frame.replaceChildren(video);
+    let el = video;
+    if (sub) {
+      el = document.createElement('div');
+      el.className = 'live-box';
+      el.innerHTML = `<span class="live-sub" title="${esc(t('cam.subStreamWhy'))}">${esc(t('cam.subStream'))}</span>`;
+      el.prepend(video);
+    }
+    lives.set(key, { pc, loc, video, el });
+    frame.replaceChildren(el);
   } catch (e) {
     pc.close();
     if (loc) endWHEP(loc);
