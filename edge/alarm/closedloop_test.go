@@ -208,21 +208,18 @@ func TestTitleUsesPlaceLabels(t *testing.T) {
 	if a.Title != "燃气泄漏 · 3 号楼（东区） 2 单元 201 室（gas-3-2-201）" {
 		t.Errorf("title %q", a.Title)
 	}
-	p, err := event.Make(event.Origin{Gateway: "gw-test", Site: "site", Source: event.Source{Kind: "perimeter", ID: "fence-1"},
-		Location: event.Location{Zone: "north"}}, event.PerimeterIntr, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b := e.observe(t, p); b.Title != "周界入侵 · 北侧围栏（fence-1）" {
-		t.Errorf("title %q", b.Title)
-	}
-	f, err := event.Make(event.Origin{Gateway: "gw-test", Site: "site", Source: event.Source{Kind: "camera", ID: "cam-north"},
-		Location: event.Location{Zone: "north"}}, event.FaceUnknown, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := e.observe(t, f); c.Title != "陌生人 · 北侧围栏（北门人脸）" {
-		t.Errorf("title %q", c.Title)
+	for _, c := range []struct{ kind, id, typ, want string }{
+		{"perimeter", "fence-1", event.PerimeterIntr, "周界入侵 · 北侧围栏（fence-1）"},
+		{"camera", "cam-north", event.FaceUnknown, "陌生人 · 北侧围栏（北门人脸）"}, // by its display_name
+	} {
+		ev, err := event.Make(event.Origin{Gateway: "gw-test", Site: "site", Source: event.Source{Kind: c.kind, ID: c.id},
+			Location: event.Location{Zone: "north"}}, c.typ, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := e.observe(t, ev); b.Title != c.want {
+			t.Errorf("title %q, want %q", b.Title, c.want)
+		}
 	}
 }
 
