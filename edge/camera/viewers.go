@@ -70,14 +70,14 @@ type viewers struct {
 	codec atomic.Int32 // of the stream once it flowed (codecNone before)
 }
 
-func (v *viewers) add() *Viewer {
+func (v *viewers) add(sub bool) *Viewer {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.subs == nil {
 		v.subs = map[*Viewer]struct{}{}
 	}
 	ch := make(chan LiveUnit, 64)
-	w := &Viewer{C: ch, ch: ch, v: v, waitIDR: true, HEVC: v.codec.Load() == codecH265}
+	w := &Viewer{C: ch, ch: ch, v: v, waitIDR: true, HEVC: v.codec.Load() == codecH265, Sub: sub}
 	v.subs[w] = struct{}{}
 	v.n.Store(int32(len(v.subs)))
 	return w
@@ -139,9 +139,7 @@ func (c *Camera) watch(limit int, h264 bool) (*Viewer, error) {
 	if limit > 0 && c.Viewers() >= limit {
 		return nil, ErrTooManyViewers
 	}
-	w := v.add()
-	w.Sub = v == &c.sub
-	return w, nil
+	return v.add(v == &c.sub), nil
 }
 
 // Viewers is how many live viewers the camera has now.
