@@ -157,11 +157,12 @@ func (l bufList) put(b []byte) {
 }
 
 type liveFrame struct {
-	pix  []byte // I420 when i420, else BGR
-	i420 bool
-	w, h int
-	pts  time.Duration
-	wall time.Time
+	pix     []byte // I420 when i420, else BGR
+	i420    bool
+	w, h    int
+	pts     time.Duration
+	wall    time.Time
+	damaged bool // see vision.Frame.Damaged
 }
 
 // New builds a camera; Run starts it.
@@ -256,8 +257,8 @@ const (
 
 // noteDecodeErrors takes the decoder's running error count (and last line)
 // after each decoded frame and moves the camera between online and
-// degraded.
-func (c *Camera) noteDecodeErrors(now time.Time, n int64, last string) {
+// degraded. It says whether the frame is damaged.
+func (c *Camera) noteDecodeErrors(now time.Time, n int64, last string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if n < c.decErrN { // a new decoder (a new session) counts from 0
@@ -295,6 +296,7 @@ func (c *Camera) noteDecodeErrors(now time.Time, n int64, last string) {
 		c.state, c.lastErr = Online, ""
 		c.log.Info("camera decodes cleanly again; detectors resumed")
 	}
+	return damaged
 }
 
 type errSample struct {

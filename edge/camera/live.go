@@ -227,12 +227,13 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 				}
 				c.m.Decoded.WithLabelValues(c.cfg.ID).Inc()
 				c.m.DecodeLat.WithLabelValues(c.cfg.ID).Observe(rf.lat.Seconds())
+				damaged := false
 				if detect {
 					n, last := d.errorLines()
-					c.noteDecodeErrors(time.Now(), n, last)
+					damaged = c.noteDecodeErrors(time.Now(), n, last)
 				}
 				pts := sessStart + time.Duration(rf.pts-firstPTSOr0(&firstPTS))*time.Second/90000
-				c.publish(&liveFrame{pix: rf.pix, i420: rf.i420, w: d.w, h: d.h, pts: pts, wall: rf.wall})
+				c.publish(&liveFrame{pix: rf.pix, i420: rf.i420, w: d.w, h: d.h, pts: pts, wall: rf.wall, damaged: damaged})
 			}
 		}()
 		return nil

@@ -61,7 +61,7 @@ func (c *Camera) analyse(ctx context.Context, dets []vision.Detector) {
 			c.putBuf(f.pix)
 			continue
 		}
-		frame := vision.Frame{Mat: p.mat, PTS: f.pts, Wall: f.wall, Seq: seq}
+		frame := vision.Frame{Mat: p.mat, PTS: f.pts, Wall: f.wall, Seq: seq, Damaged: f.damaged}
 		seq++
 		if !c.degraded() { // garbage pictures raise no alarms
 			c.detect(ctx, dets, frame, p)

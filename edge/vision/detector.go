@@ -30,6 +30,11 @@ type Frame struct {
 	Wall time.Time
 	// Seq counts analysed frames of this camera from 0.
 	Seq int
+	// Damaged: the decoder reported errors on this frame or less than a
+	// second before it, so parts of the picture may be garbage (a broken
+	// reference smears into the frames after it). Before the camera is
+	// found degraded, a detector may still see such frames.
+	Damaged bool
 }
 
 // Detection is something a detector saw; the camera turns it into an event

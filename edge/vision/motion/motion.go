@@ -166,6 +166,13 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	if sz := image.Pt(f.Mat.Cols(), f.Mat.Rows()); sz != d.size {
 		d.setup(sz) // first frame or the stream changed resolution
 	}
+	if f.Damaged {
+		// garbage is neither motion nor a picture to compare the next with
+		d.prev.Close()
+		d.prev = gocv.NewMat()
+		d.moving = 0
+		return nil
+	}
 	gray := gocv.NewMat()
 	small := gocv.NewMat()
 	defer small.Close()

@@ -72,6 +72,45 @@ func TestOneEventPerEpisode(t *testing.T) {
 	}
 }
 
+// A damaged frame (decoder errors) is no motion, and no picture to compare
+// the next one with: garbage between still frames raises nothing, and a
+// real movement after it is seen once two clean frames show it.
+func TestDamagedFramesAreNoMotion(t *testing.T) {
+	d, err := New(config.Camera{ID: "c", Detect: config.Detect{Motion: config.SectionOf(map[string]any{})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	noise := gocv.NewMatWithSize(360, 640, gocv.MatTypeCV8UC3)
+	defer noise.Close()
+	gocv.RandU(&noise, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(255, 255, 255, 0))
+	still := frame(-1)
+	defer still.Close()
+	i := 0
+	feed := func(m gocv.Mat, damaged bool) int {
+		i++
+		return len(d.Detect(vision.Frame{Mat: m, PTS: time.Duration(i) * 200 * time.Millisecond, Seq: i, Damaged: damaged}))
+	}
+	n := feed(still, false)
+	for range 5 { // garbage, flagged: each frame unlike the last
+		gocv.RandU(&noise, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(255, 255, 255, 0))
+		n += feed(noise, true)
+	}
+	n += feed(still, false)
+	n += feed(still, false)
+	if n != 0 {
+		t.Fatalf("%d motion events from damaged frames between still ones", n)
+	}
+	for x := 20; x < 300; x += 40 {
+		m := frame(x)
+		n += feed(m, false)
+		m.Close()
+	}
+	if n != 1 {
+		t.Fatalf("%d motion events from a clean movement after the damage, want 1", n)
+	}
+}
+
 func TestMaskExcludesMotion(t *testing.T) {
 	cam := config.Camera{ID: "c", Detect: config.Detect{Motion: config.SectionOf(map[string]any{}),
 		Regions: []config.Region{{Name: "road", Mask: true, Points: [][2]int{{0, 0}, {640, 0}, {640, 200}, {0, 200}}}}}}
