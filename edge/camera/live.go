@@ -281,17 +281,14 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 		}
 		// no DTS here: the decoder does not need it, and clips derive it
 		// from the PTS when they are muxed (clipDTS)
+		watchers := &c.sub // a detect-only session is the sub-stream
 		if record {
 			c.ring.push(unit{wall: now, pts: pts, au: au, idr: idr, size: size})
-			c.live.codec.Store(codecOf(tr.hevc))
-			if c.live.count() > 0 { // nobody watching: nothing more to do
-				c.live.push(LiveUnit{AU: params.Prefix(au, idr, tr.hevc), PTS: pts, Wall: now, IDR: idr})
-			}
-		} else {
-			c.sub.codec.Store(codecOf(tr.hevc))
-			if c.sub.count() > 0 {
-				c.sub.push(LiveUnit{AU: params.Prefix(au, idr, tr.hevc), PTS: pts, Wall: now, IDR: idr})
-			}
+			watchers = &c.live
+		}
+		watchers.codec.Store(codecOf(tr.hevc))
+		if watchers.count() > 0 { // nobody watching: nothing more to do
+			watchers.push(LiveUnit{AU: params.Prefix(au, idr, tr.hevc), PTS: pts, Wall: now, IDR: idr})
 		}
 		if !detect {
 			return
