@@ -34,7 +34,9 @@ type ZoneHandlers struct{ List, Arm, Disarm, Auto http.Handler }
 type GalleryHandlers struct{ UnknownCrop, UnknownScene, List, Enrol, Remove http.Handler }
 
 // LiveHandlers are edge/liveview's WHEP offer and session end (Server.HTTP).
-type LiveHandlers struct{ Offer, Stop, HLS http.Handler }
+// HLSH264 is the camera's H.264 stream over LL-HLS (the sub-stream of an
+// H.265 camera).
+type LiveHandlers struct{ Offer, Stop, HLS, HLSH264 http.Handler }
 
 // CalibrationHandlers are edge/calibrate's throw camera calibration
 // (Calibrator.HTTP).
@@ -73,6 +75,7 @@ func (s *Server) routes(h Handlers) []route {
 		{"POST /api/v1/cameras/{id}/whep", RoleGuard, h.Live.Offer},
 		{"DELETE /api/v1/cameras/{id}/whep/{session}", RoleGuard, h.Live.Stop},
 		{"GET /api/v1/cameras/{id}/live/{file}", RoleGuard, h.Live.HLS},
+		{"GET /api/v1/cameras/{id}/live/h264/{file}", RoleGuard, h.Live.HLSH264},
 		{"GET /api/v1/cameras/{id}/calibration", RoleAdmin, h.Calibration.Get},
 		{"PUT /api/v1/cameras/{id}/calibration", RoleAdmin, h.Calibration.Put},
 		{"POST /api/v1/cameras/{id}/calibration/test", RoleAdmin, h.Calibration.Test},

@@ -26,10 +26,13 @@ type hlsStream struct {
 
 // serveHLS answers GET /api/v1/cameras/{id}/live/{file}: the LL-HLS
 // playlist (index.m3u8), its segments and parts. It is the fallback where
-// WebRTC is not available, and the way to an H.265 camera.
-func (s *Server) serveHLS(w http.ResponseWriter, r *http.Request) {
+// WebRTC is not available, and the way to an H.265 camera. Under
+// /live/h264/ it is the camera's H.264 stream (Source.WatchH264): the
+// H.264 sub-stream of an H.265 camera, for a browser that cannot decode
+// H.265.
+func (s *Server) serveHLS(w http.ResponseWriter, r *http.Request, h264 bool) {
 	id := r.PathValue("id")
-	st, err := s.hlsFor(id)
+	st, err := s.hlsFor(id, h264)
 	if err != nil {
 		s.watchRefused(w, id, err)
 		return
@@ -47,37 +50,42 @@ func (s *Server) serveHLS(w http.ResponseWriter, r *http.Request) {
 	st.muxer.Handle(w, r)
 }
 
-// hlsFor returns the camera's stream, starting it when there is none.
-func (s *Server) hlsFor(id string) (*hlsStream, error) {
+// hlsFor returns the camera's stream (its H.264 one when h264), starting
+// it when there is none.
+func (s *Server) hlsFor(id string, h264 bool) (*hlsStream, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ctx == nil || s.closed || s.ctx.Err() != nil {
 		return nil, errors.New("live view is not running")
 	}
-	if st, ok := s.hls[id]; ok {
+	key, watch := id, s.o.Cameras.Watch
+	if h264 {
+		key, watch = id+"/h264", s.o.Cameras.WatchH264
+	}
+	if st, ok := s.hls[key]; ok {
 		return st, nil
 	}
-	viewer, err := s.o.Cameras.Watch(id, s.o.MaxViewers)
+	viewer, err := watch(id, s.o.MaxViewers)
 	if err != nil {
 		return nil, err
 	}
 	st := &hlsStream{ready: make(chan struct{})}
 	st.last.Store(time.Now().UnixNano())
-	s.hls[id] = st
+	s.hls[key] = st
 	s.viewers.WithLabelValues(id).Inc()
 	s.wg.Add(1)
-	go s.runHLS(s.ctx, id, st, viewer)
+	go s.runHLS(s.ctx, id, key, st, viewer)
 	return st, nil
 }
 
 // runHLS feeds the muxer from the first key frame until nobody has asked
 // for HLSIdle, or the server stops.
-func (s *Server) runHLS(ctx context.Context, id string, st *hlsStream, viewer *camera.Viewer) {
+func (s *Server) runHLS(ctx context.Context, id, key string, st *hlsStream, viewer *camera.Viewer) {
 	defer s.wg.Done()
 	defer func() {
 		viewer.Close()
 		s.mu.Lock()
-		delete(s.hls, id)
+		delete(s.hls, key)
 		s.mu.Unlock()
 		s.viewers.WithLabelValues(id).Dec()
 		s.log.Info("live HLS stream ended", "camera", id)
@@ -111,7 +119,7 @@ func (s *Server) runHLS(ctx context.Context, id string, st *hlsStream, viewer *c
 	defer m.Close()
 	st.muxer = m
 	close(st.ready)
-	s.log.Info("live HLS stream started", "camera", id, "hevc", viewer.HEVC)
+	s.log.Info("live HLS stream started", "camera", id, "hevc", viewer.HEVC, "sub_stream", viewer.Sub)
 	write := func(u camera.LiveUnit) {
 		var err error
 		if viewer.HEVC {

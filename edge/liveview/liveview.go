@@ -113,7 +113,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 // HTTP is the WHEP handlers (edge/api/routes.go serves them).
 func (s *Server) HTTP() api.LiveHandlers {
-	return api.LiveHandlers{Offer: http.HandlerFunc(s.offer), Stop: http.HandlerFunc(s.stop), HLS: http.HandlerFunc(s.serveHLS)}
+	return api.LiveHandlers{Offer: http.HandlerFunc(s.offer), Stop: http.HandlerFunc(s.stop),
+		HLS:     http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveHLS(w, r, false) }),
+		HLSH264: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveHLS(w, r, true) })}
 }
 
 // offer answers POST /api/v1/cameras/{id}/whep: an SDP offer in, an SDP

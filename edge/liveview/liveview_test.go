@@ -181,12 +181,24 @@ func TestWHEPPlaysTheCamera(t *testing.T) {
 		st := cams.Status()[2]
 		return st.Codec == "h265" && st.SubCodec == "h264" && st.State == "online"
 	})
-	_, packetsN, paramsN := playWHEP(t, hs.URL, "north")
+	locN, packetsN, paramsN := playWHEP(t, hs.URL, "north")
 	testenv.Until(t, 30*time.Second, "100 H.264 RTP packets of the sub-stream", func() bool {
 		return packetsN.Load() >= 100 && paramsN.Load() > 0
 	})
 	if r := get(t, hs.URL+"/api/v1/cameras/north/live/index.m3u8", guardTok); r != http.StatusTooManyRequests {
 		t.Errorf("HLS of a camera at its cap (a WebRTC viewer of its sub-stream): %d, want 429", r)
+	}
+	// without WebRTC, a browser that cannot decode H.265 asks LL-HLS for
+	// the camera's H.264 stream: the sub-stream
+	req, _ = http.NewRequest(http.MethodDelete, hs.URL+locN, nil)
+	req.Header.Set("Authorization", "Bearer "+guardTok)
+	if r, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	testenv.Until(t, 10*time.Second, "north has no viewer", func() bool { return cams[2].Viewers() == 0 })
+	if codec := playHLS(t, hs.URL+"/api/v1/cameras/north/live/h264/index.m3u8"); codec != "*codecs.H264" {
+		t.Errorf("HLS of the H.264 stream of an H.265 camera: track codec %s, want H.264", codec)
 	}
 }
 

@@ -434,21 +434,29 @@ try {
   await liveBtn.click();
   await page.waitForFunction(() => !document.querySelector('[data-cam="gate-cam"] video'), null, { timeout: T });
 
-  // ---- an H.265 camera without WebRTC: LL-HLS where the browser decodes H.265, else the tile says why ----
+  // ---- H.265 cameras without WebRTC: one with an H.264 sub-stream plays that over LL-HLS; an
+  // H.265-only one plays where the browser decodes H.265, else its tile says why ----
   const hevcCam = await page.locator('[data-cam="hevc-cam"]').count() > 0;
   if (hevcCam) {
+    await page.click('[data-live="hevc-cam"]');
+    await page.waitForFunction(() => { const v = document.querySelector('[data-cam="hevc-cam"] video'); return v && v.currentTime > 0.5; }, null, { timeout: 45000 });
+    const how = await page.evaluate(() => { const v = document.querySelector('[data-cam="hevc-cam"] video'); return `${v.dataset.via}/${v.dataset.stream}`; });
+    check(how === 'hls/sub', `without WebRTC the H.265 camera plays its H.264 sub-stream over LL-HLS (${how})`);
+    await page.click('[data-live="hevc-cam"]');
+    await page.waitForFunction(() => !document.querySelector('[data-cam="hevc-cam"] video'), null, { timeout: T });
+
     const hevcOK = await page.evaluate(() => !!(window.MediaSource && MediaSource.isTypeSupported('video/mp4; codecs="hvc1.1.6.L93.B0"')));
     result.hevc_decodable = hevcOK;
-    await page.click('[data-live="hevc-cam"]');
+    await page.click('[data-live="hevc-only"]');
     if (hevcOK) {
-      await page.waitForFunction(() => { const v = document.querySelector('[data-cam="hevc-cam"] video'); return v && v.currentTime > 0.5; }, null, { timeout: 45000 });
-      check(await page.evaluate(() => document.querySelector('[data-cam="hevc-cam"] video').dataset.via) === 'hls', 'the H.265 camera plays over LL-HLS');
-      await page.click('[data-live="hevc-cam"]');
+      await page.waitForFunction(() => { const v = document.querySelector('[data-cam="hevc-only"] video'); return v && v.currentTime > 0.5; }, null, { timeout: 45000 });
+      check(await page.evaluate(() => document.querySelector('[data-cam="hevc-only"] video').dataset.via) === 'hls', 'the H.265-only camera plays over LL-HLS');
+      await page.click('[data-live="hevc-only"]');
     } else {
-      await page.locator('[data-cam="hevc-cam"] .live-err').waitFor({ timeout: T });
-      const why = await page.locator('[data-cam="hevc-cam"] .live-err').innerText();
-      check(/H\.265/.test(why) && /browser|浏览器/.test(why), `this browser cannot decode H.265, and the tile says so: ${why}`);
-      check(await page.locator('[data-cam="hevc-cam"] video').count() === 0, 'no black video element pretends to play the H.265 camera');
+      await page.locator('[data-cam="hevc-only"] .live-err').waitFor({ timeout: T });
+      const why = await page.locator('[data-cam="hevc-only"] .live-err').innerText();
+      check(/H\.265/.test(why) && /browser|浏览器/.test(why), `this browser cannot decode H.265, and the H.265-only tile says so: ${why}`);
+      check(await page.locator('[data-cam="hevc-only"] video').count() === 0, 'no black video element pretends to play the H.265-only camera');
     }
   }
   await page.evaluate(() => { window.RTCPeerConnection = window.savedRTC; });

@@ -66,9 +66,10 @@ type stack struct {
 var liveCameraURL string
 
 // hevcCameraURL is the same picture in H.265 on the same replay ("" where
-// ffmpeg cannot encode it), the main stream of a camera whose sub-stream is
-// liveCameraURL: the console plays the sub-stream over WebRTC, and without
-// WebRTC the H.265 over LL-HLS or says why not.
+// ffmpeg cannot encode it): the main stream of hevc-cam, whose sub-stream is
+// liveCameraURL (the console plays that, over WebRTC or LL-HLS), and the
+// only stream of hevc-only (LL-HLS where the browser decodes H.265, else
+// its tile says why).
 var hevcCameraURL string
 
 func logger() *slog.Logger {
@@ -209,7 +210,8 @@ func startStackIn(t *testing.T, dir string) *stack {
 			camera.New(cfg.Cameras[0], deps)}
 		if hevcCameraURL != "" {
 			s.cams = append(s.cams, camera.New(config.Camera{ID: "hevc-cam", DisplayName: "东门 H.265", URL: hevcCameraURL,
-				Detect: config.Detect{URL: liveCameraURL}}, deps))
+				Detect: config.Detect{URL: liveCameraURL}}, deps),
+				camera.New(config.Camera{ID: "hevc-only", DisplayName: "西门 H.265", URL: hevcCameraURL}, deps))
 		}
 	}
 	lv, err := liveview.New(liveview.Options{Cameras: s.cams, MaxViewers: 2, Logger: log, HLSIdle: 5 * time.Second})

@@ -600,7 +600,7 @@ function connect() {
 // ---------- cameras ----------
 
 const camURLs = new Map();
-const lives = new Map(); // live tiles: camera id → {video, el (what the tile shows, when not the video), and pc and loc (WebRTC) or hls}
+const lives = new Map(); // live tiles: camera id → {video, el (what the tile shows), and pc and loc (WebRTC) or hls}
 const camInfo = new Map(); // camera id → its entry of /api/v1/cameras
 
 async function loadCameras() {
@@ -625,7 +625,7 @@ async function loadCameras() {
     if (id === 'alarm') continue; // the alarm dialog's own
     const frame = $(`[data-cam="${CSS.escape(id)}"] .frame`, grid);
     if (!frame) { stopLive(id); continue; }
-    frame.replaceChildren(l.el || l.video);
+    frame.replaceChildren(l.el);
     $(`[data-live="${CSS.escape(id)}"]`, grid).textContent = t('cam.liveStop');
   }
   grid.querySelectorAll('[data-live]').forEach((b) => b.addEventListener('click', async () => {
@@ -684,7 +684,8 @@ async function startLive(id, frame, key = id) {
     }
   }
   try {
-    await startHLS(id, frame, key, codec);
+    // the sub-stream over LL-HLS too: it plays where H.265 does not
+    await startHLS(id, frame, key, sub ? 'h264' : codec, sub);
   } catch (e) {
     if (e instanceof LiveError) frame.innerHTML = `<div class="noframe live-err">${esc(e.message)}</div>`;
     throw e;
@@ -713,7 +714,6 @@ async function startWHEP(id, frame, key, sub = false) {
   const pc = new RTCPeerConnection();
   pc.addTransceiver('video', { direction: 'recvonly' });
   const video = liveVideo('webrtc');
-  if (sub) video.dataset.stream = 'sub';
   pc.ontrack = (e) => { video.srcObject = e.streams[0] || new MediaStream([e.track]); };
   let loc = null;
   try {
@@ -744,15 +744,7 @@ async function startWHEP(id, frame, key, sub = false) {
       check();
       setTimeout(() => fail(new Error('WebRTC: no connection in 8 s')), 8000);
     });
-    let el = video;
-    if (sub) {
-      el = document.createElement('div');
-      el.className = 'live-box';
-      el.innerHTML = `<span class="live-sub" title="${esc(t('cam.subStreamWhy'))}">${esc(t('cam.subStream'))}</span>`;
-      el.prepend(video);
-    }
-    lives.set(key, { pc, loc, video, el });
-    frame.replaceChildren(el);
+    showLive(frame, key, { pc, loc, video }, sub);
   } catch (e) {
     pc.close();
     if (loc) endWHEP(loc);
@@ -772,8 +764,23 @@ function loadHls() {
   return hlsLib;
 }
 
-async function startHLS(id, frame, key, codec) {
-  const url = `/api/v1/cameras/${encodeURIComponent(id)}/live/index.m3u8`;
+// showLive puts a started session's video in the frame, marked when it is
+// the sub-stream, and remembers the session under key.
+function showLive(frame, key, l, sub) {
+  l.el = l.video;
+  if (sub) {
+    l.video.dataset.stream = 'sub';
+    l.el = document.createElement('div');
+    l.el.className = 'live-box';
+    l.el.innerHTML = `<span class="live-sub" title="${esc(t('cam.subStreamWhy'))}">${esc(t('cam.subStream'))}</span>`;
+    l.el.prepend(l.video);
+  }
+  lives.set(key, l);
+  frame.replaceChildren(l.el);
+}
+
+async function startHLS(id, frame, key, codec, sub = false) {
+  const url = `/api/v1/cameras/${encodeURIComponent(id)}/live/${sub ? 'h264/' : ''}index.m3u8`;
   const video = liveVideo('hls');
   const hevc = 'video/mp4; codecs="hvc1.1.6.L93.B0"';
   // hls.js wherever Media Source Extensions exist: it plays LL-HLS the same
@@ -784,8 +791,7 @@ async function startHLS(id, frame, key, codec) {
     if (!video.canPlayType('application/vnd.apple.mpegurl')) throw new LiveError(t('cam.noHls'));
     if (codec === 'h265' && !video.canPlayType(hevc)) throw new LiveError(t('cam.noHevc'));
     video.src = url;
-    lives.set(key, { video });
-    frame.replaceChildren(video);
+    showLive(frame, key, { video }, sub);
     return;
   }
   if (codec === 'h265' && !MediaSource.isTypeSupported(hevc)) throw new LiveError(t('cam.noHevc'));
@@ -809,8 +815,7 @@ async function startHLS(id, frame, key, codec) {
       hls.attachMedia(video);
     });
   } catch (e) { hls.destroy(); throw e; }
-  lives.set(key, { hls, video });
-  frame.replaceChildren(video);
+  showLive(frame, key, { hls, video }, sub);
 }
 
 // The camera wall: the first n×n cameras live at once (0: snapshots).
