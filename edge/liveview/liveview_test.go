@@ -132,15 +132,8 @@ func TestWHEPPlaysTheCamera(t *testing.T) {
 	}
 
 	// Closing the tab: the viewer's DELETE ends the session and frees the camera.
-	req, _ := http.NewRequest(http.MethodDelete, hs.URL+loc, nil)
-	req.Header.Set("Authorization", "Bearer "+guardTok)
-	r, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Body.Close()
-	if r.StatusCode != http.StatusNoContent {
-		t.Errorf("DELETE: %d", r.StatusCode)
+	if code := del(t, hs.URL+loc, guardTok); code != http.StatusNoContent {
+		t.Errorf("DELETE: %d", code)
 	}
 	testenv.Until(t, 10*time.Second, "no viewer left", func() bool { return cam.Viewers() == 0 })
 
@@ -190,12 +183,9 @@ func TestWHEPPlaysTheCamera(t *testing.T) {
 	}
 	// without WebRTC, a browser that cannot decode H.265 asks LL-HLS for
 	// the camera's H.264 stream: the sub-stream
-	req, _ = http.NewRequest(http.MethodDelete, hs.URL+locN, nil)
-	req.Header.Set("Authorization", "Bearer "+guardTok)
-	if r, err = http.DefaultClient.Do(req); err != nil {
-		t.Fatal(err)
+	if code := del(t, hs.URL+locN, guardTok); code != http.StatusNoContent {
+		t.Errorf("DELETE of the sub-stream session: %d", code)
 	}
-	r.Body.Close()
 	testenv.Until(t, 10*time.Second, "north has no viewer", func() bool { return cams[2].Viewers() == 0 })
 	if codec := playHLS(t, hs.URL+"/api/v1/cameras/north/live/h264/index.m3u8"); codec != "*codecs.H264" {
 		t.Errorf("HLS of the H.264 stream of an H.265 camera: track codec %s, want H.264", codec)
@@ -268,9 +258,14 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-func get(t *testing.T, url, tok string) int {
+func get(t *testing.T, url, tok string) int { t.Helper(); return do(t, http.MethodGet, url, tok) }
+
+// del ends a WHEP session, as a closed tab does.
+func del(t *testing.T, url, tok string) int { t.Helper(); return do(t, http.MethodDelete, url, tok) }
+
+func do(t *testing.T, method, url, tok string) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req, _ := http.NewRequest(method, url, nil)
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
