@@ -344,6 +344,14 @@ func (d *Detector) Detect(f vision.Frame) []vision.Detection {
 	d.counts["face_faces"] += len(faces)
 	tracks := d.assign(faces, f.PTS)
 	var out []vision.Detection
+	if f.Damaged {
+		// A lost slice shifts half a face sideways: its embedding is
+		// nobody's, and a resident walking in through a lossy stream
+		// became a stranger. Such frames keep the tracks alive but give no
+		// votes, no template and no evidence.
+		d.counts["face_damaged_frames"]++
+		faces = nil
+	}
 	for i, fc := range faces {
 		t := tracks[i]
 		if fc.Box.Dy() < d.opt.MinFacePx {
