@@ -106,12 +106,14 @@ done
 sleep 10
 a0=$(metric warden_camera_frames_analysed_total)
 d0=$(metric warden_camera_frames_dropped_total)
+dd0=$(metric 'warden_camera_frames_dropped_total.*stage="decoder"')
 w0=$(cpu "$warden")
 g0=$(awk '{print ($14 + $15) / 100}' "/proc/$warden/stat")
 r0=$(cpu "$replay")
 sleep "$T"
 a1=$(metric warden_camera_frames_analysed_total)
 d1=$(metric warden_camera_frames_dropped_total)
+dd1=$(metric 'warden_camera_frames_dropped_total.*stage="decoder"')
 w1=$(cpu "$warden")
 g1=$(awk '{print ($14 + $15) / 100}' "/proc/$warden/stat")
 r1=$(cpu "$replay")
@@ -135,8 +137,8 @@ wait
 pwall=$(awk -v a="$p0" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')
 par=$(cat "$dir"/par*.time | awk -v n="$N" -v t="$T" '{s += $1 + $2} END {print s / n / t}')
 
-awk -v n="$N" -v t="$T" -v size="$SIZE" -v a=$((a1 - a0)) -v d=$((d1 - d0)) -v w="$w0" -v w1="$w1" -v r="$r0" -v r1="$r1" -v dec="$dec" -v par="$par" -v pwall="$pwall" -v fps="$FPS" -v gop="$GOP" -v codec="$CODEC" -v substream="$SUB" -v g="$g0" -v g1="$g1" 'BEGIN {
-	printf "cameras %d (%s %s@25, GOP %d, motion at %g fps%s) over %ds: analysed %d frames (%.1f/s, want %d/s), dropped %d\n", n, codec, size, gop, fps, substream == "" ? "" : " on a " substream " sub-stream", t, a, a / t, n * fps, d
+awk -v n="$N" -v t="$T" -v size="$SIZE" -v a=$((a1 - a0)) -v d=$((d1 - d0)) -v dd=$((dd1 - dd0)) -v w="$w0" -v w1="$w1" -v r="$r0" -v r1="$r1" -v dec="$dec" -v par="$par" -v pwall="$pwall" -v fps="$FPS" -v gop="$GOP" -v codec="$CODEC" -v substream="$SUB" -v g="$g0" -v g1="$g1" 'BEGIN {
+	printf "cameras %d (%s %s@25, GOP %d, motion at %g fps%s) over %ds: analysed %d frames (%.1f/s, want %d/s), dropped %d (%d units before the decoder, %d frames before analysis)\n", n, codec, size, gop, fps, substream == "" ? "" : " on a " substream " sub-stream", t, a, a / t, n * fps, d, dd, d - dd
 	printf "gateway+decoders: %.2f cores (%.3f per camera; the Go process %.3f, its ffmpeg decoders %.3f); replay server (the cameras): %.2f cores\n", (w1 - w) / t, (w1 - w) / t / n, (g1 - g) / t / n, ((w1 - w) - (g1 - g)) / t / n, (r1 - r) / t
 	printf "decode only (ffmpeg -threads 1 -f null, same clip): %.3f core per camera; Warden / decode: %.2fx\n", dec, (w1 - w) / t / n / dec
 	printf "decode only, %d decoders at 25 fps side by side (ffmpeg -re -threads 1 -f null): %.3f core per camera; Warden / that: %.2fx\n", n, par, (w1 - w) / t / n / par

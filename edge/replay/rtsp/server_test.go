@@ -315,3 +315,61 @@ func serveOne(t *testing.T, ts string) (*gortsplib.Client, *description.Session)
 	}
 	return c, desc
 }
+
+// Streams loop over the file's units from memory: the same units, in the
+// same order, as demuxing it, and shared by the streams of one file. A
+// file past the cache budget is demuxed on every loop, as before.
+func TestUnitsFromMemoryMatchTheFile(t *testing.T) {
+	needFFmpeg(t)
+	ts, err := Prepare(context.Background(), makeClip(t, t.TempDir(), "a.mp4", "1"), t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	collect := func(into *[]unit) func(unit) error {
+		return func(u unit) error {
+			c := unit{pts: u.pts, dts: u.dts}
+			for _, n := range u.au {
+				c.au = append(c.au, slices.Clone(n))
+			}
+			*into = append(*into, c)
+			return nil
+		}
+	}
+	var disk []unit
+	if err := readUnits(ts, collect(&disk)); err != nil || len(disk) < 20 {
+		t.Fatalf("demuxing %s: %d units, %v", ts, len(disk), err)
+	}
+	same := func(what string, got []unit) {
+		t.Helper()
+		if len(got) != len(disk) {
+			t.Fatalf("%s: %d units, the file has %d", what, len(got), len(disk))
+		}
+		for i := range got {
+			if got[i].pts != disk[i].pts || got[i].dts != disk[i].dts || !slices.EqualFunc(got[i].au, disk[i].au, slices.Equal) {
+				t.Fatalf("%s: unit %d differs from the file's", what, i)
+			}
+		}
+	}
+
+	s := &Server{}
+	for loop := range 2 {
+		var mem []unit
+		if err := s.units(ts, collect(&mem)); err != nil {
+			t.Fatal(err)
+		}
+		same(fmt.Sprintf("loop %d", loop), mem)
+	}
+	if s.cache[ts].units == nil || s.cached <= 0 {
+		t.Fatal("the file was not kept in memory")
+	}
+
+	full := &Server{cached: cacheBudget}
+	var again []unit
+	if err := full.units(ts, collect(&again)); err != nil {
+		t.Fatal(err)
+	}
+	same("past the budget", again)
+	if full.cache[ts].units != nil {
+		t.Fatal("a file past the budget was kept in memory")
+	}
+}
