@@ -94,7 +94,10 @@ cpu() {
 	done
 	echo "$total"
 }
-metric() { curl -fsS "http://$API/metrics" | awk -v m="$1" '$1 ~ "^"m {s += $2} END {printf "%d", s}'; }
+# metric NAME: the sum of its series in the scrape saved by scrape (one
+# scrape per sample, so the counters agree with each other)
+scrape() { curl -fsS "http://$API/metrics" >"$dir/metrics"; }
+metric() { awk -v m="$1" '$1 ~ "^"m {s += $2} END {printf "%d", s}' "$dir/metrics"; }
 
 # warm-up: every camera online, then 10 s more
 online() { curl -fsS "http://$API/metrics" 2>/dev/null | awk '$1 ~ /^warden_camera_state\{.*state="online"/ && $2 == 1 {n++} END {print n + 0}'; }
@@ -104,6 +107,7 @@ for _ in $(seq 1 120); do
 done
 [ "$(online)" -ge "$N" ] || echo "warning: only $(online) of $N cameras online after the warm-up" >&2
 sleep 10
+scrape
 a0=$(metric warden_camera_frames_analysed_total)
 d0=$(metric warden_camera_frames_dropped_total)
 dd0=$(metric 'warden_camera_frames_dropped_total.*stage="decoder"')
@@ -111,6 +115,7 @@ w0=$(cpu "$warden")
 g0=$(awk '{print ($14 + $15) / 100}' "/proc/$warden/stat")
 r0=$(cpu "$replay")
 sleep "$T"
+scrape
 a1=$(metric warden_camera_frames_analysed_total)
 d1=$(metric warden_camera_frames_dropped_total)
 dd1=$(metric 'warden_camera_frames_dropped_total.*stage="decoder"')
