@@ -116,10 +116,10 @@ type Camera struct {
 	snapAt  time.Time
 	hasSnap bool
 
-	slot   chan struct{}          // signals a frame in latest
+	slot   chan struct{}          // signals a frame in queue
 	swap   chan []vision.Detector // Recalibrate's detectors for the analysis loop
 	swapMu sync.Mutex
-	latest *liveFrame
+	queue  []*liveFrame // decoded frames waiting for analysis, oldest first
 
 	clipSem chan struct{}
 	wg      sync.WaitGroup
