@@ -166,7 +166,7 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 		firstPTS  int64 = math.MinInt64
 		started   bool  // a key frame arrived; units before it are useless
 		params    = tr.sdp
-		feed      = make(chan feedUnit, 16)
+		feed      = make(chan feedUnit, feedDepth)
 		waitIDR   = true
 		dec       *decoder
 		// key frames: the last one's PTS, the gap before it, the last fed
@@ -352,6 +352,14 @@ func (c *Camera) session(ctx context.Context, rawURL string, detect, record bool
 	err = c.waitSession(ctx, cl, &lastMedia, decErr)
 	return got.Load(), err
 }
+
+// feedDepth is how many access units wait for a decoder: 2.5 s at 25 fps.
+// When it is full the reader drops until the next key frame, which with a
+// long GOP blinds the camera for seconds; 16 units lost 2 s of a 4 s GOP
+// to a decoder stalled 1.5 s (TestDecoderStallLosesNoUnits). The cost is
+// the units' memory (a few MB at 4K) and, only while a decoder is behind,
+// that much more latency.
+const feedDepth = 64
 
 // keyOnlyMaxFPS: cameras analysed this slowly measure one GOP before they
 // start decoding, to decode key frames only when those suffice. Faster
