@@ -37,12 +37,15 @@ func needFFmpeg(t *testing.T) {
 }
 
 // testStream makes a moving 640x360 H.264 clip and prepares it for replay.
-func testStream(t *testing.T, secs int) string {
+func testStream(t *testing.T, secs int) string { return testStreamGOP(t, secs, 25) }
+
+// testStreamGOP is testStream with a key frame every gop frames.
+func testStreamGOP(t *testing.T, secs, gop int) string {
 	t.Helper()
 	dir := t.TempDir()
 	mp4 := filepath.Join(dir, "src.mp4")
 	out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
-		"-t", strconv.Itoa(secs), "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", mp4).CombinedOutput()
+		"-t", strconv.Itoa(secs), "-c:v", "libx264", "-preset", "ultrafast", "-g", strconv.Itoa(gop), "-pix_fmt", "yuv420p", mp4).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ffmpeg: %v: %s", err, out)
 	}

@@ -1,9 +1,7 @@
 package camera
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -51,17 +49,7 @@ func decoderPIDs(t *testing.T) []int {
 // frame, blinding the camera for up to 4 s.
 func TestDecoderStallLosesNoUnits(t *testing.T) {
 	needFFmpeg(t)
-	dir := t.TempDir()
-	mp4 := filepath.Join(dir, "long-gop.mp4")
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
-		"-t", "12", "-c:v", "libx264", "-preset", "ultrafast", "-g", "100", "-pix_fmt", "yuv420p", mp4).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v: %s", err, out)
-	}
-	ts, err := rtsp.Prepare(context.Background(), mp4, dir, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &rtsp.Server{Addr: freeAddr(t), Streams: []rtsp.Stream{{Name: "cam", TS: ts}}}
+	srv := &rtsp.Server{Addr: freeAddr(t), Streams: []rtsp.Stream{{Name: "cam", TS: testStreamGOP(t, 12, 100)}}}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
